@@ -1,0 +1,146 @@
+// Package starter is the client side of epcflow's workflows: it starts and signals transaction
+// workflows, queries them and sends operator updates. The API and the CLI use it; neither
+// talks to EPC directly.
+package starter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/workflows"
+)
+
+// Errors callers branch on (with errors.Is).
+var (
+	// ErrNotFound: no workflow for this transaction.
+	ErrNotFound = errors.New("transaction not found")
+	// ErrRejected: the workflow refused the action (the message says why).
+	ErrRejected = errors.New("action rejected")
+	// ErrUnavailable: Temporal cannot be reached now; try again later.
+	ErrUnavailable = errors.New("temporal unavailable")
+	// ErrClosed: the transaction's workflow has finished; the webhook needs no work.
+	ErrClosed = errors.New("transaction workflow already closed")
+)
+
+// Starter drives transaction workflows through a Temporal client.
+type Starter struct {
+	Client    client.Client
+	TaskQueue string
+}
+
+// New returns a Starter on the default task queue.
+func New(c client.Client) *Starter { return &Starter{Client: c, TaskQueue: workflows.TaskQueue} }
+
+// SignalFromWebhook turns a parsed, verified webhook into the workflow's signal.
+func SignalFromWebhook(w epc.Webhook) (workflows.WebhookSignal, error) {
+	txID, err := epc.TransactionIDFromWebhook(w)
+	if err != nil {
+		return workflows.WebhookSignal{}, err
+	}
+	return workflows.WebhookSignal{
+		EventID: w.EventID, EventTime: w.EventTime, EventType: w.EventType,
+		ResourceType: w.Meta.ResourceType, ResourceID: w.Meta.ResourceID, TransactionID: txID,
+	}, nil
+}
+
+// DeliverWebhook hands a webhook to its transaction's workflow, starting it if needed
+// (SignalWithStart): any number of webhooks, in any order, make one workflow.
+func (s *Starter) DeliverWebhook(ctx context.Context, w epc.Webhook) (runID string, err error) {
+	sig, err := SignalFromWebhook(w)
+	if err != nil {
+		return "", err
+	}
+	opts := client.StartWorkflowOptions{
+		ID:        workflows.TransactionWorkflowID(sig.TransactionID),
+		TaskQueue: s.TaskQueue,
+		// A finished order is not started again by a late webhook.
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		StaticSummary:         "EPC transaction " + sig.TransactionID,
+		StaticDetails:         fmt.Sprintf("EPC transaction `%s` from lender client `%s`, first seen as a `%s` webhook.", sig.TransactionID, w.Meta.InstanceID, w.EventType),
+		TypedSearchAttributes: temporal.NewSearchAttributes(workflows.SATransactionID.ValueSet(sig.TransactionID)),
+	}
+	run, err := s.Client.SignalWithStartWorkflow(ctx, opts.ID, workflows.SignalWebhook, sig, opts,
+		workflows.TransactionWorkflowName, workflows.TransactionInput{TransactionID: sig.TransactionID, InstanceID: w.Meta.InstanceID})
+	if err != nil {
+		return "", classify(err)
+	}
+	return run.GetRunID(), nil
+}
+
+// Status queries a transaction's workflow.
+func (s *Starter) Status(ctx context.Context, transactionID string) (workflows.Status, error) {
+	var st workflows.Status
+	v, err := s.Client.QueryWorkflow(ctx, workflows.TransactionWorkflowID(transactionID), "", workflows.QueryStatus)
+	if err != nil {
+		return st, classify(err)
+	}
+	if err := v.Get(&st); err != nil {
+		return st, fmt.Errorf("decode status: %w", err)
+	}
+	return st, nil
+}
+
+// Schedule records the inspection appointment of an Appraisal order.
+func (s *Starter) Schedule(ctx context.Context, transactionID string, in workflows.ScheduleInput) (workflows.ActionResult, error) {
+	return s.update(ctx, transactionID, workflows.UpdateSchedule, in)
+}
+
+// Deliver hands over an Appraisal report and value.
+func (s *Starter) Deliver(ctx context.Context, transactionID string, in workflows.DeliverInput) (workflows.ActionResult, error) {
+	return s.update(ctx, transactionID, workflows.UpdateDeliver, in)
+}
+
+// Progress posts an operator's progress note to the lender.
+func (s *Starter) Progress(ctx context.Context, transactionID string, in workflows.ProgressInput) (workflows.ActionResult, error) {
+	return s.update(ctx, transactionID, workflows.UpdateProgress, in)
+}
+
+func (s *Starter) update(ctx context.Context, transactionID, name string, arg any) (workflows.ActionResult, error) {
+	var res workflows.ActionResult
+	h, err := s.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID:   workflows.TransactionWorkflowID(transactionID),
+		UpdateName:   name,
+		Args:         []any{arg},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err != nil {
+		return res, classify(err)
+	}
+	if err := h.Get(ctx, &res); err != nil {
+		return res, classify(err)
+	}
+	return res, nil
+}
+
+// classify maps Temporal client errors onto this package's sentinels, keeping the cause.
+func classify(err error) error {
+	var (
+		notFound *serviceerror.NotFound
+		started  *serviceerror.WorkflowExecutionAlreadyStarted
+		unavail  *serviceerror.Unavailable
+		deadline *serviceerror.DeadlineExceeded
+		app      *temporal.ApplicationError
+	)
+	switch {
+	case errors.As(err, &started):
+		return fmt.Errorf("%w: %v", ErrClosed, err)
+	case errors.As(err, &notFound):
+		return fmt.Errorf("%w: %v", ErrNotFound, err)
+	case errors.As(err, &app):
+		return fmt.Errorf("%w: %s", ErrRejected, app.Message())
+	case errors.As(err, &unavail), errors.As(err, &deadline), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	var failed *serviceerror.FailedPrecondition
+	if errors.As(err, &failed) {
+		return fmt.Errorf("%w: %v", ErrRejected, err)
+	}
+	return err
+}

@@ -1,0 +1,491 @@
+package workflows
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/epcflow/epcflow/activities"
+	"github.com/epcflow/epcflow/blobs"
+	"github.com/epcflow/epcflow/epc"
+)
+
+const txID = "0bf34a40-8ca1-4b58-8cbc-dd6b9f67dc63"
+
+var pdfRef = blobs.File{SHA256: strings.Repeat("ab", 32), Size: 1234, Name: "report.pdf", MimeType: "application/pdf"}
+
+// platform is a fake EPC behind the mocked activities: it records what the workflow asked for.
+type platform struct {
+	mu          sync.Mutex
+	order       activities.OrderData
+	gathers     []activities.OrderData // successive answers of GatherData; the last repeats
+	patches     []epc.Response
+	closed      bool
+	events      []activities.PostEventInput
+	uploads     []activities.UploadInput
+	serviceSent []activities.ServiceEventsInput
+	inspects    int
+	canceled    string // canceled event id reported by InspectTransaction
+	uploadErr   error
+	released    int
+}
+
+func (p *platform) info() activities.TxInfo {
+	info := p.order.TxInfo
+	if p.closed {
+		info.TransactionStatus = epc.TransactionCompleted
+	}
+	if n := len(p.patches); n > 0 {
+		for i := n - 1; i >= 0; i-- {
+			if p.patches[i].Status != "" {
+				info.ResponseStatus = p.patches[i].Status
+				break
+			}
+		}
+	}
+	return info
+}
+
+type fixture struct {
+	t   *testing.T
+	env *testsuite.TestWorkflowEnvironment
+	p   *platform
+	// floodTakes makes the flood determination take this long (simulated time).
+	floodTakes time.Duration
+}
+
+func newFixture(t *testing.T, requestType string, opts ...func(*fixture)) *fixture {
+	t.Helper()
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	env.SetTestTimeout(30 * time.Second)
+	e := NewEngine()
+	env.RegisterWorkflowWithOptions(e.Transaction, workflow.RegisterOptions{Name: TransactionWorkflowName})
+	env.RegisterActivity(&activities.Activities{})
+	p := &platform{order: activities.OrderData{
+		TxInfo: activities.TxInfo{
+			TransactionID: txID, ClientID: "3010000024", Product: "sandbox-product", RequestType: requestType,
+			LoanNumber: "1911EM000412515", TransactionStatus: epc.TransactionPending,
+		},
+		Property:         activities.Property{StreetAddress: "4430 Rosewood Dr", City: "Pleasanton", State: "CA", PostalCode: "94588", County: "Alameda"},
+		CredentialsValid: true,
+	}}
+	f := &fixture{t: t, env: env, p: p}
+	for _, o := range opts {
+		o(f)
+	}
+	f.mockActivities()
+	return f
+}
+
+func (f *fixture) mockActivities() {
+	p, env := f.p, f.env
+	env.OnActivity(act.PatchResponse, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.PatchInput) (activities.PatchOutcome, error) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.closed {
+			return activities.PatchOutcome{Info: p.info()}, nil
+		}
+		p.patches = append(p.patches, in.Patch)
+		if epc.IsClosingStatus(in.Patch.Status) {
+			p.closed = true
+		}
+		return activities.PatchOutcome{Applied: true, Info: p.info()}, nil
+	})
+	env.OnActivity(act.GatherData, mock.Anything, mock.Anything).Return(func(_ context.Context, id string) (activities.OrderData, error) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if len(p.gathers) > 0 {
+			p.order = p.gathers[0]
+			if len(p.gathers) > 1 {
+				p.gathers = p.gathers[1:]
+			}
+		}
+		o := p.order
+		o.TxInfo = p.info()
+		return o, nil
+	})
+	env.OnActivity(act.InspectTransaction, mock.Anything, mock.Anything).Return(func(_ context.Context, id string) (activities.TxSnapshot, error) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.inspects++
+		snap := activities.TxSnapshot{TxInfo: p.info()}
+		snap.TxInfo.CanceledEventID = p.canceled
+		return snap, nil
+	})
+	env.OnActivity(act.PostEvent, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.PostEventInput) (activities.EventInfo, error) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.events = append(p.events, in)
+		return activities.EventInfo{ID: "ev-" + in.Type, Type: in.Type, Text: in.Text, Comments: in.Comments}, nil
+	})
+	env.OnActivity(act.ReleaseInspection, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ReleaseInput) (activities.EventInfo, error) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.released++
+		return activities.EventInfo{ID: "ev-released", Type: "urn:elli:epc:partner:appraisal:released"}, nil
+	})
+	env.OnActivity(act.SendServiceEvents, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ServiceEventsInput) (activities.PatchOutcome, error) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.serviceSent = append(p.serviceSent, in)
+		return activities.PatchOutcome{Applied: !p.closed, Info: p.info()}, nil
+	})
+	env.OnActivity(act.AwaitServiceOutcome, mock.Anything, mock.Anything).Return(func(_ context.Context, id string) (activities.ServiceOutcome, error) {
+		return activities.ServiceOutcome{EventID: "ev-processed", Status: "Success", Success: []epc.ProcessedServiceEvent{{Code: "X"}}}, nil
+	})
+	env.OnActivity(act.UploadFile, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.UploadInput) (epc.Resource, error) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.uploadErr != nil {
+			return epc.Resource{}, p.uploadErr
+		}
+		p.uploads = append(p.uploads, in)
+		return epc.Resource{ID: "res-" + in.File.Name, Name: in.File.Name, MimeType: in.File.MimeType}, nil
+	})
+	env.OnActivity(act.DetermineFlood, mock.Anything, mock.Anything).After(f.floodTakes).Return(func(_ context.Context, in activities.FloodInput) (activities.FloodDetermination, error) {
+		return activities.FloodDetermination{DeterminationID: "FD-1", Zone: "AE", SpecialFloodHazard: true, InsuranceRequired: true}, nil
+	})
+	env.OnActivity(act.GenerateFloodCertificate, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CertificateInput) (blobs.File, error) {
+		return blobs.File{SHA256: strings.Repeat("cd", 32), Size: 900, Name: activities.FloodCertificateName, MimeType: "application/pdf"}, nil
+	})
+}
+
+func (f *fixture) run() TransactionResult {
+	f.t.Helper()
+	f.env.ExecuteWorkflow(TransactionWorkflowName, TransactionInput{TransactionID: txID, InstanceID: "3010000024"})
+	require.True(f.t, f.env.IsWorkflowCompleted(), "workflow did not complete")
+	require.NoError(f.t, f.env.GetWorkflowError())
+	var res TransactionResult
+	require.NoError(f.t, f.env.GetWorkflowResult(&res))
+	return res
+}
+
+// at schedules fn at a simulated time after the start.
+func (f *fixture) at(d time.Duration, fn func()) { f.env.RegisterDelayedCallback(fn, d) }
+
+func (f *fixture) signal(sig WebhookSignal) {
+	if sig.TransactionID == "" {
+		sig.TransactionID = txID
+	}
+	f.env.SignalWorkflow(SignalWebhook, sig)
+}
+
+type updateResult struct {
+	rejected error
+	err      error
+	result   ActionResult
+}
+
+func (f *fixture) update(name string, arg any) *updateResult {
+	r := &updateResult{}
+	f.env.UpdateWorkflow(name, name+"-"+time.Now().Format("150405.000000000"), &testsuite.TestUpdateCallback{
+		OnAccept: func() {},
+		OnReject: func(err error) { r.rejected = err },
+		OnComplete: func(v interface{}, err error) {
+			r.err = err
+			if v != nil {
+				r.result = v.(ActionResult)
+			}
+		},
+	}, arg)
+	return r
+}
+
+func (f *fixture) statuses() []string {
+	var out []string
+	for _, p := range f.p.patches {
+		out = append(out, p.Status)
+	}
+	return out
+}
+
+func (f *fixture) status() Status {
+	v, err := f.env.QueryWorkflow(QueryStatus)
+	require.NoError(f.t, err)
+	var st Status
+	require.NoError(f.t, v.Get(&st))
+	return st
+}
+
+func TestFloodCertificationHappyPath(t *testing.T) {
+	f := newFixture(t, TypeFloodCertification)
+	res := f.run()
+
+	require.Equal(t, epc.StatusCompleted, res.ResponseStatus)
+	require.Equal(t, []string{"processing", "completed"}, f.statuses())
+	ack := f.p.patches[0]
+	require.Equal(t, ReferenceNumber(txID), ack.ReferenceNumber)
+	done := f.p.patches[1]
+	require.Equal(t, "Flood Certificate Delivered", done.PartnerStatus)
+	require.Equal(t, epc.LoanFormatPLM, done.LoanFormat)
+	require.JSONEq(t, `{"property":{"floodZoneIdentifier":"AE","specialFloodHazardAreaIndicator":true,"nfipCommunityIdentifier":"","nfipMapPanelIdentifier":"","floodCertificationIdentifier":"FD-1","floodInsuranceRequiredIndicator":true}}`, string(done.Loan))
+	require.Equal(t, []epc.Resource{{ID: "res-FloodCertificate.pdf", Name: "FloodCertificate.pdf", MimeType: "application/pdf"}}, done.Resources)
+	require.Len(t, f.p.uploads, 1)
+	require.Len(t, f.p.serviceSent, 1)
+	require.Equal(t, "FLOOD-DETERMINED", f.p.serviceSent[0].Events[0].Code)
+	st := f.status()
+	require.Equal(t, StageCompleted, st.Stage)
+	require.True(t, st.Closed)
+	require.Equal(t, "AE", st.Flood.Zone)
+}
+
+func TestAppraisalHappyPath(t *testing.T) {
+	f := newFixture(t, TypeAppraisal)
+	when := time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC)
+	var early, sched, deliverNoPDF, deliver *updateResult
+	f.at(time.Second, func() {
+		// Delivering before scheduling is refused.
+		early = f.update(UpdateDeliver, DeliverInput{Report: pdfRef, AppraisedValue: 500000})
+	})
+	f.at(time.Hour, func() {
+		require.Equal(t, StageAwaitSchedule, f.status().Stage)
+		sched = f.update(UpdateSchedule, ScheduleInput{InspectionAt: when, Appraiser: "Scott Cooper"})
+	})
+	f.at(2*time.Hour, func() {
+		require.Equal(t, StageAwaitReport, f.status().Stage)
+		deliverNoPDF = f.update(UpdateDeliver, DeliverInput{AppraisedValue: 500000})
+		deliver = f.update(UpdateDeliver, DeliverInput{Report: pdfRef, AppraisedValue: 500000, CompletedAt: time.Date(2020, 4, 24, 19, 0, 4, 0, time.UTC)})
+	})
+	res := f.run()
+
+	require.ErrorContains(t, early.rejected, "schedule the inspection before delivering")
+	require.NoError(t, sched.rejected)
+	require.Contains(t, sched.result.Message, "inspection scheduled")
+	require.ErrorContains(t, deliverNoPDF.rejected, "a PDF is required")
+	require.NoError(t, deliver.rejected)
+	require.NoError(t, deliver.err)
+
+	require.Equal(t, epc.StatusCompleted, res.ResponseStatus)
+	require.Len(t, f.p.events, 1)
+	require.Equal(t, PartnerEventScheduled, f.p.events[0].Type)
+	require.Contains(t, f.p.events[0].Comments, "12/01/2026 at 16:00 UTC")
+	last := f.p.patches[len(f.p.patches)-1]
+	require.Equal(t, epc.StatusCompleted, last.Status)
+	require.Equal(t, "Appraisal Report Delivered", last.PartnerStatus)
+	require.JSONEq(t, `{"propertyAppraisedValueAmount":"500000","underwriterSummary":{"appraisalType":"Form 1004 appraisal with interior/exterior","appraisalCompletedDate":"2020-04-24T19:00:04Z"}}`, string(last.Loan))
+	require.Equal(t, AppraisalReportName, f.p.uploads[0].File.Name)
+	require.Equal(t, pdfRef.SHA256, f.p.uploads[0].File.SHA256)
+
+}
+
+func TestActionsAfterCompletionRejected(t *testing.T) {
+	s := &txState{in: TransactionInput{TransactionID: txID}, product: Appraisal{}, st: Status{Stage: StageCompleted, Closed: true}}
+	require.ErrorContains(t, s.validateProgress(ProgressInput{Text: "late"}), "is closed (completed)")
+	require.ErrorContains(t, s.validateSchedule(ScheduleInput{InspectionAt: time.Now()}), "is closed")
+	require.ErrorContains(t, s.validateDeliver(DeliverInput{Report: pdfRef, AppraisedValue: 1}), "is closed")
+	s = &txState{in: TransactionInput{TransactionID: txID}, product: Appraisal{}, cancelRequested: true}
+	require.ErrorContains(t, s.validateProgress(ProgressInput{Text: "late"}), "canceled by the lender")
+}
+
+func TestInputRequiredThenResume(t *testing.T) {
+	f := newFixture(t, TypeFloodCertification)
+	incomplete := f.p.order
+	incomplete.Property.StreetAddress = ""
+	incomplete.Property.PostalCode = ""
+	f.p.gathers = []activities.OrderData{incomplete, f.p.order}
+	f.at(time.Hour, func() {
+		st := f.status()
+		require.Equal(t, StageInputRequired, st.Stage)
+		require.Len(t, st.MissingInput, 2)
+		f.signal(WebhookSignal{EventID: "upd-1", EventType: epc.WebhookUpdated, ResourceType: epc.ResourceTransaction, ResourceID: txID})
+	})
+	res := f.run()
+	require.Equal(t, epc.StatusCompleted, res.ResponseStatus)
+	require.Equal(t, []string{"processing", "inputRequired", "processing", "completed"}, f.statuses())
+	ir := f.p.patches[1]
+	require.Equal(t, []string{"loan.property.streetAddress", "loan.property.postalCode"}, []string{ir.Errors[0].FieldID, ir.Errors[1].FieldID})
+	require.Equal(t, CodeMissingInput, ir.Errors[0].Code)
+}
+
+func TestInputRequiredDeadline(t *testing.T) {
+	f := newFixture(t, TypeAppraisal)
+	f.p.order.Property.City = ""
+	res := f.run()
+	require.Equal(t, epc.StatusFailed, res.ResponseStatus)
+	require.Equal(t, []string{"processing", "inputRequired", "failed"}, f.statuses())
+	require.Equal(t, CodeInputTimeout, res.Errors[0].Code)
+	require.Equal(t, "loan.property.city", res.Errors[0].FieldID)
+}
+
+func TestInvalidCredentialsFails(t *testing.T) {
+	f := newFixture(t, TypeAppraisal)
+	f.p.order.CredentialsValid = false
+	f.p.order.CredentialsProblem = "the username and password do not match a partner account"
+	res := f.run()
+	require.Equal(t, []string{"processing", "failed"}, f.statuses())
+	require.Equal(t, epc.StatusFailed, res.ResponseStatus)
+	require.Equal(t, epc.ErrorInvalidCredentials, f.p.patches[1].Errors[0].Code)
+	require.Equal(t, "partner", f.p.patches[1].Errors[0].Type)
+}
+
+func TestUnknownRequestTypeFails(t *testing.T) {
+	f := newFixture(t, "CreditReport")
+	res := f.run()
+	require.Equal(t, epc.StatusFailed, res.ResponseStatus)
+	e := f.p.patches[len(f.p.patches)-1].Errors[0]
+	require.Equal(t, CodeUnsupportedType, e.Code)
+	require.Equal(t, "request.type", e.FieldID)
+	require.Contains(t, e.Description, `"CreditReport"`)
+	require.Contains(t, e.Description, "Appraisal, FloodCertification")
+}
+
+func TestPermanentFailureRecordsFailed(t *testing.T) {
+	f := newFixture(t, TypeFloodCertification)
+	f.p.uploadErr = temporal.NewNonRetryableApplicationError("create resource: 400 Bad Request: mimeType not allowed", activities.ErrTypeRejected, nil)
+	res := f.run()
+	require.Equal(t, epc.StatusFailed, res.ResponseStatus)
+	last := f.p.patches[len(f.p.patches)-1]
+	require.Equal(t, epc.StatusFailed, last.Status)
+	require.Equal(t, CodeProcessingFailed, last.Errors[0].Code)
+	require.Contains(t, last.Errors[0].Description, "mimeType not allowed")
+	require.Equal(t, StageFailed, f.status().Stage)
+}
+
+func cancelWebhook(id string) WebhookSignal {
+	return WebhookSignal{EventID: "wh-" + id, EventType: epc.WebhookCreated, ResourceType: epc.ResourceTransactionEvent, ResourceID: id}
+}
+
+func TestCancelDuringEachStep(t *testing.T) {
+	tests := []struct {
+		name         string
+		requestType  string
+		cancelAt     time.Duration
+		before       func(f *fixture)
+		wantReleased int
+	}{
+		{name: "awaiting schedule", requestType: TypeAppraisal, cancelAt: time.Hour},
+		{name: "awaiting report", requestType: TypeAppraisal, cancelAt: 3 * time.Hour, before: func(f *fixture) {
+			f.at(time.Hour, func() {
+				f.update(UpdateSchedule, ScheduleInput{InspectionAt: time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC)})
+			})
+		}, wantReleased: 1},
+		{name: "input required", requestType: TypeFloodCertification, cancelAt: time.Hour, before: func(f *fixture) {
+			f.p.order.Property.StreetAddress = ""
+		}},
+		{name: "flood work", requestType: TypeFloodCertification, cancelAt: time.Minute, before: func(f *fixture) {
+			f.floodTakes = time.Hour // the cancellation lands while the determination runs
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, tt.requestType, func(f *fixture) {
+				if tt.before != nil {
+					tt.before(f)
+				}
+			})
+			f.at(tt.cancelAt, func() {
+				f.p.mu.Lock()
+				f.p.canceled = "ev-cancel"
+				f.p.mu.Unlock()
+				f.signal(cancelWebhook("ev-cancel"))
+			})
+			res := f.run()
+			require.Equal(t, epc.StatusCanceled, res.ResponseStatus)
+			require.Equal(t, epc.StatusCanceled, f.statuses()[len(f.statuses())-1])
+			require.Equal(t, tt.wantReleased, f.p.released)
+			require.Empty(t, f.p.uploads)
+			require.Equal(t, StageCanceled, f.status().Stage)
+		})
+	}
+}
+
+func TestCancelAfterCompletionChangesNothing(t *testing.T) {
+	f := newFixture(t, TypeFloodCertification)
+	f.p.canceled = "ev-cancel"
+	f.p.closed = true
+	f.p.patches = []epc.Response{{Status: epc.StatusCompleted}}
+	res := f.run()
+	require.Equal(t, epc.StatusCompleted, res.ResponseStatus)
+	require.Len(t, f.p.patches, 1, "nothing patched on a closed transaction")
+	require.Equal(t, StageClosedByOthers, f.status().Stage)
+}
+
+func TestDuplicateAndReorderedSignals(t *testing.T) {
+	f := newFixture(t, TypeAppraisal)
+	updated := WebhookSignal{EventID: "a", EventType: epc.WebhookUpdated, ResourceType: epc.ResourceTransaction, ResourceID: txID}
+	created := WebhookSignal{EventID: "b", EventType: epc.WebhookCreated, ResourceType: epc.ResourceTransaction, ResourceID: txID}
+	ev := WebhookSignal{EventID: "c", EventType: epc.WebhookCreated, ResourceType: epc.ResourceTransactionEvent, ResourceID: "ev-1"}
+	noID := WebhookSignal{EventType: epc.WebhookUpdated, ResourceType: epc.ResourceTransaction, ResourceID: txID, EventTime: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	f.at(time.Minute, func() {
+		for i := 0; i < 3; i++ {
+			f.signal(updated)
+			f.signal(created)
+			f.signal(ev)
+			f.signal(noID)
+		}
+	})
+	f.at(time.Hour, func() {
+		st := f.status()
+		require.Equal(t, 4, st.WebhooksSeen, "three copies of four webhooks count as four")
+		f.update(UpdateSchedule, ScheduleInput{InspectionAt: time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC)})
+	})
+	f.at(2*time.Hour, func() { f.update(UpdateDeliver, DeliverInput{Report: pdfRef, AppraisedValue: 1}) })
+	res := f.run()
+	require.Equal(t, epc.StatusCompleted, res.ResponseStatus)
+	require.LessOrEqual(t, f.p.inspects, 3, "webhook reads are coalesced")
+	require.Len(t, f.p.events, 1)
+}
+
+func TestValidatorsRejectBadActions(t *testing.T) {
+	f := newFixture(t, TypeFloodCertification, func(f *fixture) { f.floodTakes = time.Hour })
+	var sched, prog, progEmpty *updateResult
+	f.at(time.Minute, func() {
+		sched = f.update(UpdateSchedule, ScheduleInput{InspectionAt: time.Now()})
+		progEmpty = f.update(UpdateProgress, ProgressInput{})
+		prog = f.update(UpdateProgress, ProgressInput{Text: "Determination under review"})
+	})
+	f.run()
+	require.ErrorContains(t, sched.rejected, "this is a FloodCertification order, not an Appraisal")
+	require.ErrorContains(t, progEmpty.rejected, "text is required")
+	require.NoError(t, prog.rejected)
+	require.NoError(t, prog.err)
+	require.Equal(t, PartnerEventProgress, f.p.events[0].Type)
+}
+
+func TestDeliverValidation(t *testing.T) {
+	s := &txState{product: Appraisal{}, schedule: &ScheduleInput{InspectionAt: time.Now()}, st: Status{RequestType: TypeAppraisal}}
+	tests := []struct {
+		name string
+		in   DeliverInput
+		want string
+	}{
+		{"no pdf", DeliverInput{AppraisedValue: 1}, "report: a PDF is required"},
+		{"not a pdf", DeliverInput{Report: blobs.File{SHA256: pdfRef.SHA256, Size: 1, MimeType: "image/png"}, AppraisedValue: 1}, "report.mimeType"},
+		{"bad sha", DeliverInput{Report: blobs.File{SHA256: "xyz", Size: 1, MimeType: "application/pdf"}, AppraisedValue: 1}, "report.sha256"},
+		{"no value", DeliverInput{Report: pdfRef}, "appraisedValue"},
+		{"ok", DeliverInput{Report: pdfRef, AppraisedValue: 1}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := s.validateDeliver(tt.in)
+			if tt.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, tt.want)
+		})
+	}
+}
+
+func TestWorkflowInputsCarryNoSecrets(t *testing.T) {
+	// The workflow's input, signals and activity results are built from these types; none
+	// has a field that could hold request.credentials.
+	for _, v := range []any{TransactionInput{}, WebhookSignal{}, activities.OrderData{}, activities.TxInfo{}, activities.TxSnapshot{}} {
+		b, err := json.Marshal(v)
+		require.NoError(t, err)
+		require.NotContains(t, strings.ToLower(string(b)), "password")
+		require.NotContains(t, strings.ToLower(string(b)), "credentials\"")
+	}
+	require.False(t, errors.Is(nil, errClosedElsewhere))
+}
