@@ -16,7 +16,7 @@ import (
 // ServiceEventsInput asks for a CREATE_SERVICE_EVENTS response PATCH.
 type ServiceEventsInput struct {
 	TransactionID string             `json:"transactionId"`
-	Status        string             `json:"status"`
+	Status        string             `json:"status,omitempty"` // empty: leave the response status as it is
 	PartnerStatus string             `json:"partnerStatus,omitempty"`
 	Events        []epc.ServiceEvent `json:"events"`
 }
@@ -61,7 +61,9 @@ func (a *Activities) SendServiceEvents(ctx context.Context, in ServiceEventsInpu
 	if err := a.EPC.PatchResponse(ctx, in.TransactionID, patch); err != nil {
 		return PatchOutcome{}, epcError("patch service events", err)
 	}
-	info.ResponseStatus = in.Status
+	if in.Status != "" {
+		info.ResponseStatus = in.Status
+	}
 	log.Info("service events sent", "count", len(in.Events))
 	return PatchOutcome{Applied: true, Info: info}, nil
 }

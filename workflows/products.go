@@ -145,9 +145,7 @@ func (Appraisal) Requirements(o activities.OrderData) []epc.ErrorItem {
 func (Appraisal) Work(ctx workflow.Context, s *txState) (Delivery, error) {
 	if s.schedule == nil {
 		s.setStage(ctx, StageAwaitSchedule, "operator: schedule the inspection")
-		if _, err := s.patch(ctx, "awaiting schedule", epc.Response{
-			Status: epc.StatusProcessing, PartnerStatus: "Scheduling Inspection", ReferenceNumber: s.st.ReferenceNumber,
-		}, false); err != nil {
+		if _, err := s.patch(ctx, "partner status", epc.Response{PartnerStatus: "Scheduling Inspection"}, false); err != nil {
 			return Delivery{}, err
 		}
 		if err := workflow.Await(ctx, func() bool { return s.schedule != nil }); err != nil {
@@ -169,9 +167,7 @@ func (Appraisal) Work(ctx workflow.Context, s *txState) (Delivery, error) {
 		return Delivery{}, err
 	}
 	s.addEvent(EventRecord{ID: ev.ID, Type: ev.Type, Text: ev.Text, Comments: ev.Comments, At: workflow.Now(ctx)})
-	if _, err := s.patch(ctx, "inspection scheduled", epc.Response{
-		Status: epc.StatusProcessing, PartnerStatus: "Inspection Scheduled", ReferenceNumber: s.st.ReferenceNumber,
-	}, false); err != nil {
+	if _, err := s.patch(ctx, "partner status", epc.Response{PartnerStatus: "Inspection Scheduled"}, false); err != nil {
 		return Delivery{}, err
 	}
 

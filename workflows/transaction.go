@@ -249,7 +249,8 @@ func (s *txState) work(ctx workflow.Context) error {
 		s.setStage(ctx, StageServiceEvents, "")
 		var sent activities.PatchOutcome
 		if err := workflow.ExecuteActivity(withActivity(ctx, "send service events", epcCall), act.SendServiceEvents, activities.ServiceEventsInput{
-			TransactionID: s.in.TransactionID, Status: epc.StatusProcessing, PartnerStatus: d.PartnerStatus, Events: d.ServiceEvents,
+			// No status: the response stays processing; only acknowledgement and completion set it.
+			TransactionID: s.in.TransactionID, PartnerStatus: d.PartnerStatus, Events: d.ServiceEvents,
 		}).Get(ctx, &sent); err != nil {
 			return err
 		}
@@ -414,14 +415,20 @@ func (s *txState) finish(ctx workflow.Context, err error) {
 // patch runs the PatchResponse activity and keeps the status current.
 func (s *txState) patch(ctx workflow.Context, what string, r epc.Response, withParty bool) (activities.PatchOutcome, error) {
 	var out activities.PatchOutcome
-	err := workflow.ExecuteActivity(withActivity(ctx, what+": "+r.Status, epcCall), act.PatchResponse, activities.PatchInput{
+	summary := what
+	if r.Status != "" {
+		summary += ": " + r.Status
+	}
+	err := workflow.ExecuteActivity(withActivity(ctx, summary, epcCall), act.PatchResponse, activities.PatchInput{
 		TransactionID: s.in.TransactionID, Patch: r, WithRespondingParty: withParty,
 	}).Get(ctx, &out)
 	if err != nil {
 		return out, err
 	}
 	if out.Applied {
-		s.st.ResponseStatus = r.Status
+		if r.Status != "" {
+			s.st.ResponseStatus = r.Status
+		}
 		if r.PartnerStatus != "" {
 			s.setPartnerStatus(ctx, r.PartnerStatus)
 		}

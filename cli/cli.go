@@ -1,0 +1,174 @@
+// Package cli implements the epcflow command: dev, worker, api, sandbox, start and replay.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+)
+
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, env *env, args []string) error
+}
+
+// env is what a subcommand gets from the process.
+type env struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+func commands() []command {
+	return []command{
+		{"dev", "everything in one process: embedded Temporal + UI, worker, API, sandbox, demo orders", runDev},
+		{"worker", "the Temporal worker alone (production layout)", runWorker},
+		{"api", "the webhook and operator API alone (production layout)", runAPI},
+		{"sandbox", "the EPC sandbox alone", runSandbox},
+		{"start", "operator CLI: place, update or cancel sandbox orders; schedule, deliver, show", runStart},
+		{"replay", "replay workflow histories (files or a server's recent executions) against this build", runReplay},
+	}
+}
+
+// Main runs the command line and returns the exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	e := &env{stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout)
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			err := c.run(ctx, e, args[1:])
+			switch {
+			case err == nil:
+				return 0
+			case errors.Is(err, flag.ErrHelp):
+				return 0
+			case errors.Is(err, errUsage):
+				fmt.Fprintf(stderr, "epcflow %s: %v\n", c.name, err)
+				return 2
+			default:
+				fmt.Fprintf(stderr, "epcflow %s: %v\n", c.name, err)
+				return 1
+			}
+		}
+	}
+	fmt.Fprintf(stderr, "epcflow: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+var errUsage = errors.New("usage")
+
+func usageErr(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "epcflow: durable fulfillment for Encompass Partner Connect partners")
+	fmt.Fprintln(w, "\nUsage: epcflow <command> [flags]   (epcflow <command> -h for its flags)")
+	fmt.Fprintln(w, "\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+}
+
+// flags is a FlagSet whose defaults come from environment variables where one is named.
+type flags struct {
+	*flag.FlagSet
+	env *env
+}
+
+func newFlags(e *env, name string) *flags {
+	fs := flag.NewFlagSet("epcflow "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	return &flags{FlagSet: fs, env: e}
+}
+
+func (f *flags) str(p *string, name, envVar, def, usage string) {
+	if v := f.env.getenv(envVar); envVar != "" && v != "" {
+		def = v
+	}
+	if envVar != "" {
+		usage += " (env " + envVar + ")"
+	}
+	f.StringVar(p, name, def, usage)
+}
+
+func (f *flags) integer(p *int, name, envVar string, def int, usage string) {
+	if v := f.env.getenv(envVar); envVar != "" && v != "" {
+		fmt.Sscan(v, &def)
+	}
+	if envVar != "" {
+		usage += " (env " + envVar + ")"
+	}
+	f.IntVar(p, name, def, usage)
+}
+
+func (f *flags) duration(p *time.Duration, name, envVar string, def time.Duration, usage string) {
+	if v := f.env.getenv(envVar); envVar != "" && v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			def = d
+		}
+	}
+	if envVar != "" {
+		usage += " (env " + envVar + ")"
+	}
+	f.DurationVar(p, name, def, usage)
+}
+
+func (f *flags) boolean(p *bool, name string, def bool, usage string) { f.BoolVar(p, name, def, usage) }
+
+func (f *flags) parse(args []string) error {
+	if err := f.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageErr("%v", err)
+	}
+	if f.NArg() > 0 {
+		return usageErr("unexpected arguments: %s", strings.Join(f.Args(), " "))
+	}
+	return nil
+}
+
+// logging holds the log flags every long-running command shares.
+type logging struct {
+	format, level string
+}
+
+func (l *logging) register(f *flags, defFormat string) {
+	f.str(&l.format, "log-format", "LOG_FORMAT", defFormat, "log format: text or json")
+	f.str(&l.level, "log-level", "LOG_LEVEL", "info", "log level: debug, info, warn, error")
+}
+
+func (l *logging) logger(w io.Writer) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(l.level)); err != nil {
+		return nil, usageErr("--log-level %q: want debug, info, warn or error", l.level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch l.format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, usageErr("--log-format %q: want text or json", l.format)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

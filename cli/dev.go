@@ -1,0 +1,88 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/epcflow/epcflow/demo"
+	"github.com/epcflow/epcflow/devserver"
+	"github.com/epcflow/epcflow/sandbox"
+	"github.com/epcflow/epcflow/stack"
+)
+
+func runDev(ctx context.Context, e *env, args []string) error {
+	f := newFlags(e, "dev")
+	var (
+		temporalPort, uiPort                    int
+		apiListen, sbListen, db, dataDir, token string
+		demoOn                                  bool
+		webhookRetry                            time.Duration
+		logs                                    logging
+	)
+	f.integer(&temporalPort, "temporal-port", "", 7233, "embedded Temporal frontend (gRPC) port")
+	f.integer(&uiPort, "ui-port", "", 8233, "Temporal Web UI port (-1: no UI)")
+	f.str(&apiListen, "api-listen", "", "127.0.0.1:8080", "epcflow API address; the sandbox sends its webhooks here")
+	f.str(&sbListen, "sandbox-listen", "", "127.0.0.1:8090", "sandbox address")
+	f.str(&dataDir, "data-dir", "EPCFLOW_DATA_DIR", ".epcflow", "directory for the Temporal database and stored files")
+	f.str(&db, "db", "", "", `Temporal SQLite file (default <data-dir>/temporal.db), or ":memory:"`)
+	f.str(&token, "operator-token", "EPCFLOW_OPERATOR_TOKEN", "", "bearer token for the operator endpoints (empty: open, for local use)")
+	f.boolean(&demoOn, "demo", true, "place demo orders and run a simulated appraiser")
+	f.duration(&webhookRetry, "webhook-retry-interval", "", 2*time.Second, "sandbox webhook retry interval (ICE uses 20s)")
+	logs.register(f, "text")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	log, err := logs.logger(e.stderr)
+	if err != nil {
+		return err
+	}
+	if uiPort < 0 {
+		uiPort = devserver.NoUI
+	}
+	if db == "" {
+		db = filepath.Join(dataDir, "temporal.db")
+	}
+	fmt.Fprintln(e.stdout, "epcflow dev: starting (the first start creates the database)…")
+	st, err := stack.Start(ctx, stack.Config{
+		DataDir: dataDir, DBPath: db, TemporalPort: temporalPort, UIPort: uiPort,
+		APIListen: apiListen, SandboxListen: sbListen, OperatorToken: token, Logger: log,
+		Sandbox: sandbox.Config{WebhookRetryInterval: webhookRetry},
+	})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	w := e.stdout
+	fmt.Fprintln(w, "\nepcflow dev is running:")
+	fmt.Fprintf(w, "  Temporal frontend  %s (namespace %s)\n", st.Server.FrontendAddress(), st.Server.Namespace())
+	if u := st.Server.UIURL(); u != "" {
+		fmt.Fprintf(w, "  Temporal Web UI    %s/namespaces/%s/workflows\n", u, st.Server.Namespace())
+	}
+	fmt.Fprintf(w, "  epcflow API        %s   (webhooks: POST %s/webhooks/epc, state: GET %s/v1/transactions/{id})\n", st.APIURL, st.APIURL, st.APIURL)
+	fmt.Fprintf(w, "  metrics            %s/metrics\n", st.APIURL)
+	fmt.Fprintf(w, "  EPC sandbox        %s   (lender control API under %s/sandbox/epc)\n", st.SandboxURL, st.SandboxURL)
+	fmt.Fprintf(w, "  database           %s\n", db)
+	fmt.Fprintf(w, "\nPlace an order:  go run . start order --type FloodCertification --sandbox %s\n", st.SandboxURL)
+	fmt.Fprintln(w, "Stop with Ctrl-C; in-flight orders carry on at the next start.")
+
+	if demoOn {
+		go func() {
+			ids, err := demo.Run(ctx, demo.Config{
+				Lender: demo.NewLender(st.SandboxURL), Operator: demo.NewOperator(st.APIURL, token), Logger: log,
+			})
+			if err != nil && ctx.Err() == nil {
+				log.Warn("demo stopped", "error", err)
+				return
+			}
+			if ctx.Err() == nil {
+				fmt.Fprintf(w, "demo: %d orders placed and worked; one Appraisal is left waiting for the appraiser\n", len(ids))
+			}
+		}()
+	}
+	<-ctx.Done()
+	fmt.Fprintln(w, "\nepcflow dev: shutting down")
+	return nil
+}

@@ -1,0 +1,200 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/epcflow/epcflow/api"
+	"github.com/epcflow/epcflow/blobs"
+	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/metrics"
+	"github.com/epcflow/epcflow/sandbox"
+	"github.com/epcflow/epcflow/stack"
+	"github.com/epcflow/epcflow/starter"
+	"github.com/epcflow/epcflow/worker"
+)
+
+type temporalFlags struct{ address, namespace string }
+
+func (t *temporalFlags) register(f *flags) {
+	f.str(&t.address, "temporal-address", "TEMPORAL_ADDRESS", "127.0.0.1:7233", "Temporal frontend host:port")
+	f.str(&t.namespace, "temporal-namespace", "TEMPORAL_NAMESPACE", "default", "Temporal namespace")
+}
+
+func runWorker(ctx context.Context, e *env, args []string) error {
+	f := newFlags(e, "worker")
+	var (
+		tf                         temporalFlags
+		baseURL, clientID, blobDir string
+		secret                     string
+		metricsListen              string
+		logs                       logging
+	)
+	tf.register(f)
+	f.str(&baseURL, "epc-base-url", "EPC_BASE_URL", "http://127.0.0.1:8090", "EPC Partner API base URL (production: https://api.elliemae.com)")
+	f.str(&clientID, "epc-client-id", "EPC_CLIENT_ID", "sandbox-client", "EPC OAuth2 client id")
+	f.str(&secret, "epc-client-secret", "EPC_CLIENT_SECRET", "sandbox-secret", "EPC OAuth2 client secret (prefer the environment variable)")
+	f.str(&blobDir, "blob-dir", "EPCFLOW_BLOB_DIR", ".epcflow/blobs", "shared directory of stored files (reports, certificates)")
+	f.str(&metricsListen, "metrics-listen", "EPCFLOW_METRICS_LISTEN", "127.0.0.1:9090", "address of the worker's /metrics (empty: none)")
+	logs.register(f, "json")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	log, err := logs.logger(e.stderr)
+	if err != nil {
+		return err
+	}
+	store, err := blobs.NewStore(blobDir)
+	if err != nil {
+		return err
+	}
+	m := metrics.New()
+	c, err := stack.Dial(ctx, tf.address, tf.namespace, log, m)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	acts, err := stack.NewActivities(stack.ActivitiesConfig{EPCBaseURL: baseURL, EPCClientID: clientID, EPCClientSecret: secret, Blobs: store, Logger: log})
+	if err != nil {
+		return err
+	}
+	w, err := worker.New(c, acts, worker.Options{})
+	if err != nil {
+		return err
+	}
+	if metricsListen != "" {
+		stop, err := serve(metricsListen, m.Handler(), log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	log.Info("worker started", "temporal", tf.address, "namespace", tf.namespace, "epc", baseURL)
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	<-ctx.Done()
+	w.Stop()
+	return nil
+}
+
+func runAPI(ctx context.Context, e *env, args []string) error {
+	f := newFlags(e, "api")
+	var (
+		tf                    temporalFlags
+		listen, keys, blobDir string
+		token                 string
+		logs                  logging
+	)
+	tf.register(f)
+	f.str(&listen, "listen", "EPCFLOW_API_LISTEN", ":8080", "address to serve the API on")
+	f.str(&keys, "webhook-signing-keys", "EPC_WEBHOOK_SIGNING_KEYS", "sandbox-signing-key", "comma-separated webhook signing keys; any one verifies (rotation)")
+	f.str(&blobDir, "blob-dir", "EPCFLOW_BLOB_DIR", ".epcflow/blobs", "shared directory of stored files (reports, certificates)")
+	f.str(&token, "operator-token", "EPCFLOW_OPERATOR_TOKEN", "", "bearer token required by the operator and read endpoints")
+	logs.register(f, "json")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	log, err := logs.logger(e.stderr)
+	if err != nil {
+		return err
+	}
+	v, err := epc.NewVerifier(splitList(keys)...)
+	if err != nil {
+		return usageErr("--webhook-signing-keys: %v", err)
+	}
+	store, err := blobs.NewStore(blobDir)
+	if err != nil {
+		return err
+	}
+	m := metrics.New()
+	c, err := stack.Dial(ctx, tf.address, tf.namespace, log, m)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	h, err := api.New(api.Config{Engine: starter.New(c), Verifier: v, Blobs: store, Logger: log, Metrics: m, Ready: stack.HealthCheck(c), OperatorToken: token})
+	if err != nil {
+		return err
+	}
+	stop, err := serve(listen, h, log)
+	if err != nil {
+		return err
+	}
+	log.Info("api listening", "listen", listen, "temporal", tf.address)
+	<-ctx.Done()
+	stop()
+	return nil
+}
+
+func runSandbox(ctx context.Context, e *env, args []string) error {
+	f := newFlags(e, "sandbox")
+	var (
+		listen, partnerURL, publicURL, clientID, secret, key string
+		tokenLife, retry                                     time.Duration
+		logs                                                 logging
+	)
+	f.str(&listen, "listen", "SANDBOX_LISTEN", "127.0.0.1:8090", "address to serve the sandbox on")
+	f.str(&partnerURL, "partner-url", "SANDBOX_PARTNER_URL", sandbox.DefaultPartnerURL, "the partner's base URL; webhooks go to <partner-url>/webhooks/epc")
+	f.str(&publicURL, "public-url", "SANDBOX_PUBLIC_URL", "", "the sandbox's own base URL as the partner reaches it (default http://<listen>)")
+	f.str(&clientID, "client-id", "SANDBOX_CLIENT_ID", sandbox.DefaultClientID, "OAuth2 client id the sandbox accepts")
+	f.str(&secret, "client-secret", "SANDBOX_CLIENT_SECRET", sandbox.DefaultClientSecret, "OAuth2 client secret the sandbox accepts")
+	f.str(&key, "signing-key", "SANDBOX_SIGNING_KEY", sandbox.DefaultSigningKey, "webhook signing key of the default product")
+	f.duration(&tokenLife, "token-lifetime", "", sandbox.DefaultTokenLifetime, "lifetime of issued access tokens")
+	f.duration(&retry, "webhook-retry-interval", "", sandbox.DefaultWebhookRetryInterval, "interval between webhook delivery tries")
+	logs.register(f, "text")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	log, err := logs.logger(e.stderr)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	if publicURL == "" {
+		publicURL = "http://" + ln.Addr().String()
+	}
+	sb, err := sandbox.New(sandbox.Config{
+		PartnerURL: partnerURL, PublicURL: publicURL, ClientID: clientID, ClientSecret: secret, SigningKey: key,
+		TokenLifetime: tokenLife, WebhookRetryInterval: retry, Logger: log,
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer sb.Close()
+	srv := &http.Server{Handler: sb.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	fmt.Fprintf(e.stdout, "EPC sandbox on %s (webhooks to %s/webhooks/epc)\n", publicURL, partnerURL)
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}
+
+// serve runs h on addr until the returned stop is called.
+func serve(addr string, h http.Handler, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", "addr", addr, "error", err)
+		}
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}

@@ -1,0 +1,126 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/epcflow/epcflow/activities"
+	"github.com/epcflow/epcflow/workflows"
+)
+
+// Config configures the demo.
+type Config struct {
+	Lender   *Lender
+	Operator *Operator
+	Logger   *slog.Logger
+	// Orders of each product to place (default 3 Appraisals, 3 FloodCertifications).
+	Appraisals, Floods int
+	// ScheduleAfter and DeliverAfter are the simulated appraiser's delays (default 5s and 20s).
+	ScheduleAfter, DeliverAfter time.Duration
+	// LeaveOpen is how many Appraisals the appraiser leaves waiting, so the UI shows work in
+	// flight (default 1).
+	LeaveOpen int
+}
+
+// Run places the demo orders and plays the appraiser until every order it works is done or
+// ctx ends. It returns the transaction ids it placed.
+func Run(ctx context.Context, cfg Config) ([]string, error) {
+	if cfg.Appraisals == 0 && cfg.Floods == 0 {
+		cfg.Appraisals, cfg.Floods = 3, 3
+	}
+	if cfg.ScheduleAfter == 0 {
+		cfg.ScheduleAfter = 5 * time.Second
+	}
+	if cfg.DeliverAfter == 0 {
+		cfg.DeliverAfter = 20 * time.Second
+	}
+	if cfg.LeaveOpen == 0 {
+		cfg.LeaveOpen = 1
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	var ids []string
+	var wg sync.WaitGroup
+	streets := []string{"4430 Rosewood Dr", "1 Harbor Way", "77 Levee Rd", "12 Hilltop Ct", "950 Bay St", "5 River Bend"}
+	for i := range cfg.Floods {
+		o, err := cfg.Lender.PlaceOrder(ctx, SampleOrder(workflows.TypeFloodCertification, fmt.Sprintf("DEMO-FLOOD-%03d", i+1), streets[i%len(streets)]))
+		if err != nil {
+			return ids, fmt.Errorf("place flood order: %w", err)
+		}
+		ids = append(ids, o.ID)
+		log.Info("demo: flood order placed", "transactionId", o.ID)
+	}
+	for i := range cfg.Appraisals {
+		o, err := cfg.Lender.PlaceOrder(ctx, SampleOrder(workflows.TypeAppraisal, fmt.Sprintf("DEMO-APPR-%03d", i+1), streets[(i+3)%len(streets)]))
+		if err != nil {
+			return ids, fmt.Errorf("place appraisal order: %w", err)
+		}
+		ids = append(ids, o.ID)
+		log.Info("demo: appraisal order placed", "transactionId", o.ID)
+		if i >= cfg.Appraisals-cfg.LeaveOpen {
+			continue // left waiting for the appraiser, to show an order in flight
+		}
+		wg.Add(1)
+		go func(id string, n int) {
+			defer wg.Done()
+			if err := Appraise(ctx, cfg.Operator, id, cfg.ScheduleAfter, cfg.DeliverAfter, int64(400000+25000*n)); err != nil && ctx.Err() == nil {
+				log.Warn("demo appraiser", "transactionId", id, "error", err)
+			}
+		}(o.ID, i)
+	}
+	wg.Wait()
+	return ids, nil
+}
+
+// Appraise plays the appraiser on one order: schedule, then deliver a report.
+func Appraise(ctx context.Context, op *Operator, id string, scheduleAfter, deliverAfter time.Duration, value int64) error {
+	if _, err := op.WaitStage(ctx, id, workflows.StageAwaitSchedule); err != nil {
+		return err
+	}
+	if err := sleep(ctx, jitter(scheduleAfter)); err != nil {
+		return err
+	}
+	if _, err := op.Schedule(ctx, id, time.Now().Add(48*time.Hour).Truncate(time.Hour), "Scott Cooper"); err != nil {
+		return err
+	}
+	if _, err := op.WaitStage(ctx, id, workflows.StageAwaitReport); err != nil {
+		return err
+	}
+	if err := sleep(ctx, jitter(deliverAfter)); err != nil {
+		return err
+	}
+	_, err := op.Deliver(ctx, id, SampleReport(id, value), value)
+	return err
+}
+
+// SampleReport renders a small appraisal report PDF.
+func SampleReport(id string, value int64) []byte {
+	return activities.RenderPDF([]string{
+		"UNIFORM RESIDENTIAL APPRAISAL REPORT (demo)",
+		"",
+		"EPC transaction: " + id,
+		fmt.Sprintf("Appraised value: $%d", value),
+		"Appraiser: Scott Cooper",
+	})
+}
+
+func jitter(d time.Duration) time.Duration {
+	return d/2 + time.Duration(rand.Int64N(int64(d)+1)) // demo pacing only; not workflow code
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

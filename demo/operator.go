@@ -1,0 +1,98 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/epcflow/epcflow/workflows"
+)
+
+// Operator talks to epcflow's API as the partner's staff would.
+type Operator struct {
+	BaseURL string
+	Token   string
+	HTTP    *http.Client
+}
+
+// NewOperator returns an Operator for the API at baseURL.
+func NewOperator(baseURL, token string) *Operator {
+	return &Operator{BaseURL: strings.TrimRight(baseURL, "/"), Token: token, HTTP: &http.Client{Timeout: 60 * time.Second}}
+}
+
+func (o *Operator) txURL(id string, tail string) string {
+	return o.BaseURL + "/v1/transactions/" + url.PathEscape(id) + tail
+}
+
+// Status reads a transaction's live state.
+func (o *Operator) Status(ctx context.Context, id string) (workflows.Status, error) {
+	var st workflows.Status
+	err := call(ctx, o.HTTP, http.MethodGet, o.txURL(id, ""), nil, &st, o.Token)
+	return st, err
+}
+
+// Schedule records the inspection appointment.
+func (o *Operator) Schedule(ctx context.Context, id string, at time.Time, appraiser string) (workflows.ActionResult, error) {
+	var r workflows.ActionResult
+	err := call(ctx, o.HTTP, http.MethodPost, o.txURL(id, "/schedule"), map[string]any{"inspectionAt": at.UTC().Format(time.RFC3339), "appraiser": appraiser}, &r, o.Token)
+	return r, err
+}
+
+// Deliver uploads the report PDF with the appraised value.
+func (o *Operator) Deliver(ctx context.Context, id string, pdf []byte, value int64) (workflows.ActionResult, error) {
+	var r workflows.ActionResult
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	fw, err := mw.CreateFormFile("report", "AppraisalReport.pdf")
+	if err != nil {
+		return r, err
+	}
+	fw.Write(pdf)
+	mw.WriteField("appraisedValue", fmt.Sprint(value))
+	mw.WriteField("appraisalType", "Form 1004 appraisal with interior/exterior")
+	if err := mw.Close(); err != nil {
+		return r, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.txURL(id, "/deliver"), &buf)
+	if err != nil {
+		return r, err
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	if o.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+o.Token)
+	}
+	return r, do(o.HTTP, req, &r)
+}
+
+// Progress posts a progress note to the lender.
+func (o *Operator) Progress(ctx context.Context, id, text, comments string) (workflows.ActionResult, error) {
+	var r workflows.ActionResult
+	err := call(ctx, o.HTTP, http.MethodPost, o.txURL(id, "/events"), map[string]any{"text": text, "comments": comments}, &r, o.Token)
+	return r, err
+}
+
+// WaitStage polls the transaction until it reaches one of the stages or ctx ends.
+func (o *Operator) WaitStage(ctx context.Context, id string, stages ...string) (workflows.Status, error) {
+	wait := 50 * time.Millisecond
+	for {
+		st, err := o.Status(ctx, id)
+		if err == nil {
+			for _, s := range stages {
+				if st.Stage == s {
+					return st, nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return st, fmt.Errorf("transaction %s did not reach %v (last stage %q, last error %v): %w", id, stages, st.Stage, err, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, time.Second)
+	}
+}

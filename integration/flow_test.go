@@ -1,0 +1,249 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/serviceerror"
+
+	"github.com/epcflow/epcflow/demo"
+	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/sandbox"
+	"github.com/epcflow/epcflow/stack"
+	"github.com/epcflow/epcflow/workflows"
+)
+
+func sharedEnv(t *testing.T) *env {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: runs a real Temporal server")
+	}
+	return startStack(t, stack.Config{})
+}
+
+func TestFloodOrderCompletesThroughTheWholeStack(t *testing.T) {
+	e := sharedEnv(t)
+	ctx := ctxFor(t, time.Minute)
+	require.NoError(t, setMapping(ctx, e.st.SandboxURL, `{"FLOOD-DETERMINED":["task","notification"]}`))
+
+	o, err := e.lender.PlaceOrder(ctx, demo.SampleOrder(workflows.TypeFloodCertification, "LN-FLOOD-1", "4430 Rosewood Dr"))
+	require.NoError(t, err)
+	res := e.await(ctx, o.ID)
+	require.Equal(t, epc.StatusCompleted, res.ResponseStatus)
+
+	v := e.view(ctx, o.ID)
+	require.Equal(t, epc.TransactionCompleted, v.Status)
+	require.Equal(t, 1, v.count(epc.StatusProcessing), "PATCH statuses: %v", v.patchStatuses())
+	require.Equal(t, 1, v.count(epc.StatusCompleted), "PATCH statuses: %v", v.patchStatuses())
+	require.Equal(t, "Flood Certificate Delivered", v.Response.PartnerStatus)
+	require.Contains(t, string(v.Response.Loan), "floodZoneIdentifier")
+	// The certificate was uploaded once and attached.
+	require.Len(t, v.Resources, 1)
+	require.Equal(t, "FloodCertificate.pdf", v.Resources[0].Name)
+	require.Equal(t, 1, v.Resources[0].Uploads)
+	require.True(t, v.Resources[0].Attached)
+	require.Len(t, v.Response.Resources, 1)
+	// The service event was processed by the platform against the lender's mapping.
+	processed := v.eventsOfType(epc.EventResponseProcessed)
+	require.Len(t, processed, 1)
+	require.Contains(t, string(processed[0].Details), "FLOOD-DETERMINED")
+
+	st, err := e.operator.Status(ctx, o.ID)
+	require.NoError(t, err)
+	require.Equal(t, workflows.StageCompleted, st.Stage)
+	require.NotNil(t, st.ServiceEvents)
+	require.Len(t, st.ServiceEvents.Success, 1)
+	e.saveHistory(ctx, o.ID, "flood-completed")
+}
+
+func TestAppraisalWithOperatorCompletes(t *testing.T) {
+	e := sharedEnv(t)
+	ctx := ctxFor(t, time.Minute)
+	o, err := e.lender.PlaceOrder(ctx, demo.SampleOrder(workflows.TypeAppraisal, "LN-APPR-1", "1 Harbor Way"))
+	require.NoError(t, err)
+	require.NoError(t, demo.Appraise(ctx, e.operator, o.ID, time.Millisecond, time.Millisecond, 512000))
+	res := e.await(ctx, o.ID)
+	require.Equal(t, epc.StatusCompleted, res.ResponseStatus)
+
+	v := e.view(ctx, o.ID)
+	require.Equal(t, []string{"processing", "completed"}, nonEmpty(v.patchStatuses()))
+	require.Len(t, v.eventsOfType(workflows.PartnerEventScheduled), 1)
+	require.JSONEq(t, `"512000"`, string(mustField(t, v.Response.Loan, "propertyAppraisedValueAmount")))
+	require.Len(t, v.Resources, 1)
+	require.Equal(t, workflows.AppraisalReportName, v.Resources[0].Name)
+	require.Equal(t, 1, v.Resources[0].Uploads)
+
+	// After completion, operator actions are refused with a precise answer.
+	_, err = e.operator.Progress(ctx, o.ID, "late note", "")
+	var he *demo.HTTPError
+	require.ErrorAs(t, err, &he)
+	require.Equal(t, http.StatusConflict, he.Status, he.Body)
+	e.saveHistory(ctx, o.ID, "appraisal-completed")
+}
+
+func TestAppraisalCanceledByLenderReleasesInspection(t *testing.T) {
+	e := sharedEnv(t)
+	ctx := ctxFor(t, time.Minute)
+	o, err := e.lender.PlaceOrder(ctx, demo.SampleOrder(workflows.TypeAppraisal, "LN-APPR-2", "77 Levee Rd"))
+	require.NoError(t, err)
+	_, err = e.operator.WaitStage(ctx, o.ID, workflows.StageAwaitSchedule)
+	require.NoError(t, err)
+	_, err = e.operator.Schedule(ctx, o.ID, time.Now().Add(24*time.Hour), "Scott Cooper")
+	require.NoError(t, err)
+	_, err = e.operator.WaitStage(ctx, o.ID, workflows.StageAwaitReport)
+	require.NoError(t, err)
+	require.NoError(t, e.lender.Cancel(ctx, o.ID, "borrower withdrew"))
+
+	res := e.await(ctx, o.ID)
+	require.Equal(t, epc.StatusCanceled, res.ResponseStatus)
+	v := e.view(ctx, o.ID)
+	require.Equal(t, epc.StatusCanceled, v.Response.Status)
+	require.Len(t, v.eventsOfType("urn:elli:epc:partner:appraisal:released"), 1)
+	require.Empty(t, v.Resources, "nothing uploaded for a canceled order")
+	e.saveHistory(ctx, o.ID, "appraisal-canceled")
+}
+
+func TestInvalidCredentialsFailWithPartner1001(t *testing.T) {
+	e := sharedEnv(t)
+	ctx := ctxFor(t, time.Minute)
+	req := demo.SampleOrder(workflows.TypeFloodCertification, "LN-CRED", "5 River Bend")
+	req.Credentials = map[string]any{"username": "donaldd", "password": "p@s$w0rd"}
+	o, err := e.lender.PlaceOrder(ctx, req)
+	require.NoError(t, err)
+	res := e.await(ctx, o.ID)
+	require.Equal(t, epc.StatusFailed, res.ResponseStatus)
+	v := e.view(ctx, o.ID)
+	require.Equal(t, epc.StatusFailed, v.Response.Status)
+	require.Equal(t, epc.ErrorInvalidCredentials, v.Response.Errors[0].Code)
+	e.saveHistory(ctx, o.ID, "invalid-credentials")
+}
+
+func TestInputRequiredResumesAfterLenderUpdate(t *testing.T) {
+	e := sharedEnv(t)
+	ctx := ctxFor(t, time.Minute)
+	req := demo.SampleOrder(workflows.TypeFloodCertification, "LN-INPUT", "")
+	req.Loan = json.RawMessage(`{"loanNumber":"LN-INPUT"}`)
+	o, err := e.lender.PlaceOrder(ctx, req)
+	require.NoError(t, err)
+	st, err := e.operator.WaitStage(ctx, o.ID, workflows.StageInputRequired)
+	require.NoError(t, err)
+	require.NotEmpty(t, st.MissingInput)
+	v := e.view(ctx, o.ID)
+	require.Equal(t, epc.StatusInputRequired, v.Response.Status)
+	require.Equal(t, "loan.property.streetAddress", v.Response.Errors[0].FieldID)
+
+	require.NoError(t, e.lender.UpdateRequest(ctx, o.ID, json.RawMessage(`{"loan":{"property":{"streetAddress":"12 Hilltop Ct","city":"Pleasanton","state":"CA","postalCode":"94588"}}}`)))
+	res := e.await(ctx, o.ID)
+	require.Equal(t, epc.StatusCompleted, res.ResponseStatus)
+	e.saveHistory(ctx, o.ID, "input-required-resumed")
+}
+
+func TestUnknownRequestTypeFails(t *testing.T) {
+	e := sharedEnv(t)
+	ctx := ctxFor(t, time.Minute)
+	o, err := e.lender.PlaceOrder(ctx, demo.SampleOrder("CreditReport", "LN-CREDIT", "1 Main St"))
+	require.NoError(t, err)
+	res := e.await(ctx, o.ID)
+	require.Equal(t, epc.StatusFailed, res.ResponseStatus)
+	v := e.view(ctx, o.ID)
+	require.Equal(t, workflows.CodeUnsupportedType, v.Response.Errors[0].Code)
+	e.saveHistory(ctx, o.ID, "unknown-type")
+}
+
+func TestWebhooksDeliveredThreeTimesMakeOneWorkflow(t *testing.T) {
+	e := sharedEnv(t)
+	ctx := ctxFor(t, time.Minute)
+	require.NoError(t, putJSON(ctx, e.st.SandboxURL+"/sandbox/webhooks/behavior", `{"copies":3,"shuffle":true}`))
+	t.Cleanup(func() {
+		_ = putJSON(context.Background(), e.st.SandboxURL+"/sandbox/webhooks/behavior", `{"copies":1}`)
+	})
+
+	o, err := e.lender.PlaceOrder(ctx, demo.SampleOrder(workflows.TypeFloodCertification, "LN-DUP", "950 Bay St"))
+	require.NoError(t, err)
+	res := e.await(ctx, o.ID)
+	require.Equal(t, epc.StatusCompleted, res.ResponseStatus)
+	require.Equal(t, 1, e.executions(ctx, o.ID))
+	v := e.view(ctx, o.ID)
+	require.Equal(t, 1, v.count(epc.StatusCompleted))
+	for _, w := range v.Webhooks {
+		for _, a := range w.Attempts {
+			require.Less(t, a.Status, 300, "webhook %s answered %d", w.EventID, a.Status)
+		}
+	}
+}
+
+func TestUpdatedBeforeCreatedAndBadSignature(t *testing.T) {
+	e := sharedEnv(t)
+	ctx := ctxFor(t, time.Minute)
+	// Place the order with webhooks paused... the sandbox has no pause: instead drop its own
+	// webhooks by pointing the test at a transaction it creates, then send ours by hand.
+	o, err := e.lender.PlaceOrder(ctx, demo.SampleOrder(workflows.TypeFloodCertification, "LN-ORDER", "1 Order St"))
+	require.NoError(t, err)
+	ref := e.st.SandboxURL + "/partner/v2/transactions/" + o.ID
+
+	// A bad signature is refused and starts nothing.
+	other := "11111111-2222-3333-4444-555555555555"
+	bad := webhookBody(epc.WebhookCreated, epc.ResourceTransaction, other, ref)
+	require.Equal(t, http.StatusUnauthorized, e.postWebhook(bad, "wrong-key").StatusCode)
+	require.Equal(t, http.StatusUnauthorized, e.postWebhook(bad, "").StatusCode)
+	_, err = e.st.Client.DescribeWorkflowExecution(ctx, workflows.TransactionWorkflowID(other), "")
+	var nf *serviceerror.NotFound
+	require.ErrorAs(t, err, &nf, "a refused webhook starts no workflow")
+
+	// `updated` arriving before `created` is fine: one workflow, completed.
+	upd := webhookBody(epc.WebhookUpdated, epc.ResourceTransaction, o.ID, ref)
+	crt := webhookBody(epc.WebhookCreated, epc.ResourceTransaction, o.ID, ref)
+	require.Equal(t, http.StatusAccepted, e.postWebhook(upd, sandbox.DefaultSigningKey).StatusCode)
+	require.Equal(t, http.StatusAccepted, e.postWebhook(crt, sandbox.DefaultSigningKey).StatusCode)
+	res := e.await(ctx, o.ID)
+	require.Equal(t, epc.StatusCompleted, res.ResponseStatus)
+	require.Equal(t, 1, e.executions(ctx, o.ID))
+
+	// A late webhook for a finished order is accepted (202) and starts nothing new.
+	require.Equal(t, http.StatusAccepted, e.postWebhook(webhookBody(epc.WebhookUpdated, epc.ResourceTransaction, o.ID, ref), sandbox.DefaultSigningKey).StatusCode)
+	require.Equal(t, 1, e.executions(ctx, o.ID))
+}
+
+func nonEmpty(in []string) []string {
+	var out []string
+	for _, s := range in {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func mustField(t *testing.T, raw json.RawMessage, key string) json.RawMessage {
+	var m map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(raw, &m))
+	v, ok := m[key]
+	require.True(t, ok, "%s not in %s", key, raw)
+	return v
+}
+
+func setMapping(ctx context.Context, sandboxURL, mapping string) error {
+	return putJSON(ctx, sandboxURL+"/sandbox/epc/service-event-mappings", mapping)
+}
+
+func putJSON(ctx context.Context, url, body string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return &demo.HTTPError{Method: "PUT", URL: url, Status: resp.StatusCode}
+	}
+	return nil
+}

@@ -1,0 +1,264 @@
+// Package integration runs epcflow end to end: a real Temporal server in process, the sandbox
+// and the API over real HTTP, the worker with real activities.
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/epcflow/epcflow/demo"
+	"github.com/epcflow/epcflow/devserver"
+	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/sandbox"
+	"github.com/epcflow/epcflow/stack"
+	"github.com/epcflow/epcflow/workflows"
+)
+
+// updateHistories, when set, writes the histories of these runs to workflows/testdata/histories
+// for the replay test: EPCFLOW_UPDATE_HISTORIES=1 go test ./integration/
+var updateHistories = os.Getenv("EPCFLOW_UPDATE_HISTORIES") != ""
+
+// testLog sends the stack's logs to the test log, so a failing test shows what happened.
+func testLog(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(&tbWriter{t: t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type tbWriter struct {
+	mu   sync.Mutex
+	t    testing.TB
+	done bool
+}
+
+func (w *tbWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+type env struct {
+	t        *testing.T
+	st       *stack.Stack
+	lender   *demo.Lender
+	operator *demo.Operator
+}
+
+func startStack(t *testing.T, cfg stack.Config) *env {
+	t.Helper()
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
+	if cfg.DBPath == "" {
+		cfg.DBPath = devserver.MemoryDB
+	}
+	if cfg.UIPort == 0 {
+		cfg.UIPort = devserver.NoUI
+	}
+	if cfg.Sandbox.WebhookRetryInterval == 0 {
+		cfg.Sandbox.WebhookRetryInterval = 200 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		w := &tbWriter{t: t}
+		cfg.Logger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	st, err := stack.Start(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	return &env{t: t, st: st, lender: demo.NewLender(st.SandboxURL), operator: demo.NewOperator(st.APIURL, cfg.OperatorToken)}
+}
+
+func ctxFor(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// await waits for the transaction's workflow to finish and returns its result.
+func (e *env) await(ctx context.Context, txID string) workflows.TransactionResult {
+	e.t.Helper()
+	var res workflows.TransactionResult
+	var err error
+	// The workflow may not exist yet when the order was just placed: the webhook is on its way.
+	for {
+		err = e.st.Client.GetWorkflow(ctx, workflows.TransactionWorkflowID(txID), "").Get(ctx, &res)
+		if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "not found") {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	require.NoError(e.t, err, "transaction %s did not finish", txID)
+	return res
+}
+
+// sandboxView is the sandbox's record of a transaction.
+type sandboxView struct {
+	ID       string `json:"id"`
+	Status   string `json:"status"`
+	Response struct {
+		Status        string          `json:"status"`
+		PartnerStatus string          `json:"partnerStatus"`
+		Loan          json.RawMessage `json:"loan"`
+		Resources     []epc.Resource  `json:"resources"`
+		Errors        []epc.ErrorItem `json:"errors"`
+	} `json:"response"`
+	ResponseHistory []json.RawMessage `json:"responseHistory"`
+	Events          []epc.Event       `json:"events"`
+	Resources       []struct {
+		ID       string `json:"id"`
+		Name     string `json:"name"`
+		MimeType string `json:"mimeType"`
+		Size     int64  `json:"size"`
+		SHA256   string `json:"sha256"`
+		Uploads  int    `json:"uploads"`
+		Attached bool   `json:"attached"`
+	} `json:"resources"`
+	Webhooks []struct {
+		EventID      string `json:"eventId"`
+		EventType    string `json:"eventType"`
+		ResourceType string `json:"resourceType"`
+		Outcome      string `json:"outcome"`
+		Attempts     []struct {
+			Status int    `json:"status"`
+			Error  string `json:"error"`
+		} `json:"attempts"`
+	} `json:"webhooks"`
+}
+
+func (e *env) view(ctx context.Context, txID string) sandboxView {
+	e.t.Helper()
+	raw, err := e.lender.Transaction(ctx, txID)
+	require.NoError(e.t, err)
+	var v sandboxView
+	require.NoError(e.t, json.Unmarshal(raw, &v), "sandbox view: %s", raw)
+	return v
+}
+
+// patchStatuses lists the status of every accepted response PATCH ("" for those without).
+func (v sandboxView) patchStatuses() []string {
+	var out []string
+	for _, raw := range v.ResponseHistory {
+		var p struct {
+			Status string `json:"status"`
+		}
+		_ = json.Unmarshal(raw, &p)
+		out = append(out, p.Status)
+	}
+	return out
+}
+
+func (v sandboxView) count(status string) int {
+	n := 0
+	for _, s := range v.patchStatuses() {
+		if s == status {
+			n++
+		}
+	}
+	return n
+}
+
+func (v sandboxView) eventsOfType(typ string) []epc.Event {
+	var out []epc.Event
+	for _, e := range v.Events {
+		if e.Type == typ {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// postWebhook sends a webhook body to the API, signed with key.
+func (e *env) postWebhook(body []byte, key string) *http.Response {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.st.APIURL+"/webhooks/epc", bytes.NewReader(body))
+	require.NoError(e.t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Elli-Signature", epc.Sign(key, body))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(e.t, err)
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+func webhookBody(eventType, resourceType, resourceID, ref string) []byte {
+	b, _ := json.Marshal(epc.Webhook{
+		EventID: fmt.Sprintf("%s-%s-%d", eventType, resourceID, time.Now().UnixNano()), EventTime: time.Now().UTC().Truncate(time.Second),
+		EventType: eventType, Meta: epc.WebhookMeta{ResourceType: resourceType, ResourceID: resourceID, InstanceID: "3010000024", ResourceRef: ref},
+	})
+	return b
+}
+
+// executions counts the runs of a transaction's workflow.
+func (e *env) executions(ctx context.Context, txID string) int {
+	e.t.Helper()
+	n := 0
+	var token []byte
+	for {
+		resp, err := e.st.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: fmt.Sprintf("WorkflowId = '%s'", workflows.TransactionWorkflowID(txID)), NextPageToken: token})
+		require.NoError(e.t, err)
+		n += len(resp.Executions)
+		if token = resp.NextPageToken; len(token) == 0 {
+			return n
+		}
+	}
+}
+
+// saveHistory writes the workflow's history for the replay test when updating histories.
+func (e *env) saveHistory(ctx context.Context, txID, name string) {
+	e.t.Helper()
+	if !updateHistories {
+		return
+	}
+	it := e.st.Client.GetWorkflowHistory(ctx, workflows.TransactionWorkflowID(txID), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	h := &historypb.History{}
+	for it.HasNext() {
+		ev, err := it.Next()
+		require.NoError(e.t, err)
+		h.Events = append(h.Events, ev)
+	}
+	b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(h)
+	require.NoError(e.t, err)
+	dir := filepath.Join("..", "workflows", "testdata", "histories")
+	require.NoError(e.t, os.MkdirAll(dir, 0o755))
+	require.NoError(e.t, os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644))
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+var _ = sandbox.Config{}
+var _ client.Client

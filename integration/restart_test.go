@@ -1,0 +1,68 @@
+package integration
+
+import (
+	"net"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/epcflow/epcflow/demo"
+	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/sandbox"
+	"github.com/epcflow/epcflow/stack"
+	"github.com/epcflow/epcflow/workflows"
+)
+
+// TestFileBackedServerRestartFinishesOrder stops the whole engine (Temporal on a SQLite file,
+// worker, API) in the middle of an order and starts it again on the same file: the order
+// carries on where it was and completes, with no effect done twice.
+func TestFileBackedServerRestartFinishesOrder(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: runs a real Temporal server")
+	}
+	ctx := ctxFor(t, 3*time.Minute)
+	apiAddr := freeAddr(t)
+
+	// The sandbox outlives the engine, as the real platform would.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	sbURL := "http://" + ln.Addr().String()
+	sb, err := sandbox.New(sandbox.Config{PartnerURL: "http://" + apiAddr, PublicURL: sbURL, WebhookRetryInterval: 200 * time.Millisecond, Logger: testLog(t)})
+	require.NoError(t, err)
+	srv := &http.Server{Handler: sb.Handler()}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close(); sb.Close() })
+
+	dir := t.TempDir()
+	cfg := stack.Config{DataDir: dir, DBPath: filepath.Join(dir, "temporal.db"), APIListen: apiAddr, SandboxURL: sbURL}
+	first := startStack(t, cfg)
+	o, err := first.lender.PlaceOrder(ctx, demo.SampleOrder(workflows.TypeAppraisal, "LN-RESTART", "4430 Rosewood Dr"))
+	require.NoError(t, err)
+	_, err = first.operator.WaitStage(ctx, o.ID, workflows.StageAwaitSchedule)
+	require.NoError(t, err)
+	_, err = first.operator.Schedule(ctx, o.ID, time.Now().Add(24*time.Hour), "Scott Cooper")
+	require.NoError(t, err)
+	_, err = first.operator.WaitStage(ctx, o.ID, workflows.StageAwaitReport)
+	require.NoError(t, err)
+	require.NoError(t, first.st.Close())
+
+	second := startStack(t, cfg)
+	st, err := second.operator.WaitStage(ctx, o.ID, workflows.StageAwaitReport)
+	require.NoError(t, err, "the order is still waiting for its report after the restart")
+	require.NotNil(t, st.Inspection)
+	_, err = second.operator.Deliver(ctx, o.ID, demo.SampleReport(o.ID, 480000), 480000)
+	require.NoError(t, err)
+	res := second.await(ctx, o.ID)
+	require.Equal(t, epc.StatusCompleted, res.ResponseStatus)
+
+	v := second.view(ctx, o.ID)
+	require.Equal(t, 1, v.count(epc.StatusProcessing), "PATCH statuses: %v", v.patchStatuses())
+	require.Equal(t, 1, v.count(epc.StatusCompleted))
+	require.Len(t, v.eventsOfType(workflows.PartnerEventScheduled), 1)
+	require.Len(t, v.Resources, 1)
+	require.Equal(t, 1, v.Resources[0].Uploads)
+	second.saveHistory(ctx, o.ID, "appraisal-across-restart")
+}

@@ -1,0 +1,279 @@
+// Package stack assembles epcflow's parts in one process: the embedded Temporal server with
+// its UI, the sandbox, the worker and the API. `epcflow dev` and the integration tests use it;
+// the production commands use its builders one part at a time.
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/epcflow/epcflow/accounts"
+	"github.com/epcflow/epcflow/activities"
+	"github.com/epcflow/epcflow/api"
+	"github.com/epcflow/epcflow/blobs"
+	"github.com/epcflow/epcflow/devserver"
+	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/metrics"
+	"github.com/epcflow/epcflow/sandbox"
+	"github.com/epcflow/epcflow/schemas"
+	"github.com/epcflow/epcflow/starter"
+	"github.com/epcflow/epcflow/worker"
+	"github.com/epcflow/epcflow/workflows"
+)
+
+// Config configures an in-process stack.
+type Config struct {
+	// DataDir holds the Temporal database (unless DBPath says otherwise) and the blob store.
+	DataDir string
+	// DBPath is the Temporal SQLite file, or devserver.MemoryDB; default DataDir/temporal.db.
+	DBPath string
+	// TemporalPort and UIPort of the embedded server (0: free ports; UIPort devserver.NoUI: no UI).
+	TemporalPort, UIPort int
+	// APIListen and SandboxListen are host:port (port 0: a free port).
+	APIListen, SandboxListen string
+	// SandboxURL, when set, uses a sandbox that is already running instead of starting one.
+	SandboxURL string
+	// Sandbox tunes the sandbox this stack starts (PartnerURL and PublicURL are set here).
+	Sandbox sandbox.Config
+	// NoWorker leaves the worker out (tests that run their own).
+	NoWorker bool
+	// OperatorToken protects the operator endpoints when set.
+	OperatorToken string
+	Logger        *slog.Logger
+}
+
+// Stack is a running set of parts. Close stops them in reverse order.
+type Stack struct {
+	Server     *devserver.Server
+	Client     client.Client
+	Starter    *starter.Starter
+	Sandbox    *sandbox.Server
+	Worker     sdkworker.Worker
+	Blobs      *blobs.Store
+	Metrics    *metrics.Registry
+	SandboxURL string
+	APIURL     string
+
+	closers []func() error
+}
+
+// Start brings the stack up. On error, whatever started is stopped again.
+func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = ".epcflow"
+	}
+	if cfg.DBPath == "" {
+		cfg.DBPath = filepath.Join(cfg.DataDir, "temporal.db")
+	}
+	st = &Stack{Metrics: metrics.New()}
+	defer func() {
+		if err != nil {
+			_ = st.Close()
+		}
+	}()
+
+	apiLn, err := net.Listen("tcp", orDefault(cfg.APIListen, "127.0.0.1:0"))
+	if err != nil {
+		return nil, fmt.Errorf("api listen: %w", err)
+	}
+	st.APIURL = "http://" + apiLn.Addr().String()
+	st.onClose(func() error { return ignoreClosed(apiLn.Close()) })
+
+	st.SandboxURL = cfg.SandboxURL
+	if st.SandboxURL == "" {
+		sbLn, err := net.Listen("tcp", orDefault(cfg.SandboxListen, "127.0.0.1:0"))
+		if err != nil {
+			return nil, fmt.Errorf("sandbox listen: %w", err)
+		}
+		st.SandboxURL = "http://" + sbLn.Addr().String()
+		sc := cfg.Sandbox
+		sc.PartnerURL = st.APIURL
+		sc.PublicURL = st.SandboxURL
+		if sc.Logger == nil {
+			sc.Logger = log.With("component", "sandbox")
+		}
+		sb, err := sandbox.New(sc)
+		if err != nil {
+			sbLn.Close()
+			return nil, err
+		}
+		st.Sandbox = sb
+		st.serve(sbLn, sb.Handler(), log.With("component", "sandbox"))
+		st.onClose(func() error { sb.Close(); return nil })
+	}
+
+	st.Server, err = devserver.Start(ctx, devserver.Config{
+		DBPath:           cfg.DBPath,
+		FrontendPort:     cfg.TemporalPort,
+		UIPort:           cfg.UIPort,
+		SearchAttributes: workflows.SearchAttributes(),
+		Logger:           log.With("component", "temporal"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("temporal dev server: %w", err)
+	}
+	st.onClose(st.Server.Stop)
+
+	st.Client, err = Dial(ctx, st.Server.FrontendAddress(), st.Server.Namespace(), log, st.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	st.onClose(func() error { st.Client.Close(); return nil })
+	st.Starter = starter.New(st.Client)
+
+	st.Blobs, err = blobs.NewStore(filepath.Join(cfg.DataDir, "blobs"))
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.NoWorker {
+		acts, err := NewActivities(ActivitiesConfig{
+			EPCBaseURL: st.SandboxURL, EPCClientID: orDefault(cfg.Sandbox.ClientID, sandbox.DefaultClientID),
+			EPCClientSecret: orDefault(cfg.Sandbox.ClientSecret, sandbox.DefaultClientSecret),
+			Blobs:           st.Blobs, Logger: log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		st.Worker, err = worker.New(st.Client, acts, worker.Options{})
+		if err != nil {
+			return nil, err
+		}
+		if err := st.Worker.Start(); err != nil {
+			return nil, fmt.Errorf("start worker: %w", err)
+		}
+		st.onClose(func() error { st.Worker.Stop(); return nil })
+	}
+
+	verifier, err := epc.NewVerifier(orDefault(cfg.Sandbox.SigningKey, sandbox.DefaultSigningKey))
+	if err != nil {
+		return nil, err
+	}
+	h, err := api.New(api.Config{
+		Engine: st.Starter, Verifier: verifier, Blobs: st.Blobs, Logger: log.With("component", "api"),
+		Metrics: st.Metrics, Ready: HealthCheck(st.Client), OperatorToken: cfg.OperatorToken,
+	})
+	if err != nil {
+		return nil, err
+	}
+	st.serve(apiLn, h, log.With("component", "api"))
+	return st, nil
+}
+
+// Close stops every part, the last started first.
+func (s *Stack) Close() error {
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i]())
+	}
+	s.closers = nil
+	return errors.Join(errs...)
+}
+
+func (s *Stack) onClose(f func() error) { s.closers = append(s.closers, f) }
+
+func (s *Stack) serve(ln net.Listener, h http.Handler, log *slog.Logger) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", "error", err)
+		}
+	}()
+	s.onClose(func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(ctx)
+	})
+}
+
+// Dial connects a Temporal client with epcflow's logger and metrics.
+func Dial(ctx context.Context, hostPort, namespace string, log *slog.Logger, m *metrics.Registry) (client.Client, error) {
+	opts := client.Options{
+		HostPort:  hostPort,
+		Namespace: namespace,
+		Logger:    sdklog.NewStructuredLogger(log.With("component", "temporal-sdk")),
+	}
+	if m != nil {
+		opts.MetricsHandler = m.TemporalHandler()
+	}
+	c, err := client.DialContext(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s: %w", hostPort, err)
+	}
+	return c, nil
+}
+
+// HealthCheck reports whether Temporal answers, for /readyz.
+func HealthCheck(c client.Client) func(context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := c.CheckHealth(ctx, &client.CheckHealthRequest{})
+		return err
+	}
+}
+
+// ActivitiesConfig configures NewActivities.
+type ActivitiesConfig struct {
+	EPCBaseURL, EPCClientID, EPCClientSecret string
+	Blobs                                    *blobs.Store
+	Accounts                                 accounts.Store // default: the demo store
+	Partner                                  *epc.Party     // default: DemoPartner()
+	Logger                                   *slog.Logger
+}
+
+// DemoPartner is the responding party of the demo partner.
+func DemoPartner() epc.Party {
+	return epc.Party{
+		Name: "epcflow Demo Appraisals & Flood", Address: "3232 Loan Ave", City: "Pleasanton", State: "CA", PostalCode: "94588",
+		PointOfContact: &epc.Contact{Name: "Order Desk", Role: "Co-ordinator", Email: "orders@epcflow.example", Phone: "343-222-1954"},
+	}
+}
+
+// NewActivities builds the activities with a real EPC client.
+func NewActivities(cfg ActivitiesConfig) (*activities.Activities, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	ec, err := epc.NewClient(epc.Config{BaseURL: cfg.EPCBaseURL, ClientID: cfg.EPCClientID, ClientSecret: cfg.EPCClientSecret, Logger: log.With("component", "epc")})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Accounts == nil {
+		cfg.Accounts = accounts.Demo()
+	}
+	partner := DemoPartner()
+	if cfg.Partner != nil {
+		partner = *cfg.Partner
+	}
+	return &activities.Activities{
+		EPC: ec, Accounts: cfg.Accounts, Blobs: cfg.Blobs, Schemas: schemas.Default(), Partner: partner,
+		Logger: log.With("component", "activities"),
+	}, nil
+}
+
+func orDefault(v, d string) string {
+	if v == "" {
+		return d
+	}
+	return v
+}
+
+func ignoreClosed(err error) error {
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
