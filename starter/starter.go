@@ -110,13 +110,20 @@ func (s *Starter) update(ctx context.Context, transactionID, name string, arg an
 		Args:         []any{arg},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
-	if err != nil {
-		return res, classify(err)
+	if err == nil {
+		err = h.Get(ctx, &res)
 	}
-	if err := h.Get(ctx, &res); err != nil {
-		return res, classify(err)
+	if err == nil {
+		return res, nil
 	}
-	return res, nil
+	err = classify(err)
+	if errors.Is(err, ErrNotFound) {
+		// Temporal says "not found" for an update to a finished workflow: tell the two apart.
+		if st, qerr := s.Status(ctx, transactionID); qerr == nil && st.Closed {
+			return res, fmt.Errorf("%w: transaction %s is closed (%s): no further actions", ErrRejected, transactionID, st.Stage)
+		}
+	}
+	return res, err
 }
 
 // classify maps Temporal client errors onto this package's sentinels, keeping the cause.

@@ -1,0 +1,169 @@
+package sandbox
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/epcflow/epcflow/epc"
+)
+
+func TestUploadRules(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	id := e.order(nil)
+	slots, err := e.client.CreateResources(ctx, id, []epc.NewResource{
+		{Name: "report.pdf", MimeType: "application/pdf"},
+		{Name: "photo.jpg", MimeType: "image/jpeg"},
+	})
+	if err != nil {
+		t.Fatalf("CreateResources: %v", err)
+	}
+	if len(slots) != 2 || !uuidRE.MatchString(slots[0].ID) || !strings.HasPrefix(slots[0].Authorization, "elli-signature ") ||
+		slots[0].Location != e.ts.URL+"/sandbox/media/"+slots[0].ID {
+		t.Fatalf("slots = %+v", slots)
+	}
+	pdf := slots[0]
+
+	put := func(auth, ctype, body string) reply {
+		return e.do(http.MethodPut, pdf.Location, body, "Authorization", auth, "Content-Type", ctype)
+	}
+	tests := []struct {
+		name   string
+		auth   string
+		ctype  string
+		status int
+	}{
+		{"wrong authorization", "elli-signature 00", "application/pdf", 401},
+		{"bearer token instead", "Bearer " + e.token(), "application/pdf", 401},
+		{"wrong content type", pdf.Authorization, "image/png", 415},
+		{"right", pdf.Authorization, "application/pdf", 200},
+		{"second upload", pdf.Authorization, "application/pdf", 409},
+	}
+	for _, tc := range tests {
+		if rep := put(tc.auth, tc.ctype, "%PDF"); rep.status != tc.status {
+			t.Errorf("%s: %d %s, want %d", tc.name, rep.status, rep.body, tc.status)
+		}
+	}
+
+	// Attaching: unknown ids and slots without bytes are refused with pointers.
+	rep := e.partner(http.MethodPatch, "/partner/v2/transactions/"+id+"/response", map[string]any{
+		"resources": []map[string]string{
+			{"id": pdf.ID, "name": "report.pdf", "mimeType": "application/pdf"},
+			{"id": "no-such-resource"},
+			{"id": slots[1].ID},
+		},
+	})
+	if rep.status != http.StatusBadRequest {
+		t.Fatalf("attach: %d %s", rep.status, rep.body)
+	}
+	ae := rep.apiErr(t)
+	wantPointers(t, ae, "/resources/1/id", "/resources/2/id")
+	for _, p := range ae.Details {
+		if p.Pointer == "/resources/1/id" && !strings.HasPrefix(p.Message, "unknown resource") {
+			t.Errorf("unknown id message = %q", p.Message)
+		}
+		if p.Pointer == "/resources/2/id" && !strings.Contains(p.Message, "never uploaded") {
+			t.Errorf("not uploaded message = %q", p.Message)
+		}
+	}
+
+	// A resource of another transaction is unknown here.
+	other := e.order(nil)
+	rep = e.partner(http.MethodPatch, "/partner/v2/transactions/"+other+"/response", map[string]any{"resources": []map[string]string{{"id": pdf.ID}}})
+	if rep.status != http.StatusBadRequest {
+		t.Errorf("attach another transaction's file: %d", rep.status)
+	}
+
+	if err := e.client.PatchResponse(ctx, id, &epc.Response{Resources: []epc.Resource{{ID: pdf.ID, Name: pdf.Name, MimeType: pdf.MimeType}}}); err != nil {
+		t.Fatalf("attach: %v", err)
+	}
+	v := e.control(id)
+	if r := v.Resources[0]; !r.Uploaded || !r.Attached || r.Uploads != 2 || r.Size != 4 {
+		t.Errorf("pdf = %+v, want uploaded, attached, 2 PUTs, 4 bytes", r)
+	}
+	if r := v.Resources[1]; r.Uploaded || r.Attached || r.Uploads != 0 {
+		t.Errorf("jpg = %+v", r)
+	}
+	if rep := e.do(http.MethodGet, "/sandbox/epc/transactions/"+id+"/resources/"+pdf.ID+"/content", nil); rep.status != 200 || string(rep.body) != "%PDF" {
+		t.Errorf("lender download: %d %q", rep.status, rep.body)
+	}
+}
+
+func TestCreateResourcesValidation(t *testing.T) {
+	e := newEnv(t)
+	id := e.order(nil)
+	path := "/partner/v2/transactions/" + id + "/response/resources"
+	tests := []struct {
+		name     string
+		body     any
+		pointers []string
+	}{
+		{"empty list", []any{}, []string{""}},
+		{"not a list", map[string]any{"name": "a"}, []string{""}},
+		{"missing fields", []any{map[string]any{}, map[string]any{"name": " ", "mimeType": "pdf", "size": 3}}, []string{"/0/name", "/0/mimeType", "/1/name", "/1/mimeType", "/1/size"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := e.partner(http.MethodPost, path, tc.body)
+			if rep.status != http.StatusBadRequest {
+				t.Fatalf("status %d, want 400", rep.status)
+			}
+			wantPointers(t, rep.apiErr(t), tc.pointers...)
+		})
+	}
+}
+
+func TestCreateTransactionValidation(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct {
+		name     string
+		body     any
+		pointers []string
+	}{
+		{"no request", map[string]any{}, []string{"/request"}},
+		{"request not an object", map[string]any{"request": "Appraisal"}, []string{"/request"}},
+		{"every problem", map[string]any{
+			"request": map[string]any{
+				"loan": []int{1}, "options": "x", "credentials": map[string]any{"username": 1, "pin": "0"},
+				"resources": []any{map[string]any{"name": "a.pdf", "content": "%%%"}}, "color": "red",
+			},
+			"product":  map[string]any{"name": ""},
+			"clientId": 42,
+			"extra":    true,
+		}, []string{
+			"/request/type", "/request/loan", "/request/options", "/request/credentials/username",
+			"/request/credentials/pin", "/request/resources/0/mimeType", "/request/resources/0/content",
+			"/request/color", "/product/name", "/clientId", "/extra",
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := e.do(http.MethodPost, "/sandbox/epc/transactions", tc.body)
+			if rep.status != http.StatusBadRequest {
+				t.Fatalf("status %d, want 400: %s", rep.status, rep.body)
+			}
+			wantPointers(t, rep.apiErr(t), tc.pointers...)
+		})
+	}
+	rep := e.do(http.MethodGet, "/sandbox/epc/transactions", nil)
+	if string(rep.body) != "[]\n" {
+		t.Errorf("rejected orders were stored: %s", rep.body)
+	}
+}
+
+func TestListTransactions(t *testing.T) {
+	e := newEnv(t)
+	a := e.order(nil)
+	b := e.order(map[string]any{"request": map[string]any{"type": "Flood"}, "product": map[string]any{"name": "flood"}})
+	if err := e.client.PatchResponse(context.Background(), b, &epc.Response{Status: epc.StatusFailed}); err != nil {
+		t.Fatal(err)
+	}
+	var list []txSummary
+	e.do(http.MethodGet, "/sandbox/epc/transactions", nil).json(t, &list)
+	if len(list) != 2 || list[0].ID != a || list[1].ID != b || list[1].Status != "completed" ||
+		list[1].ResponseStatus != "failed" || list[1].Product != "flood" || list[1].Type != "Flood" {
+		t.Errorf("list = %+v", list)
+	}
+}
