@@ -1,0 +1,169 @@
+// Package api is epcflow's HTTP surface (Gin): EPC webhooks, the read and operator endpoints
+// on transactions, health and metrics. It never talks to EPC: webhooks and operator actions
+// go to the transaction workflows through an Engine (package starter).
+//
+// Status codes are part of the contract with the EPC platform, which drops for good any
+// webhook answered 4xx and retries 5xx: 401 only for a bad signature, 400 only for a body
+// that can never be processed, 503 (with Retry-After) when the engine cannot take it now.
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/epcflow/epcflow/blobs"
+	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/metrics"
+	"github.com/epcflow/epcflow/starter"
+	"github.com/epcflow/epcflow/workflows"
+)
+
+// Engine runs transactions; *starter.Starter satisfies it. Errors wrap the starter package's
+// sentinels (ErrNotFound, ErrRejected, ErrUnavailable, ErrClosed).
+type Engine interface {
+	DeliverWebhook(ctx context.Context, w epc.Webhook) (runID string, err error)
+	Status(ctx context.Context, transactionID string) (workflows.Status, error)
+	Schedule(ctx context.Context, transactionID string, in workflows.ScheduleInput) (workflows.ActionResult, error)
+	Deliver(ctx context.Context, transactionID string, in workflows.DeliverInput) (workflows.ActionResult, error)
+	Progress(ctx context.Context, transactionID string, in workflows.ProgressInput) (workflows.ActionResult, error)
+}
+
+var _ Engine = (*starter.Starter)(nil)
+
+// Config configures the API. Engine, Verifier and Blobs are required.
+type Config struct {
+	Engine   Engine
+	Verifier *epc.Verifier
+	Blobs    *blobs.Store
+	// Logger receives the access log and the handlers' lines; nil means slog.Default().
+	Logger *slog.Logger
+	// Metrics serves GET /metrics and records HTTP metrics; nil means a registry of its own.
+	Metrics *metrics.Registry
+	// Ready reports whether Temporal is reachable (pass client.CheckHealth); nil means
+	// always ready.
+	Ready func(ctx context.Context) error
+	// OperatorToken, when set, is required as "Authorization: Bearer <token>" on every
+	// endpoint under /v1. Empty leaves them open (development only; New logs a warning).
+	OperatorToken string
+	// MaxWebhookBytes bounds a webhook body (default 1 MiB; larger gets 413).
+	MaxWebhookBytes int64
+	// MaxReportBytes bounds a delivered report PDF (default 64 MiB; larger gets 413).
+	MaxReportBytes int64
+	// WebhookTimeout is the budget for handing a webhook to its workflow (default 5 s, well
+	// under the platform's 30 s): past it the answer is 503 and the platform retries.
+	WebhookTimeout time.Duration
+	// OperatorTimeout is the budget for reads and operator actions (default 30 s); past it
+	// the answer is 504 and the action may still complete.
+	OperatorTimeout time.Duration
+}
+
+// Defaults applied by New to zero Config fields.
+const (
+	DefaultMaxWebhookBytes = 1 << 20
+	DefaultMaxReportBytes  = 64 << 20
+	DefaultWebhookTimeout  = 5 * time.Second
+	DefaultOperatorTimeout = 30 * time.Second
+	readyTimeout           = 2 * time.Second
+)
+
+type server struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New builds the HTTP handler. Routes:
+//
+//	POST /webhooks/epc                   EPC webhook (Elli-Signature)
+//	GET  /v1/transactions/:id            transaction status (workflow query)
+//	POST /v1/transactions/:id/schedule   operator: inspection scheduled (JSON)
+//	POST /v1/transactions/:id/deliver    operator: report PDF and value (multipart or JSON)
+//	POST /v1/transactions/:id/events     operator: progress note (JSON)
+//	GET  /healthz, /readyz, /metrics
+func New(cfg Config) (http.Handler, error) {
+	switch {
+	case cfg.Engine == nil:
+		return nil, errors.New("api: Config.Engine is required")
+	case cfg.Verifier == nil:
+		return nil, errors.New("api: Config.Verifier is required")
+	case cfg.Blobs == nil:
+		return nil, errors.New("api: Config.Blobs is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New()
+	}
+	if cfg.MaxWebhookBytes <= 0 {
+		cfg.MaxWebhookBytes = DefaultMaxWebhookBytes
+	}
+	if cfg.MaxReportBytes <= 0 {
+		cfg.MaxReportBytes = DefaultMaxReportBytes
+	}
+	if cfg.WebhookTimeout <= 0 {
+		cfg.WebhookTimeout = DefaultWebhookTimeout
+	}
+	if cfg.OperatorTimeout <= 0 {
+		cfg.OperatorTimeout = DefaultOperatorTimeout
+	}
+	if cfg.OperatorToken == "" {
+		cfg.Logger.Warn("api: no operator token configured: the /v1 endpoints are open to anyone who can reach the API (development only)")
+	}
+	s := &server{cfg: cfg, log: cfg.Logger}
+
+	// Release mode only silences gin's debug printing (process-wide, as gin keeps it).
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	// We log no client address and sit behind whatever proxy: trust no forwarding header.
+	if err := r.SetTrustedProxies(nil); err != nil {
+		return nil, err
+	}
+	// Outermost first: the request id is known to everything below; the access log and the
+	// metrics see the 500 written by recovery.
+	r.Use(s.requestID, s.accessLog, cfg.Metrics.GinMiddleware(), s.recovery)
+	r.NoRoute(func(c *gin.Context) {
+		c.JSON(http.StatusNotFound, gin.H{"error": "no such endpoint: " + c.Request.Method + " " + truncate(c.Request.URL.Path, 200)})
+	})
+	r.NoMethod(func(c *gin.Context) {
+		c.JSON(http.StatusMethodNotAllowed, gin.H{"error": "method " + c.Request.Method + " not allowed here"})
+	})
+
+	r.POST("/webhooks/epc", epc.VerifyMiddleware(cfg.Verifier, cfg.MaxWebhookBytes), s.webhook)
+
+	v1 := r.Group("/v1", s.operatorAuth)
+	tx := v1.Group("/transactions/:id", s.transactionParam)
+	tx.GET("", s.status)
+	tx.POST("/schedule", s.schedule)
+	tx.POST("/deliver", s.deliver)
+	tx.POST("/events", s.progress)
+
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", s.ready)
+	r.GET("/metrics", gin.WrapH(cfg.Metrics.Handler()))
+	return r, nil
+}
+
+func (s *server) ready(c *gin.Context) {
+	if s.cfg.Ready != nil {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), readyTimeout)
+		defer cancel()
+		if err := s.cfg.Ready(ctx); err != nil {
+			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "error": "temporal not reachable: " + err.Error()})
+			return
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
