@@ -1,0 +1,330 @@
+package devserver_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	enums "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/epcflow/epcflow/devserver"
+)
+
+const (
+	taskQueue = "devserver-test"
+	saName    = "DevserverTestKey"
+)
+
+var saKey = temporal.NewSearchAttributeKeyKeyword(saName)
+
+// testLogger writes to the test's output until the test ends; Temporal and
+// gRPC goroutines can outlive Stop by a moment and must not log into a
+// finished test.
+func testLogger(t *testing.T) *slog.Logger {
+	w := &cutoffWriter{w: t.Output()}
+	t.Cleanup(w.cut)
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type cutoffWriter struct {
+	mu  sync.Mutex
+	w   io.Writer
+	off bool
+}
+
+func (c *cutoffWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.off {
+		return len(p), nil
+	}
+	return c.w.Write(p)
+}
+
+func (c *cutoffWriter) cut() {
+	c.mu.Lock()
+	c.off = true
+	c.mu.Unlock()
+}
+
+func startServer(t *testing.T, cfg devserver.Config) *devserver.Server {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	begin := time.Now()
+	s, err := devserver.Start(ctx, cfg)
+	require.NoError(t, err)
+	t.Logf("devserver.Start took %s (frontend %s, UI %q)", time.Since(begin).Round(time.Millisecond), s.FrontendAddress(), s.UIURL())
+	t.Cleanup(func() {
+		begin := time.Now()
+		assert.NoError(t, s.Stop())
+		t.Logf("devserver.Stop took %s", time.Since(begin).Round(time.Millisecond))
+	})
+	return s
+}
+
+func dial(t *testing.T, s *devserver.Server, logger *slog.Logger) client.Client {
+	t.Helper()
+	c, err := client.Dial(client.Options{
+		HostPort:  s.FrontendAddress(),
+		Namespace: s.Namespace(),
+		Logger:    sdklog.NewStructuredLogger(logger),
+	})
+	require.NoError(t, err)
+	return c
+}
+
+func startWorker(t *testing.T, c client.Client, register func(worker.Registry)) worker.Worker {
+	t.Helper()
+	w := worker.New(c, taskQueue, worker.Options{})
+	register(w)
+	require.NoError(t, w.Start())
+	return w
+}
+
+func greet(_ context.Context, name string) (string, error) { return "hello " + name, nil }
+
+// greetWorkflow runs one activity and tags itself with the result.
+func greetWorkflow(ctx workflow.Context, name string) (string, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 10 * time.Second})
+	var out string
+	if err := workflow.ExecuteActivity(ctx, greet, name).Get(ctx, &out); err != nil {
+		return "", err
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, saKey.ValueSet(out)); err != nil {
+		return "", err
+	}
+	return out, nil
+}
+
+func TestInMemoryServerRunsWorkflowsAndServesUI(t *testing.T) {
+	logger := testLogger(t)
+	s := startServer(t, devserver.Config{
+		DBPath:           devserver.MemoryDB,
+		SearchAttributes: map[string]enums.IndexedValueType{saName: enums.INDEXED_VALUE_TYPE_KEYWORD},
+		Logger:           logger,
+	})
+	require.Equal(t, "default", s.Namespace())
+	require.NotEmpty(t, s.UIURL())
+
+	c := dial(t, s, logger)
+	defer c.Close()
+	w := startWorker(t, c, func(r worker.Registry) {
+		r.RegisterWorkflow(greetWorkflow)
+		r.RegisterActivity(greet)
+	})
+	defer w.Stop()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	begin := time.Now()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "greet-1", TaskQueue: taskQueue}, greetWorkflow, "epc")
+	require.NoError(t, err)
+	var got string
+	require.NoError(t, run.Get(ctx, &got))
+	require.Equal(t, "hello epc", got)
+	t.Logf("workflow with one activity: start to result in %s", time.Since(begin).Round(time.Millisecond))
+
+	// Visibility is updated asynchronously after the upsert.
+	query := saName + " = 'hello epc'"
+	assert.EventuallyWithT(t, func(ct *assert.CollectT) {
+		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: s.Namespace(), Query: query})
+		if !assert.NoError(ct, err) || !assert.Len(ct, resp.GetExecutions(), 1) {
+			return
+		}
+		assert.Equal(ct, "greet-1", resp.GetExecutions()[0].GetExecution().GetWorkflowId())
+	}, 10*time.Second, 50*time.Millisecond, "query %q", query)
+
+	t.Run("UI", func(t *testing.T) {
+		page := httpGet(t, s.UIURL()+"/")
+		assert.Contains(t, strings.ToLower(page), "<html")
+
+		var list struct {
+			Namespaces []struct {
+				NamespaceInfo struct {
+					Name string `json:"name"`
+				} `json:"namespaceInfo"`
+			} `json:"namespaces"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(httpGet(t, s.UIURL()+"/api/v1/namespaces")), &list))
+		var names []string
+		for _, ns := range list.Namespaces {
+			names = append(names, ns.NamespaceInfo.Name)
+		}
+		assert.Contains(t, names, "default")
+	})
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "GET %s: %s", url, body)
+	return string(body)
+}
+
+func prepare(context.Context) error { return nil }
+
+// signalWorkflow runs an activity, then waits for a "go" signal.
+func signalWorkflow(ctx workflow.Context) (string, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 10 * time.Second})
+	if err := workflow.ExecuteActivity(ctx, prepare).Get(ctx, nil); err != nil {
+		return "", err
+	}
+	var msg string
+	workflow.GetSignalChannel(ctx, "go").Receive(ctx, &msg)
+	return "got " + msg, nil
+}
+
+func registerSignalWorkflow(r worker.Registry) {
+	r.RegisterWorkflow(signalWorkflow)
+	r.RegisterActivity(prepare)
+}
+
+func TestFileServerKeepsWorkflowsAcrossRestart(t *testing.T) {
+	logger := testLogger(t)
+	dbPath := filepath.Join(t.TempDir(), "state", "temporal.db")
+	cfg := devserver.Config{
+		DBPath:           dbPath,
+		UIPort:           devserver.NoUI,
+		SearchAttributes: map[string]enums.IndexedValueType{saName: enums.INDEXED_VALUE_TYPE_KEYWORD},
+		Logger:           logger,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	// First life: start the workflow and let it block on the signal.
+	s1 := startServer(t, cfg)
+	assert.Empty(t, s1.UIURL())
+	info, err := os.Stat(filepath.Dir(dbPath))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), info.Mode().Perm())
+	_, err = os.Stat(dbPath + "-wal")
+	assert.NoError(t, err, "the database should run in WAL mode")
+
+	c1 := dial(t, s1, logger)
+	w1 := startWorker(t, c1, registerSignalWorkflow)
+	run, err := c1.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "wait-1", TaskQueue: taskQueue}, signalWorkflow)
+	require.NoError(t, err)
+	waitBlockedAfterActivity(ctx, t, c1, run)
+	w1.Stop()
+	c1.Close()
+	require.NoError(t, s1.Stop())
+
+	// Second life on the same file, on new ports, with one more search attribute.
+	cfg.SearchAttributes = map[string]enums.IndexedValueType{
+		saName:            enums.INDEXED_VALUE_TYPE_KEYWORD,
+		"DevserverAmount": enums.INDEXED_VALUE_TYPE_INT,
+	}
+	s2 := startServer(t, cfg)
+	require.NotEqual(t, s1.FrontendAddress(), s2.FrontendAddress())
+	c2 := dial(t, s2, logger)
+
+	sas, err := c2.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: s2.Namespace()})
+	require.NoError(t, err)
+	assert.Equal(t, enums.INDEXED_VALUE_TYPE_KEYWORD, sas.GetCustomAttributes()[saName])
+	assert.Equal(t, enums.INDEXED_VALUE_TYPE_INT, sas.GetCustomAttributes()["DevserverAmount"])
+
+	w2 := startWorker(t, c2, registerSignalWorkflow)
+	begin := time.Now()
+	require.NoError(t, c2.SignalWorkflow(ctx, run.GetID(), run.GetRunID(), "go", "after restart"))
+	var got string
+	require.NoError(t, c2.GetWorkflow(ctx, run.GetID(), run.GetRunID()).Get(ctx, &got))
+	assert.Equal(t, "got after restart", got)
+	t.Logf("signal to result after restart: %s", time.Since(begin).Round(time.Millisecond))
+	w2.Stop()
+	c2.Close()
+	require.NoError(t, s2.Stop())
+
+	// Third start asks for an existing attribute with another type.
+	cfg.SearchAttributes = map[string]enums.IndexedValueType{saName: enums.INDEXED_VALUE_TYPE_INT}
+	s3, err := devserver.Start(ctx, cfg)
+	if s3 != nil {
+		_ = s3.Stop()
+	}
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `search attribute "DevserverTestKey": registered as Keyword, want Int`)
+}
+
+// waitBlockedAfterActivity follows the history (long poll) until the workflow
+// task that consumed the activity result has completed: from then on the
+// workflow waits for the signal.
+func waitBlockedAfterActivity(ctx context.Context, t *testing.T, c client.Client, run client.WorkflowRun) {
+	t.Helper()
+	it := c.GetWorkflowHistory(ctx, run.GetID(), run.GetRunID(), true, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	activityDone := false
+	for it.HasNext() {
+		ev, err := it.Next()
+		require.NoError(t, err)
+		switch ev.GetEventType() {
+		case enums.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+			activityDone = true
+		case enums.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+			if activityDone {
+				return
+			}
+		}
+	}
+	t.Fatal("workflow history ended before the workflow blocked on the signal")
+}
+
+func TestStartRejectsBadConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  devserver.Config
+		want string
+	}{
+		{"host not an IP", devserver.Config{Host: "localhost"}, `host "localhost": must be an IP address`},
+		{"negative frontend port", devserver.Config{FrontendPort: -1}, "frontend port -1: out of range"},
+		{"UI port too large", devserver.Config{UIPort: 70000}, "UI port 70000: out of range"},
+		{"reserved search attribute", devserver.Config{SearchAttributes: map[string]enums.IndexedValueType{"WorkflowId": enums.INDEXED_VALUE_TYPE_KEYWORD}}, `search attribute "WorkflowId": name is reserved`},
+		{"unspecified search attribute type", devserver.Config{SearchAttributes: map[string]enums.IndexedValueType{"Foo": enums.INDEXED_VALUE_TYPE_UNSPECIFIED}}, `search attribute "Foo": invalid type 0`},
+		{"database path with query", devserver.Config{DBPath: filepath.Join(t.TempDir(), "x?y.db")}, "must not contain '?' or '#'"},
+	}
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	busyPort := busy.Addr().(*net.TCPAddr).Port
+	busyErr := fmt.Sprintf("port %d on 127.0.0.1 is not available", busyPort)
+	tests = append(tests, []struct {
+		name string
+		cfg  devserver.Config
+		want string
+	}{
+		{"frontend port in use", devserver.Config{DBPath: devserver.MemoryDB, FrontendPort: busyPort}, busyErr},
+		{"UI port in use", devserver.Config{DBPath: devserver.MemoryDB, UIPort: busyPort}, busyErr},
+	}...)
+
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := devserver.Start(context.Background(), tt.cfg)
+			if s != nil {
+				_ = s.Stop()
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
