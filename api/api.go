@@ -60,6 +60,10 @@ type Config struct {
 	// OperatorTimeout is the budget for reads and operator actions (default 30 s); past it
 	// the answer is 504 and the action may still complete.
 	OperatorTimeout time.Duration
+	// Codec, when set, is the payload codec server (codec.Handler) served under /codec for
+	// the Temporal UI and CLI. It does its own authentication and CORS: the UI cannot send
+	// the operator token.
+	Codec http.Handler
 }
 
 // Defaults applied by New to zero Config fields.
@@ -83,6 +87,7 @@ type server struct {
 //	POST /v1/transactions/:id/schedule   operator: inspection scheduled (JSON)
 //	POST /v1/transactions/:id/deliver    operator: report PDF and value (multipart or JSON)
 //	POST /v1/transactions/:id/events     operator: progress note (JSON)
+//	POST /codec/encode, /codec/decode     payload codec server, when Config.Codec is set
 //	GET  /healthz, /readyz, /metrics
 func New(cfg Config) (http.Handler, error) {
 	switch {
@@ -142,6 +147,11 @@ func New(cfg Config) (http.Handler, error) {
 	tx.POST("/schedule", s.schedule)
 	tx.POST("/deliver", s.deliver)
 	tx.POST("/events", s.progress)
+
+	if cfg.Codec != nil {
+		// Outside the /v1 group: the codec server has its own token, origin and CORS checks.
+		r.Any("/codec/*op", gin.WrapH(cfg.Codec))
+	}
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", s.ready)

@@ -3,9 +3,11 @@ package cli
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"time"
 
+	"github.com/epcflow/epcflow/codec"
 	"github.com/epcflow/epcflow/demo"
 	"github.com/epcflow/epcflow/devserver"
 	"github.com/epcflow/epcflow/sandbox"
@@ -17,7 +19,8 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	var (
 		temporalPort, uiPort                    int
 		apiListen, sbListen, db, dataDir, token string
-		demoOn                                  bool
+		demoOn, encrypt                         bool
+		codecKeys                               codecKeysFlag
 		webhookRetry                            time.Duration
 		logs                                    logging
 	)
@@ -27,7 +30,9 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	f.str(&sbListen, "sandbox-listen", "", "127.0.0.1:8090", "sandbox address")
 	f.str(&dataDir, "data-dir", "EPCFLOW_DATA_DIR", ".epcflow", "directory for the Temporal database and stored files")
 	f.str(&db, "db", "", "", `Temporal SQLite file (default <data-dir>/temporal.db), or ":memory:"`)
-	f.str(&token, "operator-token", "EPCFLOW_OPERATOR_TOKEN", "", "bearer token for the operator endpoints (empty: open, for local use)")
+	f.secret(&token, "operator-token", "EPCFLOW_OPERATOR_TOKEN", "", "bearer token for the operator endpoints (empty: open, for local use)")
+	f.boolean(&encrypt, "encrypt-payloads", true, "encrypt Temporal payloads (key: --codec-keys, else <data-dir>/codec-keys, generated at the first start; an ephemeral key with --db :memory:)")
+	codecKeys.register(f)
 	f.boolean(&demoOn, "demo", true, "place demo orders and run a simulated appraiser")
 	f.duration(&webhookRetry, "webhook-retry-interval", "", 2*time.Second, "sandbox webhook retry interval (ICE uses 20s)")
 	logs.register(f, "text")
@@ -44,10 +49,14 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	if db == "" {
 		db = filepath.Join(dataDir, "temporal.db")
 	}
+	keys, keyFile, err := devCodecKeys(encrypt, codecKeys, dataDir, db, log)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintln(e.stdout, "epcflow dev: starting (the first start creates the database)…")
 	st, err := stack.Start(ctx, stack.Config{
 		DataDir: dataDir, DBPath: db, TemporalPort: temporalPort, UIPort: uiPort,
-		APIListen: apiListen, SandboxListen: sbListen, OperatorToken: token, Logger: log,
+		APIListen: apiListen, SandboxListen: sbListen, OperatorToken: token, Logger: log, CodecKeys: keys,
 		Sandbox: sandbox.Config{WebhookRetryInterval: webhookRetry},
 	})
 	if err != nil {
@@ -65,6 +74,12 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(w, "  metrics            %s/metrics\n", st.APIURL)
 	fmt.Fprintf(w, "  EPC sandbox        %s   (lender control API under %s/sandbox/epc)\n", st.SandboxURL, st.SandboxURL)
 	fmt.Fprintf(w, "  database           %s\n", db)
+	switch {
+	case keys == nil:
+		fmt.Fprintln(w, "  payloads           in clear (--encrypt-payloads=false)")
+	default:
+		fmt.Fprintf(w, "  payloads           encrypted, key %s (%s); codec server for the UI and CLI: %s/codec\n", keys.PrimaryID(), keyFile, st.APIURL)
+	}
 	fmt.Fprintf(w, "\nPlace an order:  go run . start order --type FloodCertification --sandbox %s\n", st.SandboxURL)
 	fmt.Fprintln(w, "Stop with Ctrl-C; in-flight orders carry on at the next start.")
 
@@ -85,4 +100,26 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	<-ctx.Done()
 	fmt.Fprintln(w, "\nepcflow dev: shutting down")
 	return nil
+}
+
+// devCodecKeys picks the payload keys of `epcflow dev`: those configured, else the local key
+// file (created at the first start), else, for an in-memory database, a key that dies with the
+// process like the histories it protects. where says which, for the banner.
+func devCodecKeys(encrypt bool, configured codecKeysFlag, dataDir, db string, log *slog.Logger) (k *codec.Keyring, where string, err error) {
+	switch {
+	case !encrypt:
+		log.Warn("payload encryption is OFF (--encrypt-payloads=false): payloads are stored in clear")
+		return nil, "", nil
+	case configured.keys != "":
+		k, err = configured.keyring(log)
+		return k, "from --codec-keys", err
+	case db == devserver.MemoryDB:
+		return codec.Ephemeral(), "in memory, like the database", nil
+	}
+	path := filepath.Join(dataDir, "codec-keys")
+	k, err = codec.LoadOrCreateKeyFile(path)
+	if err != nil {
+		return nil, "", err
+	}
+	return k, path, nil
 }

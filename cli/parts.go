@@ -9,8 +9,11 @@ import (
 	"net/http"
 	"time"
 
+	sdkworker "go.temporal.io/sdk/worker"
+
 	"github.com/epcflow/epcflow/api"
 	"github.com/epcflow/epcflow/blobs"
+	"github.com/epcflow/epcflow/codec"
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/metrics"
 	"github.com/epcflow/epcflow/sandbox"
@@ -34,11 +37,18 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 		secret                     string
 		metricsListen              string
 		logs                       logging
+		codecKeys                  codecKeysFlag
+		cacheSize                  int
 	)
 	tf.register(f)
+	codecKeys.register(f)
+	// The SDK keeps up to 10,000 workflows in memory by default, about 70 KB each for an open
+	// order: 10,000 orders waiting for appraisers would cost ~700 MB for nothing, since an
+	// evicted order is rebuilt from its history in milliseconds when its next event comes.
+	f.integer(&cacheSize, "workflow-cache-size", "EPCFLOW_WORKFLOW_CACHE_SIZE", 2000, "workflows kept in memory between tasks (sticky cache); more only saves replays of orders that wait")
 	f.str(&baseURL, "epc-base-url", "EPC_BASE_URL", "http://127.0.0.1:8090", "EPC Partner API base URL (production: https://api.elliemae.com)")
 	f.str(&clientID, "epc-client-id", "EPC_CLIENT_ID", "sandbox-client", "EPC OAuth2 client id")
-	f.str(&secret, "epc-client-secret", "EPC_CLIENT_SECRET", "sandbox-secret", "EPC OAuth2 client secret (prefer the environment variable)")
+	f.secret(&secret, "epc-client-secret", "EPC_CLIENT_SECRET", "sandbox-secret", "EPC OAuth2 client secret")
 	f.str(&blobDir, "blob-dir", "EPCFLOW_BLOB_DIR", ".epcflow/blobs", "shared directory of stored files (reports, certificates)")
 	f.str(&metricsListen, "metrics-listen", "EPCFLOW_METRICS_LISTEN", "127.0.0.1:9090", "address of the worker's /metrics (empty: none)")
 	logs.register(f, "json")
@@ -53,8 +63,12 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	keys, err := codecKeys.keyring(log)
+	if err != nil {
+		return err
+	}
 	m := metrics.New()
-	c, err := stack.Dial(ctx, tf.address, tf.namespace, log, m)
+	c, err := stack.Dial(ctx, tf.address, tf.namespace, log, m, stack.WithCodecKeys(keys))
 	if err != nil {
 		return err
 	}
@@ -63,6 +77,10 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if cacheSize <= 0 {
+		return usageErr("--workflow-cache-size %d: must be positive", cacheSize)
+	}
+	sdkworker.SetStickyWorkflowCacheSize(cacheSize) // process-wide: before the worker starts
 	w, err := worker.New(c, acts, worker.Options{})
 	if err != nil {
 		return err
@@ -90,12 +108,18 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 		listen, keys, blobDir string
 		token                 string
 		logs                  logging
+		codecKeys             codecKeysFlag
+		codecToken            string
+		codecOrigins          string
 	)
 	tf.register(f)
+	codecKeys.register(f)
+	f.secret(&codecToken, "codec-token", "EPCFLOW_CODEC_TOKEN", "", "bearer `token` required by the codec server at /codec (empty: it answers only loopback clients; set one in production)")
+	f.str(&codecOrigins, "codec-origins", "EPCFLOW_CODEC_ORIGINS", "", "comma-separated browser origins (the Temporal UI's, e.g. https://temporal.example.com) allowed to call /codec")
 	f.str(&listen, "listen", "EPCFLOW_API_LISTEN", ":8080", "address to serve the API on")
-	f.str(&keys, "webhook-signing-keys", "EPC_WEBHOOK_SIGNING_KEYS", "sandbox-signing-key", "comma-separated webhook signing keys; any one verifies (rotation)")
+	f.secret(&keys, "webhook-signing-keys", "EPC_WEBHOOK_SIGNING_KEYS", "sandbox-signing-key", "comma-separated webhook signing keys; any one verifies (rotation)")
 	f.str(&blobDir, "blob-dir", "EPCFLOW_BLOB_DIR", ".epcflow/blobs", "shared directory of stored files (reports, certificates)")
-	f.str(&token, "operator-token", "EPCFLOW_OPERATOR_TOKEN", "", "bearer token required by the operator and read endpoints")
+	f.secret(&token, "operator-token", "EPCFLOW_OPERATOR_TOKEN", "", "bearer token required by the operator and read endpoints")
 	logs.register(f, "json")
 	if err := f.parse(args); err != nil {
 		return err
@@ -112,13 +136,24 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	ring, err := codecKeys.keyring(log)
+	if err != nil {
+		return err
+	}
 	m := metrics.New()
-	c, err := stack.Dial(ctx, tf.address, tf.namespace, log, m)
+	c, err := stack.Dial(ctx, tf.address, tf.namespace, log, m, stack.WithCodecKeys(ring))
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	h, err := api.New(api.Config{Engine: starter.New(c), Verifier: v, Blobs: store, Logger: log, Metrics: m, Ready: stack.HealthCheck(c), OperatorToken: token})
+	var codecHandler http.Handler
+	if ring != nil {
+		if codecToken == "" {
+			log.Warn("codec server without a token: /codec answers loopback clients only; set EPCFLOW_CODEC_TOKEN")
+		}
+		codecHandler = codec.Handler(ring, codec.HandlerOptions{Token: codecToken, AllowedOrigins: splitList(codecOrigins)})
+	}
+	h, err := api.New(api.Config{Engine: starter.New(c), Verifier: v, Blobs: store, Logger: log, Metrics: m, Ready: stack.HealthCheck(c), OperatorToken: token, Codec: codecHandler})
 	if err != nil {
 		return err
 	}
@@ -135,18 +170,19 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 func runSandbox(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "sandbox")
 	var (
-		listen, partnerURL, publicURL, clientID, secret, key string
-		tokenLife, retry                                     time.Duration
-		logs                                                 logging
+		listen, partnerURL, publicURL, clientID, secret, key, stateFile string
+		tokenLife, retry                                                time.Duration
+		logs                                                            logging
 	)
 	f.str(&listen, "listen", "SANDBOX_LISTEN", "127.0.0.1:8090", "address to serve the sandbox on")
 	f.str(&partnerURL, "partner-url", "SANDBOX_PARTNER_URL", sandbox.DefaultPartnerURL, "the partner's base URL; webhooks go to <partner-url>/webhooks/epc")
 	f.str(&publicURL, "public-url", "SANDBOX_PUBLIC_URL", "", "the sandbox's own base URL as the partner reaches it (default http://<listen>)")
 	f.str(&clientID, "client-id", "SANDBOX_CLIENT_ID", sandbox.DefaultClientID, "OAuth2 client id the sandbox accepts")
-	f.str(&secret, "client-secret", "SANDBOX_CLIENT_SECRET", sandbox.DefaultClientSecret, "OAuth2 client secret the sandbox accepts")
-	f.str(&key, "signing-key", "SANDBOX_SIGNING_KEY", sandbox.DefaultSigningKey, "webhook signing key of the default product")
+	f.secret(&secret, "client-secret", "SANDBOX_CLIENT_SECRET", sandbox.DefaultClientSecret, "OAuth2 client secret the sandbox accepts")
+	f.secret(&key, "signing-key", "SANDBOX_SIGNING_KEY", sandbox.DefaultSigningKey, "webhook signing key of the default product")
 	f.duration(&tokenLife, "token-lifetime", "", sandbox.DefaultTokenLifetime, "lifetime of issued access tokens")
 	f.duration(&retry, "webhook-retry-interval", "", sandbox.DefaultWebhookRetryInterval, "interval between webhook delivery tries")
+	f.str(&stateFile, "state-file", "SANDBOX_STATE_FILE", "", "file the sandbox keeps its state in across restarts, file bytes in <file>.media/ (empty: in memory only)")
 	logs.register(f, "text")
 	if err := f.parse(args); err != nil {
 		return err
@@ -164,7 +200,7 @@ func runSandbox(ctx context.Context, e *env, args []string) error {
 	}
 	sb, err := sandbox.New(sandbox.Config{
 		PartnerURL: partnerURL, PublicURL: publicURL, ClientID: clientID, ClientSecret: secret, SigningKey: key,
-		TokenLifetime: tokenLife, WebhookRetryInterval: retry, Logger: log,
+		TokenLifetime: tokenLife, WebhookRetryInterval: retry, Logger: log, StateFile: stateFile,
 	})
 	if err != nil {
 		ln.Close()

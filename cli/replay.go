@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
+	"github.com/epcflow/epcflow/codec"
 	"github.com/epcflow/epcflow/replay"
 )
 
@@ -19,8 +21,10 @@ func runReplay(ctx context.Context, e *env, args []string) error {
 		limit int
 		query string
 		logs  logging
+		keys  codecKeysFlag
 	)
 	tf.register(f)
+	keys.register(f)
 	f.str(&files, "files", "", "", "comma-separated history JSON files or directories (as `temporal workflow show --output json` writes); empty: replay from the server")
 	f.integer(&limit, "limit", "", 100, "with a server: how many recent executions to replay")
 	f.str(&query, "query", "", "", "with a server: visibility query selecting executions (default: every epcflow workflow type)")
@@ -31,6 +35,14 @@ func runReplay(ctx context.Context, e *env, args []string) error {
 	log, err := logs.logger(e.stderr)
 	if err != nil {
 		return err
+	}
+	ring, err := keys.keyring(log)
+	if err != nil {
+		return err
+	}
+	var dc converter.DataConverter
+	if ring != nil {
+		dc = codec.DataConverter(ring)
 	}
 	var results []replay.Result
 	if files != "" {
@@ -50,14 +62,14 @@ func runReplay(ctx context.Context, e *env, args []string) error {
 		if len(paths) == 0 {
 			return usageErr("no history files found in %s", files)
 		}
-		results = replay.Files(log, paths)
+		results = replay.Files(log, paths, dc)
 	} else {
 		c, err := client.DialContext(ctx, client.Options{HostPort: tf.address, Namespace: tf.namespace})
 		if err != nil {
 			return fmt.Errorf("connect to Temporal at %s: %w", tf.address, err)
 		}
 		defer c.Close()
-		results, err = replay.Recent(ctx, log, c, query, limit)
+		results, err = replay.Recent(ctx, log, c, query, limit, dc)
 		if err != nil {
 			return err
 		}

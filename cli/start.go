@@ -38,7 +38,7 @@ func runStart(ctx context.Context, e *env, args []string) error {
 	)
 	f.str(&sandboxURL, "sandbox", "EPCFLOW_SANDBOX_URL", "http://127.0.0.1:8090", "sandbox base URL")
 	f.str(&apiURL, "api", "EPCFLOW_API_URL", "http://127.0.0.1:8080", "epcflow API base URL")
-	f.str(&token, "operator-token", "EPCFLOW_OPERATOR_TOKEN", "", "bearer token for the operator endpoints")
+	f.secret(&token, "operator-token", "EPCFLOW_OPERATOR_TOKEN", "", "bearer token for the operator endpoints")
 	f.str(&id, "id", "", "", "transaction id")
 	switch action {
 	case "order":

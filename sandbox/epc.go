@@ -305,32 +305,42 @@ func (e *EPC) notify(t *txState, base, eventType, resourceType, resourceID, ref 
 		Queued:       wh.EventTime,
 		Attempts:     []webhookAttempt{},
 		Outcome:      outcomePending,
+		body:         body,
 	}
 	t.webhooks = append(t.webhooks, rec)
+	rec.Copies = e.s.hooks.send(e.delivery(t, rec))
+	if rec.Copies == 0 {
+		rec.Outcome = outcomeAbandoned
+		rec.body = nil
+	}
+}
+
+// delivery is the signed post of rec's body; its callbacks record every try in rec. Caller
+// holds t.mu.
+func (e *EPC) delivery(t *txState, rec *webhookRecord) *delivery {
 	header := http.Header{
 		"Content-Type":        {"application/json"},
-		"Elli-Signature":      {epc.Sign(t.product.SigningKey, body)},
+		"Elli-Signature":      {epc.Sign(t.product.SigningKey, rec.body)},
 		"Elli-Environment":    {"prod"},
 		"Elli-Subscriptionid": {t.product.ID},
 	}
-	rec.Copies = e.s.hooks.send(&delivery{
+	return &delivery{
 		url:    e.s.cfg.PartnerURL + "/webhooks/epc",
 		header: header,
-		body:   body,
-		what:   eventType + " " + resourceType + " " + resourceID,
+		body:   rec.body,
+		what:   rec.EventType + " " + rec.ResourceType + " " + rec.ResourceID,
 		onAttempt: func(a webhookAttempt) {
 			t.mu.Lock()
 			rec.Attempts = append(rec.Attempts, a)
 			t.mu.Unlock()
+			e.s.touch()
 		},
 		onSettled: func(copy int, outcome string) {
 			t.mu.Lock()
 			rec.settle(copy, outcome)
 			t.mu.Unlock()
+			e.s.touch()
 		},
-	})
-	if rec.Copies == 0 {
-		rec.Outcome = outcomeAbandoned
 	}
 }
 

@@ -33,6 +33,7 @@ const (
 	DefaultWebhookTries         = 3
 	DefaultWebhookTimeout       = 30 * time.Second
 	DefaultWebhookWorkers       = 8
+	DefaultStateSaveInterval    = 2 * time.Second
 )
 
 // Config configures a Server. The zero value is usable: New fills in the defaults above.
@@ -66,6 +67,24 @@ type Config struct {
 	Clock func() time.Time
 	// Seed seeds fault injection and webhook shuffling when a fault config names no seed.
 	Seed int64
+	// POSSubscriptionID, POSSigningKeyID and POSSigningSecret are the POS Framework's signing
+	// settings ([ours]: one secret, both directions); see pos.go for their defaults.
+	POSSubscriptionID string
+	POSSigningKeyID   string
+	POSSigningSecret  string
+	// InbankShops are the shops the Inbank e-POS emulator knows, by shop UUID, each with the
+	// API key that may use it; nil means DefaultInbankShopUUID with DefaultInbankAPIKey. See
+	// inbank.go.
+	InbankShops map[string]InbankShop
+	// StateFile, when set, makes the sandbox's state survive a restart: New loads it from this
+	// file if it exists, and the sandbox saves it there on Close and, while running, every
+	// StateSaveInterval when something changed, so a crash loses at most that much. The bytes
+	// of uploaded and attached files go to the directory StateFile+".media". Fault rules and
+	// webhook behavior are not saved: they reset at every start. Empty keeps everything in
+	// memory. See persist.go.
+	StateFile string
+	// StateSaveInterval is how often a changed state is saved to StateFile.
+	StateSaveInterval time.Duration
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -96,6 +115,10 @@ func (c Config) withDefaults() (Config, error) {
 	if c.WebhookWorkers == 0 {
 		c.WebhookWorkers = DefaultWebhookWorkers
 	}
+	if c.StateSaveInterval == 0 {
+		c.StateSaveInterval = DefaultStateSaveInterval
+	}
+	c.posDefaults()
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -126,6 +149,10 @@ func (c Config) withDefaults() (Config, error) {
 	if c.WebhookWorkers < 0 {
 		problems = append(problems, "WebhookWorkers: must not be negative")
 	}
+	if c.StateSaveInterval < 0 {
+		problems = append(problems, "StateSaveInterval: must not be negative")
+	}
+	problems = append(problems, c.inbankDefaults()...)
 	if len(problems) > 0 {
 		return c, fmt.Errorf("sandbox: invalid config: %s", strings.Join(problems, "; "))
 	}
@@ -172,6 +199,14 @@ type Server struct {
 	bg     sync.WaitGroup // background goroutines other than the deliverer's
 
 	epc *EPC
+	pos *posFramework
+	// inbank is the Inbank e-POS emulator.
+	inbank *Inbank
+
+	// changes counts state changes (bumped after each one, see touch); state saves the state
+	// to Config.StateFile, nil without one.
+	changes atomic.Uint64
+	state   *stateFile
 }
 
 // routeKind says which fault rules may touch a route.
@@ -218,9 +253,24 @@ func New(cfg Config) (*Server, error) {
 	})
 	s.epc = newEPC(s)
 	s.epc.mount()
+	s.pos = newPOSFramework(s)
+	s.pos.mount()
+	s.inbank = s.mountInbank()
 	s.mountControl()
+	if cfg.StateFile != "" {
+		if err := s.openState(); err != nil {
+			// Not Close: it would save, over the file that failed to load.
+			cancel()
+			s.hooks.close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
+
+// touch records that the state changed; call it after the change is made, so a save that
+// misses the change sees the count move and saves again.
+func (s *Server) touch() { s.changes.Add(1) }
 
 // Handler returns the HTTP handler serving every route of the sandbox.
 func (s *Server) Handler() http.Handler { return s.mux }
@@ -255,8 +305,10 @@ func (s *Server) baseURL(r *http.Request) string {
 // response is being processed; or until ctx ends. Tests and tools use it to settle.
 func (s *Server) WaitIdle(ctx context.Context) error { return s.work.wait(ctx) }
 
-// Close stops webhook delivery and background processing and waits for them to return. The
-// handler keeps answering (the caller owns the listener) but no webhook leaves any more.
+// Close stops webhook delivery and background processing and waits for them to return, then
+// saves the state to Config.StateFile if set (webhooks not yet delivered are saved as pending
+// and sent again by the next New). The handler keeps answering (the caller owns the listener)
+// but no webhook leaves any more, and later changes are not saved unless Close is called again.
 func (s *Server) Close() error {
 	s.bgMu.Lock()
 	s.closed = true
@@ -264,6 +316,9 @@ func (s *Server) Close() error {
 	s.cancel()
 	s.hooks.close()
 	s.bg.Wait()
+	if s.state != nil {
+		return s.saveState(true)
+	}
 	return nil
 }
 
@@ -296,6 +351,9 @@ func (s *Server) handle(pattern string, kind routeKind, h http.Handler, observe 
 		inner.ServeHTTP(sw, r)
 		if observe != nil {
 			observe(r, sw)
+		}
+		if observe != nil || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+			s.touch() // a call logged, or possibly a change made
 		}
 		if !s.log.Enabled(r.Context(), slog.LevelDebug) {
 			return

@@ -33,7 +33,6 @@ func (e *EPC) processServiceEvents(t *txState, requestType string, details json.
 		pd := processedDetails(t.id, requestType, d.ServiceEvents, e.st.mapping())
 		raw, _ := json.Marshal(pd)
 		t.mu.Lock()
-		defer t.mu.Unlock()
 		e.addEvent(t, epc.Event{
 			Text:     processedText,
 			Type:     epc.EventResponseProcessed,
@@ -41,6 +40,8 @@ func (e *EPC) processServiceEvents(t *txState, requestType string, details json.
 			Comments: processedText,
 			Details:  raw,
 		}, base, false)
+		t.mu.Unlock()
+		e.s.touch()
 	})
 }
 

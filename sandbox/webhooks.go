@@ -36,6 +36,9 @@ type webhookRecord struct {
 	Outcome      string           `json:"outcome"`
 
 	settled map[int]string // copy → outcome
+	// body is the webhook as signed, kept while pending so the state file can carry it over a
+	// restart.
+	body []byte
 }
 
 // webhookAttempt is one try of one copy.
@@ -56,12 +59,14 @@ func (r *webhookRecord) settle(copy int, outcome string) {
 	r.settled[copy] = outcome
 	if outcome == outcomeDelivered {
 		r.Outcome = outcomeDelivered
+		r.body = nil
 		return
 	}
 	if r.Outcome == outcomeDelivered || len(r.settled) < r.Copies {
 		return
 	}
 	r.Outcome = outcome
+	r.body = nil
 	for _, o := range r.settled {
 		if o == outcomeDropped { // a 4xx is the most telling outcome
 			r.Outcome = outcomeDropped
@@ -212,6 +217,22 @@ func (d *deliverer) send(dl *delivery) int {
 		d.scheduleLocked(&try{d: dl, copy: c}, delay)
 	}
 	return copies
+}
+
+// requeue queues the given copies of dl at once, each with a fresh set of tries and no
+// behavior applied: the webhooks a previous run left unsettled (see Config.StateFile). It
+// returns how many copies it queued: 0 once the deliverer is closed.
+func (d *deliverer) requeue(dl *delivery, copies []int) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return 0
+	}
+	for _, c := range copies {
+		d.cfg.work.add()
+		d.scheduleLocked(&try{d: dl, copy: c}, 0)
+	}
+	return len(copies)
 }
 
 // scheduleLocked queues t now or after delay. Caller holds d.mu and d is not closed.

@@ -12,6 +12,9 @@ const (
 	Webhook = "webhook.json"
 	// PartnerEvent is the body of POST /partner/v2/transactions/{id}/events.
 	PartnerEvent = "partner-event.json"
+	// InbankPOSSession is the body of Inbank's POST /partner/v3/shops/{shopUuid}/pos-sessions
+	// (seed 001); package pos adds the rules a schema cannot say (pos.ValidateSessionRequest).
+	InbankPOSSession = "inbank-pos-session.json"
 )
 
 // Problem is one validation failure: where (a JSON pointer into the document) and why.

@@ -57,6 +57,26 @@ func (e *ValidationError) Error() string {
 // Is makes errors.Is(err, ErrInvalid) true for any validation failure.
 func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
 
+// NewValidationError reports problems found by rules outside a schema (cross-field rules
+// its keywords cannot say), usually merged with Validate's: it de-duplicates and sorts them
+// as Validate does. It returns nil (an untyped nil error) when there is no problem, and a
+// *ValidationError otherwise.
+func NewValidationError(schema string, problems []Problem) error {
+	if len(problems) == 0 {
+		return nil
+	}
+	seen := make(map[Problem]bool, len(problems))
+	uniq := make([]Problem, 0, len(problems))
+	for _, p := range problems {
+		if !seen[p] {
+			seen[p] = true
+			uniq = append(uniq, p)
+		}
+	}
+	sortProblems(uniq)
+	return &ValidationError{Schema: schema, Problems: uniq}
+}
+
 // Problems returns the problems of a *ValidationError in err's chain, or nil.
 func Problems(err error) []Problem {
 	var ve *ValidationError

@@ -23,7 +23,7 @@ const publishedServiceEventsSHA256 = "76efb6d8f9f7c7623284fc86e8c8364cb2a06190e3
 
 const nonEmpty = "must be a non-empty string (not blank)"
 
-var names = []string{schemas.ServiceEvents, schemas.ResponsePatch, schemas.Webhook, schemas.PartnerEvent}
+var names = []string{schemas.ServiceEvents, schemas.ResponsePatch, schemas.Webhook, schemas.PartnerEvent, schemas.InbankPOSSession}
 
 func TestEmbeddedSchemasCompile(t *testing.T) {
 	v, err := schemas.New()

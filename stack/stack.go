@@ -11,9 +11,11 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 
@@ -21,6 +23,7 @@ import (
 	"github.com/epcflow/epcflow/activities"
 	"github.com/epcflow/epcflow/api"
 	"github.com/epcflow/epcflow/blobs"
+	"github.com/epcflow/epcflow/codec"
 	"github.com/epcflow/epcflow/devserver"
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/metrics"
@@ -49,7 +52,17 @@ type Config struct {
 	NoWorker bool
 	// OperatorToken protects the operator endpoints when set.
 	OperatorToken string
-	Logger        *slog.Logger
+	// CodecKeys encrypt every Temporal payload and failure message (nil: payloads in clear).
+	// The API then serves the codec at /codec and the UI is pointed at it.
+	CodecKeys *codec.Keyring
+	// CodecToken, when set, is required by /codec; empty trusts loopback and the UI's origin
+	// (see codec.HandlerOptions).
+	CodecToken string
+	// Accounts checks request.credentials (default: the demo store).
+	Accounts accounts.Store
+	// TemporalLogLevel filters the embedded server's logs (default: warnings and errors).
+	TemporalLogLevel slog.Leveler
+	Logger           *slog.Logger
 }
 
 // Stack is a running set of parts. Close stops them in reverse order.
@@ -103,6 +116,10 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		sc := cfg.Sandbox
 		sc.PartnerURL = st.APIURL
 		sc.PublicURL = st.SandboxURL
+		if sc.StateFile == "" && cfg.DBPath != devserver.MemoryDB {
+			// The workflows outlive a restart in Temporal's database: the platform's side must too.
+			sc.StateFile = filepath.Join(cfg.DataDir, "sandbox.json")
+		}
 		if sc.Logger == nil {
 			sc.Logger = log.With("component", "sandbox")
 		}
@@ -116,19 +133,26 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		st.onClose(func() error { sb.Close(); return nil })
 	}
 
+	// The API's address is known already, so the UI can be pointed at its codec endpoint.
+	var codecEndpoint string
+	if cfg.CodecKeys != nil {
+		codecEndpoint = st.APIURL + "/codec"
+	}
 	st.Server, err = devserver.Start(ctx, devserver.Config{
 		DBPath:           cfg.DBPath,
 		FrontendPort:     cfg.TemporalPort,
 		UIPort:           cfg.UIPort,
+		UICodecEndpoint:  codecEndpoint,
 		SearchAttributes: workflows.SearchAttributes(),
 		Logger:           log.With("component", "temporal"),
+		LogLevel:         cfg.TemporalLogLevel,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("temporal dev server: %w", err)
 	}
 	st.onClose(st.Server.Stop)
 
-	st.Client, err = Dial(ctx, st.Server.FrontendAddress(), st.Server.Namespace(), log, st.Metrics)
+	st.Client, err = Dial(ctx, st.Server.FrontendAddress(), st.Server.Namespace(), log, st.Metrics, WithCodecKeys(cfg.CodecKeys))
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +167,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		acts, err := NewActivities(ActivitiesConfig{
 			EPCBaseURL: st.SandboxURL, EPCClientID: orDefault(cfg.Sandbox.ClientID, sandbox.DefaultClientID),
 			EPCClientSecret: orDefault(cfg.Sandbox.ClientSecret, sandbox.DefaultClientSecret),
-			Blobs:           st.Blobs, Logger: log,
+			Blobs:           st.Blobs, Accounts: cfg.Accounts, Logger: log,
 		})
 		if err != nil {
 			return nil, err
@@ -162,9 +186,14 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	var codecHandler http.Handler
+	if cfg.CodecKeys != nil {
+		codecHandler = codec.Handler(cfg.CodecKeys, codec.HandlerOptions{Token: cfg.CodecToken, AllowedOrigins: UIOrigins(st.Server.UIURL())})
+	}
 	h, err := api.New(api.Config{
 		Engine: st.Starter, Verifier: verifier, Blobs: st.Blobs, Logger: log.With("component", "api"),
 		Metrics: st.Metrics, Ready: HealthCheck(st.Client), OperatorToken: cfg.OperatorToken,
+		Codec: codecHandler,
 	})
 	if err != nil {
 		return nil, err
@@ -199,17 +228,58 @@ func (s *Stack) serve(ln net.Listener, h http.Handler, log *slog.Logger) {
 	})
 }
 
+// DialOption adjusts the client options of Dial.
+type DialOption func(*client.Options)
+
+// WithCodecKeys encrypts every payload and failure message the client writes, and decrypts
+// what it reads, with k; nil leaves payloads in clear.
+func WithCodecKeys(k *codec.Keyring) DialOption {
+	return func(o *client.Options) {
+		if k == nil {
+			return
+		}
+		o.DataConverter, o.FailureConverter = Converters(k)
+	}
+}
+
+// Converters are the data and failure converters of a keyring (nil: the SDK defaults).
+func Converters(k *codec.Keyring) (converter.DataConverter, converter.FailureConverter) {
+	if k == nil {
+		return nil, nil
+	}
+	dc := codec.DataConverter(k)
+	return dc, codec.FailureConverter(dc)
+}
+
+// UIOrigins are the browser origins of a Temporal UI served at uiURL: as given, and with
+// 127.0.0.1 and localhost swapped, since a user may open either. Empty for no UI.
+func UIOrigins(uiURL string) []string {
+	if uiURL == "" {
+		return nil
+	}
+	out := []string{uiURL}
+	for _, pair := range [][2]string{{"://127.0.0.1:", "://localhost:"}, {"://localhost:", "://127.0.0.1:"}} {
+		if alt := strings.Replace(uiURL, pair[0], pair[1], 1); alt != uiURL {
+			out = append(out, alt)
+		}
+	}
+	return out
+}
+
 // Dial connects a Temporal client with epcflow's logger and metrics.
-func Dial(ctx context.Context, hostPort, namespace string, log *slog.Logger, m *metrics.Registry) (client.Client, error) {
-	opts := client.Options{
+func Dial(ctx context.Context, hostPort, namespace string, log *slog.Logger, m *metrics.Registry, opts ...DialOption) (client.Client, error) {
+	o := client.Options{
 		HostPort:  hostPort,
 		Namespace: namespace,
 		Logger:    sdklog.NewStructuredLogger(log.With("component", "temporal-sdk")),
 	}
 	if m != nil {
-		opts.MetricsHandler = m.TemporalHandler()
+		o.MetricsHandler = m.TemporalHandler()
 	}
-	c, err := client.DialContext(ctx, opts)
+	for _, opt := range opts {
+		opt(&o)
+	}
+	c, err := client.DialContext(ctx, o)
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", hostPort, err)
 	}

@@ -19,7 +19,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, paths, "no recorded histories in testdata/histories")
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	for _, r := range replay.Files(log, paths) {
+	for _, r := range replay.Files(log, paths, nil) {
 		t.Run(r.Name, func(t *testing.T) {
 			require.NoError(t, r.Err)
 		})

@@ -1,0 +1,452 @@
+// Package bench measures epcflow against the ceiling Temporal sets on the same machine: N
+// FloodCertification orders from signed webhook to completed PATCH through the whole stack
+// (API → Temporal → worker → activities → sandbox), then a minimal workflow with as many no-op
+// activities per order, started directly on the same server at the same rate. Optionally, N
+// Appraisal orders are left open waiting for the appraiser, to read the worker's memory.
+//
+// Everything runs in one process (embedded Temporal server, sandbox, API) except, when
+// Config.WorkerCommand is set, the epcflow worker, which then runs as a child process so that
+// its memory is its own. `epcflow bench` is the command; Run is the library entry point.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/epcflow/epcflow/codec"
+	"github.com/epcflow/epcflow/demo"
+	"github.com/epcflow/epcflow/devserver"
+	"github.com/epcflow/epcflow/sandbox"
+	"github.com/epcflow/epcflow/stack"
+)
+
+// Defaults applied by Run.
+const (
+	DefaultOrders = 200
+	DefaultRate   = 50.0
+	DefaultWarmup = 2
+)
+
+// Config configures a run. The zero value runs the default benchmark with an in-process worker.
+type Config struct {
+	// Orders is how many FloodCertification orders are measured (default DefaultOrders); the
+	// ceiling runs as many workflows.
+	Orders int
+	// Rate is how many orders start per second, open loop: each order's webhooks go out on
+	// schedule however slow earlier answers are (default DefaultRate; negative: all at once).
+	Rate float64
+	// Warmup orders (and ceiling workflows) run first and are not measured (default
+	// DefaultWarmup; negative: none): connections, tokens and caches are then warm.
+	Warmup int
+	// Open is how many Appraisal orders are left waiting for the appraiser before the
+	// worker's memory is read (0: skip).
+	Open int
+	// CeilingOnly skips the end-to-end measurement: one warm-up flood order gives the number
+	// of activities per order, then only the ceiling runs.
+	CeilingOnly bool
+	// DBPath is the Temporal SQLite file; default devserver.MemoryDB.
+	DBPath string
+	// DataDir holds stored files (certificates); default a temporary directory, removed.
+	DataDir string
+	// Encrypt encrypts Temporal payloads with a generated key, as `epcflow dev` does.
+	Encrypt bool
+	// WorkerCommand, when set, is the argv prefix of the epcflow binary (e.g.
+	// []string{os.Args[0]}); the worker then runs as `<command> worker …`, a child process.
+	// Empty runs the worker in this process, whose memory then includes everything.
+	WorkerCommand []string
+	// WorkerEnv is added to the child worker's environment.
+	WorkerEnv []string
+	// WorkerLogLevel is the child worker's --log-level (default "warn").
+	WorkerLogLevel string
+	// Timeout bounds the end-to-end and ceiling phases together (default 10 minutes); the
+	// open-orders phase has its own bound, growing with Open.
+	Timeout time.Duration
+	// Logger receives the stack's logs; nil discards them.
+	Logger *slog.Logger
+	// Progress receives a line per step; nil discards them.
+	Progress io.Writer
+	// Stderr receives the child worker's output (default os.Stderr).
+	Stderr io.Writer
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Orders == 0 {
+		c.Orders = DefaultOrders
+	}
+	if c.Rate == 0 {
+		c.Rate = DefaultRate
+	}
+	switch {
+	case c.Warmup == 0:
+		c.Warmup = DefaultWarmup
+	case c.Warmup < 0:
+		c.Warmup = 0
+	}
+	if c.DBPath == "" {
+		c.DBPath = devserver.MemoryDB
+	}
+	if c.WorkerLogLevel == "" {
+		c.WorkerLogLevel = "warn"
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 10 * time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+	if c.Stderr == nil {
+		c.Stderr = os.Stderr
+	}
+	var errs []error
+	if c.Orders < 0 {
+		errs = append(errs, fmt.Errorf("orders %d: must be positive", c.Orders))
+	}
+	if c.Open < 0 {
+		errs = append(errs, fmt.Errorf("open %d: must not be negative", c.Open))
+	}
+	return c, errors.Join(errs...)
+}
+
+// Report is everything a run measured.
+type Report struct {
+	Environment Environment `json:"environment"`
+	// EndToEnd is nil when only the ceiling ran.
+	EndToEnd *EndToEnd `json:"endToEnd,omitempty"`
+	Ceiling  Ceiling   `json:"ceiling"`
+	// Ratio is end-to-end throughput / ceiling throughput (1: as fast as Temporal allows).
+	Ratio float64 `json:"ratio"`
+	// LatencyRatioP50 is ceiling p50 / end-to-end p50, in the same direction as Ratio.
+	LatencyRatioP50 float64 `json:"latencyRatioP50"`
+	// CPURatio is ceiling CPU time per workflow / end-to-end CPU time per order: the
+	// throughput ratio to expect on a machine that does nothing else.
+	CPURatio float64 `json:"cpuRatio"`
+	// WorkerIdle is the worker's memory once it polls, before any order.
+	WorkerIdle Memory `json:"workerIdle"`
+	// Worker is the worker's memory after the end-to-end phase.
+	Worker Memory `json:"worker"`
+	// Process is this process's memory (Temporal server, API, sandbox, and the worker when
+	// it runs in-process) at the end.
+	Process Memory      `json:"process"`
+	Open    *OpenOrders `json:"openOrders,omitempty"`
+	Targets []Target    `json:"targets"`
+}
+
+// Environment describes where and how the run happened.
+type Environment struct {
+	Started    time.Time `json:"started"`
+	GoVersion  string    `json:"goVersion"`
+	OS         string    `json:"os"`
+	Arch       string    `json:"arch"`
+	CPUs       int       `json:"cpus"`
+	GOMAXPROCS int       `json:"gomaxprocs"`
+	Orders     int       `json:"orders"`
+	Rate       float64   `json:"rate"` // orders started per second; negative: all at once
+	Warmup     int       `json:"warmup"`
+	Database   string    `json:"database"` // "sqlite in memory" or the file
+	Encrypted  bool      `json:"payloadsEncrypted"`
+	WorkerMode string    `json:"workerMode"` // "child process" or "in process"
+}
+
+// EndToEnd is the FloodCertification run through the whole stack.
+type EndToEnd struct {
+	Completed int `json:"completed"`
+	// Throughput is completed orders per second, from the first webhook sent to the last
+	// completed PATCH the sandbox recorded.
+	Throughput float64 `json:"throughputPerSec"`
+	WallMs     float64 `json:"wallMs"`
+	// Latency runs from an order's first webhook sent to the sandbox's record of its
+	// completed PATCH.
+	Latency Latency `json:"latency"`
+	// Webhook is every webhook the API answered during the phase (request sent → 202): the
+	// ones this benchmark sent and the ones the sandbox sent on its own (relayed).
+	Webhook Latency `json:"webhook"`
+	// WebhookCreated is the orders' `created` transaction webhooks alone.
+	WebhookCreated Latency `json:"webhookCreated"`
+	// WebhookRate is all webhooks answered per second of the phase.
+	WebhookRate float64 `json:"webhooksPerSec"`
+	History     History `json:"history"`
+	CPU         CPU     `json:"cpu"`
+
+	latencies []time.Duration
+}
+
+// History describes the workflow histories of the measured orders.
+type History struct {
+	// Events and Activities are the median events and ActivityTaskScheduled events per order.
+	Events     int `json:"eventsPerOrder"`
+	Activities int `json:"activitiesPerOrder"`
+	// Min and max across orders: webhook-triggered re-reads vary with timing.
+	EventsMin     int `json:"eventsMin"`
+	EventsMax     int `json:"eventsMax"`
+	ActivitiesMin int `json:"activitiesMin"`
+	ActivitiesMax int `json:"activitiesMax"`
+}
+
+// Ceiling is the minimal workflow run.
+type Ceiling struct {
+	Workflows            int     `json:"workflows"`
+	ActivitiesPerOrder   int     `json:"activitiesPerWorkflow"`
+	Throughput           float64 `json:"throughputPerSec"`
+	WallMs               float64 `json:"wallMs"`
+	Latency              Latency `json:"latency"` // start → result
+	HistoryEventsPerFlow int     `json:"historyEventsPerWorkflow"`
+	CPU                  CPU     `json:"cpu"`
+
+	latencies []time.Duration
+}
+
+// OpenOrders is the memory measurement with Appraisal orders left open.
+type OpenOrders struct {
+	Orders int `json:"orders"`
+	// Waiting is how many were counted waiting for the appraiser (EpcStage
+	// awaiting-schedule, partner status PATCHed) when memory was read.
+	Waiting   int     `json:"waiting"`
+	ReachedMs float64 `json:"reachedMs"` // from the first order placed to all waiting
+	Worker    Memory  `json:"worker"`
+	Process   Memory  `json:"process"`
+}
+
+// Target is one of the project's performance targets and how the run did against it.
+type Target struct {
+	Name     string  `json:"name"`
+	Goal     string  `json:"goal"`
+	Measured float64 `json:"measured"`
+	Unit     string  `json:"unit"`
+	Met      bool    `json:"met"`
+}
+
+// Run runs the benchmark and returns its report.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	r, err := start(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	return r.run(ctx)
+}
+
+// runner is one run's parts.
+type runner struct {
+	cfg      Config
+	st       *stack.Stack
+	sb       *sandbox.Server
+	sink     *sink
+	lender   *demo.Lender
+	http     *http.Client
+	worker   *childWorker // nil: in-process worker
+	runID    string       // makes ceiling workflow ids unique across runs on one database
+	closers  []func()
+	progress io.Writer
+}
+
+func start(ctx context.Context, cfg Config) (r *runner, err error) {
+	r = &runner{cfg: cfg, http: newHTTPClient(), progress: cfg.Progress, runID: time.Now().UTC().Format("20060102T150405.000")}
+	defer func() {
+		if err != nil {
+			r.close()
+		}
+	}()
+	dataDir := cfg.DataDir
+	if dataDir == "" {
+		if dataDir, err = os.MkdirTemp("", "epcflow-bench-"); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		r.onClose(func() { _ = os.RemoveAll(dataDir) })
+	}
+
+	// The sandbox's partner URL is the sink, which hands the orders' first webhooks to the
+	// benchmark and relays the rest to the API.
+	r.sink = newSink(r.http)
+	sinkURL, stopSink, err := serveHTTP(r.sink)
+	if err != nil {
+		return nil, fmt.Errorf("bench: sink: %w", err)
+	}
+	r.onClose(stopSink)
+	r.sb, err = sandbox.New(sandbox.Config{PartnerURL: sinkURL, WebhookRetryInterval: 2 * time.Second, Logger: cfg.Logger.With("component", "sandbox")})
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	r.onClose(func() { _ = r.sb.Close() })
+	sbURL, stopSandbox, err := serveHTTP(r.sb.Handler())
+	if err != nil {
+		return nil, fmt.Errorf("bench: sandbox: %w", err)
+	}
+	r.sb.SetPublicURL(sbURL)
+	r.onClose(stopSandbox)
+	r.lender = demo.NewLender(sbURL)
+	r.lender.HTTP = r.http
+
+	var keys *codec.Keyring
+	var formatted string
+	if cfg.Encrypt {
+		k, err := codec.GenerateKey("bench")
+		if err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		if keys, err = codec.NewKeyring(k); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		formatted = codec.FormatKeys(k)
+	}
+	fmt.Fprintf(r.progress, "bench: starting the embedded Temporal server (%s)\n", describeDB(cfg.DBPath))
+	r.st, err = stack.Start(ctx, stack.Config{
+		DataDir: dataDir, DBPath: cfg.DBPath, UIPort: devserver.NoUI,
+		SandboxURL: sbURL, NoWorker: len(cfg.WorkerCommand) > 0, CodecKeys: keys, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	r.onClose(func() { _ = r.st.Close() })
+	if len(cfg.WorkerCommand) > 0 {
+		r.worker, err = startChildWorker(ctx, r.st.Client, childWorkerConfig{
+			command: cfg.WorkerCommand, env: cfg.WorkerEnv,
+			frontend: r.st.Server.FrontendAddress(), namespace: r.st.Server.Namespace(),
+			sandboxURL: sbURL, blobDir: filepath.Join(dataDir, "blobs"), codecKeys: formatted,
+			logLevel: cfg.WorkerLogLevel, stderr: cfg.Stderr,
+			readyTimeout: time.Minute, stopTimeout: 15 * time.Second,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		w := r.worker
+		// Stopped before the stack: it would otherwise log connection errors as it goes.
+		r.onClose(func() { _ = w.stop(15 * time.Second) })
+		fmt.Fprintf(r.progress, "bench: worker running as child process %d\n", w.pid())
+	}
+	// Map the flood service event as a lender would, so the platform's processing does work.
+	if err := putJSON(ctx, r.http, sbURL+"/sandbox/epc/service-event-mappings", `{"FLOOD-DETERMINED":["task","notification"]}`); err != nil {
+		return nil, fmt.Errorf("bench: service event mapping: %w", err)
+	}
+	r.sink.forward(r.st.APIURL, nil)
+	return r, nil
+}
+
+func (r *runner) onClose(f func()) { r.closers = append(r.closers, f) }
+
+func (r *runner) close() {
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		r.closers[i]()
+	}
+	r.closers = nil
+}
+
+func (r *runner) run(ctx context.Context) (*Report, error) {
+	cfg := r.cfg
+	rep := &Report{Environment: Environment{
+		Started: time.Now().UTC(), GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH,
+		CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), Orders: cfg.Orders, Rate: cfg.Rate,
+		Warmup: cfg.Warmup, Database: describeDB(cfg.DBPath), Encrypted: cfg.Encrypt, WorkerMode: "in process",
+	}}
+	if r.worker != nil {
+		rep.Environment.WorkerMode = "child process"
+	}
+	phaseCtx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	var err error
+	if rep.WorkerIdle, err = r.workerMemory(); err != nil {
+		return nil, err
+	}
+
+	activities := 0
+	if cfg.CeilingOnly {
+		h, err := r.floodOnce(phaseCtx)
+		if err != nil {
+			return nil, err
+		}
+		activities = h.Activities
+	} else {
+		e2e, err := r.endToEnd(phaseCtx)
+		if err != nil {
+			return nil, err
+		}
+		rep.EndToEnd = e2e
+		activities = e2e.History.Activities
+	}
+	if rep.Worker, err = r.workerMemory(); err != nil {
+		return nil, err
+	}
+
+	if rep.Ceiling, err = r.ceiling(phaseCtx, activities); err != nil {
+		return nil, err
+	}
+	if e := rep.EndToEnd; e != nil && rep.Ceiling.Throughput > 0 && e.Latency.P50 > 0 {
+		rep.Ratio = round2(e.Throughput / rep.Ceiling.Throughput)
+		rep.LatencyRatioP50 = round2(rep.Ceiling.Latency.P50 / e.Latency.P50)
+		if e.CPU.PerOrderMs > 0 {
+			rep.CPURatio = round2(rep.Ceiling.CPU.PerOrderMs / e.CPU.PerOrderMs)
+		}
+	}
+
+	if cfg.Open > 0 {
+		openCtx, cancel := context.WithTimeout(ctx, 5*time.Minute+time.Duration(cfg.Open)*50*time.Millisecond)
+		defer cancel()
+		if rep.Open, err = r.openOrders(openCtx, cfg.Open); err != nil {
+			return nil, err
+		}
+	}
+	if rep.Process, err = r.processMemory(); err != nil {
+		return nil, err
+	}
+	if err := r.sink.err(); err != nil {
+		return nil, fmt.Errorf("bench: webhook sink: %w", err)
+	}
+	rep.Targets = targets(rep)
+	return rep, nil
+}
+
+// processMemory reads this process's memory.
+func (r *runner) processMemory() (Memory, error) {
+	what := "bench process: Temporal server, API, sandbox"
+	if r.worker == nil {
+		what += ", worker"
+	}
+	return readMemory(os.Getpid(), what)
+}
+
+// workerMemory reads the worker's memory: the child's, or this whole process's.
+func (r *runner) workerMemory() (Memory, error) {
+	if r.worker != nil {
+		return readMemory(r.worker.pid(), "epcflow worker (child process)")
+	}
+	return readMemory(os.Getpid(), "whole bench process: worker in process with the Temporal server, API and sandbox")
+}
+
+func describeDB(path string) string {
+	if path == devserver.MemoryDB {
+		return "sqlite in memory"
+	}
+	return "sqlite file " + path
+}
+
+func putJSON(ctx context.Context, c *http.Client, url, body string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("PUT %s: %s", url, resp.Status)
+	}
+	return nil
+}

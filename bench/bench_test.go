@@ -1,0 +1,161 @@
+package bench_test
+
+import (
+	"context"
+	"encoding/json"
+	"image/png"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/epcflow/epcflow/bench"
+	"github.com/epcflow/epcflow/cli"
+)
+
+// childWorkerEnv makes this test binary act as the epcflow command, so the benchmark can run
+// its worker as a child process (`<test binary> worker …`) as `epcflow bench` does.
+const childWorkerEnv = "EPCFLOW_BENCH_TEST_AS_EPCFLOW"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childWorkerEnv) == "1" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := cli.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+func config(tb testing.TB, orders int) bench.Config {
+	tb.Helper()
+	exe, err := os.Executable()
+	require.NoError(tb, err)
+	return bench.Config{
+		Orders: orders, Warmup: 1, DataDir: tb.TempDir(), Encrypt: true,
+		WorkerCommand: []string{exe}, WorkerEnv: []string{childWorkerEnv + "=1"},
+		Timeout: 3 * time.Minute,
+	}
+}
+
+var summaryLine = regexp.MustCompile(`^bench: e2e [0-9.]+/s, ceiling [0-9.]+/s, ratio [0-9.]+, webhook p99 [0-9.]+ ms, e2e p50 [0-9.]+ ms$`)
+
+// TestBenchSmoke runs a tiny benchmark and checks the report is complete and every order
+// completed. It never asserts timings: they depend on the machine.
+func TestBenchSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a real Temporal server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cfg := config(t, 10)
+	cfg.Open = 3
+	rep, err := bench.Run(ctx, cfg)
+	require.NoError(t, err)
+
+	e := rep.EndToEnd
+	require.NotNil(t, e)
+	require.Equal(t, 10, e.Completed)
+	require.Equal(t, 10, e.Latency.Count)
+	require.Equal(t, 10, e.WebhookCreated.Count, "one `created` webhook per order")
+	require.GreaterOrEqual(t, e.Webhook.Count, 20, "the created webhooks and the sandbox's later ones")
+	require.Positive(t, e.Throughput)
+	require.Positive(t, e.History.Activities)
+	require.Greater(t, e.History.Events, e.History.Activities)
+	require.LessOrEqual(t, e.History.ActivitiesMin, e.History.Activities)
+	require.GreaterOrEqual(t, e.History.ActivitiesMax, e.History.Activities)
+
+	c := rep.Ceiling
+	require.Equal(t, 10, c.Workflows)
+	require.Equal(t, 10, c.Latency.Count)
+	require.Equal(t, e.History.Activities, c.ActivitiesPerOrder, "the ceiling mirrors an order's activities")
+	require.Positive(t, c.Throughput)
+	require.Positive(t, rep.Ratio)
+	require.Positive(t, rep.LatencyRatioP50)
+
+	require.NotEqual(t, os.Getpid(), rep.Worker.PID, "the worker ran as a child process")
+	require.Contains(t, rep.Worker.Process, "child process")
+	require.Positive(t, rep.Worker.RSSBytes)
+	require.GreaterOrEqual(t, rep.Worker.PeakRSSBytes, rep.Worker.RSSBytes)
+	require.Equal(t, os.Getpid(), rep.Process.PID)
+	require.NotNil(t, rep.Open)
+	require.Equal(t, 3, rep.Open.Waiting)
+	require.Positive(t, rep.Open.Worker.RSSBytes)
+
+	require.Equal(t, "child process", rep.Environment.WorkerMode)
+	require.Equal(t, 10, rep.Environment.Orders)
+	require.Positive(t, rep.Environment.CPUs)
+	require.Len(t, rep.Targets, 4)
+	require.Regexp(t, summaryLine, rep.Line())
+
+	dir := filepath.Join(t.TempDir(), "out")
+	paths, err := rep.WriteFiles(dir)
+	require.NoError(t, err)
+	require.Equal(t, []string{
+		filepath.Join(dir, bench.FileJSON), filepath.Join(dir, bench.FileMarkdown), filepath.Join(dir, bench.FilePlot),
+	}, paths)
+
+	raw, err := os.ReadFile(paths[0])
+	require.NoError(t, err)
+	var back bench.Report
+	require.NoError(t, json.Unmarshal(raw, &back))
+	require.Equal(t, rep.Ratio, back.Ratio)
+	require.Equal(t, e.Latency, back.EndToEnd.Latency)
+
+	md, err := os.ReadFile(paths[1])
+	require.NoError(t, err)
+	for _, want := range []string{"| throughput |", "| latency p99 |", "**Ratio**", "| webhooks", "| target |", bench.FilePlot} {
+		require.Contains(t, string(md), want)
+	}
+
+	f, err := os.Open(paths[2])
+	require.NoError(t, err)
+	defer f.Close()
+	img, err := png.Decode(f)
+	require.NoError(t, err)
+	require.Greater(t, img.Bounds().Dx(), 100)
+	require.Greater(t, img.Bounds().Dy(), 100)
+}
+
+// BenchmarkFloodEndToEnd runs b.N flood orders end to end and, in the same process, the
+// ceiling; the figures that mean something are the ratios. Run it with a fixed count:
+//
+//	go test -run '^$' -bench FloodEndToEnd -benchtime 200x ./bench/
+func BenchmarkFloodEndToEnd(b *testing.B) {
+	rep := runBench(b, config(b, b.N))
+	e := rep.EndToEnd
+	b.ReportMetric(rep.Ratio, "ratio")
+	b.ReportMetric(rep.LatencyRatioP50, "p50-ratio")
+	b.ReportMetric(e.Throughput, "orders/s")
+	b.ReportMetric(rep.Ceiling.Throughput, "ceiling-orders/s")
+	b.ReportMetric(e.Latency.P50, "p50-ms")
+	b.ReportMetric(e.Webhook.P99, "webhook-p99-ms")
+}
+
+// BenchmarkCeiling runs the ceiling alone (b.N minimal workflows with a flood order's number
+// of no-op activities): the reference the end-to-end figures are divided by.
+//
+//	go test -run '^$' -bench Ceiling -benchtime 200x ./bench/
+func BenchmarkCeiling(b *testing.B) {
+	cfg := config(b, b.N)
+	cfg.CeilingOnly = true
+	rep := runBench(b, cfg)
+	b.ReportMetric(rep.Ceiling.Throughput, "orders/s")
+	b.ReportMetric(rep.Ceiling.Latency.P50, "p50-ms")
+	b.ReportMetric(rep.Ceiling.Latency.P99, "p99-ms")
+}
+
+func runBench(b *testing.B, cfg bench.Config) *bench.Report {
+	b.Helper()
+	cfg.Timeout = 20 * time.Minute
+	rep, err := bench.Run(context.Background(), cfg)
+	require.NoError(b, err)
+	b.Log(strings.TrimSpace(rep.Line()))
+	return rep
+}

@@ -1,0 +1,498 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/sdk/converter"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/epcflow/epcflow/accounts"
+	"github.com/epcflow/epcflow/codec"
+	"github.com/epcflow/epcflow/demo"
+	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/sandbox"
+	"github.com/epcflow/epcflow/stack"
+	"github.com/epcflow/epcflow/workflows"
+)
+
+// Marker secrets: distinctive strings that must never show up in a log line or a history.
+const (
+	markerUser          = "marker-user-7f3a"
+	markerPass          = "marker-pass-9c1e"
+	markerWrongPass     = "marker-wrong-pass-4d5e"
+	markerClientSecret  = "marker-client-secret-2b8d"
+	markerSigningKey    = "marker-signing-key-5e6f"
+	markerOperatorToken = "marker-operator-token-a1b2"
+	markerCodecToken    = "marker-codec-token-c3d4"
+)
+
+// Positive controls: not secrets, and meant to be found, so a scan that finds nothing is known
+// to look in the right places. The street is in activity results (payloads); the hiccup is
+// the message of an activity failure the workflow retried (ActivityTaskStarted.last_failure).
+const (
+	controlStreet = "4430 Controlmarker Rd"
+	controlFlaky  = "account-store-hiccup-3f9a"
+)
+
+// TestNoSecretLeaks runs orders of every kind with marker credentials and secrets through the
+// whole stack, then searches every log line (all components, at Debug) and every field of
+// every history event, payloads undecoded, for the markers and for the tokens the sandbox
+// issued. With encryption off it proves the workflows never held a secret at all; with it on,
+// that the server stores ciphertext only (search attributes aside, which the server must read).
+func TestNoSecretLeaks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: runs a real Temporal server")
+	}
+	t.Run("encryption off", func(t *testing.T) { runSecretsScenario(t, nil) })
+	t.Run("encryption on", func(t *testing.T) {
+		b, err := os.ReadFile(filepath.Join("..", "replay", "testdata", "codec-test-keys"))
+		require.NoError(t, err)
+		keys, err := codec.ParseKeys(string(b))
+		require.NoError(t, err)
+		runSecretsScenario(t, keys)
+	})
+}
+
+func runSecretsScenario(t *testing.T, keys *codec.Keyring) {
+	ctx := ctxFor(t, 2*time.Minute)
+	logs := &lockedBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+
+	// Our own sandbox, behind a recorder of the access tokens and upload authorizations it hands out.
+	apiAddr := freeAddr(t)
+	sbCfg := sandbox.Config{ClientSecret: markerClientSecret, SigningKey: markerSigningKey}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	sbURL := "http://" + ln.Addr().String()
+	sb, err := sandbox.New(sandbox.Config{
+		PartnerURL: "http://" + apiAddr, PublicURL: sbURL, ClientSecret: markerClientSecret, SigningKey: markerSigningKey,
+		WebhookRetryInterval: 200 * time.Millisecond, Logger: log.With("component", "sandbox"),
+	})
+	require.NoError(t, err)
+	issued := &issuedSecrets{}
+	srv := &http.Server{Handler: issued.record(sb.Handler())}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close(); sb.Close() })
+
+	store := &flakyStore{Store: accounts.NewStatic(map[string]string{markerUser: markerPass})}
+	// A database file, so what Temporal wrote to disk can be searched too.
+	dataDir := t.TempDir()
+	cfg := stack.Config{
+		DataDir: dataDir, DBPath: filepath.Join(dataDir, "temporal.db"),
+		APIListen: apiAddr, SandboxURL: sbURL, Sandbox: sbCfg, OperatorToken: markerOperatorToken,
+		Accounts: store, CodecKeys: keys, Logger: log, TemporalLogLevel: slog.LevelDebug,
+	}
+	if keys != nil {
+		cfg.CodecToken = markerCodecToken
+		cfg.UIPort = freePort(t) // the UI too, to check it is pointed at the codec server
+	}
+	e := startStack(t, cfg)
+
+	order := func(typ, loan string, creds map[string]any) string {
+		req := demo.SampleOrder(typ, loan, controlStreet)
+		req.Credentials = creds
+		o, err := e.lender.PlaceOrder(ctx, req)
+		require.NoError(t, err)
+		return o.ID
+	}
+	good := map[string]any{"username": markerUser, "password": markerPass}
+	flood := order(workflows.TypeFloodCertification, "LN-SECRET-FLOOD", good)
+	appraisal := order(workflows.TypeAppraisal, "LN-SECRET-APPR", good)
+	invalid := order(workflows.TypeFloodCertification, "LN-SECRET-BAD", map[string]any{"username": markerUser, "password": markerWrongPass})
+	canceled := order(workflows.TypeAppraisal, "LN-SECRET-CANCEL", good)
+
+	require.NoError(t, demo.Appraise(ctx, e.operator, appraisal, time.Millisecond, time.Millisecond, 455000))
+	_, err = e.operator.WaitStage(ctx, canceled, workflows.StageAwaitSchedule)
+	require.NoError(t, err)
+	require.NoError(t, e.lender.Cancel(ctx, canceled, "borrower withdrew"))
+
+	want := map[string]string{flood: epc.StatusCompleted, appraisal: epc.StatusCompleted, invalid: epc.StatusFailed, canceled: epc.StatusCanceled}
+	names := map[string]string{flood: "flood-completed", appraisal: "appraisal-completed", invalid: "invalid-credentials", canceled: "appraisal-canceled"}
+	for id, status := range want {
+		require.Equal(t, status, e.await(ctx, id).ResponseStatus, "order %s", names[id])
+	}
+	require.GreaterOrEqual(t, store.calls.Load(), int32(2), "the account store failed once and was asked again")
+
+	// Every field of every history event, raw as the server stores it.
+	var scans []*historyScan
+	for id, name := range names {
+		h := e.history(ctx, id)
+		scans = append(scans, scanHistory(name, h))
+		if keys != nil && updateHistories {
+			saveEncryptedHistory(t, name, h)
+		}
+		if keys != nil && id == flood {
+			input := h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads()
+			require.NotEmpty(t, input)
+			checkCodecServing(t, ctx, e, input[0], flood)
+		}
+	}
+	require.NoError(t, e.st.Close()) // so the logs are complete
+	srv.Close()
+	sb.Close()
+
+	secrets := map[string]string{
+		"lender username": markerUser, "lender password": markerPass, "wrong password": markerWrongPass,
+		"EPC client secret": markerClientSecret, "webhook signing key": markerSigningKey,
+		"operator token": markerOperatorToken, "codec token": markerCodecToken,
+	}
+	tokens, auths := issued.snapshot()
+	require.NotEmpty(t, tokens, "the sandbox issued access tokens")
+	require.NotEmpty(t, auths, "the sandbox issued upload authorizations")
+	for i, tok := range tokens {
+		secrets[fmt.Sprintf("access token #%d", i+1)] = tok
+	}
+	for i, a := range auths {
+		secrets[fmt.Sprintf("upload authorization #%d", i+1)] = a
+	}
+	if keys != nil {
+		b, _ := os.ReadFile(filepath.Join("..", "replay", "testdata", "codec-test-keys"))
+		for _, line := range strings.Split(string(b), "\n") {
+			if _, k, ok := strings.Cut(line, ":"); ok && !strings.HasPrefix(line, "#") {
+				secrets["codec key (base64)"] = strings.TrimSpace(k)
+				raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(k))
+				require.NoError(t, err)
+				secrets["codec key (raw)"] = string(raw)
+			}
+		}
+	}
+
+	var hits []string
+	logText := logs.String()
+	require.Contains(t, logText, `"component":"temporal-server"`, "the Temporal server's own logs are captured")
+	require.Contains(t, logText, `"level":"DEBUG"`)
+	for name, s := range secrets {
+		for _, line := range strings.Split(logText, "\n") {
+			if strings.Contains(line, s) {
+				hits = append(hits, fmt.Sprintf("%s in log line: %s", name, truncateLine(line, s)))
+			}
+		}
+	}
+	sawControl := map[string]bool{}
+	// The database files as Temporal left them on disk (history blobs, visibility, WAL).
+	dbFiles, err := filepath.Glob(filepath.Join(dataDir, "temporal.db*"))
+	require.NoError(t, err)
+	require.NotEmpty(t, dbFiles)
+	for _, f := range dbFiles {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		for name, s := range secrets {
+			if bytes.Contains(b, []byte(s)) {
+				hits = append(hits, fmt.Sprintf("%s in the database file %s", name, filepath.Base(f)))
+			}
+		}
+		if bytes.Contains(b, []byte(controlStreet)) {
+			sawControl["db:"+controlStreet] = true
+		}
+	}
+	if keys == nil {
+		require.True(t, sawControl["db:"+controlStreet], "control: the street address is not in the clear database: is the search blind?")
+	} else {
+		require.False(t, sawControl["db:"+controlStreet], "the street address is in clear in the database of an encrypted run")
+	}
+
+	var dc *codec.Codec
+	if keys != nil {
+		dc = codec.New(keys)
+	}
+	for _, sc := range scans {
+		for _, f := range sc.fields {
+			for name, s := range secrets {
+				if bytes.Contains(f.value, []byte(s)) {
+					hits = append(hits, fmt.Sprintf("%s in history %s", name, f.path))
+				}
+			}
+			for _, c := range []string{controlStreet, controlFlaky} {
+				if bytes.Contains(f.value, []byte(c)) {
+					sawControl[c] = true
+					if keys != nil {
+						hits = append(hits, fmt.Sprintf("clear text %q in the encrypted history %s", c, f.path))
+					}
+				}
+			}
+		}
+		for _, p := range sc.payloads {
+			enc := string(p.payload.GetMetadata()[converter.MetadataEncoding])
+			if keys == nil || strings.Contains(p.path, ".search_attributes.") {
+				continue // search attributes are indexed by the server: never encoded
+			}
+			if enc != codec.Encoding {
+				hits = append(hits, fmt.Sprintf("payload with encoding %q in the encrypted history %s", enc, p.path))
+				continue
+			}
+			// Decrypted, the payloads hold no secret either (the encryption-off run shows the same).
+			dec, err := dc.Decode([]*commonpb.Payload{p.payload})
+			require.NoError(t, err, p.path)
+			for name, s := range secrets {
+				if bytes.Contains(dec[0].GetData(), []byte(s)) {
+					hits = append(hits, fmt.Sprintf("%s in decrypted payload %s", name, p.path))
+				}
+			}
+			for _, c := range []string{controlStreet, controlFlaky} {
+				if bytes.Contains(dec[0].GetData(), []byte(c)) {
+					sawControl[c] = true
+				}
+			}
+		}
+	}
+	nFields, nPayloads := 0, 0
+	for _, sc := range scans {
+		nFields, nPayloads = nFields+len(sc.fields), nPayloads+len(sc.payloads)
+	}
+	t.Logf("searched %d secrets in %d log lines and in %d history fields (%d payloads) of %d workflows",
+		len(secrets), strings.Count(logText, "\n"), nFields, nPayloads, len(scans))
+	require.Empty(t, hits, "secrets leaked:\n%s", strings.Join(hits, "\n"))
+	require.True(t, sawControl[controlStreet], "control: the street address was not found in the payloads: is the scan blind?")
+	require.True(t, sawControl[controlFlaky], "control: the retried failure's message was not found: is the scan blind?")
+}
+
+// checkCodecServing checks what an operator relies on to read encrypted payloads: the UI is
+// pointed at the API's codec server, which answers the UI's origin with the codec token only,
+// and decodes a history payload (the workflow input, which names the transaction).
+func checkCodecServing(t *testing.T, ctx context.Context, e *env, payload *commonpb.Payload, txID string) {
+	uiURL := e.st.Server.UIURL()
+	require.NotEmpty(t, uiURL)
+	var settings struct{ Codec struct{ Endpoint string } }
+	getJSON(t, ctx, uiURL+"/api/v1/settings", &settings)
+	require.Equal(t, e.st.APIURL+"/codec", settings.Codec.Endpoint)
+
+	require.Equal(t, codec.Encoding, string(payload.GetMetadata()[converter.MetadataEncoding]))
+	body, err := json.Marshal(map[string]any{"payloads": []map[string]any{{"metadata": payload.Metadata, "data": payload.Data}}})
+	require.NoError(t, err)
+	post := func(token string) (int, string, http.Header) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, settings.Codec.Endpoint+"/decode", bytes.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Origin", uiURL)
+		req.Header.Set("X-Namespace", "default")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), resp.Header
+	}
+	status, _, _ := post("")
+	require.Equal(t, http.StatusUnauthorized, status)
+	status, out, h := post(markerCodecToken)
+	require.Equal(t, http.StatusOK, status, out)
+	require.Equal(t, uiURL, h.Get("Access-Control-Allow-Origin"))
+	var decoded struct {
+		Payloads []struct {
+			Metadata map[string][]byte `json:"metadata"`
+			Data     []byte            `json:"data"`
+		} `json:"payloads"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &decoded), out)
+	require.Len(t, decoded.Payloads, 1)
+	require.Equal(t, "json/plain", string(decoded.Payloads[0].Metadata[converter.MetadataEncoding]))
+	require.Contains(t, string(decoded.Payloads[0].Data), `"transactionId":"`+txID+`"`)
+}
+
+func getJSON(t *testing.T, ctx context.Context, url string, out any) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(out))
+}
+
+func (e *env) history(ctx context.Context, txID string) *historypb.History {
+	e.t.Helper()
+	it := e.st.Client.GetWorkflowHistory(ctx, workflows.TransactionWorkflowID(txID), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	h := &historypb.History{}
+	for it.HasNext() {
+		ev, err := it.Next()
+		require.NoError(e.t, err)
+		h.Events = append(h.Events, ev)
+	}
+	return h
+}
+
+// saveEncryptedHistory records an encrypted history (test key in replay/testdata) for the
+// replay package's test: EPCFLOW_UPDATE_HISTORIES=1 go test ./integration/ -run NoSecretLeaks
+func saveEncryptedHistory(t *testing.T, name string, h *historypb.History) {
+	b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(h)
+	require.NoError(t, err)
+	dir := filepath.Join("..", "replay", "testdata", "encrypted")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644))
+}
+
+// historyScan is every string and bytes field of a history, and every payload, with its path.
+type historyScan struct {
+	fields   []scannedField
+	payloads []scannedPayload
+}
+
+type scannedField struct {
+	path  string
+	value []byte
+}
+
+type scannedPayload struct {
+	path    string
+	payload *commonpb.Payload
+}
+
+func scanHistory(name string, h *historypb.History) *historyScan {
+	sc := &historyScan{}
+	for _, ev := range h.Events {
+		sc.message(ev.ProtoReflect(), fmt.Sprintf("%s event %d (%s)", name, ev.EventId, ev.EventType))
+	}
+	return sc
+}
+
+// message walks m with protoreflect: nothing is left out, whatever the event type.
+func (sc *historyScan) message(m protoreflect.Message, path string) {
+	if p, ok := m.Interface().(*commonpb.Payload); ok {
+		sc.payloads = append(sc.payloads, scannedPayload{path, p})
+	}
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		p := path + "." + string(fd.Name())
+		switch {
+		case fd.IsList():
+			for i, l := 0, v.List(); i < l.Len(); i++ {
+				sc.value(fd, l.Get(i), fmt.Sprintf("%s[%d]", p, i))
+			}
+		case fd.IsMap():
+			v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
+				sc.fields = append(sc.fields, scannedField{p + " (key)", []byte(k.String())})
+				sc.value(fd.MapValue(), mv, p+"."+k.String())
+				return true
+			})
+		default:
+			sc.value(fd, v, p)
+		}
+		return true
+	})
+}
+
+func (sc *historyScan) value(fd protoreflect.FieldDescriptor, v protoreflect.Value, path string) {
+	switch fd.Kind() {
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+		sc.message(v.Message(), path)
+	case protoreflect.StringKind:
+		sc.fields = append(sc.fields, scannedField{path, []byte(v.String())})
+	case protoreflect.BytesKind:
+		sc.fields = append(sc.fields, scannedField{path, v.Bytes()})
+	}
+}
+
+// issuedSecrets records the access tokens and upload authorizations the sandbox hands out.
+type issuedSecrets struct {
+	mu            sync.Mutex
+	tokens, auths []string
+}
+
+var (
+	accessTokenRE = regexp.MustCompile(`"access_token"\s*:\s*"([^"]+)"`)
+	uploadAuthRE  = regexp.MustCompile(`elli-signature ([0-9A-Fa-f]{16,})`)
+)
+
+func (s *issuedSecrets) record(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tw := &teeWriter{ResponseWriter: w}
+		h.ServeHTTP(tw, r)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, m := range accessTokenRE.FindAllSubmatch(tw.body.Bytes(), -1) {
+			s.tokens = append(s.tokens, string(m[1]))
+		}
+		for _, m := range uploadAuthRE.FindAllSubmatch(tw.body.Bytes(), -1) {
+			s.auths = append(s.auths, string(m[1]))
+		}
+	})
+}
+
+func (s *issuedSecrets) snapshot() (tokens, auths []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.tokens...), append([]string(nil), s.auths...)
+}
+
+// teeWriter keeps a copy of a small JSON response (uploads are requests, not responses).
+type teeWriter struct {
+	http.ResponseWriter
+	body bytes.Buffer
+}
+
+func (t *teeWriter) Write(b []byte) (int, error) {
+	if strings.Contains(t.Header().Get("Content-Type"), "json") && t.body.Len() < 1<<20 {
+		t.body.Write(b)
+	}
+	return t.ResponseWriter.Write(b)
+}
+
+// flakyStore fails its first call with a retryable error, so the history holds a failure
+// message (the next attempt's last_failure) for the scan to find, or not find when encrypted.
+type flakyStore struct {
+	accounts.Store
+	calls atomic.Int32
+}
+
+func (f *flakyStore) Verify(ctx context.Context, username, password string) error {
+	if f.calls.Add(1) == 1 {
+		return errors.New(controlFlaky + ": try again")
+	}
+	return f.Store.Verify(ctx, username, password)
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// truncateLine shows where in a long log line a secret sits.
+func truncateLine(line, secret string) string {
+	i := strings.Index(line, secret)
+	from, to := max(0, i-150), min(len(line), i+len(secret)+150)
+	return line[from:to]
+}
+
+func freePort(t *testing.T) int {
+	_, port, err := net.SplitHostPort(freeAddr(t))
+	require.NoError(t, err)
+	var n int
+	_, err = fmt.Sscan(port, &n)
+	require.NoError(t, err)
+	return n
+}

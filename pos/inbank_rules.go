@@ -1,0 +1,133 @@
+package pos
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/epcflow/epcflow/schemas"
+)
+
+// ValidateSessionRequest checks a create-session body (seed 001) against the
+// schemas.InbankPOSSession JSON Schema and the rules a schema cannot say:
+//
+//   - the first asset is the hero device: it must be MODEL_BASED and have a modelId;
+//   - any other MODEL_BASED asset needs a modelId;
+//   - a CATEGORY_BASED asset (the default type) needs a categoryCode;
+//   - categoryCode copying_fee is for Latvia only. The body does not name the shop's country,
+//     so the locale's country part stands for it: copying_fee needs a locale "xx-LV".
+//
+// It returns nil, or a *schemas.ValidationError listing every problem at once, each with the
+// JSON pointer of the member at fault (a missing member: its object's pointer, or the member's
+// own pointer for a rule above), sorted by pointer. The Inbank client and the sandbox both
+// call it, so they cannot disagree.
+func ValidateSessionRequest(body []byte) error {
+	err := schemas.Default().Validate(schemas.InbankPOSSession, body)
+	ps := schemas.Problems(err)
+	if err != nil && ps == nil {
+		return err // not a validation failure (unknown schema: a build problem)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var doc any
+	if dec.Decode(&doc) != nil {
+		return err // malformed JSON: the schema error already says where
+	}
+	ps = append(ps, sessionRules(doc)...)
+	return schemas.NewValidationError(schemas.InbankPOSSession, ps)
+}
+
+// ParseSessionRequest validates body (ValidateSessionRequest) and decodes it.
+func ParseSessionRequest(body []byte) (InbankSessionRequest, error) {
+	var req InbankSessionRequest
+	if err := ValidateSessionRequest(body); err != nil {
+		return req, err
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		// Not expected once the schema passed; reported at the root all the same.
+		return req, schemas.NewValidationError(schemas.InbankPOSSession,
+			[]schemas.Problem{{Pointer: "", Message: "cannot decode: " + err.Error()}})
+	}
+	return req, nil
+}
+
+// Validate checks r as CreateSession would send it.
+func (r InbankSessionRequest) Validate() error {
+	body, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("pos: encode session request: %w", err)
+	}
+	return ValidateSessionRequest(body)
+}
+
+const inbankAssetsPointer = "/rentalApplicationData/assets"
+
+// sessionRules applies the cross-field rules to a decoded body. Members of the wrong JSON
+// type are skipped: the schema reports them.
+func sessionRules(doc any) []schemas.Problem {
+	root, _ := doc.(map[string]any)
+	rental, _ := root["rentalApplicationData"].(map[string]any)
+	assets, _ := rental["assets"].([]any)
+	country, countryKnown := "", false
+	if loc, ok := root["locale"].(string); ok && inbankLocaleOK(loc) {
+		country, countryKnown = loc[3:], true
+	}
+	var ps []schemas.Problem
+	add := func(i int, member, msg string) {
+		ps = append(ps, schemas.Problem{Pointer: inbankAssetsPointer + "/" + strconv.Itoa(i) + "/" + member, Message: msg})
+	}
+	for i, a := range assets {
+		asset, ok := a.(map[string]any)
+		if !ok {
+			continue
+		}
+		typ, typeSent := asset["type"]
+		t, _ := typ.(string)
+		if !typeSent {
+			t = AssetCategoryBased
+		}
+		_, hasModelID := asset["modelId"]
+		_, hasCategory := asset["categoryCode"]
+		switch {
+		case i == 0:
+			if t != AssetModelBased && (!typeSent || t == AssetCategoryBased) {
+				msg := "the hero device (first asset) must be MODEL_BASED"
+				if !typeSent {
+					msg += " (type defaults to CATEGORY_BASED)"
+				}
+				add(i, "type", msg)
+			}
+			if !hasModelID {
+				add(i, "modelId", "required: the hero device (first asset) needs a modelId")
+			}
+		case t == AssetModelBased && !hasModelID:
+			add(i, "modelId", "required for a MODEL_BASED asset")
+		case t == AssetCategoryBased && !hasCategory:
+			msg := "required for a CATEGORY_BASED asset"
+			if !typeSent {
+				msg += " (type defaults to CATEGORY_BASED)"
+			}
+			add(i, "categoryCode", msg)
+		}
+		if code, _ := asset["categoryCode"].(string); code == CategoryCopyingFee && countryKnown && country != "LV" {
+			add(i, "categoryCode", `"copying_fee" is applicable only in Latvia (locale xx-LV)`)
+		}
+	}
+	return ps
+}
+
+// inbankLocaleOK reports whether s has the xx-XX form the schema requires.
+func inbankLocaleOK(s string) bool {
+	if len(s) != 5 || s[2] != '-' {
+		return false
+	}
+	for i, c := range []byte(s) {
+		switch {
+		case i < 2 && c >= 'a' && c <= 'z', i > 2 && c >= 'A' && c <= 'Z', i == 2:
+		default:
+			return false
+		}
+	}
+	return true
+}

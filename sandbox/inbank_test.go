@@ -1,0 +1,681 @@
+package sandbox
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha512"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/epcflow/epcflow/pos"
+	"github.com/epcflow/epcflow/schemas"
+)
+
+// inbankCallback is one callback the fake shop received.
+type inbankCallback struct {
+	header http.Header
+	body   []byte
+	msg    struct {
+		POSSessionUUID string `json:"posSessionUuid"`
+		Status         string `json:"status"`
+		Timestamp      int64  `json:"timestamp"`
+	}
+}
+
+// inbankShopServer is the partner's side: it records every callback, in arrival order.
+type inbankShopServer struct {
+	t   *testing.T
+	srv *httptest.Server
+	got chan inbankCallback
+}
+
+func newInbankShopServer(t *testing.T) *inbankShopServer {
+	sh := &inbankShopServer{t: t, got: make(chan inbankCallback, 100)}
+	sh.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/webhooks/inbank" || r.Method != http.MethodPost {
+			http.NotFound(w, r)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		cb := inbankCallback{header: r.Header.Clone(), body: b}
+		_ = json.Unmarshal(b, &cb.msg)
+		sh.got <- cb // before answering: once the sandbox is idle, every callback is here
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(sh.srv.Close)
+	return sh
+}
+
+func (sh *inbankShopServer) callbackURL() string { return sh.srv.URL + "/webhooks/inbank" }
+
+// next waits for the next callback.
+func (sh *inbankShopServer) next() inbankCallback {
+	sh.t.Helper()
+	select {
+	case cb := <-sh.got:
+		return cb
+	case <-time.After(10 * time.Second):
+		sh.t.Fatal("timed out waiting for a callback")
+		return inbankCallback{}
+	}
+}
+
+// drain returns the callbacks received and not read yet (call after env.idle).
+func (sh *inbankShopServer) drain() []inbankCallback {
+	var out []inbankCallback
+	for {
+		select {
+		case cb := <-sh.got:
+			out = append(out, cb)
+		default:
+			return out
+		}
+	}
+}
+
+// inbankEnv is a sandbox, an Inbank client for the default shop, and the shop's server.
+type inbankEnv struct {
+	*env
+	shop   *inbankShopServer
+	client *pos.InbankClient
+}
+
+func newInbankEnv(t *testing.T, opts ...envOption) *inbankEnv {
+	e := newEnv(t, opts...)
+	return &inbankEnv{env: e, shop: newInbankShopServer(t),
+		client: &pos.InbankClient{BaseURL: e.ts.URL, APIKey: DefaultInbankAPIKey, HTTP: e.ts.Client()}}
+}
+
+// request is the minimal seed-001 body with the shop's callback URL and a validity.
+func (e *inbankEnv) request(validFor time.Duration) pos.InbankSessionRequest {
+	e.t.Helper()
+	req, err := pos.ParseSessionRequest(readFixture(e.t, "inbank-session-minimal.json"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.ValidUntil = e.clock.Now().Add(validFor)
+	req.PartnerURLs = &pos.InbankPartnerURLs{
+		ReturnURL:   "https://shop.example/return",
+		CancelURL:   "https://shop.example/cancel",
+		CallbackURL: e.shop.callbackURL(),
+	}
+	return req
+}
+
+func (e *inbankEnv) create(validFor time.Duration) pos.InbankSessionCreated {
+	e.t.Helper()
+	created, err := e.client.CreateSession(context.Background(), DefaultInbankShopUUID, e.request(validFor))
+	if err != nil {
+		e.t.Fatalf("CreateSession: %v", err)
+	}
+	return created
+}
+
+func (e *inbankEnv) get(id string) pos.InbankSession {
+	e.t.Helper()
+	s, err := e.client.GetSession(context.Background(), DefaultInbankShopUUID, id)
+	if err != nil {
+		e.t.Fatalf("GetSession: %v", err)
+	}
+	return s
+}
+
+// act runs a control action; body may be nil.
+func (e *inbankEnv) act(id, action string, body any, wantStatus int) reply {
+	e.t.Helper()
+	rep := e.do(http.MethodPost, "/sandbox/inbank/sessions/"+id+"/"+action, body)
+	if rep.status != wantStatus {
+		e.t.Fatalf("%s: %d %s, want %d", action, rep.status, rep.body, wantStatus)
+	}
+	return rep
+}
+
+// verify checks a callback's signature twice: independently (HMAC-SHA512 by hand) and with
+// pos.VerifyCallback, as the engine will.
+func (e *inbankEnv) verify(cb inbankCallback, sessionID, status string) {
+	e.t.Helper()
+	m := hmac.New(sha512.New, []byte(DefaultInbankAPIKey))
+	m.Write([]byte(strconv.FormatInt(cb.msg.Timestamp, 10) + "." + string(cb.body)))
+	if got, want := cb.header.Get("Inbank-Signature"), hex.EncodeToString(m.Sum(nil)); got != want {
+		e.t.Errorf("Inbank-Signature %q, want %q", got, want)
+	}
+	if cb.header.Get("Content-Type") != "application/json" {
+		e.t.Errorf("Content-Type %q", cb.header.Get("Content-Type"))
+	}
+	v, err := pos.VerifyCallback(DefaultInbankAPIKey, cb.header, cb.body, e.clock.Now())
+	if err != nil {
+		e.t.Fatalf("VerifyCallback: %v", err)
+	}
+	if v.POSSessionUUID != sessionID || string(v.Status) != status || v.Timestamp != e.clock.Now().Unix() {
+		e.t.Errorf("callback %+v, want session %s status %s at %d", v, sessionID, status, e.clock.Now().Unix())
+	}
+}
+
+func TestInbankSessionEndStates(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		actions []string
+		advance time.Duration // clock move after the actions
+		final   pos.InbankStatus
+		// callbacks expected, in order
+		callbacks []string
+		app, ctr  bool // credit application / contract uuids present at the end
+	}{
+		{"completed via grant", []string{"grant", "complete"}, 0, pos.StatusCompleted, []string{"granted", "completed"}, true, true},
+		{"completed without grant", []string{"complete"}, 0, pos.StatusCompleted, []string{"completed"}, true, true},
+		{"cancelled by the customer", []string{"cancel"}, 0, pos.StatusCancelled, []string{"cancelled"}, false, false},
+		{"cancelled after grant", []string{"grant", "cancel"}, 0, pos.StatusCancelled, []string{"granted", "cancelled"}, true, true},
+		{"declined by Inbank", []string{"decline"}, 0, pos.StatusDeclined, []string{"declined"}, true, false},
+		{"expired while pending", nil, 10 * time.Minute, pos.StatusExpired, []string{"expired"}, false, false},
+		{"expired after grant", []string{"grant"}, 11 * time.Minute, pos.StatusExpired, []string{"granted", "expired"}, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newInbankEnv(t)
+			created := e.create(10 * time.Minute)
+			if created.Status != pos.StatusPending || created.RedirectURL != e.ts.URL+"/inbank/pay/"+created.UUID {
+				t.Errorf("created %+v", created)
+			}
+			s := e.get(created.UUID)
+			if s.Status != pos.StatusPending || !s.ValidUntil.Equal(e.clock.Now().Add(10*time.Minute)) || s.CreditContractUUID != "" {
+				t.Errorf("new session %+v", s)
+			}
+			for i, a := range tc.actions {
+				e.act(created.UUID, a, nil, http.StatusOK)
+				e.verify(e.shop.next(), created.UUID, tc.callbacks[i])
+			}
+			e.clock.Advance(tc.advance)
+			s = e.get(created.UUID)
+			if s.Status != tc.final || !s.Status.IsFinal() {
+				t.Fatalf("status %s, want %s", s.Status, tc.final)
+			}
+			if (s.CreditApplicationUUID != "") != tc.app || (s.CreditContractUUID != "") != tc.ctr {
+				t.Errorf("credit uuids in %+v, want application %v contract %v", s, tc.app, tc.ctr)
+			}
+			if tc.final == pos.StatusExpired {
+				e.verify(e.shop.next(), created.UUID, "expired")
+			}
+			// Final is final: every action is a 409, and nothing more is sent.
+			for a := range inbankActions {
+				rep := e.act(created.UUID, a, nil, http.StatusConflict)
+				if msg := rep.apiErr(t).Message; !strings.Contains(msg, "is "+string(tc.final)) {
+					t.Errorf("409 message %q", msg)
+				}
+			}
+			e.get(created.UUID)
+			e.idle()
+			if extra := e.shop.drain(); len(extra) > 0 {
+				t.Errorf("%d unexpected callbacks, first %s", len(extra), extra[0].body)
+			}
+		})
+	}
+}
+
+func TestInbankInvalidTransitions(t *testing.T) {
+	e := newInbankEnv(t)
+	id := e.create(time.Hour).UUID
+	e.act(id, "grant", nil, http.StatusOK)
+	rep := e.act(id, "grant", nil, http.StatusConflict)
+	if e := rep.apiErr(t); e.Code != codeConflict || e.Message != "session "+id+" is granted: cannot grant it" {
+		t.Errorf("409 %+v", e)
+	}
+	e.act(id, "approve", nil, http.StatusNotFound)
+	e.act("5e3a459a-aada-4d81-b6ad-09cb9483c8bf", "grant", nil, http.StatusNotFound)
+	for _, tc := range []struct {
+		body string
+		ptrs []string
+	}{
+		{`{"callbacks":{"copies":11}}`, []string{"/callbacks/copies"}},
+		{`{"callbacks":{"copies":"2","twice":true}}`, []string{"/callbacks/copies", "/callbacks/twice"}},
+		{`{"callbacks":{"skip":true,"reorder":true}}`, []string{"/callbacks/skip"}},
+		{`{"callback":{}}`, []string{"/callback"}},
+		{`[]`, []string{""}},
+	} {
+		rep := e.act(id, "complete", tc.body, http.StatusBadRequest)
+		wantPointers(t, rep.apiErr(t), tc.ptrs...)
+	}
+	if s := e.get(id); s.Status != pos.StatusGranted {
+		t.Errorf("a rejected action changed the session: %s", s.Status)
+	}
+}
+
+func TestInbankAuthorization(t *testing.T) {
+	const (
+		shopA = "11111111-1111-4111-8111-111111111111"
+		shopB = "22222222-2222-4222-8222-222222222222"
+	)
+	e := newInbankEnv(t, func(c *Config) {
+		c.InbankShops = map[string]InbankShop{shopA: {APIKey: "key-a"}, shopB: {APIKey: "key-b"}}
+	})
+	body := readFixture(t, "inbank-session-minimal.json")
+	path := func(shop string) string { return "/partner/v3/shops/" + shop + "/pos-sessions" }
+	for _, tc := range []struct {
+		name   string
+		shop   string
+		auth   []string
+		status int
+		want   string
+	}{
+		{"no key", shopA, nil, 401, `{"message":"unauthorized"}`},
+		{"wrong key", shopA, []string{"Authorization", "Bearer nope"}, 401, `{"message":"unauthorized"}`},
+		{"not bearer", shopA, []string{"Authorization", "Basic a2V5LWE6"}, 401, `{"message":"unauthorized"}`},
+		{"default shop's key not configured", shopA, []string{"Authorization", "Bearer " + DefaultInbankAPIKey}, 401, `{"message":"unauthorized"}`},
+		{"unknown shop", DefaultInbankShopUUID, []string{"Authorization", "Bearer key-a"}, 404, `{"message":"not_found"}`},
+		{"another key's shop", shopB, []string{"Authorization", "Bearer key-a"}, 403,
+			`{"message":"User is not authorized to access this resource with an explicit deny"}`},
+		{"own shop", shopA, []string{"Authorization", "Bearer key-a"}, 201, ""},
+		{"own shop, upper-case uuid", strings.ToUpper(shopB), []string{"Authorization", "bearer key-b"}, 201, ""},
+	} {
+		rep := e.do(http.MethodPost, path(tc.shop), body, tc.auth...)
+		if rep.status != tc.status || (tc.want != "" && strings.TrimSpace(string(rep.body)) != tc.want) {
+			t.Errorf("%s: %d %s, want %d %s", tc.name, rep.status, rep.body, tc.status, tc.want)
+		}
+	}
+
+	// The client sees typed errors; GET applies the same checks, and a session of another
+	// shop is not found.
+	ctx := context.Background()
+	a := &pos.InbankClient{BaseURL: e.ts.URL, APIKey: "key-a"}
+	created, err := a.CreateSession(ctx, shopA, e.request(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := &pos.InbankClient{BaseURL: e.ts.URL, APIKey: "nope"}
+	if _, err := bad.GetSession(ctx, shopA, created.UUID); !errors.Is(err, pos.ErrUnauthorized) {
+		t.Errorf("bad key: %v", err)
+	}
+	if _, err := a.GetSession(ctx, shopB, created.UUID); !errors.Is(err, pos.ErrForbidden) {
+		t.Errorf("other shop: %v", err)
+	}
+	if _, err := a.CreateSession(ctx, DefaultInbankShopUUID, e.request(time.Hour)); !errors.Is(err, pos.ErrNotFound) {
+		t.Errorf("unknown shop: %v", err)
+	}
+	b := &pos.InbankClient{BaseURL: e.ts.URL, APIKey: "key-b"}
+	if _, err := b.GetSession(ctx, shopB, created.UUID); !errors.Is(err, pos.ErrNotFound) {
+		t.Errorf("session of another shop: %v", err)
+	}
+	_, err = a.GetSession(ctx, shopA, "5e3a459a-aada-4d81-b6ad-09cb9483c8bf")
+	var ie *pos.InbankError
+	if !errors.Is(err, pos.ErrNotFound) || !errors.As(err, &ie) || ie.Message != "not_found" {
+		t.Errorf("unknown session: %v", err)
+	}
+
+	// A 500 (injected) is ErrInternal.
+	e.do(http.MethodPut, "/sandbox/faults", `{"rules":[{"route":"`+routeInbankGet+`","status":500}]}`)
+	if _, err := a.GetSession(ctx, shopA, created.UUID); !errors.Is(err, pos.ErrInternal) {
+		t.Errorf("injected 500: %v", err)
+	}
+}
+
+func TestInbankBodyProblems(t *testing.T) {
+	e := newInbankEnv(t)
+	auth := []string{"Authorization", "Bearer " + DefaultInbankAPIKey}
+	path := "/partner/v3/shops/" + DefaultInbankShopUUID + "/pos-sessions"
+	rep := e.do(http.MethodPost, path, `{"productCode":`, auth...)
+	var got inbankError
+	rep.json(t, &got)
+	if rep.status != 400 || got.Message != "validation_failed" || len(got.Details) != 1 || got.Details[0].Pointer != "" {
+		t.Errorf("malformed JSON: %d %s", rep.status, rep.body)
+	}
+	req, _ := http.NewRequest(http.MethodPost, e.ts.URL+path, strings.NewReader(`{}`))
+	req.Header.Set("Authorization", "Bearer "+DefaultInbankAPIKey)
+	req.Header.Set("Content-Type", "text/plain")
+	resp, err := e.ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Errorf("text/plain: %d", resp.StatusCode)
+	}
+}
+
+// inbankBody is the minimal seed-001 body, as a document to mutate.
+func inbankBody(t *testing.T) map[string]any {
+	var d map[string]any
+	if err := json.Unmarshal(readFixture(t, "inbank-session-minimal.json"), &d); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func obj(d map[string]any, keys ...string) map[string]any {
+	for _, k := range keys {
+		d = d[k].(map[string]any)
+	}
+	return d
+}
+
+func asset(d map[string]any, i int) map[string]any {
+	return obj(d, "rentalApplicationData")["assets"].([]any)[i].(map[string]any)
+}
+
+// One row per seed-001 rule: the sandbox answers 400 with the problem at its pointer, and
+// the client refuses the same body with the same problems before calling.
+func TestInbankValidationRules(t *testing.T) {
+	e := newInbankEnv(t)
+	const a0, a1 = "/rentalApplicationData/assets/0", "/rentalApplicationData/assets/1"
+	for _, tc := range []struct {
+		name   string
+		mutate func(d map[string]any)
+		want   schemas.Problem
+	}{
+		{"missing productCode", func(d map[string]any) { delete(d, "productCode") },
+			schemas.Problem{Pointer: "", Message: `missing property "productCode"`}},
+		{"lowercase currency", func(d map[string]any) { d["currency"] = "eur" },
+			schemas.Problem{Pointer: "/currency", Message: "must be an uppercase ISO 4217 currency code"}},
+		{"currency other than EUR", func(d map[string]any) { d["currency"] = "USD" },
+			schemas.Problem{Pointer: "/currency", Message: `must be one of "EUR"`}},
+		{"missing locale", func(d map[string]any) { delete(d, "locale") },
+			schemas.Problem{Pointer: "", Message: `missing property "locale"`}},
+		{"bad locale", func(d map[string]any) { d["locale"] = "estonian" },
+			schemas.Problem{Pointer: "/locale", Message: `must be a language-country code xx-XX, such as "et-EE"`}},
+		{"bad validUntil", func(d map[string]any) { d["validUntil"] = "tomorrow" },
+			schemas.Problem{Pointer: "/validUntil", Message: "must be a valid date-time"}},
+		{"customerData without identityCode", func(d map[string]any) {
+			d["customerData"] = map[string]any{"firstName": "Anna", "lastName": "Ozola"}
+		}, schemas.Problem{Pointer: "/customerData", Message: `missing property "identityCode"`}},
+		{"customerData without firstName", func(d map[string]any) {
+			d["customerData"] = map[string]any{"identityCode": "1", "lastName": "Ozola"}
+		}, schemas.Problem{Pointer: "/customerData", Message: `missing property "firstName"`}},
+		{"customerData without lastName", func(d map[string]any) {
+			d["customerData"] = map[string]any{"identityCode": "1", "firstName": "Anna"}
+		}, schemas.Problem{Pointer: "/customerData", Message: `missing property "lastName"`}},
+		{"customerContactData without mobile", func(d map[string]any) {
+			d["customerContactData"] = map[string]any{"email": "anna@example.com"}
+		}, schemas.Problem{Pointer: "/customerContactData", Message: `missing property "mobile"`}},
+		{"customerContactData without email", func(d map[string]any) {
+			d["customerContactData"] = map[string]any{"mobile": "+37255555555"}
+		}, schemas.Problem{Pointer: "/customerContactData", Message: `missing property "email"`}},
+		{"missing purchase", func(d map[string]any) { delete(d, "purchase") },
+			schemas.Problem{Pointer: "", Message: `missing property "purchase"`}},
+		{"missing purchase.description", func(d map[string]any) { delete(obj(d, "purchase"), "description") },
+			schemas.Problem{Pointer: "/purchase", Message: `missing property "description"`}},
+		{"merchant without merchantOrderReference", func(d map[string]any) {
+			obj(d, "purchase")["merchant"] = []any{map[string]any{"merchantDomainName": "shop.example"}}
+		}, schemas.Problem{Pointer: "/purchase/merchant/0", Message: `missing property "merchantOrderReference"`}},
+		{"missing rentalApplicationData", func(d map[string]any) { delete(d, "rentalApplicationData") },
+			schemas.Problem{Pointer: "", Message: `missing property "rentalApplicationData"`}},
+		{"missing assets", func(d map[string]any) { delete(obj(d, "rentalApplicationData"), "assets") },
+			schemas.Problem{Pointer: "/rentalApplicationData", Message: `missing property "assets"`}},
+		{"asset without modelName", func(d map[string]any) { delete(asset(d, 1), "modelName") },
+			schemas.Problem{Pointer: a1, Message: `missing property "modelName"`}},
+		{"asset without netPrice", func(d map[string]any) { delete(asset(d, 1), "netPrice") },
+			schemas.Problem{Pointer: a1, Message: `missing property "netPrice"`}},
+		{"hero not MODEL_BASED", func(d map[string]any) {
+			asset(d, 0)["type"] = "CATEGORY_BASED"
+			asset(d, 0)["categoryCode"] = "add_on"
+		}, schemas.Problem{Pointer: a0 + "/type", Message: "the hero device (first asset) must be MODEL_BASED"}},
+		{"hero without modelId", func(d map[string]any) { delete(asset(d, 0), "modelId") },
+			schemas.Problem{Pointer: a0 + "/modelId", Message: "required: the hero device (first asset) needs a modelId"}},
+		{"MODEL_BASED without modelId", func(d map[string]any) {
+			asset(d, 1)["type"] = "MODEL_BASED"
+			delete(asset(d, 1), "categoryCode")
+		}, schemas.Problem{Pointer: a1 + "/modelId", Message: "required for a MODEL_BASED asset"}},
+		{"CATEGORY_BASED without categoryCode", func(d map[string]any) {
+			asset(d, 1)["type"] = "CATEGORY_BASED"
+			delete(asset(d, 1), "categoryCode")
+		}, schemas.Problem{Pointer: a1 + "/categoryCode", Message: "required for a CATEGORY_BASED asset"}},
+		{"bad categoryCode", func(d map[string]any) { asset(d, 1)["categoryCode"] = "warranty" },
+			schemas.Problem{Pointer: a1 + "/categoryCode", Message: `must be one of "add_on", "copying_fee", "shipping_fee"`}},
+		{"copying_fee outside Latvia", func(d map[string]any) { asset(d, 1)["categoryCode"] = "copying_fee" },
+			schemas.Problem{Pointer: a1 + "/categoryCode", Message: `"copying_fee" is applicable only in Latvia (locale xx-LV)`}},
+		{"bad asset type", func(d map[string]any) { asset(d, 1)["type"] = "BUNDLE" },
+			schemas.Problem{Pointer: a1 + "/type", Message: `must be one of "MODEL_BASED", "CATEGORY_BASED"`}},
+		{"missing period", func(d map[string]any) { delete(obj(d, "rentalApplicationData"), "period") },
+			schemas.Problem{Pointer: "/rentalApplicationData", Message: `missing property "period"`}},
+		{"partnerUrls without cancelUrl", func(d map[string]any) {
+			d["partnerUrls"] = map[string]any{"returnUrl": "https://shop.example/r"}
+		}, schemas.Problem{Pointer: "/partnerUrls", Message: `missing property "cancelUrl"`}},
+		{"partnerUrls without returnUrl", func(d map[string]any) {
+			d["partnerUrls"] = map[string]any{"cancelUrl": "https://shop.example/c"}
+		}, schemas.Problem{Pointer: "/partnerUrls", Message: `missing property "returnUrl"`}},
+		{"bad callbackUrl", func(d map[string]any) {
+			d["partnerUrls"] = map[string]any{"returnUrl": "https://shop.example/r", "cancelUrl": "https://shop.example/c", "callbackUrl": "shop.example/cb"}
+		}, schemas.Problem{Pointer: "/partnerUrls/callbackUrl", Message: "must be an absolute http(s) URL"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := inbankBody(t)
+			tc.mutate(d)
+			rep := e.do(http.MethodPost, "/partner/v3/shops/"+DefaultInbankShopUUID+"/pos-sessions", d,
+				"Authorization", "Bearer "+DefaultInbankAPIKey)
+			var got inbankError
+			rep.json(t, &got)
+			if rep.status != http.StatusBadRequest || got.Message != "validation_failed" {
+				t.Fatalf("%d %s", rep.status, rep.body)
+			}
+			found := false
+			for _, p := range got.Details {
+				found = found || p == tc.want
+			}
+			if !found {
+				t.Errorf("no %v in %v", tc.want, got.Details)
+			}
+			// The client refuses the same body with the same problems, before any call.
+			raw, _ := json.Marshal(d)
+			_, err := e.client.CreateSessionJSON(context.Background(), DefaultInbankShopUUID, raw)
+			if ps := schemas.Problems(err); !reflect.DeepEqual(ps, got.Details) {
+				t.Errorf("client and sandbox disagree:\nclient  %v\nsandbox %v", ps, got.Details)
+			}
+		})
+	}
+	rep := e.do(http.MethodGet, "/sandbox/inbank/sessions", nil)
+	if strings.TrimSpace(string(rep.body)) != "[]" {
+		t.Errorf("invalid bodies created sessions: %s", rep.body)
+	}
+}
+
+func TestInbankCallbackCopies(t *testing.T) {
+	e := newInbankEnv(t)
+	id := e.create(time.Hour).UUID
+	e.act(id, "grant", `{"callbacks":{"copies":3}}`, http.StatusOK)
+	first := e.shop.next()
+	e.verify(first, id, "granted")
+	for range 2 {
+		dup := e.shop.next()
+		if string(dup.body) != string(first.body) || dup.header.Get("Inbank-Signature") != first.header.Get("Inbank-Signature") {
+			t.Errorf("copy differs: %s vs %s", dup.body, first.body)
+		}
+	}
+	e.act(id, "complete", `{"callbacks":{"skip":true}}`, http.StatusOK)
+	e.idle()
+	if got := e.shop.drain(); len(got) != 0 {
+		t.Errorf("skip sent %d callbacks", len(got))
+	}
+	var v struct {
+		Status    string
+		Callbacks []struct {
+			Status   string
+			Copy     int
+			Outcome  string
+			Attempts []struct{ Status int }
+		}
+	}
+	e.do(http.MethodGet, "/sandbox/inbank/sessions/"+id, nil).json(t, &v)
+	if v.Status != "completed" || len(v.Callbacks) != 3 {
+		t.Fatalf("control view %+v", v)
+	}
+	for i, cb := range v.Callbacks {
+		if cb.Status != "granted" || cb.Copy != i+1 || cb.Outcome != outcomeDelivered || len(cb.Attempts) != 1 || cb.Attempts[0].Status != 204 {
+			t.Errorf("callback record %d: %+v", i, cb)
+		}
+	}
+}
+
+func TestInbankCallbackReorder(t *testing.T) {
+	e := newInbankEnv(t)
+	id := e.create(time.Hour).UUID
+	// grant's callback is held until complete's has been delivered: complete's overtakes it.
+	e.act(id, "grant", `{"callbacks":{"reorder":true}}`, http.StatusOK)
+	var v struct {
+		Callbacks []struct{ Status, Outcome string }
+	}
+	e.do(http.MethodGet, "/sandbox/inbank/sessions/"+id, nil).json(t, &v)
+	if len(v.Callbacks) != 1 || v.Callbacks[0].Outcome != outcomeHeld {
+		t.Errorf("held callback: %+v", v.Callbacks)
+	}
+	e.act(id, "complete", `{"callbacks":{"copies":2}}`, http.StatusOK)
+	var order []string
+	for range 3 {
+		cb := e.shop.next()
+		e.verify(cb, id, cb.msg.Status)
+		order = append(order, cb.msg.Status)
+	}
+	if want := []string{"completed", "completed", "granted"}; !reflect.DeepEqual(order, want) {
+		t.Errorf("arrival order %v, want %v", order, want)
+	}
+	// The engine's view: whatever the order, GET says completed.
+	if s := e.get(id); s.Status != pos.StatusCompleted {
+		t.Errorf("status %s", s.Status)
+	}
+}
+
+func TestInbankCallbackReorderWithNothingAfter(t *testing.T) {
+	e := newInbankEnv(t)
+	e.srv.inbank.reorderHold = 20 * time.Millisecond
+	id := e.create(time.Hour).UUID
+	e.act(id, "decline", `{"callbacks":{"reorder":true}}`, http.StatusOK)
+	e.verify(e.shop.next(), id, "declined")
+
+	// A skipped transition releases held callbacks at once.
+	e.srv.inbank.reorderHold = time.Hour
+	id = e.create(time.Hour).UUID
+	e.act(id, "grant", `{"callbacks":{"reorder":true}}`, http.StatusOK)
+	e.act(id, "cancel", `{"callbacks":{"skip":true}}`, http.StatusOK)
+	e.verify(e.shop.next(), id, "granted")
+	e.idle()
+	if got := e.shop.drain(); len(got) != 0 {
+		t.Errorf("%d more callbacks", len(got))
+	}
+}
+
+func TestInbankCallbackRetried(t *testing.T) {
+	e := newInbankEnv(t)
+	var tries atomic.Int32
+	shop := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tries.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		cb := inbankCallback{header: r.Header.Clone(), body: b}
+		_ = json.Unmarshal(b, &cb.msg)
+		e.shop.got <- cb
+	}))
+	defer shop.Close()
+	req := e.request(time.Hour)
+	req.PartnerURLs.CallbackURL = shop.URL + "/cb"
+	created, err := e.client.CreateSession(context.Background(), DefaultInbankShopUUID, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.act(created.UUID, "cancel", nil, http.StatusOK)
+	e.verify(e.shop.next(), created.UUID, "cancelled")
+}
+
+func TestInbankNoCallbackURL(t *testing.T) {
+	e := newInbankEnv(t)
+	req := e.request(time.Hour)
+	req.PartnerURLs = nil
+	created, err := e.client.CreateSession(context.Background(), DefaultInbankShopUUID, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.act(created.UUID, "complete", nil, http.StatusOK)
+	e.idle()
+	if got := e.shop.drain(); len(got) != 0 {
+		t.Errorf("%d callbacks without a callbackUrl", len(got))
+	}
+	// Without validUntil a session lasts DefaultInbankSessionLifetime.
+	req.ValidUntil = time.Time{}
+	created, err = e.client.CreateSession(context.Background(), DefaultInbankShopUUID, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := e.get(created.UUID); !s.ValidUntil.Equal(e.clock.Now().Add(DefaultInbankSessionLifetime)) {
+		t.Errorf("validUntil %v", s.ValidUntil)
+	}
+}
+
+func TestInbankPage(t *testing.T) {
+	e := newInbankEnv(t)
+	created := e.create(time.Hour)
+	client := e.ts.Client()
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := client.Get(created.RedirectURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") ||
+		!strings.Contains(string(page), "iPhone 15 with a case, 24 months") || !strings.Contains(string(page), `<strong id="status">pending</strong>`) ||
+		!strings.Contains(string(page), `value="complete"`) {
+		t.Fatalf("page: %d %s", resp.StatusCode, page)
+	}
+	resp, err = client.PostForm(created.RedirectURL, url.Values{"action": {"complete"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "https://shop.example/return" {
+		t.Errorf("sign: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	// Both callbacks leave at once: they may arrive in either order, as Inbank's may.
+	got := map[string]bool{}
+	for range 2 {
+		cb := e.shop.next()
+		e.verify(cb, created.UUID, cb.msg.Status)
+		got[cb.msg.Status] = true
+	}
+	if !got["granted"] || !got["completed"] {
+		t.Errorf("callbacks %v, want granted and completed", got)
+	}
+	resp, err = client.PostForm(created.RedirectURL, url.Values{"action": {"cancel"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict {
+		t.Errorf("cancel after completion: %d", resp.StatusCode)
+	}
+
+	cancelled := e.create(time.Hour)
+	resp, err = client.PostForm(cancelled.RedirectURL, url.Values{"action": {"cancel"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "https://shop.example/cancel" {
+		t.Errorf("cancel: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, err := client.Get(e.ts.URL + "/inbank/pay/5e3a459a-aada-4d81-b6ad-09cb9483c8bf"); err != nil || resp.StatusCode != 404 {
+		t.Errorf("unknown session page: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+}
+
+func TestInbankConfig(t *testing.T) {
+	_, err := New(Config{InbankShops: map[string]InbankShop{"shop-1": {APIKey: "secret-key-1"}, DefaultInbankShopUUID: {}}})
+	if err == nil || !strings.Contains(err.Error(), `"shop-1" is not a UUID`) || !strings.Contains(err.Error(), "APIKey required") ||
+		strings.Contains(err.Error(), "secret-key-1") {
+		t.Errorf("New: %v", err)
+	}
+	// The caller's map is copied: changing it later changes nothing.
+	shops := map[string]InbankShop{DefaultInbankShopUUID: {APIKey: "k1"}}
+	e := newInbankEnv(t, func(c *Config) { c.InbankShops = shops })
+	shops[DefaultInbankShopUUID] = InbankShop{APIKey: "k2"}
+	e.client.APIKey = "k1"
+	e.create(time.Hour)
+}

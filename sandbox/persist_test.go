@@ -1,0 +1,418 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/epcflow/epcflow/epc"
+)
+
+func withStateFile(file string) envOption { return func(c *Config) { c.StateFile = file } }
+
+// watchSaves reports the saves of s's state file; the returned func waits for one that covers
+// at least the given change count.
+func watchSaves(t *testing.T, s *Server) func(atLeast uint64) {
+	t.Helper()
+	latest := make(chan uint64, 1)
+	s.state.mu.Lock()
+	s.state.onSave = func(changes uint64, err error) {
+		if err != nil {
+			t.Errorf("save: %v", err)
+			return
+		}
+		select { // keep only the latest count
+		case <-latest:
+		default:
+		}
+		latest <- changes
+	}
+	s.state.mu.Unlock()
+	return func(atLeast uint64) {
+		t.Helper()
+		timeout := time.After(10 * time.Second)
+		for {
+			select {
+			case c := <-latest:
+				if c >= atLeast {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("no save covering change %d within the deadline", atLeast)
+			}
+		}
+	}
+}
+
+// decodeAny decodes JSON for comparisons that ignore formatting.
+func decodeAny(t *testing.T, b []byte) any {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("decode %s: %v", b, err)
+	}
+	return v
+}
+
+func TestStateSurvivesRestart(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "data", "sandbox.json") // its directory does not exist yet
+	ctx := context.Background()
+	e1 := newEnv(t, withStateFile(file))
+
+	// The lender's set-up: a mapping and a product with a key of its own.
+	if rep := e1.do(http.MethodPut, "/sandbox/epc/service-event-mappings", map[string]any{"EVENT-001": []string{"task"}}); rep.status != http.StatusOK {
+		t.Fatalf("PUT mappings: %d %s", rep.status, rep.body)
+	}
+	floodEnt := map[string]any{"signingKey": "flood-key", "transaction": map[string]any{"Flood": map[string]any{"response": map[string]any{
+		"results": []map[string]any{{"action": epc.ActionCreateServiceEvents, "formats": []string{epc.FormatServiceEvents}}}}}}}
+	if rep := e1.do(http.MethodPut, "/sandbox/epc/products/flood/entitlements", floodEnt); rep.status != http.StatusCreated {
+		t.Fatalf("PUT entitlements: %d %s", rep.status, rep.body)
+	}
+	lenderPDF := []byte("%PDF-1.7 purchase contract")
+	id := e1.order(map[string]any{"request": map[string]any{
+		"type":        "Appraisal",
+		"credentials": map[string]string{"username": "lender-user", "password": "lender-pass"},
+		"resources":   []map[string]string{{"name": "contract.pdf", "mimeType": "application/pdf", "content": base64.StdEncoding.EncodeToString(lenderPDF)}},
+	}})
+	if err := e1.client.PatchResponse(ctx, id, &epc.Response{Status: epc.StatusProcessing, ReferenceNumber: "REF-1"}); err != nil {
+		t.Fatalf("PATCH processing: %v", err)
+	}
+	report := bytes.Repeat([]byte("%PDF-1.7 appraisal report "), 1000)
+	slots, err := e1.client.CreateResources(ctx, id, []epc.NewResource{{Name: "report.pdf", MimeType: "application/pdf"}})
+	if err != nil || len(slots) != 1 {
+		t.Fatalf("upload slot: %v %v", slots, err)
+	}
+	slot := slots[0]
+	if err := e1.client.UploadBytes(ctx, slot, bytes.NewReader(report), int64(len(report))); err != nil {
+		t.Fatalf("upload: %v", err)
+	}
+	if err := e1.client.PatchResponse(ctx, id, &epc.Response{Resources: []epc.Resource{{ID: slot.ID, Name: slot.Name, MimeType: slot.MimeType}}}); err != nil {
+		t.Fatalf("attach: %v", err)
+	}
+	if _, err := e1.client.CreateEvent(ctx, id, epc.NewEvent{Text: "Inspection scheduled", Type: "urn:elli:epc:partner:appraisal:scheduled"}); err != nil {
+		t.Fatalf("event: %v", err)
+	}
+	e1.idle()
+	oldToken := e1.token()
+	before := e1.partner(http.MethodGet, "/partner/v2/transactions/"+id, nil)
+	ctlBefore := e1.control(id)
+	if err := e1.srv.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	// The files hold secrets: owner only.
+	sum := sha256.Sum256(report)
+	for _, f := range []string{file, filepath.Join(file+".media", slot.ID)} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", f, fi.Mode().Perm())
+		}
+	}
+	if raw, _ := os.ReadFile(file); !bytes.HasPrefix(raw, []byte(`{"version":1,`)) {
+		t.Errorf("state file starts %.40s, want the version first", raw)
+	}
+
+	e2 := newEnv(t, withStateFile(file))
+	after := e2.partner(http.MethodGet, "/partner/v2/transactions/"+id, nil) // a fresh token
+	if after.status != http.StatusOK || !reflect.DeepEqual(decodeAny(t, before.body), decodeAny(t, after.body)) {
+		t.Fatalf("after the restart: %d %s\nbefore: %s", after.status, after.body, before.body)
+	}
+	var tx epc.Transaction
+	after.json(t, &tx)
+	if tx.Status != epc.TransactionPending || len(tx.Events) != len(ctlBefore.Events) {
+		t.Errorf("transaction %s with %d events, want pending with %d", tx.Status, len(tx.Events), len(ctlBefore.Events))
+	}
+	if rep := e2.do(http.MethodGet, "/partner/v2/transactions/"+id+"/request", nil, "Authorization", "Bearer "+oldToken); rep.status != http.StatusOK ||
+		!strings.Contains(string(rep.body), "lender-pass") {
+		t.Errorf("request with a token issued before the restart: %d %s", rep.status, rep.body)
+	}
+
+	ctl := e2.control(id)
+	if len(ctl.Resources) != 1 || ctl.Resources[0].ID != slot.ID || ctl.Resources[0].SHA256 != hex.EncodeToString(sum[:]) ||
+		!ctl.Resources[0].Attached || ctl.Resources[0].Size != len(report) {
+		t.Errorf("resources after the restart = %+v", ctl.Resources)
+	}
+	if !reflect.DeepEqual(ctl.Webhooks, ctlBefore.Webhooks) || !reflect.DeepEqual(ctl.ResponseHistory, ctlBefore.ResponseHistory) {
+		t.Errorf("webhooks or response history changed:\n%+v\n%+v", ctl.Webhooks, ctlBefore.Webhooks)
+	}
+	if len(ctl.PartnerCalls) < len(ctlBefore.PartnerCalls) || ctl.PartnerCalls[0] != ctlBefore.PartnerCalls[0] {
+		t.Errorf("partner calls: %d after, %d before", len(ctl.PartnerCalls), len(ctlBefore.PartnerCalls))
+	}
+
+	// The bytes are served, by token and by the slot's grant; the slot still takes one upload.
+	if rep := e2.partner(http.MethodGet, "/sandbox/media/"+slot.ID, nil); rep.status != http.StatusOK || !bytes.Equal(rep.body, report) {
+		t.Errorf("GET media: %d, %d bytes", rep.status, len(rep.body))
+	}
+	if rep := e2.do(http.MethodGet, "/sandbox/media/"+slot.ID, nil, "Authorization", slot.Authorization); rep.status != http.StatusOK {
+		t.Errorf("GET media with the slot's grant: %d", rep.status)
+	}
+	if rep := e2.do(http.MethodPut, "/sandbox/media/"+slot.ID, "x", "Authorization", slot.Authorization, "Content-Type", "application/pdf"); rep.status != http.StatusConflict {
+		t.Errorf("second upload after the restart: %d %s", rep.status, rep.body)
+	}
+	atts, err := e2.client.ListRequestResources(ctx, id)
+	if err != nil || len(atts) != 1 {
+		t.Fatalf("attachments: %v %v", atts, err)
+	}
+	if rep := e2.partner(http.MethodGet, "/sandbox/media/"+atts[0].ID, nil); !bytes.Equal(rep.body, lenderPDF) {
+		t.Errorf("lender attachment: %d %q", rep.status, rep.body)
+	}
+
+	// The lender's set-up is still there.
+	if rep := e2.do(http.MethodGet, "/sandbox/epc/service-event-mappings", nil); !reflect.DeepEqual(decodeAny(t, rep.body), decodeAny(t, []byte(`{"EVENT-001":["task"]}`))) {
+		t.Errorf("mappings: %s", rep.body)
+	}
+	if rep := e2.do(http.MethodGet, "/sandbox/epc/products/flood/entitlements", nil); rep.status != http.StatusOK || !strings.Contains(string(rep.body), `"Flood"`) {
+		t.Errorf("flood entitlements: %d %s", rep.status, rep.body)
+	}
+	if p := e2.srv.epc.st.product("flood"); p == nil || p.SigningKey != "flood-key" {
+		t.Errorf("flood product's own signing key was not kept")
+	}
+
+	// And the order carries on to its end.
+	if err := e2.client.PatchResponse(ctx, id, &epc.Response{Status: epc.StatusCompleted}); err != nil {
+		t.Fatalf("PATCH completed after the restart: %v", err)
+	}
+	got, err := e2.client.GetTransaction(ctx, id)
+	if err != nil || got.Status != epc.TransactionCompleted {
+		t.Fatalf("after completing: %+v %v", got, err)
+	}
+}
+
+// TestPendingWebhookSentAfterRestart: a webhook the partner had not taken (503) when the
+// sandbox stopped reaches it after the restart, same eventId, same bytes, same signature.
+func TestPendingWebhookSentAfterRestart(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "sandbox.json")
+	e1 := newEnv(t, withStateFile(file), func(c *Config) { c.WebhookRetryInterval = time.Hour })
+	partner := e1.hooks
+	partner.setAnswer(func(int, hook) int { return http.StatusServiceUnavailable })
+	id := e1.order(nil)
+	pending := map[string]hook{}
+	for range 2 { // the transaction's `created` and its request:created event's
+		h := partner.next(nil)
+		pending[h.msg.EventID] = h
+	}
+	if err := e1.srv.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	for _, wh := range e1.control(id).Webhooks {
+		if wh.Outcome != outcomePending {
+			t.Fatalf("webhook %s is %s at Close, want pending", wh.EventID, wh.Outcome)
+		}
+	}
+
+	partner.setAnswer(nil) // the partner is back
+	e2 := newEnv(t, withStateFile(file), func(c *Config) { c.PartnerURL = partner.srv.URL })
+	for range len(pending) {
+		h := partner.next(nil)
+		was, ok := pending[h.msg.EventID]
+		if !ok {
+			t.Fatalf("unexpected webhook %s", h.body)
+		}
+		if !bytes.Equal(h.body, was.body) || h.header.Get("Elli-Signature") != was.header.Get("Elli-Signature") {
+			t.Errorf("webhook %s changed across the restart:\n%s\n%s", h.msg.EventID, h.body, was.body)
+		}
+		if h.header.Get("Elli-Signature") != expectedSignature(testSigningKey, h.body) {
+			t.Errorf("webhook %s: bad signature", h.msg.EventID)
+		}
+		delete(pending, h.msg.EventID)
+	}
+	e2.idle()
+	for _, wh := range e2.control(id).Webhooks {
+		if wh.Outcome != outcomeDelivered {
+			t.Errorf("webhook %s %s after the restart: %s, attempts %+v", wh.EventType, wh.ResourceType, wh.Outcome, wh.Attempts)
+		}
+	}
+}
+
+// TestStateSavedWhileRunning: without Close (a crash), the next start finds what the periodic
+// save wrote.
+func TestStateSavedWhileRunning(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "sandbox.json")
+	e1 := newEnv(t, withStateFile(file), func(c *Config) { c.StateSaveInterval = 5 * time.Millisecond })
+	saved := watchSaves(t, e1.srv)
+	id := e1.order(nil)
+	if err := e1.client.PatchResponse(context.Background(), id, &epc.Response{Status: epc.StatusProcessing}); err != nil {
+		t.Fatal(err)
+	}
+	e1.idle()
+	saved(e1.srv.changes.Load())
+	want := e1.control(id)
+
+	e2 := newEnv(t, withStateFile(file))
+	ctl := e2.control(id)
+	if ctl.Status != epc.TransactionPending || len(ctl.ResponseHistory) != 1 || len(ctl.Webhooks) != len(want.Webhooks) {
+		t.Fatalf("after the crash: status %s, %d responses, %d webhooks (want %d)", ctl.Status, len(ctl.ResponseHistory), len(ctl.Webhooks), len(want.Webhooks))
+	}
+	for _, wh := range ctl.Webhooks {
+		if wh.Outcome != outcomeDelivered {
+			t.Errorf("webhook %s: %s", wh.EventID, wh.Outcome)
+		}
+	}
+}
+
+func TestStateFileErrors(t *testing.T) {
+	// A good state with one uploaded file, to damage.
+	goodDir := t.TempDir()
+	good := filepath.Join(goodDir, "sandbox.json")
+	e := newEnv(t, withStateFile(good))
+	id := e.order(nil)
+	slot, err := e.client.UploadResource(context.Background(), id, "r.pdf", "application/pdf", []byte("%PDF"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.idle()
+	if err := e.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	goodJSON, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name   string
+		state  string
+		damage func(dir string) // applied to a copy of the good state
+		want   []string
+	}{
+		{name: "not JSON", state: `{"version":1,"transactions":[`, want: []string{"is corrupt", "unexpected end of JSON input"}},
+		{name: "no version", state: `{"transactions":[]}`, want: []string{"is corrupt", "no version"}},
+		{name: "unknown version", state: `{"version":2,"everything":"else"}`, want: []string{"format version 2", "reads version 1 only"}},
+		{name: "unknown product", state: `{"version":1,"transactions":[{"id":"t1","status":"pending","product":"nope","request":{"type":"Appraisal"}}]}`,
+			want: []string{"is corrupt", `transactions/0 ("t1"): unknown product "nope"`}},
+		{name: "slot without grant", state: `{"version":1,"transactions":[{"id":"t1","status":"pending","product":"sandbox-product","request":{"type":"Appraisal"},"resources":[{"id":"r1"}]}]}`,
+			want: []string{"is corrupt", "upload slot r1 has no authorization"}},
+		{name: "media bytes changed", state: string(goodJSON), damage: func(dir string) {
+			if err := os.WriteFile(filepath.Join(dir, "sandbox.json.media", slot.ID), []byte("%PDX"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, want: []string{"is corrupt", filepath.Join("sandbox.json.media", slot.ID) + " does not hold the saved bytes"}},
+		{name: "media file missing", state: string(goodJSON), damage: func(dir string) {
+			if err := os.Remove(filepath.Join(dir, "sandbox.json.media", slot.ID)); err != nil {
+				t.Fatal(err)
+			}
+		}, want: []string{"is corrupt", "resource " + slot.ID, "no such file"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			file := filepath.Join(dir, "sandbox.json")
+			if err := os.WriteFile(file, []byte(tc.state), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if tc.damage != nil {
+				if err := os.CopyFS(filepath.Join(dir, "sandbox.json.media"), os.DirFS(good+".media")); err != nil {
+					t.Fatal(err)
+				}
+				tc.damage(dir)
+			}
+			s, err := New(Config{StateFile: file})
+			if err == nil {
+				s.Close()
+				t.Fatal("New accepted the state file")
+			}
+			for _, w := range append(tc.want, file) {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			if got, _ := os.ReadFile(file); string(got) != tc.state {
+				t.Errorf("the state file was overwritten")
+			}
+		})
+	}
+}
+
+// TestStateSavesUnderLoad runs saves while clients work, for the race detector, then checks
+// that the last save holds all of it.
+func TestStateSavesUnderLoad(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "sandbox.json")
+	e1 := newEnv(t, withStateFile(file), func(c *Config) { c.StateSaveInterval = time.Millisecond })
+	ctx := context.Background()
+	const workers, rounds = 4, 5
+	var (
+		wg  sync.WaitGroup
+		mu  sync.Mutex
+		ids []string
+	)
+	done := make(chan struct{})
+	go func() { // explicit saves on top of the periodic ones
+		for {
+			select {
+			case <-done:
+				return
+			default:
+				_ = e1.srv.saveState(true)
+			}
+		}
+	}()
+	for w := range workers {
+		wg.Go(func() {
+			for r := range rounds {
+				id, err := placeOrder(e1)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				ids = append(ids, id)
+				mu.Unlock()
+				if err := e1.client.PatchResponse(ctx, id, &epc.Response{Status: epc.StatusProcessing}); err != nil {
+					t.Error(err)
+				}
+				if _, err := e1.client.UploadResource(ctx, id, "r.pdf", "application/pdf", fmt.Appendf(nil, "%%PDF %d/%d", w, r)); err != nil {
+					t.Error(err)
+				}
+				if _, err := e1.client.CreateEvent(ctx, id, epc.NewEvent{Text: "progress", Type: "urn:elli:epc:partner:appraisal:scheduled"}); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(done)
+	e1.idle()
+	if err := e1.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	e2 := newEnv(t, withStateFile(file))
+	if len(ids) != workers*rounds {
+		t.Fatalf("%d orders placed", len(ids))
+	}
+	for _, id := range ids {
+		ctl := e2.control(id)
+		if len(ctl.ResponseHistory) != 1 || len(ctl.Resources) != 1 || !ctl.Resources[0].Uploaded || len(ctl.Events) != 3 {
+			t.Errorf("%s: %d responses, resources %+v, events %v", id, len(ctl.ResponseHistory), ctl.Resources, eventTypes(ctl.Events))
+		}
+	}
+}
+
+// placeOrder is env.order for other goroutines than the test's.
+func placeOrder(e *env) (string, error) {
+	resp, err := e.ts.Client().Post(e.ts.URL+"/sandbox/epc/transactions", "application/json", strings.NewReader(`{"request":{"type":"Appraisal"}}`))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var tx struct{ ID string }
+	if err := json.NewDecoder(resp.Body).Decode(&tx); err != nil || resp.StatusCode != http.StatusCreated {
+		return "", fmt.Errorf("create transaction: %d %v", resp.StatusCode, err)
+	}
+	return tx.ID, nil
+}

@@ -1,0 +1,579 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/epcflow/epcflow/pos"
+)
+
+// partnerEvent is one Create Package Event the fake partner received.
+type partnerEvent struct {
+	header http.Header
+	body   []byte
+}
+
+// fakePackagePartner is the partner's POST /v1/packages: it records every event and answers
+// what answer says (default: 200 with a valid answer for every recipient).
+type fakePackagePartner struct {
+	srv    *httptest.Server
+	mu     sync.Mutex
+	events []partnerEvent
+	answer func(n int, ev partnerEvent) (int, string)
+}
+
+func newFakePackagePartner(t *testing.T) *fakePackagePartner {
+	fp := &fakePackagePartner{}
+	fp.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/v1/packages" {
+			http.NotFound(w, r)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		ev := partnerEvent{header: r.Header.Clone(), body: body}
+		fp.mu.Lock()
+		fp.events = append(fp.events, ev)
+		n, answer := len(fp.events), fp.answer
+		fp.mu.Unlock()
+		status, reply := http.StatusOK, validAnswer(body)
+		if answer != nil {
+			status, reply = answer(n, ev)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, reply)
+	}))
+	t.Cleanup(fp.srv.Close)
+	return fp
+}
+
+func (fp *fakePackagePartner) setAnswer(f func(n int, ev partnerEvent) (int, string)) {
+	fp.mu.Lock()
+	fp.answer = f
+	fp.mu.Unlock()
+}
+
+func (fp *fakePackagePartner) received() []partnerEvent {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	return append([]partnerEvent(nil), fp.events...)
+}
+
+// validAnswer is a pos.PackageAnswer for every recipient of an event body.
+func validAnswer(body []byte) string {
+	var ev pos.PackageEvent
+	_ = json.Unmarshal(body, &ev)
+	var a pos.PackageAnswer
+	for _, r := range ev.Recipients {
+		a.Recipients = append(a.Recipients, pos.RecipientAnswer{
+			RecipientID: r.RecipientID,
+			EmailHTML:   "<p>Hello " + r.FirstName + "</p>",
+			PortalURL:   "https://portal.example.com/invite/" + r.RecipientID,
+		})
+	}
+	b, _ := json.Marshal(a)
+	return string(b)
+}
+
+type posEnv struct {
+	*env
+	partner *fakePackagePartner
+	client  *pos.DeliveryRoomClient
+}
+
+func newPOSEnv(t *testing.T, opts ...envOption) *posEnv {
+	fp := newFakePackagePartner(t)
+	e := newEnv(t, append([]envOption{func(c *Config) { c.PartnerURL = fp.srv.URL }}, opts...)...)
+	signer, err := pos.NewSigner("", DefaultPOSSubscriptionID, DefaultPOSSigningKeyID, DefaultPOSSigningSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &posEnv{env: e, partner: fp, client: &pos.DeliveryRoomClient{BaseURL: e.ts.URL, Signer: signer, HTTPClient: e.ts.Client()}}
+}
+
+func testPackage() map[string]any {
+	return map[string]any{
+		"instanceId": "BE11140034", "groupNamespace": "loans", "groupId": "loan-1", "packageId": "pkg-1",
+		"recipients": []any{
+			map[string]any{"recipientId": "rcp-1", "firstName": "Alice", "lastName": "Firstimer", "email": "alice@example.com", "role": "borrower"},
+			map[string]any{"recipientId": "rcp-2", "firstName": "Bob", "lastName": "Firstimer", "email": "bob@example.com", "role": "co-borrower"},
+		},
+	}
+}
+
+// packageReply decodes POST /sandbox/pos/packages's answer as a tool would.
+type packageReply struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Package struct {
+		PackageID  string          `json:"packageId"`
+		Recipients []pos.Recipient `json:"recipients"`
+		Bindings   []struct {
+			RecipientID string `json:"recipientId"`
+			UserID      string `json:"userId"`
+		} `json:"bindings"`
+		Sessions []struct {
+			SessionID   string `json:"sessionId"`
+			RecipientID string `json:"recipientId"`
+			UserID      string `json:"userId"`
+			State       string `json:"state"`
+		} `json:"sessions"`
+		EventsSent int `json:"eventsSent"`
+	} `json:"package"`
+	Partner struct {
+		URL      string          `json:"url"`
+		Status   int             `json:"status"`
+		Body     json.RawMessage `json:"body"`
+		Attempts []struct {
+			Try    int    `json:"try"`
+			Status int    `json:"status"`
+			Error  string `json:"error"`
+		} `json:"attempts"`
+		Problems []struct{ Pointer, Message string } `json:"problems"`
+	} `json:"partner"`
+}
+
+func (e *posEnv) postPackage(body any, wantStatus int) packageReply {
+	e.t.Helper()
+	rep := e.do(http.MethodPost, "/sandbox/pos/packages", body)
+	if rep.status != wantStatus {
+		e.t.Fatalf("POST /sandbox/pos/packages: %d %s, want %d", rep.status, rep.body, wantStatus)
+	}
+	var pr packageReply
+	rep.json(e.t, &pr)
+	return pr
+}
+
+func (e *posEnv) session(recipientID, userID string) (pos.Session, error) {
+	return e.client.CreateSession(context.Background(), pos.CreateSessionRequest{
+		InstanceID: "BE11140034", GroupNamespace: "loans", GroupID: "loan-1", PackageID: "pkg-1",
+		RecipientID: recipientID, UserID: userID,
+	})
+}
+
+func (e *posEnv) mustSession(recipientID, userID string) pos.Session {
+	e.t.Helper()
+	s, err := e.session(recipientID, userID)
+	if err != nil {
+		e.t.Fatalf("CreateSession(%s, %s): %v", recipientID, userID, err)
+	}
+	return s
+}
+
+func wantAPIStatus(t *testing.T, err error, status int, msgPart string) *pos.APIError {
+	t.Helper()
+	var ae *pos.APIError
+	if !errors.As(err, &ae) {
+		t.Fatalf("error %v (%T), want *pos.APIError %d", err, err, status)
+	}
+	if ae.Status != status || !strings.Contains(ae.Message, msgPart) {
+		t.Fatalf("got %d %q, want %d …%s…", ae.Status, ae.Message, status, msgPart)
+	}
+	return ae
+}
+
+func TestPOSSessionAndDeliveryRoom(t *testing.T) {
+	var logs posLogBuffer
+	e := newPOSEnv(t, func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	e.postPackage(testPackage(), http.StatusCreated)
+
+	s := e.mustSession("rcp-1", "user-a")
+	if !strings.HasPrefix(s.URL, e.ts.URL+"/deliveryroom/") || s.SessionID == "" {
+		t.Fatalf("session %+v (url prefix %v)", s, strings.HasPrefix(s.URL, e.ts.URL+"/deliveryroom/"))
+	}
+	if want := e.clock.Now().Add(30 * time.Second); !s.ExpiresAt.Equal(want) {
+		t.Errorf("expiresAt %s, want %s", s.ExpiresAt, want)
+	}
+
+	page := e.do(http.MethodGet, s.URL, nil)
+	if page.status != http.StatusOK || !strings.HasPrefix(page.header.Get("Content-Type"), "text/html") {
+		t.Fatalf("first use: %d %s", page.status, page.header.Get("Content-Type"))
+	}
+	if want := "ICE Delivery Room (sandbox) — package pkg-1, recipient rcp-1, user user-a"; !strings.Contains(string(page.body), want) {
+		t.Errorf("page %s does not say %q", page.body, want)
+	}
+	if again := e.do(http.MethodGet, s.URL, nil); again.status != http.StatusConflict {
+		t.Errorf("second use: %d, want 409", again.status)
+	}
+	if e.clock.Advance(time.Minute); e.do(http.MethodGet, s.URL, nil).status != http.StatusConflict {
+		t.Error("a used URL must stay 409 once expired")
+	}
+	if rep := e.do(http.MethodGet, "/deliveryroom/no-such-token", nil); rep.status != http.StatusNotFound {
+		t.Errorf("unknown token: %d, want 404", rep.status)
+	}
+
+	// The control view shows the session and the binding, never the token.
+	rep := e.do(http.MethodGet, "/sandbox/pos/packages/pkg-1", nil)
+	token := s.URL[strings.LastIndex(s.URL, "/")+1:]
+	if rep.status != http.StatusOK || strings.Contains(string(rep.body), token) {
+		t.Fatalf("control view: %d, token shown: %v", rep.status, strings.Contains(string(rep.body), token))
+	}
+	var v struct {
+		Sessions []struct{ SessionID, State string }    `json:"sessions"`
+		Bindings []struct{ RecipientID, UserID string } `json:"bindings"`
+	}
+	rep.json(t, &v)
+	if len(v.Sessions) != 1 || v.Sessions[0].SessionID != s.SessionID || v.Sessions[0].State != "used" {
+		t.Errorf("sessions %+v", v.Sessions)
+	}
+	if len(v.Bindings) != 1 || v.Bindings[0].RecipientID != "rcp-1" || v.Bindings[0].UserID != "user-a" {
+		t.Errorf("bindings %+v", v.Bindings)
+	}
+	if rep := e.do(http.MethodGet, "/sandbox/pos/packages/pkg-9", nil); rep.status != http.StatusNotFound {
+		t.Errorf("unknown package view: %d", rep.status)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "route=\"GET /deliveryroom/{token}\"") || !strings.Contains(out, s.SessionID) {
+		t.Errorf("expected log lines missing:\n%s", out)
+	}
+	if strings.Contains(out, token) {
+		t.Errorf("the one-time token is in the log:\n%s", out)
+	}
+}
+
+// posLogBuffer is a bytes.Buffer safe for concurrent writes (server goroutines log into it).
+type posLogBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *posLogBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *posLogBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func TestPOSDeliveryRoomExpires(t *testing.T) {
+	e := newPOSEnv(t)
+	e.postPackage(testPackage(), http.StatusCreated)
+
+	early := e.mustSession("rcp-1", "user-a")
+	late := e.mustSession("rcp-1", "user-a")
+	e.clock.Advance(30*time.Second - time.Millisecond)
+	if rep := e.do(http.MethodGet, early.URL, nil); rep.status != http.StatusOK {
+		t.Fatalf("at 29.999 s: %d, want 200", rep.status)
+	}
+	e.clock.Advance(time.Millisecond)
+	if rep := e.do(http.MethodGet, late.URL, nil); rep.status != http.StatusGone {
+		t.Fatalf("at 30 s: %d, want 410", rep.status)
+	}
+	rep := e.do(http.MethodGet, "/sandbox/pos/packages/pkg-1", nil)
+	var v struct {
+		Sessions []struct{ State string } `json:"sessions"`
+	}
+	rep.json(t, &v)
+	if len(v.Sessions) != 2 || v.Sessions[0].State != "used" || v.Sessions[1].State != "expired" {
+		t.Errorf("sessions %+v", v.Sessions)
+	}
+}
+
+func TestPOSSessionSignature(t *testing.T) {
+	e := newPOSEnv(t)
+	e.postPackage(testPackage(), http.StatusCreated)
+
+	for _, tc := range []struct {
+		name           string
+		sub, key, sec  string
+		header, reason string
+	}{
+		{"wrong secret", DefaultPOSSubscriptionID, DefaultPOSSigningKeyID, "guessed-secret", "Elli-Signature", "signature does not match the body"},
+		{"unknown key id", DefaultPOSSubscriptionID, "other-key", DefaultPOSSigningSecret, "Elli-SigningKeyId", "unknown signing key id"},
+		{"another integration", "other-integration", DefaultPOSSigningKeyID, DefaultPOSSigningSecret, "Elli-SubscriptionId", "unknown subscription id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			signer, err := pos.NewSigner("", tc.sub, tc.key, tc.sec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := &pos.DeliveryRoomClient{BaseURL: e.ts.URL, Signer: signer}
+			_, err = c.CreateSession(context.Background(), pos.CreateSessionRequest{
+				InstanceID: "BE11140034", GroupNamespace: "loans", GroupID: "loan-1", PackageID: "pkg-1",
+				RecipientID: "rcp-1", UserID: "user-a",
+			})
+			ae := wantAPIStatus(t, err, http.StatusUnauthorized, tc.header+": "+tc.reason)
+			if !ae.BadSignature() {
+				t.Error("BadSignature() = false")
+			}
+		})
+	}
+
+	// Raw requests: each header missing or wrong in turn.
+	body := []byte(`{"instanceId":"BE11140034","groupNamespace":"loans","groupId":"loan-1","packageId":"pkg-1","recipientId":"rcp-1","userId":"user-a"}`)
+	good := e.client.Signer.Header(body)
+	for _, tc := range []struct {
+		header, value, want string
+	}{
+		{"Elli-Environment", "", "Elli-Environment: header missing"},
+		{"Elli-Environment", "dev", `Elli-Environment: wrong environment (got "dev", want "prod")`},
+		{"Elli-SubscriptionId", "", "Elli-SubscriptionId: header missing"},
+		{"Elli-SigningKeyId", "", "Elli-SigningKeyId: header missing"},
+		{"Elli-Signature", "", "Elli-Signature: header missing"},
+		{"Elli-Signature", "bm90IGEgbWFj", "Elli-Signature: signature does not match the body (not a base64 HMAC-SHA256)"},
+	} {
+		args := []string{"Content-Type", "application/json"}
+		for k := range good {
+			v := good.Get(k)
+			if k == http.CanonicalHeaderKey(tc.header) {
+				v = tc.value
+			}
+			args = append(args, k, v)
+		}
+		rep := e.do(http.MethodPost, "/pos/v1/sessions", body, args...)
+		if rep.status != http.StatusUnauthorized || rep.apiErr(t).Message != tc.want {
+			t.Errorf("%s=%q: %d %s, want 401 %q", tc.header, tc.value, rep.status, rep.body, tc.want)
+		}
+	}
+	// Signed, but the body is wrong: 400 at its pointers (after the signature, not before).
+	bad := []byte(`{"instanceId":"BE11140034","groupNamespace":"loans","groupId":"loan-1","packageId":"pkg-1","recipientId":" ","user":"a"}`)
+	args := []string{"Content-Type", "application/json"}
+	for k := range good {
+		args = append(args, k, e.client.Signer.Header(bad).Get(k))
+	}
+	rep := e.do(http.MethodPost, "/pos/v1/sessions", bad, args...)
+	if rep.status != http.StatusBadRequest {
+		t.Fatalf("bad body: %d %s", rep.status, rep.body)
+	}
+	wantPointers(t, rep.apiErr(t), "/recipientId", "/user", "/userId")
+}
+
+func TestPOSSessionPackageAndRecipient(t *testing.T) {
+	e := newPOSEnv(t)
+	e.postPackage(testPackage(), http.StatusCreated)
+
+	_, err := e.session("rcp-9", "user-a")
+	if ae := wantAPIStatus(t, err, http.StatusForbidden, `recipient "rcp-9" is not a recipient of package "pkg-1"`); !ae.Forbidden() {
+		t.Error("Forbidden() = false")
+	}
+	_, err = e.client.CreateSession(context.Background(), pos.CreateSessionRequest{
+		InstanceID: "BE11140034", GroupNamespace: "loans", GroupID: "loan-1", PackageID: "pkg-9", RecipientID: "rcp-1", UserID: "user-a",
+	})
+	if ae := wantAPIStatus(t, err, http.StatusNotFound, `package "pkg-9" not found`); !ae.UnknownPackage() {
+		t.Error("UnknownPackage() = false")
+	}
+	_, err = e.client.CreateSession(context.Background(), pos.CreateSessionRequest{
+		InstanceID: "BE11140034", GroupNamespace: "loans", GroupID: "loan-2", PackageID: "pkg-1", RecipientID: "rcp-1", UserID: "user-a",
+	})
+	wantAPIStatus(t, err, http.StatusNotFound, "under the groupId given")
+}
+
+func TestPOSBinding(t *testing.T) {
+	e := newPOSEnv(t)
+	e.postPackage(testPackage(), http.StatusCreated)
+
+	e.mustSession("rcp-1", "user-a")
+	_, err := e.session("rcp-1", "user-b")
+	wantAPIStatus(t, err, http.StatusForbidden, `recipient "rcp-1" is bound to another user`)
+	e.mustSession("rcp-1", "user-a")
+	// The other recipient is free until its own first session.
+	e.mustSession("rcp-2", "user-b")
+
+	// A resent package (a changed e-mail) keeps every binding, and so does one that drops the
+	// recipient: the binding stays, the recipient is gone.
+	pkg := testPackage()
+	pkg["recipients"].([]any)[0].(map[string]any)["email"] = "alice.new@example.com"
+	pr := e.postPackage(pkg, http.StatusOK)
+	if pr.Package.EventsSent != 2 || pr.Package.Recipients[0].Email != "alice.new@example.com" || len(pr.Package.Bindings) != 2 {
+		t.Fatalf("after resend: %+v", pr.Package)
+	}
+	_, err = e.session("rcp-1", "user-c")
+	wantAPIStatus(t, err, http.StatusForbidden, "bound to another user")
+	e.mustSession("rcp-1", "user-a")
+
+	pkg["recipients"] = pkg["recipients"].([]any)[1:]
+	pr = e.postPackage(pkg, http.StatusOK)
+	if len(pr.Package.Recipients) != 1 || len(pr.Package.Bindings) != 2 {
+		t.Fatalf("after dropping rcp-1: %+v", pr.Package)
+	}
+	_, err = e.session("rcp-1", "user-a")
+	wantAPIStatus(t, err, http.StatusForbidden, "not a recipient")
+}
+
+func TestPOSBindingRace(t *testing.T) {
+	e := newPOSEnv(t)
+	e.postPackage(testPackage(), http.StatusCreated)
+	const users = 8
+	var wg sync.WaitGroup
+	errs := make([]error, users)
+	start := make(chan struct{})
+	for i := range users {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, errs[i] = e.session("rcp-1", fmt.Sprintf("user-%d", i))
+		}()
+	}
+	close(start)
+	wg.Wait()
+	winners := 0
+	for _, err := range errs {
+		var ae *pos.APIError
+		switch {
+		case err == nil:
+			winners++
+		case errors.As(err, &ae) && ae.Forbidden():
+		default:
+			t.Errorf("unexpected error: %v", err)
+		}
+	}
+	if winners != 1 {
+		t.Fatalf("%d users won the recipient, want exactly 1", winners)
+	}
+}
+
+func TestPOSPackageEventDelivered(t *testing.T) {
+	e := newPOSEnv(t)
+	pr := e.postPackage(testPackage(), http.StatusCreated)
+
+	got := e.partner.received()
+	if len(got) != 1 {
+		t.Fatalf("partner got %d events, want 1", len(got))
+	}
+	ev := got[0]
+	// The signature, checked independently of the pos package.
+	m := hmac.New(sha256.New, []byte(DefaultPOSSigningSecret))
+	m.Write(ev.body)
+	want := map[string]string{
+		"Elli-Environment":    "prod",
+		"Elli-SubscriptionId": DefaultPOSSubscriptionID,
+		"Elli-SigningKeyId":   DefaultPOSSigningKeyID,
+		"Elli-Signature":      base64.StdEncoding.EncodeToString(m.Sum(nil)),
+		"Content-Type":        "application/json",
+	}
+	for k, w := range want {
+		if g := ev.header.Get(k); g != w {
+			t.Errorf("%s = %q, want %q", k, g, w)
+		}
+	}
+	parsed, err := pos.ParsePackageEvent(ev.body)
+	if err != nil {
+		t.Fatalf("event body: %v", err)
+	}
+	if parsed.Key() != "BE11140034/loans/loan-1/pkg-1" || len(parsed.Recipients) != 2 || parsed.Recipients[1].Role != pos.RoleCoBorrower {
+		t.Errorf("event %+v", parsed)
+	}
+
+	if pr.Partner.Status != http.StatusOK || pr.Partner.URL != e.partner.srv.URL+"/v1/packages" || len(pr.Partner.Attempts) != 1 {
+		t.Errorf("partner %+v", pr.Partner)
+	}
+	var answer pos.PackageAnswer
+	if err := json.Unmarshal(pr.Partner.Body, &answer); err != nil || len(answer.Recipients) != 2 ||
+		answer.Recipients[0].PortalURL != "https://portal.example.com/invite/rcp-1" {
+		t.Errorf("partner answer %s (%v)", pr.Partner.Body, err)
+	}
+
+	// Resent with a changed e-mail: a new event carries it.
+	pkg := testPackage()
+	pkg["recipients"].([]any)[1].(map[string]any)["email"] = "robert@example.com"
+	e.postPackage(pkg, http.StatusOK)
+	got = e.partner.received()
+	if len(got) != 2 || !strings.Contains(string(got[1].body), "robert@example.com") {
+		t.Fatalf("resend: %d events", len(got))
+	}
+}
+
+func TestPOSPackageEventRetries(t *testing.T) {
+	e := newPOSEnv(t)
+	e.partner.setAnswer(func(n int, ev partnerEvent) (int, string) {
+		if n == 1 {
+			return http.StatusServiceUnavailable, `{"message":"warming up"}`
+		}
+		return http.StatusOK, validAnswer(ev.body)
+	})
+	pr := e.postPackage(testPackage(), http.StatusCreated)
+	if len(pr.Partner.Attempts) != 2 || pr.Partner.Attempts[0].Status != 503 || pr.Partner.Attempts[1].Status != 200 || pr.Partner.Status != 200 {
+		t.Fatalf("attempts %+v, status %d", pr.Partner.Attempts, pr.Partner.Status)
+	}
+	got := e.partner.received()
+	if len(got) != 2 || string(got[0].body) != string(got[1].body) || got[0].header.Get("Elli-Signature") != got[1].header.Get("Elli-Signature") {
+		t.Errorf("the retry must resend the same signed event")
+	}
+}
+
+func TestPOSPackageEventFailures(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		status   int
+		answer   string
+		attempts int
+		message  string
+	}{
+		{"4xx is not retried", http.StatusBadRequest, `{"message":"bad signature"}`, 1, "partner refused the event: 400 (not retried)"},
+		{"5xx every time", http.StatusInternalServerError, `oops`, 3, "partner did not answer 2xx in 3 tries: last status 500"},
+		{"2xx but not an answer", http.StatusOK, `{"recipients":[]}`, 1, "partner answered 200 but not with a package answer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newPOSEnv(t)
+			e.partner.setAnswer(func(int, partnerEvent) (int, string) { return tc.status, tc.answer })
+			pr := e.postPackage(testPackage(), http.StatusBadGateway)
+			if pr.Code != "partner_failed" || !strings.HasPrefix(pr.Message, tc.message) {
+				t.Errorf("reply %q %q, want …%s", pr.Code, pr.Message, tc.message)
+			}
+			if n := len(e.partner.received()); n != tc.attempts || len(pr.Partner.Attempts) != tc.attempts {
+				t.Errorf("partner got %d tries (reported %d), want %d", n, len(pr.Partner.Attempts), tc.attempts)
+			}
+			if pr.Partner.Status != tc.status || len(pr.Partner.Body) == 0 {
+				t.Errorf("partner %+v", pr.Partner)
+			}
+			// The package is stored all the same: it can be resent.
+			if pr.Package.PackageID != "pkg-1" || e.do(http.MethodGet, "/sandbox/pos/packages/pkg-1", nil).status != http.StatusOK {
+				t.Errorf("package not stored: %+v", pr.Package)
+			}
+		})
+	}
+
+	e := newPOSEnv(t)
+	e.partner.srv.Close() // nobody listens
+	pr := e.postPackage(testPackage(), http.StatusBadGateway)
+	if len(pr.Partner.Attempts) != 3 || pr.Partner.Attempts[2].Error == "" || pr.Partner.Status != 0 {
+		t.Errorf("connection refused: %+v", pr.Partner)
+	}
+}
+
+func TestPOSPackageValidation(t *testing.T) {
+	e := newPOSEnv(t)
+	pkg := testPackage()
+	pkg["packageType"] = "x"
+	r0 := pkg["recipients"].([]any)[0].(map[string]any)
+	r0["role"] = "cosigner"
+	r0["phone"] = "555"
+	delete(r0, "email")
+	pkg["recipients"].([]any)[1].(map[string]any)["recipientId"] = "rcp-1"
+	rep := e.do(http.MethodPost, "/sandbox/pos/packages", pkg)
+	if rep.status != http.StatusBadRequest {
+		t.Fatalf("%d %s", rep.status, rep.body)
+	}
+	wantPointers(t, rep.apiErr(t), "/packageType", "/recipients/0/role", "/recipients/0/phone", "/recipients/0/email", "/recipients/1/recipientId")
+	if n := len(e.partner.received()); n != 0 {
+		t.Errorf("an invalid package was sent (%d events)", n)
+	}
+
+	e.postPackage(testPackage(), http.StatusCreated)
+	other := testPackage()
+	other["groupId"] = "loan-2"
+	if rep := e.do(http.MethodPost, "/sandbox/pos/packages", other); rep.status != http.StatusConflict {
+		t.Errorf("same package id under another loan: %d %s", rep.status, rep.body)
+	}
+}
