@@ -235,7 +235,10 @@ func (a *Activities) GatherData(ctx context.Context, transactionID string) (Orde
 		case errors.Is(err, accounts.ErrInvalidCredentials):
 			out.CredentialsProblem = "the username and password do not match a partner account"
 		default:
-			return OrderData{}, fmt.Errorf("account store: %w", err)
+			// The store's own error text may echo what it was given: log and return only
+			// that it failed, so no credential reaches logs or the workflow history.
+			log.Warn("account store unavailable", "errorType", fmt.Sprintf("%T", err))
+			return OrderData{}, errors.New("account store unavailable: retrying")
 		}
 	}
 	log.Info("order data gathered", "requestType", out.RequestType, "attachments", len(out.Attachments), "credentialsValid", out.CredentialsValid)
