@@ -1,0 +1,264 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/epcflow/epcflow/accounts"
+	"github.com/epcflow/epcflow/blobs"
+	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/schemas"
+)
+
+// fakeEPC is an in-memory platform that counts what the activities did.
+type fakeEPC struct {
+	tx           epc.Transaction
+	events       []epc.Event
+	patches      []epc.Response
+	created      int
+	uploads      int
+	slots        int
+	patchErr     error
+	getErr       error
+	closeOnPatch bool
+}
+
+func (f *fakeEPC) GetTransaction(_ context.Context, id string) (*epc.Transaction, error) {
+	if f.getErr != nil {
+		return nil, f.getErr
+	}
+	t := f.tx
+	t.Events = append([]epc.Event(nil), f.events...)
+	return &t, nil
+}
+func (f *fakeEPC) ListRequestResources(context.Context, string) ([]epc.Resource, error) {
+	return []epc.Resource{{ID: "att-1", Name: "contract.pdf", MimeType: "application/pdf", URL: "http://x/secret"}}, nil
+}
+func (f *fakeEPC) PatchResponse(_ context.Context, _ string, r *epc.Response) error {
+	if f.patchErr != nil {
+		return f.patchErr
+	}
+	f.patches = append(f.patches, *r)
+	if f.tx.Response == nil {
+		f.tx.Response = &epc.Response{}
+	}
+	if r.Status != "" {
+		f.tx.Response.Status = r.Status
+	}
+	if r.Result != nil {
+		f.tx.Response.Result = r.Result
+	}
+	if r.Resources != nil {
+		f.tx.Response.Resources = r.Resources
+	}
+	if epc.IsClosingStatus(r.Status) {
+		f.tx.Status = epc.TransactionCompleted
+	}
+	return nil
+}
+func (f *fakeEPC) ListEvents(context.Context, string) ([]epc.Event, error) { return f.events, nil }
+func (f *fakeEPC) GetEvent(_ context.Context, _, id string) (*epc.Event, error) {
+	for _, e := range f.events {
+		if e.ID == id {
+			return &e, nil
+		}
+	}
+	return nil, &epc.APIError{Status: 404, Message: "not found"}
+}
+func (f *fakeEPC) CreateEvent(_ context.Context, _ string, e epc.NewEvent) (*epc.Event, error) {
+	f.created++
+	ev := epc.Event{ID: "ev-" + e.Type, Type: e.Type, Text: e.Text, Comments: e.Comments}
+	f.events = append(f.events, ev)
+	return &ev, nil
+}
+func (f *fakeEPC) CreateResources(_ context.Context, _ string, rs []epc.NewResource) ([]epc.Resource, error) {
+	f.slots++
+	return []epc.Resource{{ID: "res-1", Name: rs[0].Name, MimeType: rs[0].MimeType, Location: "http://x/up", Authorization: "elli-signature abc"}}, nil
+}
+func (f *fakeEPC) UploadBytes(_ context.Context, _ epc.Resource, body io.Reader, _ int64) error {
+	f.uploads++
+	_, err := io.Copy(io.Discard, body)
+	return err
+}
+
+func newActs(t *testing.T, f *fakeEPC) *Activities {
+	st, err := blobs.NewStore(t.TempDir())
+	require.NoError(t, err)
+	return &Activities{EPC: f, Accounts: accounts.Demo(), Blobs: st, Schemas: schemas.Default(), Partner: epc.Party{Name: "Partner"}}
+}
+
+func pendingTx(reqType string) epc.Transaction {
+	return epc.Transaction{ID: "tx-1", Status: epc.TransactionPending, ClientID: "3010000024", Product: &epc.Product{Name: "p"},
+		Request: &epc.Request{Type: reqType, Loan: []byte(`{"loanNumber":"LN1","property":{"streetAddress":"1 Main St","city":"Pleasanton","state":"CA","postalCode":"94588"}}`),
+			Credentials: &epc.Credentials{Username: "demo", Password: "demo-password-1"}}}
+}
+
+func TestGatherDataChecksCredentialsWithoutReturningThem(t *testing.T) {
+	tests := []struct {
+		name      string
+		creds     *epc.Credentials
+		wantValid bool
+	}{
+		{"valid", &epc.Credentials{Username: "demo", Password: "demo-password-1"}, true},
+		{"wrong password", &epc.Credentials{Username: "demo", Password: "p@s$w0rd"}, false},
+		{"missing", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeEPC{tx: pendingTx("Appraisal")}
+			f.tx.Request.Credentials = tt.creds
+			o, err := newActs(t, f).GatherData(context.Background(), "tx-1")
+			require.NoError(t, err)
+			require.Equal(t, tt.wantValid, o.CredentialsValid)
+			require.Equal(t, "LN1", o.LoanNumber)
+			require.Equal(t, "1 Main St", o.Property.StreetAddress)
+			require.Equal(t, []epc.Resource{{ID: "att-1", Name: "contract.pdf", MimeType: "application/pdf"}}, o.Attachments)
+			require.NotContains(t, o.CredentialsProblem, "p@s$w0rd")
+		})
+	}
+}
+
+type leakyStore struct{}
+
+func (leakyStore) Verify(_ context.Context, u, p string) error {
+	return errors.New("backend refused login " + u + "/" + p)
+}
+
+func TestGatherDataDoesNotPassStoreErrorsOn(t *testing.T) {
+	f := &fakeEPC{tx: pendingTx("Appraisal")}
+	a := newActs(t, f)
+	a.Accounts = leakyStore{}
+	_, err := a.GatherData(context.Background(), "tx-1")
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), "demo-password-1")
+}
+
+func TestPatchResponseLeavesClosedTransactionAlone(t *testing.T) {
+	f := &fakeEPC{tx: pendingTx("Appraisal")}
+	f.tx.Status = epc.TransactionCompleted
+	f.tx.Response = &epc.Response{Status: epc.StatusCanceled}
+	out, err := newActs(t, f).PatchResponse(context.Background(), PatchInput{TransactionID: "tx-1", Patch: epc.Response{Status: epc.StatusCompleted}})
+	require.NoError(t, err)
+	require.False(t, out.Applied)
+	require.Equal(t, epc.StatusCanceled, out.Info.ResponseStatus)
+	require.Empty(t, f.patches)
+}
+
+func TestPatchResponseAddsRespondingParty(t *testing.T) {
+	f := &fakeEPC{tx: pendingTx("Appraisal")}
+	out, err := newActs(t, f).PatchResponse(context.Background(), PatchInput{TransactionID: "tx-1", Patch: epc.Response{Status: epc.StatusCompleted}, WithRespondingParty: true})
+	require.NoError(t, err)
+	require.True(t, out.Applied)
+	require.True(t, out.Info.Closed())
+	require.Equal(t, "Partner", f.patches[0].RespondingParty.Name)
+}
+
+func TestEPCErrorsMapToRetryPolicy(t *testing.T) {
+	tests := []struct {
+		name          string
+		err           error
+		wantRetryable bool
+		wantType      string
+	}{
+		{"400 is final", &epc.APIError{Status: 400, Message: "bad"}, false, ErrTypeRejected},
+		{"403 is final", &epc.APIError{Status: 403, Message: "not entitled"}, false, ErrTypeRejected},
+		{"429 retried", &epc.APIError{Status: 429, Retryable: true}, true, ErrTypeUnavailable},
+		{"503 retried", &epc.APIError{Status: 503, Retryable: true}, true, ErrTypeUnavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeEPC{tx: pendingTx("Appraisal"), getErr: tt.err}
+			_, err := newActs(t, f).PatchResponse(context.Background(), PatchInput{TransactionID: "tx-1", Patch: epc.Response{Status: epc.StatusProcessing}})
+			var app *temporal.ApplicationError
+			require.ErrorAs(t, err, &app)
+			require.Equal(t, tt.wantType, app.Type())
+			require.Equal(t, tt.wantRetryable, !app.NonRetryable())
+		})
+	}
+}
+
+func TestPostEventIsIdempotent(t *testing.T) {
+	f := &fakeEPC{tx: pendingTx("Appraisal")}
+	a := newActs(t, f)
+	in := PostEventInput{TransactionID: "tx-1", Type: "urn:elli:epc:partner:appraisal:scheduled", Text: "Inspection Scheduled", Comments: "Monday"}
+	e1, err := a.PostEvent(context.Background(), in)
+	require.NoError(t, err)
+	e2, err := a.PostEvent(context.Background(), in) // a retried attempt
+	require.NoError(t, err)
+	require.Equal(t, e1.ID, e2.ID)
+	require.Equal(t, 1, f.created)
+}
+
+func TestSendServiceEventsValidatesAndIsIdempotent(t *testing.T) {
+	f := &fakeEPC{tx: pendingTx("FloodCertification")}
+	a := newActs(t, f)
+	in := ServiceEventsInput{TransactionID: "tx-1", Events: []epc.ServiceEvent{{Code: "FLOOD-DETERMINED", Title: "Zone X"}}}
+	for range 2 {
+		out, err := a.SendServiceEvents(context.Background(), in)
+		require.NoError(t, err)
+		require.True(t, out.Applied)
+	}
+	require.Len(t, f.patches, 1, "the second attempt found its events already sent")
+
+	_, err := a.SendServiceEvents(context.Background(), ServiceEventsInput{TransactionID: "tx-1", Events: []epc.ServiceEvent{{Code: "  ", Title: "x"}}})
+	var app *temporal.ApplicationError
+	require.ErrorAs(t, err, &app)
+	require.True(t, app.NonRetryable())
+	require.Contains(t, err.Error(), "/serviceEvents/0/code")
+}
+
+func TestAwaitServiceOutcomeReadsProcessedEvent(t *testing.T) {
+	f := &fakeEPC{tx: pendingTx("FloodCertification"), events: []epc.Event{
+		{ID: "e1", Type: epc.EventResponseUpdated},
+		{ID: "e2", Type: epc.EventResponseProcessed, Details: []byte(`{"action":"create_service_events","status":"Success","serviceEvents":[{"success":[{"code":"EVENT-001","lenderEntities":[{"id":"t1","type":"task"}]}]},{"skipped":[{"code":"EVENT-002"}]}],"transactionId":"tx-1"}`)},
+	}}
+	out, err := newActs(t, f).AwaitServiceOutcome(context.Background(), "tx-1")
+	require.NoError(t, err)
+	require.Equal(t, "e2", out.EventID)
+	require.Equal(t, "EVENT-001", out.Success[0].Code)
+	require.Equal(t, "EVENT-002", out.Skipped[0].Code)
+}
+
+func TestUploadFileIsIdempotent(t *testing.T) {
+	f := &fakeEPC{tx: pendingTx("FloodCertification")}
+	a := newActs(t, f)
+	pdf := RenderPDF([]string{"hello"})
+	sha, err := a.Blobs.PutBytes(context.Background(), pdf)
+	require.NoError(t, err)
+	in := UploadInput{TransactionID: "tx-1", File: blobs.File{SHA256: sha, Size: int64(len(pdf)), Name: "FloodCertificate.pdf", MimeType: "application/pdf"}}
+	r1, err := a.UploadFile(context.Background(), in)
+	require.NoError(t, err)
+	r2, err := a.UploadFile(context.Background(), in) // a retried attempt after the first succeeded
+	require.NoError(t, err)
+	require.Equal(t, r1, r2)
+	require.Equal(t, 1, f.uploads)
+	require.Equal(t, 1, f.slots)
+	require.Equal(t, []epc.Resource{{ID: "res-1", Name: "FloodCertificate.pdf", MimeType: "application/pdf"}}, f.tx.Response.Resources)
+}
+
+func TestFloodDeterminationIsStable(t *testing.T) {
+	a := newActs(t, &fakeEPC{})
+	in := FloodInput{TransactionID: "tx-1", Property: Property{StreetAddress: "1 Main St", City: "Pleasanton", State: "CA", PostalCode: "94588"}}
+	d1, err := a.DetermineFlood(context.Background(), in)
+	require.NoError(t, err)
+	d2, _ := a.DetermineFlood(context.Background(), in)
+	require.Equal(t, d1, d2)
+	require.Equal(t, strings.HasPrefix(d1.Zone, "A") || strings.HasPrefix(d1.Zone, "V"), d1.SpecialFloodHazard)
+	_, err = a.DetermineFlood(context.Background(), FloodInput{TransactionID: "tx-1"})
+	require.Error(t, err)
+}
+
+func TestRenderPDFIsAValidDeterministicPDF(t *testing.T) {
+	p1 := RenderPDF([]string{"Title (with parens)", "line"})
+	p2 := RenderPDF([]string{"Title (with parens)", "line"})
+	require.Equal(t, p1, p2)
+	require.True(t, strings.HasPrefix(string(p1), "%PDF-1.4"))
+	require.Contains(t, string(p1), `\(with parens\)`)
+	require.True(t, strings.HasSuffix(string(p1), "%%EOF\n"))
+}
