@@ -10,6 +10,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -25,6 +26,8 @@ import (
 var (
 	ErrNotFound     = errors.New("not found")
 	ErrBoundToOther = errors.New("recipient is bound to another portal user")
+	// ErrAmbiguous: a packageId known under more than one instance or loan.
+	ErrAmbiguous = errors.New("package id is ambiguous")
 )
 
 // User is a portal user.
@@ -147,6 +150,17 @@ var migrations = []string{
 		answer TEXT NOT NULL,
 		created_at TIMESTAMP NOT NULL
 	)`,
+	// The portal's open URL names a package by packageId only; this maps it back to the key.
+	`CREATE TABLE portal_packages (
+		package_key TEXT PRIMARY KEY,
+		package_id TEXT NOT NULL,
+		instance_id TEXT NOT NULL,
+		group_namespace TEXT NOT NULL,
+		group_id TEXT NOT NULL,
+		recipient_ids TEXT NOT NULL,
+		created_at TIMESTAMP NOT NULL
+	)`,
+	`CREATE INDEX portal_packages_package_id ON portal_packages (package_id)`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {
@@ -321,6 +335,73 @@ func (s *Store) Answer(ctx context.Context, packageKey string) ([]byte, error) {
 		return nil, fmt.Errorf("portal: read answer: %w", err)
 	}
 	return []byte(a), nil
+}
+
+// Package is a Delivery Room package as the portal knows it.
+type Package struct {
+	Key            string   `json:"key"`
+	PackageID      string   `json:"packageId"`
+	InstanceID     string   `json:"instanceId"`
+	GroupNamespace string   `json:"groupNamespace"`
+	GroupID        string   `json:"groupId"`
+	RecipientIDs   []string `json:"recipientIds"`
+}
+
+// HasRecipient reports whether id is a recipient of the package.
+func (p Package) HasRecipient(id string) bool {
+	for _, r := range p.RecipientIDs {
+		if r == id {
+			return true
+		}
+	}
+	return false
+}
+
+// SavePackage records a package under its key unless the key is known already: the first
+// Create Package Event for a key wins, as its answer does (SaveAnswer).
+func (s *Store) SavePackage(ctx context.Context, key, packageID, instanceID, groupNamespace, groupID string, recipientIDs []string) error {
+	ids, err := json.Marshal(recipientIDs)
+	if err != nil {
+		return fmt.Errorf("portal: save package: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO portal_packages (package_key, package_id, instance_id, group_namespace, group_id, recipient_ids, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (package_key) DO NOTHING`),
+		key, packageID, instanceID, groupNamespace, groupID, string(ids), s.now().UTC()); err != nil {
+		return fmt.Errorf("portal: save package: %w", err)
+	}
+	return nil
+}
+
+// PackageByID finds a package by its packageId: ErrNotFound when none, ErrAmbiguous when
+// the id is known under more than one key.
+func (s *Store) PackageByID(ctx context.Context, packageID string) (Package, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT package_key, package_id, instance_id, group_namespace, group_id, recipient_ids FROM portal_packages WHERE package_id = ? LIMIT 2`), packageID)
+	if err != nil {
+		return Package{}, fmt.Errorf("portal: read package: %w", err)
+	}
+	defer rows.Close()
+	var found []Package
+	for rows.Next() {
+		var p Package
+		var ids string
+		if err := rows.Scan(&p.Key, &p.PackageID, &p.InstanceID, &p.GroupNamespace, &p.GroupID, &ids); err != nil {
+			return Package{}, fmt.Errorf("portal: read package: %w", err)
+		}
+		if err := json.Unmarshal([]byte(ids), &p.RecipientIDs); err != nil {
+			return Package{}, fmt.Errorf("portal: read package: recipient ids: %w", err)
+		}
+		found = append(found, p)
+	}
+	if err := rows.Err(); err != nil {
+		return Package{}, fmt.Errorf("portal: read package: %w", err)
+	}
+	switch len(found) {
+	case 0:
+		return Package{}, ErrNotFound
+	case 1:
+		return found[0], nil
+	default:
+		return Package{}, ErrAmbiguous
+	}
 }
 
 func hashToken(t string) string {

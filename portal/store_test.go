@@ -155,3 +155,29 @@ func TestMigrationsAreIdempotent(t *testing.T) {
 		s.Close()
 	}
 }
+
+func TestPackages(t *testing.T) {
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			s := open(t)
+			ctx := context.Background()
+			_, err := s.PackageByID(ctx, "pkg-1")
+			require.ErrorIs(t, err, ErrNotFound)
+
+			require.NoError(t, s.SavePackage(ctx, "i/loans/g/pkg-1", "pkg-1", "i", "loans", "g", []string{"r1", "r2"}))
+			// A resend under the same key keeps the first recipients.
+			require.NoError(t, s.SavePackage(ctx, "i/loans/g/pkg-1", "pkg-1", "i", "loans", "g", []string{"r3"}))
+			p, err := s.PackageByID(ctx, "pkg-1")
+			require.NoError(t, err)
+			require.Equal(t, Package{Key: "i/loans/g/pkg-1", PackageID: "pkg-1", InstanceID: "i", GroupNamespace: "loans",
+				GroupID: "g", RecipientIDs: []string{"r1", "r2"}}, p)
+			require.True(t, p.HasRecipient("r2"))
+			require.False(t, p.HasRecipient("r3"))
+
+			// The same packageId under another loan makes the id ambiguous.
+			require.NoError(t, s.SavePackage(ctx, "i/loans/h/pkg-1", "pkg-1", "i", "loans", "h", []string{"r1"}))
+			_, err = s.PackageByID(ctx, "pkg-1")
+			require.ErrorIs(t, err, ErrAmbiguous)
+		})
+	}
+}
