@@ -12,6 +12,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -64,6 +65,10 @@ type Config struct {
 	// the Temporal UI and CLI. It does its own authentication and CORS: the UI cannot send
 	// the operator token.
 	Codec http.Handler
+	// Mounts add the routes of other parts (Delivery Room packages, payment sessions). Each
+	// gets the public router (for signed or portal-authenticated routes) and one that puts
+	// every route under /v1/ behind the operator token.
+	Mounts []func(public, operator gin.IRoutes) error
 }
 
 // Defaults applied by New to zero Config fields.
@@ -153,6 +158,12 @@ func New(cfg Config) (http.Handler, error) {
 		r.Any("/codec/*op", gin.WrapH(cfg.Codec))
 	}
 
+	for _, mount := range cfg.Mounts {
+		if err := mount(r, operatorRoutes{IRoutes: r, authed: r.Group("", s.operatorAuth)}); err != nil {
+			return nil, err
+		}
+	}
+
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", s.ready)
 	r.GET("/metrics", gin.WrapH(cfg.Metrics.Handler()))
@@ -176,4 +187,37 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// operatorRoutes registers paths under /v1/ behind the operator token and any other path
+// (callbacks with their own signatures) publicly.
+type operatorRoutes struct {
+	gin.IRoutes
+	authed gin.IRoutes
+}
+
+func (o operatorRoutes) pick(path string) gin.IRoutes {
+	if strings.HasPrefix(path, "/v1/") {
+		return o.authed
+	}
+	return o.IRoutes
+}
+
+func (o operatorRoutes) Handle(m, p string, h ...gin.HandlerFunc) gin.IRoutes {
+	return o.pick(p).Handle(m, p, h...)
+}
+func (o operatorRoutes) GET(p string, h ...gin.HandlerFunc) gin.IRoutes {
+	return o.pick(p).GET(p, h...)
+}
+func (o operatorRoutes) POST(p string, h ...gin.HandlerFunc) gin.IRoutes {
+	return o.pick(p).POST(p, h...)
+}
+func (o operatorRoutes) PUT(p string, h ...gin.HandlerFunc) gin.IRoutes {
+	return o.pick(p).PUT(p, h...)
+}
+func (o operatorRoutes) PATCH(p string, h ...gin.HandlerFunc) gin.IRoutes {
+	return o.pick(p).PATCH(p, h...)
+}
+func (o operatorRoutes) DELETE(p string, h ...gin.HandlerFunc) gin.IRoutes {
+	return o.pick(p).DELETE(p, h...)
 }

@@ -157,6 +157,10 @@ type Environment struct {
 	Database   string    `json:"database"` // "sqlite in memory" or the file
 	Encrypted  bool      `json:"payloadsEncrypted"`
 	WorkerMode string    `json:"workerMode"` // "child process" or "in process"
+	// LoadAverage is /proc/loadavg's 1-minute figure when the run started and ended: the
+	// machine may be shared, and a load above the CPU count means the figures are too.
+	LoadAverageStart float64 `json:"loadAverageStart"`
+	LoadAverageEnd   float64 `json:"loadAverageEnd"`
 }
 
 // EndToEnd is the FloodCertification run through the whole stack.
@@ -352,6 +356,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		Started: time.Now().UTC(), GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH,
 		CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), Orders: cfg.Orders, Rate: cfg.Rate,
 		Warmup: cfg.Warmup, Database: describeDB(cfg.DBPath), Encrypted: cfg.Encrypt, WorkerMode: "in process",
+		LoadAverageStart: loadAverage(),
 	}}
 	if r.worker != nil {
 		rep.Environment.WorkerMode = "child process"
@@ -407,6 +412,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		return nil, fmt.Errorf("bench: webhook sink: %w", err)
 	}
 	rep.Targets = targets(rep)
+	rep.Environment.LoadAverageEnd = loadAverage()
 	return rep, nil
 }
 
@@ -425,6 +431,19 @@ func (r *runner) workerMemory() (Memory, error) {
 		return readMemory(r.worker.pid(), "epcflow worker (child process)")
 	}
 	return readMemory(os.Getpid(), "whole bench process: worker in process with the Temporal server, API and sandbox")
+}
+
+// loadAverage is the 1-minute load average, or -1 where /proc/loadavg cannot be read.
+func loadAverage() float64 {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	var l float64
+	if _, err := fmt.Sscan(string(raw), &l); err != nil {
+		return -1
+	}
+	return l
 }
 
 func describeDB(path string) string {

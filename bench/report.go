@@ -109,7 +109,8 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "# epcflow benchmark\n\n")
 	fmt.Fprintf(&b, "%s, %s, %s/%s, %d CPUs (GOMAXPROCS %d); Temporal on %s; payloads encrypted: %t; worker: %s.\n",
 		env.Started.Format("2006-01-02 15:04 MST"), env.GoVersion, env.OS, env.Arch, env.CPUs, env.GOMAXPROCS, env.Database, env.Encrypted, env.WorkerMode)
-	fmt.Fprintf(&b, "%d orders at %s (+%d warm-up, not measured), open loop.\n\n", env.Orders, rateText(env.Rate), env.Warmup)
+	fmt.Fprintf(&b, "%d orders at %s (+%d warm-up, not measured), open loop. Load average %.2f at the start, %.2f at the end.\n\n",
+		env.Orders, rateText(env.Rate), env.Warmup, env.LoadAverageStart, env.LoadAverageEnd)
 
 	c := r.Ceiling
 	if e := r.EndToEnd; e != nil {

@@ -16,6 +16,8 @@ import (
 	"github.com/epcflow/epcflow/codec"
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/metrics"
+	"github.com/epcflow/epcflow/portal"
+	"github.com/epcflow/epcflow/pos"
 	"github.com/epcflow/epcflow/sandbox"
 	"github.com/epcflow/epcflow/stack"
 	"github.com/epcflow/epcflow/starter"
@@ -51,6 +53,9 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	f.secret(&secret, "epc-client-secret", "EPC_CLIENT_SECRET", "sandbox-secret", "EPC OAuth2 client secret")
 	f.str(&blobDir, "blob-dir", "EPCFLOW_BLOB_DIR", ".epcflow/blobs", "shared directory of stored files (reports, certificates)")
 	f.str(&metricsListen, "metrics-listen", "EPCFLOW_METRICS_LISTEN", "127.0.0.1:9090", "address of the worker's /metrics (empty: none)")
+	var inbankURL, inbankKey string
+	f.str(&inbankURL, "inbank-base-url", "INBANK_BASE_URL", "http://127.0.0.1:8090", "Inbank Partner API base URL")
+	f.secret(&inbankKey, "inbank-api-key", "INBANK_API_KEY", "", "Inbank API key (empty: no payment sessions)")
 	logs.register(f, "json")
 	if err := f.parse(args); err != nil {
 		return err
@@ -82,6 +87,13 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	}
 	sdkworker.SetStickyWorkflowCacheSize(cacheSize) // process-wide: before the worker starts
 	w, err := worker.New(c, acts, worker.Options{})
+	if err == nil {
+		var inbank *pos.InbankClient
+		if inbankKey != "" {
+			inbank = &pos.InbankClient{BaseURL: inbankURL, APIKey: inbankKey, Logger: log}
+		}
+		stack.RegisterSessions(w, inbank)
+	}
 	if err != nil {
 		return err
 	}
@@ -120,6 +132,15 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 	f.secret(&keys, "webhook-signing-keys", "EPC_WEBHOOK_SIGNING_KEYS", "sandbox-signing-key", "comma-separated webhook signing keys; any one verifies (rotation)")
 	f.str(&blobDir, "blob-dir", "EPCFLOW_BLOB_DIR", ".epcflow/blobs", "shared directory of stored files (reports, certificates)")
 	f.secret(&token, "operator-token", "EPCFLOW_OPERATOR_TOKEN", "", "bearer token required by the operator and read endpoints")
+	var sc stack.SessionsConfig
+	var portalDSN string
+	f.str(&sc.PublicURL, "public-url", "EPCFLOW_PUBLIC_URL", "http://127.0.0.1:8080", "the API's base URL as consumers and Inbank reach it (portal links, callbacks)")
+	f.str(&portalDSN, "portal-db", "EPCFLOW_PORTAL_DSN", ".epcflow/portal.db", "portal users' database: a postgres:// DSN or a SQLite file")
+	f.str(&sc.POSBaseURL, "pos-base-url", "POS_BASE_URL", "http://127.0.0.1:8090", "ICE POS Framework base URL (Create a Session)")
+	f.str(&sc.POSSubscriptionID, "pos-subscription-id", "POS_SUBSCRIPTION_ID", "sandbox-integration", "our POS Framework integration id")
+	f.str(&sc.POSKeyID, "pos-signing-key-id", "POS_SIGNING_KEY_ID", "sandbox-pos-key", "POS Framework signing key id")
+	f.secret(&sc.POSSecret, "pos-signing-secret", "POS_SIGNING_SECRET", "", "POS Framework signing secret (empty: no Delivery Room endpoints)")
+	f.secret(&sc.InbankAPIKey, "inbank-api-key", "INBANK_API_KEY", "", "Inbank API key, to verify callbacks (empty: no payment sessions)")
 	logs.register(f, "json")
 	if err := f.parse(args); err != nil {
 		return err
@@ -153,7 +174,18 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 		}
 		codecHandler = codec.Handler(ring, codec.HandlerOptions{Token: codecToken, AllowedOrigins: splitList(codecOrigins)})
 	}
-	h, err := api.New(api.Config{Engine: starter.New(c), Verifier: v, Blobs: store, Logger: log, Metrics: m, Ready: stack.HealthCheck(c), OperatorToken: token, Codec: codecHandler})
+	sc.Temporal, sc.Logger = c, log
+	if sc.POSSecret != "" {
+		if sc.Portal, err = portal.Open(ctx, portalDSN); err != nil {
+			return err
+		}
+		defer sc.Portal.Close()
+	}
+	mounts, err := stack.SessionMounts(sc)
+	if err != nil {
+		return err
+	}
+	h, err := api.New(api.Config{Engine: starter.New(c), Verifier: v, Blobs: store, Logger: log, Metrics: m, Ready: stack.HealthCheck(c), OperatorToken: token, Codec: codecHandler, Mounts: mounts})
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,9 @@ import (
 	"os"
 	"time"
 
+	"github.com/epcflow/epcflow/delivery"
 	"github.com/epcflow/epcflow/demo"
+	"github.com/epcflow/epcflow/portal"
 	"github.com/epcflow/epcflow/workflows"
 )
 
@@ -20,6 +22,7 @@ Actions (the lender's ones go to the sandbox, the operator's to the epcflow API)
   schedule  schedule the inspection         --id TX [--at RFC3339] [--appraiser NAME]
   deliver   deliver the appraisal report    --id TX --pdf FILE --value DOLLARS
   show      show a transaction              --id TX [--sandbox-view]
+  portal-token  sign-in token for a portal user --email E [--portal-db DSN]
 `
 
 func runStart(ctx context.Context, e *env, args []string) error {
@@ -35,6 +38,7 @@ func runStart(ctx context.Context, e *env, args []string) error {
 		comments, at, appraiser, pdf                  string
 		value                                         int
 		noAddress, sandboxView                        bool
+		email, portalDB                               string
 	)
 	f.str(&sandboxURL, "sandbox", "EPCFLOW_SANDBOX_URL", "http://127.0.0.1:8090", "sandbox base URL")
 	f.str(&apiURL, "api", "EPCFLOW_API_URL", "http://127.0.0.1:8080", "epcflow API base URL")
@@ -58,6 +62,9 @@ func runStart(ctx context.Context, e *env, args []string) error {
 	case "deliver":
 		f.str(&pdf, "pdf", "", "", "report PDF file (default: a generated sample)")
 		f.integer(&value, "value", "", 0, "appraised value in whole dollars")
+	case "portal-token":
+		f.str(&email, "email", "", "", "the portal user's e-mail (created if new)")
+		f.str(&portalDB, "portal-db", "EPCFLOW_PORTAL_DSN", ".epcflow/portal.db", "portal users' database: a postgres:// DSN or a SQLite file")
 	case "show":
 		f.boolean(&sandboxView, "sandbox-view", false, "show the sandbox's record (response history, events, files, webhooks) instead of epcflow's state")
 	default:
@@ -66,6 +73,22 @@ func runStart(ctx context.Context, e *env, args []string) error {
 	}
 	if err := f.parse(args[1:]); err != nil {
 		return err
+	}
+	if action == "portal-token" {
+		if email == "" {
+			return usageErr("--email is required")
+		}
+		store, err := portal.Open(ctx, portalDB)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		tok, link, err := delivery.IssueToken(ctx, store, email, apiURL)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "token:   %s\nsign in: %s\n(use the token as \"Authorization: Bearer <token>\" on the portal's open endpoint)\n", tok, link)
+		return nil
 	}
 	if action != "order" && id == "" {
 		return usageErr("--id is required")

@@ -133,8 +133,8 @@ func TestInputRequiredResumesAfterLenderUpdate(t *testing.T) {
 	st, err := e.operator.WaitStage(ctx, o.ID, workflows.StageInputRequired)
 	require.NoError(t, err)
 	require.NotEmpty(t, st.MissingInput)
-	v := e.view(ctx, o.ID)
-	require.Equal(t, epc.StatusInputRequired, v.Response.Status)
+	// The stage is set as the workflow asks; wait for the platform to have the PATCH.
+	v := e.waitView(ctx, o.ID, func(v sandboxView) bool { return v.Response.Status == epc.StatusInputRequired })
 	require.Equal(t, "loan.property.streetAddress", v.Response.Errors[0].FieldID)
 
 	require.NoError(t, e.lender.UpdateRequest(ctx, o.ID, json.RawMessage(`{"loan":{"property":{"streetAddress":"12 Hilltop Ct","city":"Pleasanton","state":"CA","postalCode":"94588"}}}`)))

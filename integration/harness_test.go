@@ -160,6 +160,22 @@ func (e *env) view(ctx context.Context, txID string) sandboxView {
 	return v
 }
 
+// waitView polls the sandbox's record until ok holds or ctx ends.
+func (e *env) waitView(ctx context.Context, txID string, ok func(sandboxView) bool) sandboxView {
+	e.t.Helper()
+	for {
+		v := e.view(ctx, txID)
+		if ok(v) {
+			return v
+		}
+		select {
+		case <-ctx.Done():
+			e.t.Fatalf("transaction %s: sandbox never reached the expected state; last PATCH statuses %v", txID, v.patchStatuses())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // patchStatuses lists the status of every accepted response PATCH ("" for those without).
 func (v sandboxView) patchStatuses() []string {
 	var out []string

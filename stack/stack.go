@@ -27,6 +27,8 @@ import (
 	"github.com/epcflow/epcflow/devserver"
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/metrics"
+	"github.com/epcflow/epcflow/portal"
+	"github.com/epcflow/epcflow/pos"
 	"github.com/epcflow/epcflow/sandbox"
 	"github.com/epcflow/epcflow/schemas"
 	"github.com/epcflow/epcflow/starter"
@@ -60,6 +62,9 @@ type Config struct {
 	CodecToken string
 	// Accounts checks request.credentials (default: the demo store).
 	Accounts accounts.Store
+	// PortalDSN is the portal users' database: a PostgreSQL DSN, or a SQLite path; default
+	// DataDir/portal.db (in memory when DBPath is in memory).
+	PortalDSN string
 	// TemporalLogLevel filters the embedded server's logs (default: warnings and errors).
 	TemporalLogLevel slog.Leveler
 	Logger           *slog.Logger
@@ -73,6 +78,7 @@ type Stack struct {
 	Sandbox    *sandbox.Server
 	Worker     sdkworker.Worker
 	Blobs      *blobs.Store
+	Portal     *portal.Store
 	Metrics    *metrics.Registry
 	SandboxURL string
 	APIURL     string
@@ -176,6 +182,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		if err != nil {
 			return nil, err
 		}
+		RegisterSessions(st.Worker, &pos.InbankClient{BaseURL: st.SandboxURL, APIKey: sandbox.DefaultInbankAPIKey, Logger: log})
 		if err := st.Worker.Start(); err != nil {
 			return nil, fmt.Errorf("start worker: %w", err)
 		}
@@ -190,10 +197,30 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	if cfg.CodecKeys != nil {
 		codecHandler = codec.Handler(cfg.CodecKeys, codec.HandlerOptions{Token: cfg.CodecToken, AllowedOrigins: UIOrigins(st.Server.UIURL())})
 	}
+	portalDSN := cfg.PortalDSN
+	if portalDSN == "" {
+		portalDSN = filepath.Join(cfg.DataDir, "portal.db")
+		if cfg.DBPath == devserver.MemoryDB {
+			portalDSN = ":memory:"
+		}
+	}
+	st.Portal, err = portal.Open(ctx, portalDSN)
+	if err != nil {
+		return nil, err
+	}
+	st.onClose(st.Portal.Close)
+	mounts, err := SessionMounts(SessionsConfig{
+		Temporal: st.Client, Portal: st.Portal, PublicURL: st.APIURL, POSBaseURL: st.SandboxURL,
+		POSSubscriptionID: sandbox.DefaultPOSSubscriptionID, POSKeyID: sandbox.DefaultPOSSigningKeyID, POSSecret: sandbox.DefaultPOSSigningSecret,
+		InbankAPIKey: sandbox.DefaultInbankAPIKey, Logger: log.With("component", "api"),
+	})
+	if err != nil {
+		return nil, err
+	}
 	h, err := api.New(api.Config{
 		Engine: st.Starter, Verifier: verifier, Blobs: st.Blobs, Logger: log.With("component", "api"),
 		Metrics: st.Metrics, Ready: HealthCheck(st.Client), OperatorToken: cfg.OperatorToken,
-		Codec: codecHandler,
+		Codec: codecHandler, Mounts: mounts,
 	})
 	if err != nil {
 		return nil, err

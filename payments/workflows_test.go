@@ -1,0 +1,206 @@
+package payments
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/epcflow/epcflow/pos"
+)
+
+const (
+	testShop = "a93f1f44-d5dd-4469-bfcc-c1de9e969213"
+	testPOS  = "0b6a3a8e-2f7c-4d8e-9a51-0c1d2e3f4a5b"
+)
+
+// fakeInbank is the session as Inbank would show it; tests move it with delayed callbacks.
+type fakeInbank struct {
+	mu         sync.Mutex
+	status     pos.InbankStatus
+	validUntil time.Time
+	gets       int
+}
+
+func (f *fakeInbank) set(s pos.InbankStatus) { f.mu.Lock(); f.status = s; f.mu.Unlock() }
+
+func (f *fakeInbank) get(_ context.Context, in GetInput) (pos.InbankSession, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gets++
+	return pos.InbankSession{UUID: in.POSSessionUUID, Status: f.status, ValidUntil: f.validUntil}, nil
+}
+
+func newEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *fakeInbank) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(PaymentSession, workflow.RegisterOptions{Name: PaymentWorkflowName})
+	a := &Activities{}
+	env.RegisterActivityWithOptions(a.CreateSession, activity.RegisterOptions{Name: CreateActivityName})
+	env.RegisterActivityWithOptions(a.GetSession, activity.RegisterOptions{Name: GetActivityName})
+	f := &fakeInbank{status: pos.StatusPending, validUntil: env.Now().Add(time.Hour)}
+	env.OnActivity(CreateActivityName, mock.Anything, mock.Anything).Return(
+		Created{POSSessionUUID: testPOS, RedirectURL: "https://inbank.test/pay/" + testPOS, Status: pos.StatusPending}, nil)
+	env.OnActivity(GetActivityName, mock.Anything, mock.Anything).Return(f.get)
+	return env, f
+}
+
+func testInput(createOnStart bool) SessionInput {
+	return SessionInput{ID: "11111111-2222-4333-8444-555555555555", ShopUUID: testShop,
+		Request: json.RawMessage(`{"productCode":"smart_rent"}`), CreateOnStart: createOnStart}
+}
+
+// step moves Inbank to status (if any) at d and sends the callbacks claimed.
+type step struct {
+	at     time.Duration
+	truth  pos.InbankStatus
+	claims []pos.InbankStatus
+}
+
+func run(t *testing.T, env *testsuite.TestWorkflowEnvironment, f *fakeInbank, steps []step) Session {
+	t.Helper()
+	for _, s := range steps {
+		env.RegisterDelayedCallback(func() {
+			if s.truth != "" {
+				f.set(s.truth)
+			}
+			for _, c := range s.claims {
+				env.SignalWorkflow(CallbackSignalName, Callback{POSSessionUUID: testPOS, Status: c, Timestamp: env.Now().Unix()})
+			}
+		}, s.at)
+	}
+	env.ExecuteWorkflow(PaymentWorkflowName, testInput(true))
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+	var out Session
+	require.NoError(t, env.GetWorkflowResult(&out))
+	return out
+}
+
+func TestPaymentSessionEndStates(t *testing.T) {
+	tests := []struct {
+		name      string
+		steps     []step
+		want      pos.InbankStatus
+		callbacks int
+	}{
+		{"completed via granted", []step{
+			{10 * time.Minute, pos.StatusGranted, []pos.InbankStatus{pos.StatusGranted}},
+			{20 * time.Minute, pos.StatusCompleted, []pos.InbankStatus{pos.StatusCompleted}},
+		}, pos.StatusCompleted, 2},
+		{"cancelled", []step{{5 * time.Minute, pos.StatusCancelled, []pos.InbankStatus{pos.StatusCancelled}}}, pos.StatusCancelled, 1},
+		{"declined", []step{{5 * time.Minute, pos.StatusDeclined, []pos.InbankStatus{pos.StatusDeclined}}}, pos.StatusDeclined, 1},
+		{"duplicates", []step{
+			{5 * time.Minute, pos.StatusCompleted, []pos.InbankStatus{pos.StatusCompleted, pos.StatusCompleted}},
+		}, pos.StatusCompleted, 2},
+		{"reordered: granted arrives after completed", []step{
+			{5 * time.Minute, pos.StatusCompleted, []pos.InbankStatus{pos.StatusCompleted, pos.StatusGranted}},
+		}, pos.StatusCompleted, 2},
+		{"forged completed, then expiry", []step{
+			{5 * time.Minute, "", []pos.InbankStatus{pos.StatusCompleted, pos.StatusCompleted}},
+		}, pos.StatusExpired, 2},
+		{"expired by the timer, Inbank still pending", nil, pos.StatusExpired, 0},
+		{"expired by Inbank at the timer", []step{{59 * time.Minute, pos.StatusExpired, nil}}, pos.StatusExpired, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, f := newEnv(t)
+			start := env.Now()
+			out := run(t, env, f, tt.steps)
+			require.Equal(t, tt.want, out.Status)
+			require.Equal(t, testPOS, out.POSSessionUUID)
+			require.Equal(t, tt.callbacks, out.Callbacks)
+			if tt.want == pos.StatusExpired {
+				require.False(t, env.Now().Before(start.Add(time.Hour)), "expired before validUntil")
+			} else {
+				require.True(t, env.Now().Before(start.Add(time.Hour)))
+			}
+		})
+	}
+}
+
+func TestPaymentSessionForgedCallbackChangesNothing(t *testing.T) {
+	env, f := newEnv(t)
+	var seen Session
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(CallbackSignalName, Callback{POSSessionUUID: testPOS, Status: pos.StatusCompleted})
+	}, 5*time.Minute)
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(StatusQueryName)
+		require.NoError(t, err)
+		require.NoError(t, v.Get(&seen))
+		f.set(pos.StatusCompleted)
+		env.SignalWorkflow(CallbackSignalName, Callback{POSSessionUUID: testPOS, Status: pos.StatusCompleted})
+	}, 10*time.Minute)
+	env.ExecuteWorkflow(PaymentWorkflowName, testInput(true))
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, pos.StatusPending, seen.Status, "a callback GET does not confirm is ignored")
+	require.Equal(t, 1, seen.Callbacks)
+	var out Session
+	require.NoError(t, env.GetWorkflowResult(&out))
+	require.Equal(t, pos.StatusCompleted, out.Status)
+	require.GreaterOrEqual(t, f.gets, 3, "a GET after creation and one per trigger")
+}
+
+func TestPaymentSessionCreateUpdate(t *testing.T) {
+	env, f := newEnv(t)
+	var got Created
+	var rejected error
+	env.RegisterDelayedCallback(func() {
+		env.UpdateWorkflow(CreateUpdateName, "1", &testsuite.TestUpdateCallback{
+			OnReject:   func(err error) { t.Errorf("first create rejected: %v", err) },
+			OnAccept:   func() {},
+			OnComplete: func(v any, err error) { require.NoError(t, err); got = v.(Created) },
+		})
+	}, 0)
+	env.RegisterDelayedCallback(func() {
+		env.UpdateWorkflow(CreateUpdateName, "2", &testsuite.TestUpdateCallback{
+			OnReject:   func(err error) { rejected = err },
+			OnAccept:   func() { t.Error("second create accepted") },
+			OnComplete: func(any, error) {},
+		})
+		f.set(pos.StatusCancelled)
+		env.SignalWorkflow(CallbackSignalName, Callback{Status: pos.StatusCancelled})
+	}, time.Minute)
+	env.ExecuteWorkflow(PaymentWorkflowName, testInput(false))
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, Created{ID: testInput(false).ID, POSSessionUUID: testPOS, RedirectURL: "https://inbank.test/pay/" + testPOS, Status: pos.StatusPending}, got)
+	var ae *temporal.ApplicationError
+	require.True(t, errors.As(rejected, &ae), "second create: %v", rejected)
+	require.Equal(t, ErrTypeAlreadyCreated, ae.Type())
+	var out Session
+	require.NoError(t, env.GetWorkflowResult(&out))
+	require.Equal(t, pos.StatusCancelled, out.Status)
+}
+
+func TestPaymentSessionCreateFails(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(PaymentSession, workflow.RegisterOptions{Name: PaymentWorkflowName})
+	a := &Activities{}
+	env.RegisterActivityWithOptions(a.CreateSession, activity.RegisterOptions{Name: CreateActivityName})
+	env.RegisterActivityWithOptions(a.GetSession, activity.RegisterOptions{Name: GetActivityName})
+	env.OnActivity(CreateActivityName, mock.Anything, mock.Anything).Return(Created{},
+		temporal.NewNonRetryableApplicationError("pos: inbank create session: 404 not_found", ErrTypeShopNotFound, nil)).Once()
+	env.ExecuteWorkflow(PaymentWorkflowName, testInput(true))
+	var ae *temporal.ApplicationError
+	require.True(t, errors.As(env.GetWorkflowError(), &ae))
+	require.Equal(t, ErrTypeShopNotFound, ae.Type())
+}
+
+func TestPaymentSessionNoCreateUpdate(t *testing.T) {
+	env, _ := newEnv(t)
+	env.ExecuteWorkflow(PaymentWorkflowName, testInput(false))
+	var ae *temporal.ApplicationError
+	require.True(t, errors.As(env.GetWorkflowError(), &ae))
+	require.Equal(t, ErrTypeNotCreated, ae.Type())
+}
