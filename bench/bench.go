@@ -182,6 +182,9 @@ type EndToEnd struct {
 	WebhookRate float64 `json:"webhooksPerSec"`
 	History     History `json:"history"`
 	CPU         CPU     `json:"cpu"`
+	// VisibilityLagMs is how long after the last order the visibility store (search
+	// attributes) showed every order closed; the next phase starts only then.
+	VisibilityLagMs float64 `json:"visibilityLagMs"`
 
 	latencies []time.Duration
 }
@@ -207,6 +210,7 @@ type Ceiling struct {
 	Latency              Latency `json:"latency"` // start → result
 	HistoryEventsPerFlow int     `json:"historyEventsPerWorkflow"`
 	CPU                  CPU     `json:"cpu"`
+	VisibilityLagMs      float64 `json:"visibilityLagMs"`
 
 	latencies []time.Duration
 }

@@ -49,6 +49,11 @@ func (r *runner) ceiling(ctx context.Context, activities int) (Ceiling, error) {
 	}
 	defer w.Stop()
 
+	closed := closedQuery(ceilingWorkflowName)
+	before, err := r.count(ctx, closed)
+	if err != nil {
+		return Ceiling{}, fmt.Errorf("bench: ceiling: %w", err)
+	}
 	if n := r.cfg.Warmup; n > 0 {
 		if _, _, err := r.startCeiling(ctx, "warmup", n, -1, activities); err != nil {
 			return Ceiling{}, fmt.Errorf("bench: ceiling warm-up: %w", err)
@@ -64,6 +69,11 @@ func (r *runner) ceiling(ctx context.Context, activities int) (Ceiling, error) {
 	if err != nil {
 		return Ceiling{}, fmt.Errorf("bench: ceiling: %w", err)
 	}
+	lag, err := r.settle(ctx, closed, before+int64(n+r.cfg.Warmup))
+	if err != nil {
+		return Ceiling{}, fmt.Errorf("bench: ceiling: %w", err)
+	}
+	// After settling: the visibility records are part of the orders' cost.
 	cpu, err := meter.since(n)
 	if err != nil {
 		return Ceiling{}, err
@@ -81,7 +91,7 @@ func (r *runner) ceiling(ctx context.Context, activities int) (Ceiling, error) {
 		Workflows: n, ActivitiesPerOrder: activities,
 		Throughput: round2(float64(n) / wall.Seconds()), WallMs: ms(wall),
 		Latency: summarize(slices.Clone(lat)), HistoryEventsPerFlow: events,
-		CPU: cpu, latencies: lat,
+		CPU: cpu, VisibilityLagMs: ms(lag), latencies: lat,
 	}
 	fmt.Fprintf(r.progress, "bench: ceiling: %.1f workflows/s, p50 %.1f ms, p99 %.1f ms; %.1f ms CPU per workflow\n", c.Throughput, c.Latency.P50, c.Latency.P99, c.CPU.PerOrderMs)
 	return c, nil

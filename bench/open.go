@@ -40,8 +40,9 @@ func (r *runner) openOrders(ctx context.Context, n int) (*OpenOrders, error) {
 		return nil, fmt.Errorf("bench: open orders: %w", err)
 	}
 
-	// Visibility is the only place that knows how many orders wait: poll it.
-	tick := time.NewTicker(500 * time.Millisecond)
+	// Visibility is the only place that knows how many orders wait: poll it, gently, since
+	// each count scans the open orders in the same database the orders are written to.
+	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	lastReport := time.Now()
 	var waiting int64
@@ -78,6 +79,29 @@ func (r *runner) openOrders(ctx context.Context, n int) (*OpenOrders, error) {
 	}
 	fmt.Fprintf(r.progress, "bench: open orders: %d waiting after %s; worker RSS %.1f MB\n", n, reached.Round(time.Second), o.Worker.MB())
 	return o, nil
+}
+
+// settle waits until visibility counts want workflows matching query, and returns how long
+// that took. A phase leaves work behind (visibility records trail the histories); measuring
+// the next phase on top of it would charge that work to the wrong side.
+func (r *runner) settle(ctx context.Context, query string, want int64) (time.Duration, error) {
+	start := time.Now()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		n, err := r.count(ctx, query)
+		if err != nil {
+			return 0, err
+		}
+		if n >= want {
+			return time.Since(start), nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("visibility shows %d of %d closed workflows: %w", n, want, ctx.Err())
+		case <-tick.C:
+		}
+	}
 }
 
 func (r *runner) count(ctx context.Context, query string) (int64, error) {
