@@ -166,7 +166,7 @@ func (r *Report) Markdown() string {
 			if !t.Met {
 				met = "**no**"
 			}
-			fmt.Fprintf(&b, "| %s | %s | %.2f %s | %s |\n", t.Name, t.Goal, t.Measured, t.Unit, met)
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", t.Name, t.Goal, strings.TrimSpace(fmt.Sprintf("%.2f %s", t.Measured, t.Unit)), met)
 		}
 		b.WriteString("\n")
 	}

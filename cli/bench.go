@@ -32,8 +32,10 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	f.str(&cpuProfile, "cpuprofile", "", "", "write a CPU profile of this process (all of it with --in-process-worker) to this file, for go tool pprof")
 	logs.register(f, "text")
 	// Logs of a loaded stack would drown the progress lines: warnings only, unless asked.
-	if err := f.Set("log-level", "warn"); err != nil {
-		return err
+	if e.getenv("LOG_LEVEL") == "" {
+		if err := f.Set("log-level", "warn"); err != nil {
+			return err
+		}
 	}
 	if err := f.parse(args); err != nil {
 		return err
