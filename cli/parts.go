@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go.temporal.io/sdk/client"
 	"log/slog"
 	"net"
 	"net/http"
@@ -29,6 +30,21 @@ type temporalFlags struct{ address, namespace string }
 func (t *temporalFlags) register(f *flags) {
 	f.str(&t.address, "temporal-address", "TEMPORAL_ADDRESS", "127.0.0.1:7233", "Temporal frontend host:port")
 	f.str(&t.namespace, "temporal-namespace", "TEMPORAL_NAMESPACE", "default", "Temporal namespace")
+}
+
+// connect dials Temporal with the configured payload keys and a fresh metrics registry: what
+// the worker and the API both need before anything else.
+func (t *temporalFlags) connect(ctx context.Context, log *slog.Logger, keys *codecKeysFlag) (client.Client, *metrics.Registry, *codec.Keyring, error) {
+	ring, err := keys.keyring(log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	m := metrics.New()
+	c, err := stack.Dial(ctx, t.address, t.namespace, log, m, stack.WithCodecKeys(ring))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return c, m, ring, nil
 }
 
 func runWorker(ctx context.Context, e *env, args []string) error {
@@ -68,12 +84,7 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	keys, err := codecKeys.keyring(log)
-	if err != nil {
-		return err
-	}
-	m := metrics.New()
-	c, err := stack.Dial(ctx, tf.address, tf.namespace, log, m, stack.WithCodecKeys(keys))
+	c, m, _, err := tf.connect(ctx, log, &codecKeys)
 	if err != nil {
 		return err
 	}
@@ -157,12 +168,7 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	ring, err := codecKeys.keyring(log)
-	if err != nil {
-		return err
-	}
-	m := metrics.New()
-	c, err := stack.Dial(ctx, tf.address, tf.namespace, log, m, stack.WithCodecKeys(ring))
+	c, m, ring, err := tf.connect(ctx, log, &codecKeys)
 	if err != nil {
 		return err
 	}
