@@ -29,7 +29,7 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	f.str(&apiListen, "api-listen", "", "127.0.0.1:8080", "epcflow API address; the sandbox sends its webhooks here")
 	f.str(&sbListen, "sandbox-listen", "", "127.0.0.1:8090", "sandbox address")
 	f.str(&dataDir, "data-dir", "EPCFLOW_DATA_DIR", ".epcflow", "directory for the Temporal database and stored files")
-	f.str(&db, "db", "", "", `Temporal SQLite file (default <data-dir>/temporal.db), or ":memory:"`)
+	f.temporalDB(&db, "db", "EPCFLOW_TEMPORAL_DB", "", "Temporal `database`: a SQLite file (default <data-dir>/temporal.db), \":memory:\", or postgres://user[:password]@host[:port]/NAME (databases NAME and NAME_visibility, created when missing)")
 	f.secret(&token, "operator-token", "EPCFLOW_OPERATOR_TOKEN", "", "bearer token for the operator endpoints (empty: open, for local use)")
 	f.boolean(&encrypt, "encrypt-payloads", true, "encrypt Temporal payloads (key: --codec-keys, else <data-dir>/codec-keys, generated at the first start; an ephemeral key with --db :memory:)")
 	codecKeys.register(f)
@@ -38,6 +38,9 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	logs.register(f, "text")
 	if err := f.parse(args); err != nil {
 		return err
+	}
+	if err := devserver.ValidateDBPath(db); err != nil {
+		return usageErr("--db: %v", err)
 	}
 	log, err := logs.logger(e.stderr)
 	if err != nil {
@@ -73,7 +76,7 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(w, "  epcflow API        %s   (webhooks: POST %s/webhooks/epc, state: GET %s/v1/transactions/{id})\n", st.APIURL, st.APIURL, st.APIURL)
 	fmt.Fprintf(w, "  metrics            %s/metrics\n", st.APIURL)
 	fmt.Fprintf(w, "  EPC sandbox        %s   (lender control API under %s/sandbox/epc)\n", st.SandboxURL, st.SandboxURL)
-	fmt.Fprintf(w, "  database           %s\n", db)
+	fmt.Fprintf(w, "  database           %s\n", devserver.RedactDBPath(db))
 	switch {
 	case keys == nil:
 		fmt.Fprintln(w, "  payloads           in clear (--encrypt-payloads=false)")
@@ -122,4 +125,32 @@ func devCodecKeys(encrypt bool, configured codecKeysFlag, dataDir, db string, lo
 		return nil, "", err
 	}
 	return k, path, nil
+}
+
+// temporalDB registers a Temporal database flag (a SQLite path, ":memory:" or a PostgreSQL
+// URL) whose value -h shows with any password redacted; envVar, when named, gives the default.
+func (f *flags) temporalDB(p *string, name, envVar, def, usage string) {
+	if v := f.env.getenv(envVar); envVar != "" && v != "" {
+		def = v
+	}
+	if envVar != "" {
+		usage += " (env " + envVar + "; prefer it for a URL with a password: command lines are visible to other users)"
+	}
+	*p = def
+	f.Var(dbValue{p}, name, usage)
+}
+
+// dbValue is a flag.Value that never shows a database password.
+type dbValue struct{ p *string }
+
+func (v dbValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return devserver.RedactDBPath(*v.p)
+}
+
+func (v dbValue) Set(s string) error {
+	*v.p = s
+	return nil
 }

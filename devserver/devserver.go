@@ -1,6 +1,6 @@
-// Package devserver runs a real Temporal server (SQLite persistence, all
-// services in-process) and, optionally, the Temporal Web UI: a local
-// stand-in for a Temporal cluster, for development and tests.
+// Package devserver runs a real Temporal server (SQLite or PostgreSQL
+// persistence, all services in-process) and, optionally, the Temporal Web UI:
+// a local stand-in for a Temporal cluster, for development and tests.
 package devserver
 
 import (
@@ -47,8 +47,16 @@ const (
 // Config configures Start. The zero value is usable: a file-backed server
 // in DefaultDBPath on free loopback ports with the UI.
 type Config struct {
-	// DBPath is the SQLite file ("" → DefaultDBPath; MemoryDB → in memory).
-	// Its directory is created (0700) when missing.
+	// DBPath is the SQLite file ("" → DefaultDBPath; MemoryDB → in memory),
+	// whose directory is created (0700) when missing; or a PostgreSQL URL,
+	// postgres://user[:password]@host[:port]/NAME[?sslmode=…] (or postgresql://):
+	// persistence in database NAME and visibility in NAME_visibility, both
+	// created when missing (from the "postgres" database) and their schema set
+	// up or updated at start. NAME is lower-case letters, digits and '_'.
+	// Other query parameters go to the connections; defaults: sslmode=disable,
+	// connect_timeout=10 (seconds), synchronous_commit=off (durable across a
+	// crash of this process, like the SQLite store; =on for full durability).
+	// The password never appears in logs or errors (see RedactDBPath).
 	DBPath string
 	// Host to bind every listener on; default "127.0.0.1".
 	Host string
@@ -66,9 +74,10 @@ type Config struct {
 	Retention time.Duration
 	// SearchAttributes are registered on the namespace at every start
 	// (idempotently); an existing attribute of another type is an error.
-	// With SQLite each type has a few pre-allocated slots (e.g. 10 Keyword,
-	// 3 Int). Attributes added to an already existing namespace become usable
-	// by workflows after the namespace cache refresh (about 2s).
+	// With SQL visibility (SQLite or PostgreSQL) each type has a few
+	// pre-allocated slots (e.g. 10 Keyword, 3 Int). Attributes added to an
+	// already existing namespace become usable by workflows after the
+	// namespace cache refresh (about 2s).
 	SearchAttributes map[string]enums.IndexedValueType
 	// LongPollExpiration sets history.longPollExpirationInterval; default 2s.
 	// Temporal's 20s default can hold WorkflowRun.Get that long.
@@ -99,7 +108,8 @@ type Server struct {
 
 // Start starts the Temporal services and the UI and returns once the
 // frontend serves the namespace with its search attributes and the UI
-// accepts connections. ctx bounds the waiting after the services start.
+// accepts connections. ctx bounds the preparation of a PostgreSQL database
+// and the waiting after the services start.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
 	cfg, err := withDefaults(cfg)
 	if err != nil {
@@ -125,14 +135,16 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 
-	sqlCfg, err := sqlConfig(cfg.DBPath)
+	var stores dataStores
+	if IsPostgres(cfg.DBPath) {
+		stores, err = preparePostgres(ctx, cfg.DBPath, slogger)
+	} else {
+		stores, err = prepareSQLite(cfg.DBPath, slogger)
+	}
 	if err != nil {
 		return nil, err
 	}
-	if err := ensureSchema(sqlCfg, slogger); err != nil {
-		return nil, err
-	}
-	if err := ensureNamespace(sqlCfg, clusterName, cfg.Namespace, cfg.Retention, cfg.SearchAttributes); err != nil {
+	if err := ensureNamespace(stores.main, clusterName, cfg.Namespace, cfg.Retention, cfg.SearchAttributes); err != nil {
 		return nil, err
 	}
 
@@ -150,7 +162,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		primitives.WorkerService:   workerPort,
 	}
 	s.temporal, err = temporal.NewServer(
-		temporal.WithConfig(serverConfig(cfg, sqlCfg, s.frontendAddr, s.httpAddr, svcPorts)),
+		temporal.WithConfig(serverConfig(cfg, stores, s.frontendAddr, s.httpAddr, svcPorts)),
 		temporal.ForServices(temporal.DefaultServices),
 		// One process hosts every service: fixed membership instead of ringpop.
 		temporal.WithStaticHosts(staticHosts(host, svcPorts)),
@@ -262,23 +274,45 @@ func withDefaults(cfg Config) (Config, error) {
 	if err := validateSearchAttributes(cfg.SearchAttributes); err != nil {
 		errs = append(errs, err)
 	}
+	if IsPostgres(cfg.DBPath) {
+		// SQLite paths are checked when the store is opened, as before.
+		if err := ValidateDBPath(cfg.DBPath); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return cfg, fmt.Errorf("devserver config: %w", err)
 	}
 	return cfg, nil
 }
 
-func serverConfig(cfg Config, sqlCfg *config.SQL, frontendAddr, httpAddr string, ports map[primitives.ServiceName]int) *config.Config {
-	const store = "sqlite-default"
+// dataStores are the SQL stores of a server: one for both on SQLite, two on PostgreSQL.
+type dataStores struct {
+	name             string
+	main, visibility *config.SQL
+}
+
+func (d dataStores) persistence() config.Persistence {
+	p := config.Persistence{
+		DefaultStore:    d.name + "-default",
+		VisibilityStore: d.name + "-default",
+		// One process: more shards only add work. The count is kept in the database and
+		// cannot change later, so it is the same on PostgreSQL.
+		NumHistoryShards: 1,
+		DataStores:       map[string]config.DataStore{d.name + "-default": {SQL: d.main}},
+	}
+	if d.visibility != d.main {
+		p.VisibilityStore = d.name + "-visibility"
+		p.DataStores[p.VisibilityStore] = config.DataStore{SQL: d.visibility}
+	}
+	return p
+}
+
+func serverConfig(cfg Config, stores dataStores, frontendAddr, httpAddr string, ports map[primitives.ServiceName]int) *config.Config {
 	c := &config.Config{}
 	c.Global.Membership.MaxJoinDuration = 30 * time.Second
 	c.Global.Membership.BroadcastAddress = dialHost(cfg.Host)
-	c.Persistence = config.Persistence{
-		DefaultStore:     store,
-		VisibilityStore:  store,
-		NumHistoryShards: 1, // one process, one SQLite writer: more shards only add work
-		DataStores:       map[string]config.DataStore{store: {SQL: sqlCfg}},
-	}
+	c.Persistence = stores.persistence()
 	c.ClusterMetadata = &cluster.Config{
 		FailoverVersionIncrement: 10,
 		MasterClusterName:        clusterName,

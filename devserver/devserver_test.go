@@ -302,6 +302,7 @@ func TestStartRejectsBadConfig(t *testing.T) {
 		{"reserved search attribute", devserver.Config{SearchAttributes: map[string]enums.IndexedValueType{"WorkflowId": enums.INDEXED_VALUE_TYPE_KEYWORD}}, `search attribute "WorkflowId": name is reserved`},
 		{"unspecified search attribute type", devserver.Config{SearchAttributes: map[string]enums.IndexedValueType{"Foo": enums.INDEXED_VALUE_TYPE_UNSPECIFIED}}, `search attribute "Foo": invalid type 0`},
 		{"database path with query", devserver.Config{DBPath: filepath.Join(t.TempDir(), "x?y.db")}, "must not contain '?' or '#'"},
+		{"postgres URL without database", devserver.Config{DBPath: "postgres://u:pw@127.0.0.1:5432/"}, "postgres URL postgres://u:xxxxx@127.0.0.1:5432/: database name missing"},
 	}
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

@@ -25,6 +25,19 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
+// prepareSQLite opens the SQLite store of dbPath and makes sure it has Temporal's schema;
+// the one database holds persistence and visibility.
+func prepareSQLite(dbPath string, logger log.Logger) (dataStores, error) {
+	c, err := sqlConfig(dbPath)
+	if err != nil {
+		return dataStores{}, err
+	}
+	if err := ensureSchema(c, logger); err != nil {
+		return dataStores{}, err
+	}
+	return dataStores{name: "sqlite", main: c, visibility: c}, nil
+}
+
 // sqlConfig describes the SQLite store for dbPath (MemoryDB for in-memory)
 // and creates the parent directory of a database file.
 func sqlConfig(dbPath string) (*config.SQL, error) {
@@ -88,7 +101,8 @@ func ensureSchema(c *config.SQL, logger log.Logger) error {
 	return nil
 }
 
-// ensureNamespace inserts the namespace straight into the store when missing,
+// ensureNamespace inserts the namespace straight into the store when missing
+// (SQLite or PostgreSQL: the helper takes any SQL store config),
 // so it is usable the moment the server is up (registering it through the API
 // would leave a window until every service's namespace cache refreshes).
 // Search attributes given here are mapped onto the SQL visibility's

@@ -9,10 +9,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -36,6 +39,35 @@ import (
 // updateHistories, when set, writes the histories of these runs to workflows/testdata/histories
 // for the replay test: EPCFLOW_UPDATE_HISTORIES=1 go test ./integration/
 var updateHistories = os.Getenv("EPCFLOW_UPDATE_HISTORIES") != ""
+
+// temporalDBEnv names a PostgreSQL server for Temporal, as a base URL
+// (postgres://postgres@127.0.0.1:5432/?sslmode=disable): every stack of these tests then gets
+// a database of its own there. Unset, they run on SQLite (in memory unless a test names a file).
+const temporalDBEnv = "EPCFLOW_TEST_TEMPORAL_DB"
+
+// freshTemporalDB returns a URL for a new database on the server named by temporalDBEnv,
+// dropped (with its _visibility database) when the test ends; "" when the variable is unset.
+func freshTemporalDB(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv(temporalDBEnv)
+	if base == "" {
+		return ""
+	}
+	require.True(t, devserver.IsPostgres(base), "%s: want a postgres:// URL", temporalDBEnv)
+	u, err := url.Parse(base)
+	require.NoError(t, err, temporalDBEnv)
+	u.Path = "/epcflow_it_" + strconv.FormatUint(rand.Uint64(), 36)
+	dbURL := u.String()
+	// Registered before the stack's own cleanup, so it runs after the stack has stopped.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := devserver.DropPostgres(ctx, dbURL); err != nil {
+			t.Errorf("drop the test database: %v", err)
+		}
+	})
+	return dbURL
+}
 
 // testLog sends the stack's logs to the test log, so a failing test shows what happened.
 func testLog(t testing.TB) *slog.Logger {
@@ -68,6 +100,9 @@ func startStack(t *testing.T, cfg stack.Config) *env {
 	t.Helper()
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
+	}
+	if cfg.DBPath == "" {
+		cfg.DBPath = freshTemporalDB(t)
 	}
 	if cfg.DBPath == "" {
 		cfg.DBPath = devserver.MemoryDB

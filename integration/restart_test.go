@@ -17,8 +17,9 @@ import (
 )
 
 // TestFileBackedServerRestartFinishesOrder stops the whole engine (Temporal on a SQLite file,
-// worker, API) in the middle of an order and starts it again on the same file: the order
-// carries on where it was and completes, with no effect done twice.
+// or on a PostgreSQL database with EPCFLOW_TEST_TEMPORAL_DB; worker, API) in the middle of an
+// order and starts it again on the same database: the order carries on where it was and
+// completes, with no effect done twice.
 func TestFileBackedServerRestartFinishesOrder(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test: runs a real Temporal server")
@@ -37,7 +38,11 @@ func TestFileBackedServerRestartFinishesOrder(t *testing.T) {
 	t.Cleanup(func() { srv.Close(); sb.Close() })
 
 	dir := t.TempDir()
-	cfg := stack.Config{DataDir: dir, DBPath: filepath.Join(dir, "temporal.db"), APIListen: apiAddr, SandboxURL: sbURL}
+	dbPath := filepath.Join(dir, "temporal.db")
+	if pg := freshTemporalDB(t); pg != "" {
+		dbPath = pg // one database for both lives
+	}
+	cfg := stack.Config{DataDir: dir, DBPath: dbPath, APIListen: apiAddr, SandboxURL: sbURL}
 	first := startStack(t, cfg)
 	o, err := first.lender.PlaceOrder(ctx, demo.SampleOrder(workflows.TypeAppraisal, "LN-RESTART", "4430 Rosewood Dr"))
 	require.NoError(t, err)

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -20,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -31,6 +33,7 @@ import (
 	"github.com/epcflow/epcflow/accounts"
 	"github.com/epcflow/epcflow/codec"
 	"github.com/epcflow/epcflow/demo"
+	"github.com/epcflow/epcflow/devserver"
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/sandbox"
 	"github.com/epcflow/epcflow/stack"
@@ -59,9 +62,10 @@ const (
 )
 
 // TestNoSecretLeaks runs orders of every kind with marker credentials and secrets through the
-// whole stack, then searches every log line (all components, at Debug) and every field of
-// every history event, payloads undecoded, for the markers and for the tokens the sandbox
-// issued. With encryption off it proves the workflows never held a secret at all; with it on,
+// whole stack, then searches every log line (all components, at Debug), every field of
+// every history event, payloads undecoded, and what Temporal stored (the SQLite files, or with
+// EPCFLOW_TEST_TEMPORAL_DB every table of both PostgreSQL databases) for the markers and for
+// the tokens the sandbox issued. With encryption off it proves the workflows never held a secret at all; with it on,
 // that the server stores ciphertext only (search attributes aside, which the server must read).
 func TestNoSecretLeaks(t *testing.T) {
 	if testing.Short() {
@@ -99,10 +103,15 @@ func runSecretsScenario(t *testing.T, keys *codec.Keyring) {
 	t.Cleanup(func() { srv.Close(); sb.Close() })
 
 	store := &flakyStore{Store: accounts.NewStatic(map[string]string{markerUser: markerPass})}
-	// A database file, so what Temporal wrote to disk can be searched too.
+	// A database file (or a PostgreSQL database), so what Temporal stored can be searched too.
 	dataDir := t.TempDir()
+	dbPath := filepath.Join(dataDir, "temporal.db")
+	pgURL := freshTemporalDB(t)
+	if pgURL != "" {
+		dbPath = pgURL
+	}
 	cfg := stack.Config{
-		DataDir: dataDir, DBPath: filepath.Join(dataDir, "temporal.db"),
+		DataDir: dataDir, DBPath: dbPath,
 		APIListen: apiAddr, SandboxURL: sbURL, Sandbox: sbCfg, OperatorToken: markerOperatorToken,
 		Accounts: store, CodecKeys: keys, Logger: log, TemporalLogLevel: slog.LevelDebug,
 	}
@@ -193,19 +202,28 @@ func runSecretsScenario(t *testing.T, keys *codec.Keyring) {
 		}
 	}
 	sawControl := map[string]bool{}
-	// The database files as Temporal left them on disk (history blobs, visibility, WAL).
-	dbFiles, err := filepath.Glob(filepath.Join(dataDir, "temporal.db*"))
-	require.NoError(t, err)
-	require.NotEmpty(t, dbFiles)
-	for _, f := range dbFiles {
-		b, err := os.ReadFile(f)
+	// What Temporal stored: the database files as it left them on disk (history blobs,
+	// visibility, WAL), or every table of its PostgreSQL databases.
+	var stored []storedData
+	if pgURL != "" {
+		stored = postgresTables(ctx, t, pgURL)
+	} else {
+		dbFiles, err := filepath.Glob(filepath.Join(dataDir, "temporal.db*"))
 		require.NoError(t, err)
+		for _, f := range dbFiles {
+			b, err := os.ReadFile(f)
+			require.NoError(t, err)
+			stored = append(stored, storedData{"the database file " + filepath.Base(f), b})
+		}
+	}
+	require.NotEmpty(t, stored)
+	for _, d := range stored {
 		for name, s := range secrets {
-			if bytes.Contains(b, []byte(s)) {
-				hits = append(hits, fmt.Sprintf("%s in the database file %s", name, filepath.Base(f)))
+			if bytes.Contains(d.data, []byte(s)) {
+				hits = append(hits, fmt.Sprintf("%s in %s", name, d.where))
 			}
 		}
-		if bytes.Contains(b, []byte(controlStreet)) {
+		if bytes.Contains(d.data, []byte(controlStreet)) {
 			sawControl["db:"+controlStreet] = true
 		}
 	}
@@ -268,6 +286,46 @@ func runSecretsScenario(t *testing.T, keys *codec.Keyring) {
 	require.Empty(t, hits, "secrets leaked:\n%s", strings.Join(hits, "\n"))
 	require.True(t, sawControl[controlStreet], "control: the street address was not found in the payloads: is the scan blind?")
 	require.True(t, sawControl[controlFlaky], "control: the retried failure's message was not found: is the scan blind?")
+}
+
+// storedData is what Temporal stored in one place, raw.
+type storedData struct {
+	where string
+	data  []byte
+}
+
+// postgresTables reads every table of the two databases of a PostgreSQL store, each row's
+// values as the server sends them (bytea, such as history blobs and payloads, as raw bytes).
+func postgresTables(ctx context.Context, t *testing.T, dbURL string) []storedData {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	require.NoError(t, err)
+	var out []storedData
+	for _, suffix := range []string{"", devserver.VisibilitySuffix} {
+		db := *u
+		db.Path += suffix
+		conn, err := pgx.Connect(ctx, db.String())
+		require.NoError(t, err)
+		rows, err := conn.Query(ctx, "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")
+		require.NoError(t, err)
+		tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		require.NotEmpty(t, tables)
+		for _, table := range tables {
+			rows, err := conn.Query(ctx, "SELECT * FROM "+pgx.Identifier{table}.Sanitize())
+			require.NoError(t, err)
+			var data []byte
+			for rows.Next() {
+				for _, v := range rows.RawValues() {
+					data = append(append(data, v...), 0)
+				}
+			}
+			require.NoError(t, rows.Err())
+			out = append(out, storedData{fmt.Sprintf("the PostgreSQL table %s.%s", strings.TrimPrefix(db.Path, "/"), table), data})
+		}
+		require.NoError(t, conn.Close(ctx))
+	}
+	return out
 }
 
 // checkCodecServing checks what an operator relies on to read encrypted payloads: the UI is
