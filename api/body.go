@@ -211,6 +211,11 @@ func parseTime(s string) (time.Time, string) {
 	if err != nil {
 		return time.Time{}, "must be an RFC 3339 date-time, e.g. 2026-07-01T14:00:00Z"
 	}
+	if t.IsZero() {
+		// Go's zero time means "not given" to the workflow, which would refuse the action
+		// with 409 (or drop the value) instead of this precise 400.
+		return time.Time{}, "must be a date-time after 0001-01-01T00:00:00Z"
+	}
 	return t, ""
 }
 

@@ -14,7 +14,8 @@ import (
 )
 
 // directAPI builds the handler for in-process calls (fuzzing, benchmarks), without a listener.
-func directAPI(tb testing.TB, eng Engine) http.Handler {
+// Its operator token is "t".
+func directAPI(tb testing.TB, eng Engine, opts ...func(*Config)) http.Handler {
 	tb.Helper()
 	v, err := epc.NewVerifier(signingKey)
 	if err != nil {
@@ -24,7 +25,11 @@ func directAPI(tb testing.TB, eng Engine) http.Handler {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	h, err := New(Config{Engine: eng, Verifier: v, Blobs: store, Logger: slog.New(slog.DiscardHandler), OperatorToken: "t"})
+	cfg := Config{Engine: eng, Verifier: v, Blobs: store, Logger: slog.New(slog.DiscardHandler), OperatorToken: "t"}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	h, err := New(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}

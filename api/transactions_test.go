@@ -83,6 +83,7 @@ func TestSchedule(t *testing.T) {
 		{name: "missing inspectionAt", body: `{"appraiser":"Scott"}`, wantStatus: 400, wantPtrs: []string{"/inspectionAt"}},
 		{name: "null inspectionAt", body: `{"inspectionAt":null}`, wantStatus: 400, wantPtrs: []string{"/inspectionAt"}},
 		{name: "not RFC 3339", body: `{"inspectionAt":"July 1st"}`, wantStatus: 400, wantPtrs: []string{"/inspectionAt"}},
+		{name: "zero time", body: `{"inspectionAt":"0001-01-01T00:00:00Z"}`, wantStatus: 400, wantPtrs: []string{"/inspectionAt"}},
 		{name: "wrong type", body: `{"inspectionAt":20260701}`, wantStatus: 400, wantPtrs: []string{"/inspectionAt"}},
 		{name: "unknown field", body: `{"inspectionAt":"2026-07-01T14:00:00Z","when":"soon"}`, wantStatus: 400, wantPtrs: []string{"/when"}},
 		{name: "every problem", body: `{"appraiser":5,"x/y":1}`, wantStatus: 400, wantPtrs: []string{"/inspectionAt", "/appraiser", "/x~1y"}},

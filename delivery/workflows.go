@@ -4,6 +4,8 @@
 package delivery
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
@@ -22,8 +24,20 @@ const (
 const DefaultExpiresAfter = 30 * 24 * time.Hour
 
 // PackageWorkflowID is the one workflow id of a package, from its pos.PackageEvent.Key (already
-// path-escaped), so every resend and every open lands on the same execution.
-func PackageWorkflowID(key string) string { return "pos-package-" + key }
+// path-escaped), so every resend and every open lands on the same execution. A key too long
+// for a Temporal workflow id (ids of up to 256 characters each are valid in an event) is
+// replaced by its SHA-256; that form cannot clash with a key, which always holds "/".
+func PackageWorkflowID(key string) string {
+	if id := "pos-package-" + key; len(id) <= maxWorkflowIDBytes {
+		return id
+	}
+	sum := sha256.Sum256([]byte(key))
+	return "pos-package-sha256-" + hex.EncodeToString(sum[:])
+}
+
+// maxWorkflowIDBytes is the Temporal server's default limit.maxIDLength: a longer workflow id
+// is refused, and the package event would be answered 503 on every retry.
+const maxWorkflowIDBytes = 1000
 
 // PackageInput starts a package workflow. It carries ids and roles only: names and e-mail
 // addresses stay in the portal database, out of workflow history.

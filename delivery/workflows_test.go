@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,4 +135,17 @@ func TestPackageDeliveryQuery(t *testing.T) {
 	final := queryStatus(t, env)
 	require.True(t, final.AllOpened())
 	require.False(t, final.Expired)
+}
+
+// TestPackageWorkflowID: a key within Temporal's workflow id limit is kept as it is (running
+// packages keep their ids); a longer one, which valid events can have, becomes its hash.
+func TestPackageWorkflowID(t *testing.T) {
+	require.Equal(t, "pos-package-inst/loans/loan-1/pkg-1", PackageWorkflowID("inst/loans/loan-1/pkg-1"))
+	long := strings.Repeat("%C3%A9", 170) + "/loans/g/p"
+	other := strings.Repeat("%C3%A9", 170) + "/loans/g/q"
+	id := PackageWorkflowID(long)
+	require.LessOrEqual(t, len(id), maxWorkflowIDBytes)
+	require.Equal(t, id, PackageWorkflowID(long))
+	require.NotEqual(t, id, PackageWorkflowID(other))
+	require.Regexp(t, `^pos-package-sha256-[0-9a-f]{64}$`, id)
 }

@@ -129,6 +129,10 @@ func (h *handler) prepare(body []byte, id string) (string, []byte, []schemas.Pro
 		return "", nil, []schemas.Problem{{Pointer: "", Message: "must be a JSON object"}}
 	}
 	var ps []schemas.Problem
+	// Decode stops after the first value: whatever follows it would be silently dropped.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		ps = append(ps, schemas.Problem{Pointer: "", Message: "invalid JSON: unexpected data after the JSON object"})
+	}
 	shop, _ := doc["shopUuid"].(string)
 	switch {
 	case doc["shopUuid"] == nil:

@@ -218,7 +218,7 @@ func (c *DeliveryRoomClient) CreateSession(ctx context.Context, req CreateSessio
 	}
 	if s.URL == "" {
 		missing = append(missing, "url")
-	} else if checkHTTPURL(s.URL) != "" {
+	} else if checkHTTPURL(s.URL, maxURLLength) != "" {
 		return Session{}, fmt.Errorf("pos: create session: reply's url is not an absolute http(s) URL")
 	}
 	if s.ExpiresAt.IsZero() {

@@ -39,6 +39,10 @@ const (
 	maxRecipients  = 100
 	maxEmailHTML   = 1 << 20
 	maxURLLength   = 4096
+	// A portal URL carries a packageId and a recipientId, each up to maxIDLength characters
+	// of up to 4 bytes, path-escaped then query-escaped (up to 5 characters a byte): 10 KiB
+	// for the ids alone, so that every valid event can be answered.
+	maxPortalURLLength = 16 << 10
 )
 
 // Roles lists the valid recipient roles.
@@ -244,7 +248,7 @@ func (a PackageAnswer) check(ev PackageEvent, d *docCheck) {
 			d.add(ptr+"/emailHtml", fmt.Sprintf("must be at most %d bytes long", maxEmailHTML))
 		}
 		if d.required(ptr+"/portalUrl", ra.PortalURL) {
-			if err := checkHTTPURL(ra.PortalURL); err != "" {
+			if err := checkHTTPURL(ra.PortalURL, maxPortalURLLength); err != "" {
 				d.add(ptr+"/portalUrl", err)
 			}
 		}
@@ -264,9 +268,9 @@ func (a PackageAnswer) check(ev PackageEvent, d *docCheck) {
 }
 
 // checkHTTPURL returns why raw is not an absolute http(s) URL, or "". It never echoes raw.
-func checkHTTPURL(raw string) string {
-	if len(raw) > maxURLLength {
-		return fmt.Sprintf("must be at most %d characters long", maxURLLength)
+func checkHTTPURL(raw string, maxLen int) string {
+	if len(raw) > maxLen {
+		return fmt.Sprintf("must be at most %d characters long", maxLen)
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"go.temporal.io/sdk/workflow"
 
@@ -99,7 +100,8 @@ func (s *txState) validateProgress(in ProgressInput) error {
 	if in.Text == "" {
 		return errors.New("text is required")
 	}
-	if len(in.Text) > 200 || len(in.Comments) > 2000 {
+	// Characters, not bytes, as the API counts them: "é" is one character and two bytes.
+	if utf8.RuneCountInString(in.Text) > 200 || utf8.RuneCountInString(in.Comments) > 2000 {
 		return errors.New("text is limited to 200 characters and comments to 2000")
 	}
 	return nil

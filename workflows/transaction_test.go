@@ -489,3 +489,30 @@ func TestWorkflowInputsCarryNoSecrets(t *testing.T) {
 	}
 	require.False(t, errors.Is(nil, errClosedElsewhere))
 }
+
+// TestProgressLimitsCountCharacters: the limits are in characters, as the API checks them,
+// so a text the API accepts is never refused here.
+func TestProgressLimitsCountCharacters(t *testing.T) {
+	s := &txState{in: TransactionInput{TransactionID: txID}, product: Appraisal{}, st: Status{Stage: StageAwaitReport}}
+	tests := []struct {
+		name     string
+		in       ProgressInput
+		accepted bool
+	}{
+		{"200 two-byte characters", ProgressInput{Text: strings.Repeat("é", 200)}, true},
+		{"201 characters", ProgressInput{Text: strings.Repeat("a", 201)}, false},
+		{"2000 characters of comments", ProgressInput{Text: "t", Comments: strings.Repeat("ü", 2000)}, true},
+		{"2001 characters of comments", ProgressInput{Text: "t", Comments: strings.Repeat("u", 2001)}, false},
+		{"no text", ProgressInput{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := s.validateProgress(tt.in)
+			if tt.accepted {
+				require.NoError(t, err)
+			} else {
+				require.Error(t, err)
+			}
+		})
+	}
+}
