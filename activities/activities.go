@@ -146,7 +146,9 @@ type PatchOutcome struct {
 }
 
 // PatchResponse reads the transaction and, unless it is already closed, PATCHes the response.
-// A closed transaction is not an error: the outcome says so and the workflow decides.
+// A closed transaction is not an error: the outcome says so and the workflow decides. A
+// response that already holds the patch (an earlier attempt's PATCH whose reply was lost)
+// counts as applied and is not written again.
 func (a *Activities) PatchResponse(ctx context.Context, in PatchInput) (PatchOutcome, error) {
 	log := a.logger(ctx, in.TransactionID)
 	if in.TransactionID == "" {
@@ -156,17 +158,19 @@ func (a *Activities) PatchResponse(ctx context.Context, in PatchInput) (PatchOut
 	if err != nil {
 		return PatchOutcome{}, epcError("get transaction", err)
 	}
-	info := txInfo(tx)
-	if info.Closed() {
-		log.Info("response not patched: transaction already closed", "responseStatus", info.ResponseStatus, "wanted", in.Patch.Status)
-		return PatchOutcome{Info: info}, nil
-	}
 	patch := in.Patch
 	if in.WithRespondingParty && a.Partner.Name != "" {
 		party := a.Partner
 		patch.RespondingParty = &party
 	}
-	if err := a.EPC.PatchResponse(ctx, in.TransactionID, &patch); err != nil {
+	already := responseHolds(tx.Response, &patch)
+	tx, err = a.writeResponse(ctx, tx, &patch)
+	info := txInfo(tx)
+	switch {
+	case errors.Is(err, errClosed):
+		log.Info("response not patched: transaction already closed", "responseStatus", info.ResponseStatus, "wanted", in.Patch.Status)
+		return PatchOutcome{Info: info}, nil
+	case err != nil:
 		if epc.StatusOf(err) == 409 {
 			// Closed between our read and our write: report the state, as above.
 			if tx2, err2 := a.EPC.GetTransaction(ctx, in.TransactionID); err2 == nil && tx2.Status == epc.TransactionCompleted {
@@ -181,7 +185,11 @@ func (a *Activities) PatchResponse(ctx context.Context, in PatchInput) (PatchOut
 			info.TransactionStatus = epc.TransactionCompleted
 		}
 	}
-	log.Info("response patched", "status", patch.Status, "partnerStatus", patch.PartnerStatus)
+	if already {
+		log.Info("response already holds the patch", "status", patch.Status, "partnerStatus", patch.PartnerStatus)
+	} else {
+		log.Info("response patched", "status", patch.Status, "partnerStatus", patch.PartnerStatus)
+	}
 	return PatchOutcome{Applied: true, Info: info}, nil
 }
 

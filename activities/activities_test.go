@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
 
 	"github.com/epcflow/epcflow/accounts"
 	"github.com/epcflow/epcflow/blobs"
@@ -27,7 +28,19 @@ type fakeEPC struct {
 	patchErr     error
 	getErr       error
 	closeOnPatch bool
+	// patchFaults answer the next PATCHes in turn: applied first (a lost reply) or not.
+	patchFaults []fault
+	// uploadFaults answer the next uploads in turn, the bytes never stored.
+	uploadFaults []error
 }
+
+// fault is a failed call; applied says the platform acted before the reply was lost.
+type fault struct {
+	applied bool
+	err     error
+}
+
+var lostReply = &epc.APIError{Status: 502, Retryable: true, Message: "bad gateway"}
 
 func (f *fakeEPC) GetTransaction(_ context.Context, id string) (*epc.Transaction, error) {
 	if f.getErr != nil {
@@ -44,12 +57,25 @@ func (f *fakeEPC) PatchResponse(_ context.Context, _ string, r *epc.Response) er
 	if f.patchErr != nil {
 		return f.patchErr
 	}
+	var ft *fault
+	if len(f.patchFaults) > 0 {
+		ft, f.patchFaults = &f.patchFaults[0], f.patchFaults[1:]
+		if !ft.applied {
+			return ft.err
+		}
+	}
 	f.patches = append(f.patches, *r)
 	if f.tx.Response == nil {
 		f.tx.Response = &epc.Response{}
 	}
 	if r.Status != "" {
 		f.tx.Response.Status = r.Status
+	}
+	if r.PartnerStatus != "" {
+		f.tx.Response.PartnerStatus = r.PartnerStatus
+	}
+	if r.RespondingParty != nil {
+		f.tx.Response.RespondingParty = r.RespondingParty
 	}
 	if r.Result != nil {
 		f.tx.Response.Result = r.Result
@@ -59,6 +85,9 @@ func (f *fakeEPC) PatchResponse(_ context.Context, _ string, r *epc.Response) er
 	}
 	if epc.IsClosingStatus(r.Status) {
 		f.tx.Status = epc.TransactionCompleted
+	}
+	if ft != nil {
+		return ft.err
 	}
 	return nil
 }
@@ -84,6 +113,9 @@ func (f *fakeEPC) CreateResources(_ context.Context, _ string, rs []epc.NewResou
 func (f *fakeEPC) UploadBytes(_ context.Context, _ epc.Resource, body io.Reader, _ int64) error {
 	f.uploads++
 	_, err := io.Copy(io.Discard, body)
+	if len(f.uploadFaults) > 0 {
+		err, f.uploadFaults = f.uploadFaults[0], f.uploadFaults[1:]
+	}
 	return err
 }
 
@@ -261,4 +293,133 @@ func TestRenderPDFIsAValidDeterministicPDF(t *testing.T) {
 	require.True(t, strings.HasPrefix(string(p1), "%PDF-1.4"))
 	require.Contains(t, string(p1), `\(with parens\)`)
 	require.True(t, strings.HasSuffix(string(p1), "%%EOF\n"))
+}
+
+// TestWritesSurviveLostReplies: a write whose reply is lost is not made again when the
+// platform did act, and is made again when it did not, all within one attempt.
+func TestWritesSurviveLostReplies(t *testing.T) {
+	ctx := context.Background()
+	t.Run("processing PATCH applied, reply lost", func(t *testing.T) {
+		f := &fakeEPC{tx: pendingTx("Appraisal"), patchFaults: []fault{{applied: true, err: lostReply}}}
+		out, err := newActs(t, f).PatchResponse(ctx, PatchInput{TransactionID: "tx-1", Patch: epc.Response{Status: epc.StatusProcessing, PartnerStatus: "Order Accepted"}})
+		require.NoError(t, err)
+		require.True(t, out.Applied)
+		require.Len(t, f.patches, 1, "the second try found the response already processing")
+	})
+	t.Run("PATCH failed before the platform acted", func(t *testing.T) {
+		f := &fakeEPC{tx: pendingTx("Appraisal"), patchFaults: []fault{{err: lostReply}, {err: &epc.APIError{Status: 429, Retryable: true}}}}
+		out, err := newActs(t, f).PatchResponse(ctx, PatchInput{TransactionID: "tx-1", Patch: epc.Response{Status: epc.StatusProcessing}})
+		require.NoError(t, err)
+		require.True(t, out.Applied)
+		require.Len(t, f.patches, 1)
+	})
+	t.Run("completed PATCH applied, reply lost: ours, not closed by others", func(t *testing.T) {
+		f := &fakeEPC{tx: pendingTx("Appraisal"), patchFaults: []fault{{applied: true, err: lostReply}}}
+		out, err := newActs(t, f).PatchResponse(ctx, PatchInput{TransactionID: "tx-1", Patch: epc.Response{Status: epc.StatusCompleted}, WithRespondingParty: true})
+		require.NoError(t, err)
+		require.True(t, out.Applied, "the closed transaction holds our completion")
+		require.True(t, out.Info.Closed())
+		require.Len(t, f.patches, 1)
+	})
+	t.Run("a later attempt after success writes nothing", func(t *testing.T) {
+		f := &fakeEPC{tx: pendingTx("Appraisal")}
+		a := newActs(t, f)
+		in := PatchInput{TransactionID: "tx-1", Patch: epc.Response{Status: epc.StatusProcessing, PartnerStatus: "Order Accepted"}}
+		for range 2 {
+			out, err := a.PatchResponse(ctx, in)
+			require.NoError(t, err)
+			require.True(t, out.Applied)
+		}
+		require.Len(t, f.patches, 1)
+	})
+	t.Run("every try fails: the attempt fails, retryable", func(t *testing.T) {
+		f := &fakeEPC{tx: pendingTx("Appraisal"), patchFaults: []fault{{err: lostReply}, {err: lostReply}, {err: lostReply}}}
+		_, err := newActs(t, f).PatchResponse(ctx, PatchInput{TransactionID: "tx-1", Patch: epc.Response{Status: epc.StatusProcessing}})
+		var app *temporal.ApplicationError
+		require.ErrorAs(t, err, &app)
+		require.False(t, app.NonRetryable())
+		require.Empty(t, f.patches)
+	})
+	t.Run("upload: PUT and attach retried on the same slot", func(t *testing.T) {
+		f := &fakeEPC{tx: pendingTx("FloodCertification"),
+			uploadFaults: []error{lostReply, nil},
+			patchFaults:  []fault{{applied: true, err: lostReply}}}
+		a := newActs(t, f)
+		pdf := RenderPDF([]string{"hello"})
+		sha, err := a.Blobs.PutBytes(ctx, pdf)
+		require.NoError(t, err)
+		_, err = a.UploadFile(ctx, UploadInput{TransactionID: "tx-1", File: blobs.File{SHA256: sha, Size: int64(len(pdf)), Name: "FloodCertificate.pdf", MimeType: "application/pdf"}})
+		require.NoError(t, err)
+		require.Equal(t, 1, f.slots, "one slot: the retries used it")
+		require.Equal(t, 2, f.uploads, "the failed PUT and the one that worked")
+		require.Len(t, f.patches, 1, "the attach PATCH whose reply was lost is not sent again")
+	})
+}
+
+func TestResponseHolds(t *testing.T) {
+	party := &epc.Party{Name: "P", City: "X"}
+	cur := &epc.Response{Status: "processing", PartnerStatus: "Scheduled", RespondingParty: party,
+		Loan:      []byte(`{"a":1,"b":{"c":"d","e":[1,2]}}`),
+		Resources: []epc.Resource{{ID: "r1", Name: "a.pdf", MimeType: "application/pdf"}}}
+	tests := []struct {
+		name  string
+		patch epc.Response
+		want  bool
+	}{
+		{"empty patch", epc.Response{}, true},
+		{"same status", epc.Response{Status: "processing"}, true},
+		{"other status", epc.Response{Status: "completed"}, false},
+		{"status and partnerStatus", epc.Response{Status: "processing", PartnerStatus: "Scheduled"}, true},
+		{"loan subset", epc.Response{Loan: []byte(`{"b":{"c":"d"}}`)}, true},
+		{"loan other value", epc.Response{Loan: []byte(`{"a":2}`)}, false},
+		{"loan array differs", epc.Response{Loan: []byte(`{"b":{"e":[1]}}`)}, false},
+		{"loan null member absent", epc.Response{Loan: []byte(`{"z":null}`)}, true},
+		{"loan null member present", epc.Response{Loan: []byte(`{"a":null}`)}, false},
+		{"resources same", epc.Response{Resources: []epc.Resource{{ID: "r1", Name: "a.pdf", MimeType: "application/pdf"}}}, true},
+		{"resources one more", epc.Response{Resources: []epc.Resource{{ID: "r1", Name: "a.pdf", MimeType: "application/pdf"}, {ID: "r2", Name: "b.pdf", MimeType: "application/pdf"}}}, false},
+		{"party", epc.Response{RespondingParty: &epc.Party{Name: "P", City: "X"}}, true},
+		{"party differs", epc.Response{RespondingParty: &epc.Party{Name: "Q"}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Equal(t, tt.want, responseHolds(cur, &tt.patch))
+		})
+	}
+	require.False(t, responseHolds(nil, &epc.Response{Status: "processing"}))
+	require.True(t, responseHolds(nil, &epc.Response{}))
+}
+
+// TestUploadResumesFromHeartbeat: an attempt that failed after its PUT left the slot in its
+// heartbeat; the next attempt attaches that slot instead of asking for a new one.
+func TestUploadResumesFromHeartbeat(t *testing.T) {
+	var suite testsuite.WorkflowTestSuite
+	f := &fakeEPC{tx: pendingTx("FloodCertification")}
+	a := newActs(t, f)
+	pdf := RenderPDF([]string{"hello"})
+	sha, err := a.Blobs.PutBytes(context.Background(), pdf)
+	require.NoError(t, err)
+	file := blobs.File{SHA256: sha, Size: int64(len(pdf)), Name: "FloodCertificate.pdf", MimeType: "application/pdf"}
+
+	env := suite.NewTestActivityEnvironment()
+	env.RegisterActivity(a)
+	env.SetHeartbeatDetails(uploadProgress{SHA256: sha, ResourceID: "res-earlier", Name: file.Name, MimeType: file.MimeType})
+	val, err := env.ExecuteActivity(a.UploadFile, UploadInput{TransactionID: "tx-1", File: file})
+	require.NoError(t, err)
+	var res epc.Resource
+	require.NoError(t, val.Get(&res))
+	require.Equal(t, "res-earlier", res.ID)
+	require.Zero(t, f.slots, "no new slot")
+	require.Zero(t, f.uploads, "no second upload")
+	require.Equal(t, []epc.Resource{{ID: "res-earlier", Name: file.Name, MimeType: file.MimeType}}, f.tx.Response.Resources)
+
+	// Details of another file are not taken for this one.
+	env = suite.NewTestActivityEnvironment()
+	env.RegisterActivity(a)
+	f.tx = pendingTx("FloodCertification")
+	env.SetHeartbeatDetails(uploadProgress{SHA256: strings.Repeat("0", 64), ResourceID: "res-other", Name: file.Name, MimeType: file.MimeType})
+	val, err = env.ExecuteActivity(a.UploadFile, UploadInput{TransactionID: "tx-1", File: file})
+	require.NoError(t, err)
+	require.NoError(t, val.Get(&res))
+	require.Equal(t, "res-1", res.ID)
+	require.Equal(t, 1, f.slots)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -45,20 +46,23 @@ func (a *Activities) SendServiceEvents(ctx context.Context, in ServiceEventsInpu
 	if err != nil {
 		return PatchOutcome{}, epcError("get transaction", err)
 	}
-	info := txInfo(tx)
-	if info.Closed() {
-		return PatchOutcome{Info: info}, nil
-	}
-	if r := tx.Response; r != nil && r.Result != nil && r.Result.Action == epc.ActionCreateServiceEvents && sameJSON(r.Result.Details, details) {
-		log.Info("service events already sent")
-		return PatchOutcome{Applied: true, Info: info}, nil
-	}
 	patch := &epc.Response{
 		Status:        in.Status,
 		PartnerStatus: in.PartnerStatus,
 		Result:        &epc.Result{Action: epc.ActionCreateServiceEvents, Format: epc.FormatServiceEvents, Details: details},
 	}
-	if err := a.EPC.PatchResponse(ctx, in.TransactionID, patch); err != nil {
+	// A result of exactly these events means an earlier attempt sent them (whatever other
+	// PATCHes came since): sending them again would have the platform process them twice.
+	if r := tx.Response; r != nil && r.Result != nil && r.Result.Action == epc.ActionCreateServiceEvents && sameJSON(r.Result.Details, details) {
+		log.Info("service events already sent")
+		return PatchOutcome{Applied: true, Info: txInfo(tx)}, nil
+	}
+	tx, err = a.writeResponse(ctx, tx, patch)
+	info := txInfo(tx)
+	switch {
+	case errors.Is(err, errClosed):
+		return PatchOutcome{Info: info}, nil
+	case err != nil:
 		return PatchOutcome{}, epcError("patch service events", err)
 	}
 	if in.Status != "" {

@@ -29,6 +29,12 @@ const (
 	DefaultUserAgent   = "epcflow-epc/1"
 	// DefaultHTTPTimeout bounds a whole exchange when Config.HTTPClient is nil.
 	DefaultHTTPTimeout = 2 * time.Minute
+	// DefaultReadRetries and DefaultReadRetryBackoff: see Config.ReadRetries.
+	DefaultReadRetries      = 3
+	DefaultReadRetryBackoff = 100 * time.Millisecond
+	// maxReadRetryWait is the longest a read waits in the client before trying again; a
+	// longer Retry-After returns the error, for the caller (a Temporal retry) to wait it out.
+	maxReadRetryWait = 5 * time.Second
 	// tokenFetchTimeout bounds a token refresh, which runs detached from any one caller.
 	tokenFetchTimeout = 30 * time.Second
 	// defaultTokenLifetime is the documented 2 h, assumed when a reply omits expires_in.
@@ -56,6 +62,13 @@ type Config struct {
 	TokenLeeway time.Duration
 	// UserAgent sent on every request; empty means DefaultUserAgent.
 	UserAgent string
+	// ReadRetries is how many more times a GET is tried after a failure that may pass (5xx,
+	// 429, network error); 0 means DefaultReadRetries, negative means none. The wait starts
+	// at ReadRetryBackoff (0: DefaultReadRetryBackoff), doubles, and honours Retry-After.
+	// Writes are never repeated here: their reply may be lost after the platform acted, so
+	// callers read before they write again.
+	ReadRetries      int
+	ReadRetryBackoff time.Duration
 }
 
 // Client calls the EPC Partner API v2. It is safe for concurrent use; it caches one access
@@ -68,6 +81,9 @@ type Client struct {
 	log    *slog.Logger
 	leeway time.Duration
 	ua     string
+
+	readRetries int
+	readBackoff time.Duration
 
 	now    func() time.Time // replaced by tests to move time
 	onJoin func()           // test hook: a caller started waiting for a refresh
@@ -101,6 +117,9 @@ func NewClient(cfg Config) (*Client, error) {
 	if cfg.TokenLeeway < 0 {
 		problems = append(problems, "TokenLeeway: must not be negative")
 	}
+	if cfg.ReadRetryBackoff < 0 {
+		problems = append(problems, "ReadRetryBackoff: must not be negative")
+	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("epc: invalid config: %s", strings.Join(problems, "; "))
 	}
@@ -113,6 +132,18 @@ func NewClient(cfg Config) (*Client, error) {
 		leeway: cfg.TokenLeeway,
 		ua:     cfg.UserAgent,
 		now:    time.Now,
+
+		readRetries: cfg.ReadRetries,
+		readBackoff: cfg.ReadRetryBackoff,
+	}
+	switch {
+	case c.readRetries == 0:
+		c.readRetries = DefaultReadRetries
+	case c.readRetries < 0:
+		c.readRetries = 0
+	}
+	if c.readBackoff == 0 {
+		c.readBackoff = DefaultReadRetryBackoff
 	}
 	if c.hc == nil {
 		c.hc = &http.Client{Timeout: DefaultHTTPTimeout}
@@ -416,9 +447,35 @@ func decodeReply(method, p string, body []byte, out any) error {
 	return nil
 }
 
-// call sends an authenticated Partner API request and returns a 2xx reply. On a 401 it drops
-// the token, fetches a new one and tries once more; a second 401 is surfaced as final.
+// call is callOnce, with a GET tried again after a failure that may pass (see
+// Config.ReadRetries). Under a 30% error rate an activity that reads three times would
+// otherwise fail two attempts in three and wait out Temporal's growing retry intervals.
 func (c *Client) call(ctx context.Context, method, p string, in any) (*reply, error) {
+	wait := c.readBackoff
+	for try := 0; ; try++ {
+		rep, err := c.callOnce(ctx, method, p, in)
+		if err == nil || method != http.MethodGet || try >= c.readRetries || !IsRetryable(err) || ctx.Err() != nil {
+			return rep, err
+		}
+		d := max(wait, RetryAfter(err))
+		if d > maxReadRetryWait {
+			return nil, err
+		}
+		c.log.DebugContext(ctx, "epc read failed, trying again", slog.String("path", p), slog.Duration("wait", d), slog.Int("try", try+1), slog.Any("error", err))
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+		wait *= 2
+	}
+}
+
+// callOnce sends an authenticated Partner API request and returns a 2xx reply. On a 401 it
+// drops the token, fetches a new one and tries once more; a second 401 is surfaced as final.
+func (c *Client) callOnce(ctx context.Context, method, p string, in any) (*reply, error) {
 	var body []byte
 	if in != nil {
 		var err error

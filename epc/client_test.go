@@ -545,7 +545,7 @@ func TestErrorClassification(t *testing.T) {
 				}
 				replyJSON(tt.status, tt.body)(w, r)
 			})
-			c, _ := newTestClient(t, f.URL)
+			c, _ := newTestClient(t, f.URL, func(c *Config) { c.ReadRetries = -1 })
 			_, err := c.GetTransaction(testCtx(t), "tx-1")
 			var ae *APIError
 			require.ErrorAs(t, err, &ae)
@@ -564,9 +564,69 @@ func TestErrorClassification(t *testing.T) {
 			}
 			require.Contains(t, err.Error(), fmt.Sprintf("GET /partner/v2/transactions/tx-1: %d", tt.status))
 			require.NotContains(t, err.Error(), "\n")
-			require.Len(t, f.recorded(), 1, "the client itself retries only 401")
+			require.Len(t, f.recorded(), 1, "with ReadRetries -1 the client itself retries only 401")
 		})
 	}
+}
+
+// TestReadRetries: a GET is tried again after a failure that may pass, a write never is, and
+// a wait longer than the client will hold is left to the caller.
+func TestReadRetries(t *testing.T) {
+	fast := func(c *Config) { c.ReadRetryBackoff = time.Millisecond }
+	tests := []struct {
+		name      string
+		replies   []int // statuses in turn; the last repeats
+		retryAft  string
+		call      func(ctx context.Context, c *Client) error
+		wantCalls int
+		wantErr   int // final status, 0 for success
+	}{
+		{"GET 503 then 200", []int{503, 503, 200}, "", getTx, 3, 0},
+		{"GET 429 Retry-After 1s then 200", []int{429, 200}, "1", getTx, 2, 0},
+		{"GET network-like 502 every time", []int{502}, "", getTx, 1 + DefaultReadRetries, 502},
+		{"GET 429 Retry-After beyond the client's wait", []int{429, 200}, "30", getTx, 1, 429},
+		{"GET 404 is final", []int{404, 200}, "", getTx, 1, 404},
+		{"PATCH 503 is not repeated", []int{503, 200}, "", func(ctx context.Context, c *Client) error {
+			return c.PatchResponse(ctx, "tx-1", &Response{PartnerStatus: "x"})
+		}, 1, 503},
+		{"POST event 502 is not repeated", []int{502, 201}, "", func(ctx context.Context, c *Client) error {
+			_, err := c.CreateEvent(ctx, "tx-1", NewEvent{Type: "urn:x", Text: "t"})
+			return err
+		}, 1, 502},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			n := 0
+			f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				status := tt.replies[min(n, len(tt.replies)-1)]
+				n++
+				mu.Unlock()
+				if status >= 400 && tt.retryAft != "" {
+					w.Header().Set("Retry-After", tt.retryAft)
+				}
+				body := `{"id":"tx-1"}`
+				if status >= 400 {
+					body = `{"message":"try later"}`
+				}
+				replyJSON(status, body)(w, r)
+			})
+			c, _ := newTestClient(t, f.URL, fast)
+			err := tt.call(testCtx(t), c)
+			if tt.wantErr == 0 {
+				require.NoError(t, err)
+			} else {
+				require.Equal(t, tt.wantErr, StatusOf(err), "error: %v", err)
+			}
+			require.Len(t, f.recorded(), tt.wantCalls)
+		})
+	}
+}
+
+func getTx(ctx context.Context, c *Client) error {
+	_, err := c.GetTransaction(ctx, "tx-1")
+	return err
 }
 
 func TestErrorHelpersThroughWrapping(t *testing.T) {

@@ -236,8 +236,8 @@ func (e *EPC) createTransaction(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// txSummary is one line of GET /sandbox/epc/transactions.
-type txSummary struct {
+// TransactionSummary is one line of GET /sandbox/epc/transactions: the lender's list.
+type TransactionSummary struct {
 	ID              string    `json:"id"`
 	Status          string    `json:"status"`
 	ResponseStatus  string    `json:"responseStatus,omitempty"`
@@ -251,10 +251,10 @@ func (e *EPC) listTransactions(w http.ResponseWriter, r *http.Request) error {
 	e.st.mu.RLock()
 	txs := append([]*txState(nil), e.st.order...)
 	e.st.mu.RUnlock()
-	out := make([]txSummary, 0, len(txs))
+	out := make([]TransactionSummary, 0, len(txs))
 	for _, t := range txs {
 		t.mu.Lock()
-		sum := txSummary{
+		sum := TransactionSummary{
 			ID: t.id, Status: t.status, CancelRequested: t.cancelRequested,
 			Product: t.product.Name, Type: t.requestType, Created: t.created,
 		}

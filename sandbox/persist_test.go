@@ -154,7 +154,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 		t.Errorf("partner calls: %d after, %d before", len(ctl.PartnerCalls), len(ctlBefore.PartnerCalls))
 	}
 
-	// The bytes are served, by token and by the slot's grant; the slot still takes one upload.
+	// The bytes are served, by token and by the slot's grant; the slot still takes one file.
 	if rep := e2.partner(http.MethodGet, "/sandbox/media/"+slot.ID, nil); rep.status != http.StatusOK || !bytes.Equal(rep.body, report) {
 		t.Errorf("GET media: %d, %d bytes", rep.status, len(rep.body))
 	}

@@ -101,7 +101,9 @@ func (m *mediaItem) eventResource() epc.Resource {
 }
 
 // putMedia is PUT /sandbox/media/{id}: step 2, the bytes. Authorization must be the slot's
-// own, Content-Type its declared mimeType; a slot takes one upload.
+// own, Content-Type its declared mimeType. A slot takes one file: the same bytes again are
+// accepted (PUT is idempotent, and a partner whose reply was lost sends them again), other
+// bytes are a 409. [ours]
 func (e *EPC) putMedia(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	m := e.st.mediaByID(id)
@@ -137,8 +139,12 @@ func (e *EPC) putMedia(w http.ResponseWriter, r *http.Request) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	m.puts++
+	if m.uploaded && m.sha256 == hex.EncodeToString(sum[:]) {
+		writeJSON(w, http.StatusOK, map[string]any{"id": id, "size": len(m.data), "sha256": m.sha256})
+		return nil
+	}
 	if m.uploaded {
-		return conflict("upload slot %s already holds %d bytes (sha256 %s): a slot takes one upload; create a new one",
+		return conflict("upload slot %s already holds other bytes (%d, sha256 %s): a slot takes one file; create a new one",
 			id, len(m.data), m.sha256)
 	}
 	m.data = data

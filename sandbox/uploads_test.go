@@ -39,10 +39,15 @@ func TestUploadRules(t *testing.T) {
 		{"bearer token instead", "Bearer " + e.token(), "application/pdf", 401},
 		{"wrong content type", pdf.Authorization, "image/png", 415},
 		{"right", pdf.Authorization, "application/pdf", 200},
-		{"second upload", pdf.Authorization, "application/pdf", 409},
+		{"the same bytes again (a lost reply)", pdf.Authorization, "application/pdf", 200},
+		{"other bytes", pdf.Authorization, "application/pdf", 409},
 	}
 	for _, tc := range tests {
-		if rep := put(tc.auth, tc.ctype, "%PDF"); rep.status != tc.status {
+		body := "%PDF"
+		if tc.name == "other bytes" {
+			body = "%PDF-other"
+		}
+		if rep := put(tc.auth, tc.ctype, body); rep.status != tc.status {
 			t.Errorf("%s: %d %s, want %d", tc.name, rep.status, rep.body, tc.status)
 		}
 	}
@@ -80,8 +85,8 @@ func TestUploadRules(t *testing.T) {
 		t.Fatalf("attach: %v", err)
 	}
 	v := e.control(id)
-	if r := v.Resources[0]; !r.Uploaded || !r.Attached || r.Uploads != 2 || r.Size != 4 {
-		t.Errorf("pdf = %+v, want uploaded, attached, 2 PUTs, 4 bytes", r)
+	if r := v.Resources[0]; !r.Uploaded || !r.Attached || r.Uploads != 3 || r.Size != 4 {
+		t.Errorf("pdf = %+v, want uploaded, attached, 3 PUTs, 4 bytes", r)
 	}
 	if r := v.Resources[1]; r.Uploaded || r.Attached || r.Uploads != 0 {
 		t.Errorf("jpg = %+v", r)
@@ -160,7 +165,7 @@ func TestListTransactions(t *testing.T) {
 	if err := e.client.PatchResponse(context.Background(), b, &epc.Response{Status: epc.StatusFailed}); err != nil {
 		t.Fatal(err)
 	}
-	var list []txSummary
+	var list []TransactionSummary
 	e.do(http.MethodGet, "/sandbox/epc/transactions", nil).json(t, &list)
 	if len(list) != 2 || list[0].ID != a || list[1].ID != b || list[1].Status != "completed" ||
 		list[1].ResponseStatus != "failed" || list[1].Product != "flood" || list[1].Type != "Flood" {
