@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"time"
 
@@ -30,7 +31,7 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	f.str(&sbListen, "sandbox-listen", "", "127.0.0.1:8090", "sandbox address")
 	f.str(&dataDir, "data-dir", "EPCFLOW_DATA_DIR", ".epcflow", "directory for the Temporal database and stored files")
 	f.temporalDB(&db, "db", "EPCFLOW_TEMPORAL_DB", "", "Temporal `database`: a SQLite file (default <data-dir>/temporal.db), \":memory:\", or postgres://user[:password]@host[:port]/NAME (databases NAME and NAME_visibility, created when missing)")
-	f.secret(&token, "operator-token", "EPCFLOW_OPERATOR_TOKEN", "", "bearer token for the operator endpoints (empty: open, for local use)")
+	f.secret(&token, "operator-token", "EPCFLOW_OPERATOR_TOKEN", "", "bearer token for the operator endpoints (empty: open, allowed only while --api-listen is a loopback address)")
 	f.boolean(&encrypt, "encrypt-payloads", true, "encrypt Temporal payloads (key: --codec-keys, else <data-dir>/codec-keys, generated at the first start; an ephemeral key with --db :memory:)")
 	codecKeys.register(f)
 	f.boolean(&demoOn, "demo", true, "place demo orders and run a simulated appraiser")
@@ -41,6 +42,9 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	}
 	if err := devserver.ValidateDBPath(db); err != nil {
 		return usageErr("--db: %v", err)
+	}
+	if token == "" && !loopbackAddr(apiListen) {
+		return usageErr("--api-listen %s is reachable from other machines: set --operator-token (or EPCFLOW_OPERATOR_TOKEN) to guard the operator endpoints", apiListen)
 	}
 	log, err := logs.logger(e.stderr)
 	if err != nil {
@@ -153,4 +157,18 @@ func (v dbValue) String() string {
 func (v dbValue) Set(s string) error {
 	*v.p = s
 	return nil
+}
+
+// loopbackAddr reports whether a listen address (host:port) only accepts local connections:
+// an empty host or 0.0.0.0 listens on every interface.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -142,7 +142,9 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 	f.str(&listen, "listen", "EPCFLOW_API_LISTEN", ":8080", "address to serve the API on")
 	f.secret(&keys, "webhook-signing-keys", "EPC_WEBHOOK_SIGNING_KEYS", "sandbox-signing-key", "comma-separated webhook signing keys; any one verifies (rotation)")
 	f.str(&blobDir, "blob-dir", "EPCFLOW_BLOB_DIR", ".epcflow/blobs", "shared directory of stored files (reports, certificates)")
-	f.secret(&token, "operator-token", "EPCFLOW_OPERATOR_TOKEN", "", "bearer token required by the operator and read endpoints")
+	f.secret(&token, "operator-token", "EPCFLOW_OPERATOR_TOKEN", "", "bearer token required by the operator and read endpoints (required unless --allow-open-operator-endpoints)")
+	var allowOpen bool
+	f.boolean(&allowOpen, "allow-open-operator-endpoints", false, "serve /v1 without a bearer token (a local test only: anyone who reaches the API could then act on orders)")
 	var sc stack.SessionsConfig
 	var portalDSN string
 	f.str(&sc.PublicURL, "public-url", "EPCFLOW_PUBLIC_URL", "http://127.0.0.1:8080", "the API's base URL as consumers and Inbank reach it (portal links, callbacks)")
@@ -155,6 +157,9 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 	logs.register(f, "json")
 	if err := f.parse(args); err != nil {
 		return err
+	}
+	if token == "" && !allowOpen {
+		return usageErr("--operator-token (or EPCFLOW_OPERATOR_TOKEN) is required: it guards the operator and read endpoints under /v1 (schedule, deliver, order state); for a local test, --allow-open-operator-endpoints serves them open")
 	}
 	log, err := logs.logger(e.stderr)
 	if err != nil {
