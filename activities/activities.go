@@ -51,6 +51,9 @@ type Activities struct {
 	Logger  *slog.Logger
 	// PollInterval is the first wait between reads while awaiting the platform (default 250ms).
 	PollInterval time.Duration
+	// WriteBackoff is the first wait before a failed write is tried again within an attempt
+	// (default 200ms, doubling up to 2s; a Retry-After up to 5s is honoured).
+	WriteBackoff time.Duration
 }
 
 // Error types carried by activity failures, for workflows to branch on.
@@ -82,6 +85,11 @@ func epcError(op string, err error) error {
 		return nil
 	}
 	msg := fmt.Sprintf("%s: %v", op, err)
+	// The attempt was stopped (its heartbeat failed while the server restarted, the worker is
+	// shutting down, the deadline passed): no answer from the platform, so nothing final.
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return temporal.NewApplicationError(msg, ErrTypeUnavailable)
+	}
 	if !epc.IsRetryable(err) {
 		return temporal.NewNonRetryableApplicationError(msg, ErrTypeRejected, nil, epc.StatusOf(err))
 	}
@@ -285,25 +293,31 @@ type PostEventInput struct {
 }
 
 // PostEvent creates a partner event unless an identical one (type, text and comments) exists,
-// which is what an earlier attempt of this activity would have left.
+// which is what an earlier attempt of this activity would have left. A failed create that may
+// pass is tried again within the attempt, after looking again: its reply may have been lost
+// after the platform stored the event.
 func (a *Activities) PostEvent(ctx context.Context, in PostEventInput) (EventInfo, error) {
 	log := a.logger(ctx, in.TransactionID)
-	events, err := a.EPC.ListEvents(ctx, in.TransactionID)
-	if err != nil {
-		return EventInfo{}, epcError("list events", err)
-	}
-	for _, e := range events {
-		if e.Type == in.Type && e.Text == in.Text && e.Comments == in.Comments {
-			log.Info("event already posted", "eventId", e.ID, "type", e.Type)
+	for try := 1; ; try++ {
+		events, err := a.EPC.ListEvents(ctx, in.TransactionID)
+		if err != nil {
+			return EventInfo{}, epcError("list events", err)
+		}
+		for _, e := range events {
+			if e.Type == in.Type && e.Text == in.Text && e.Comments == in.Comments {
+				log.Info("event already posted", "eventId", e.ID, "type", e.Type)
+				return EventInfo{ID: e.ID, Type: e.Type, Text: e.Text, Comments: e.Comments}, nil
+			}
+		}
+		e, err := a.EPC.CreateEvent(ctx, in.TransactionID, epc.NewEvent{Text: in.Text, Type: in.Type, Comments: in.Comments})
+		if err == nil {
+			log.Info("event posted", "eventId", e.ID, "type", e.Type)
 			return EventInfo{ID: e.ID, Type: e.Type, Text: e.Text, Comments: e.Comments}, nil
 		}
+		if try == writeTries || !a.waitToRetry(ctx, err, try) {
+			return EventInfo{}, epcError("create event", err)
+		}
 	}
-	e, err := a.EPC.CreateEvent(ctx, in.TransactionID, epc.NewEvent{Text: in.Text, Type: in.Type, Comments: in.Comments})
-	if err != nil {
-		return EventInfo{}, epcError("create event", err)
-	}
-	log.Info("event posted", "eventId", e.ID, "type", e.Type)
-	return EventInfo{ID: e.ID, Type: e.Type, Text: e.Text, Comments: e.Comments}, nil
 }
 
 // TxSnapshot is what a re-read of the transaction tells the workflow after a webhook.

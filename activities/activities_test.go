@@ -3,13 +3,14 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
-	"go.temporal.io/sdk/testsuite"
 
 	"github.com/epcflow/epcflow/accounts"
 	"github.com/epcflow/epcflow/blobs"
@@ -32,6 +33,8 @@ type fakeEPC struct {
 	patchFaults []fault
 	// uploadFaults answer the next uploads in turn, the bytes never stored.
 	uploadFaults []error
+	// eventFaults answer the next event creations in turn, applied first or not.
+	eventFaults []fault
 }
 
 // fault is a failed call; applied says the platform acted before the reply was lost.
@@ -101,9 +104,19 @@ func (f *fakeEPC) GetEvent(_ context.Context, _, id string) (*epc.Event, error) 
 	return nil, &epc.APIError{Status: 404, Message: "not found"}
 }
 func (f *fakeEPC) CreateEvent(_ context.Context, _ string, e epc.NewEvent) (*epc.Event, error) {
+	var ft *fault
+	if len(f.eventFaults) > 0 {
+		ft, f.eventFaults = &f.eventFaults[0], f.eventFaults[1:]
+		if !ft.applied {
+			return nil, ft.err
+		}
+	}
 	f.created++
 	ev := epc.Event{ID: "ev-" + e.Type, Type: e.Type, Text: e.Text, Comments: e.Comments}
 	f.events = append(f.events, ev)
+	if ft != nil {
+		return nil, ft.err
+	}
 	return &ev, nil
 }
 func (f *fakeEPC) CreateResources(_ context.Context, _ string, rs []epc.NewResource) ([]epc.Resource, error) {
@@ -122,7 +135,7 @@ func (f *fakeEPC) UploadBytes(_ context.Context, _ epc.Resource, body io.Reader,
 func newActs(t *testing.T, f *fakeEPC) *Activities {
 	st, err := blobs.NewStore(t.TempDir())
 	require.NoError(t, err)
-	return &Activities{EPC: f, Accounts: accounts.Demo(), Blobs: st, Schemas: schemas.Default(), Partner: epc.Party{Name: "Partner"}}
+	return &Activities{EPC: f, Accounts: accounts.Demo(), Blobs: st, Schemas: schemas.Default(), Partner: epc.Party{Name: "Partner"}, WriteBackoff: time.Millisecond}
 }
 
 func pendingTx(reqType string) epc.Transaction {
@@ -202,6 +215,9 @@ func TestEPCErrorsMapToRetryPolicy(t *testing.T) {
 		{"403 is final", &epc.APIError{Status: 403, Message: "not entitled"}, false, ErrTypeRejected},
 		{"429 retried", &epc.APIError{Status: 429, Retryable: true}, true, ErrTypeUnavailable},
 		{"503 retried", &epc.APIError{Status: 503, Retryable: true}, true, ErrTypeUnavailable},
+		// A stopped attempt is not the platform's answer: the order must not fail for it.
+		{"canceled attempt retried", &epc.APIError{Err: context.Canceled}, true, ErrTypeUnavailable},
+		{"deadline retried", fmt.Errorf("wrapped: %w", &epc.APIError{Err: context.DeadlineExceeded}), true, ErrTypeUnavailable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -340,6 +356,13 @@ func TestWritesSurviveLostReplies(t *testing.T) {
 		require.False(t, app.NonRetryable())
 		require.Empty(t, f.patches)
 	})
+	t.Run("event stored, reply lost: found, not posted again", func(t *testing.T) {
+		f := &fakeEPC{tx: pendingTx("Appraisal"), eventFaults: []fault{{err: lostReply}, {applied: true, err: lostReply}}}
+		e, err := newActs(t, f).PostEvent(ctx, PostEventInput{TransactionID: "tx-1", Type: "urn:elli:epc:partner:appraisal:scheduled", Text: "Inspection Scheduled"})
+		require.NoError(t, err)
+		require.Equal(t, "ev-urn:elli:epc:partner:appraisal:scheduled", e.ID)
+		require.Equal(t, 1, f.created)
+	})
 	t.Run("upload: PUT and attach retried on the same slot", func(t *testing.T) {
 		f := &fakeEPC{tx: pendingTx("FloodCertification"),
 			uploadFaults: []error{lostReply, nil},
@@ -389,37 +412,60 @@ func TestResponseHolds(t *testing.T) {
 	require.True(t, responseHolds(nil, &epc.Response{}))
 }
 
-// TestUploadResumesFromHeartbeat: an attempt that failed after its PUT left the slot in its
-// heartbeat; the next attempt attaches that slot instead of asking for a new one.
-func TestUploadResumesFromHeartbeat(t *testing.T) {
-	var suite testsuite.WorkflowTestSuite
+// TestUploadFillsTheSlotOfAnEarlierAttempt: an attempt that failed after asking for a slot
+// (its PUT may have stored the bytes with the reply lost) leaves the slot noted; the next
+// attempt fills that slot and attaches it instead of asking for another.
+func TestUploadFillsTheSlotOfAnEarlierAttempt(t *testing.T) {
+	ctx := context.Background()
+	every := make([]error, uploadTries)
+	for i := range every {
+		every[i] = lostReply
+	}
+	f := &fakeEPC{tx: pendingTx("FloodCertification"), uploadFaults: every}
+	a := newActs(t, f)
+	pdf := RenderPDF([]string{"hello"})
+	sha, err := a.Blobs.PutBytes(ctx, pdf)
+	require.NoError(t, err)
+	in := UploadInput{TransactionID: "tx-1", File: blobs.File{SHA256: sha, Size: int64(len(pdf)), Name: "FloodCertificate.pdf", MimeType: "application/pdf"}}
+
+	_, err = a.UploadFile(ctx, in)
+	var app *temporal.ApplicationError
+	require.ErrorAs(t, err, &app)
+	require.False(t, app.NonRetryable(), "the attempt fails, retryable")
+	require.NotContains(t, err.Error(), "elli-signature", "the slot's grant is never in an error")
+
+	res, err := a.UploadFile(ctx, in) // the next attempt
+	require.NoError(t, err)
+	require.Equal(t, "res-1", res.ID)
+	require.Equal(t, 1, f.slots, "the earlier attempt's slot was filled, no new one asked for")
+	require.Equal(t, uploadTries+1, f.uploads)
+	require.Len(t, f.patches, 1)
+	_, err = a.Blobs.Note(slotNoteKey("tx-1", in.File))
+	require.ErrorIs(t, err, blobs.ErrNotFound, "the note is gone once the file is attached")
+}
+
+// TestUploadForgetsARefusedSlot: a noted slot the platform refuses (an expired grant) is
+// forgotten, and the next attempt asks for a new one.
+func TestUploadForgetsARefusedSlot(t *testing.T) {
+	ctx := context.Background()
 	f := &fakeEPC{tx: pendingTx("FloodCertification")}
 	a := newActs(t, f)
 	pdf := RenderPDF([]string{"hello"})
-	sha, err := a.Blobs.PutBytes(context.Background(), pdf)
+	sha, err := a.Blobs.PutBytes(ctx, pdf)
 	require.NoError(t, err)
 	file := blobs.File{SHA256: sha, Size: int64(len(pdf)), Name: "FloodCertificate.pdf", MimeType: "application/pdf"}
+	key := slotNoteKey("tx-1", file)
+	require.NoError(t, a.noteSlot(key, file, epc.Resource{ID: "res-old", Name: file.Name, MimeType: file.MimeType, Location: "http://x/old", Authorization: "elli-signature old"}))
+	f.uploadFaults = []error{&epc.APIError{Status: 401, Message: "grant expired"}}
 
-	env := suite.NewTestActivityEnvironment()
-	env.RegisterActivity(a)
-	env.SetHeartbeatDetails(uploadProgress{SHA256: sha, ResourceID: "res-earlier", Name: file.Name, MimeType: file.MimeType})
-	val, err := env.ExecuteActivity(a.UploadFile, UploadInput{TransactionID: "tx-1", File: file})
-	require.NoError(t, err)
-	var res epc.Resource
-	require.NoError(t, val.Get(&res))
-	require.Equal(t, "res-earlier", res.ID)
-	require.Zero(t, f.slots, "no new slot")
-	require.Zero(t, f.uploads, "no second upload")
-	require.Equal(t, []epc.Resource{{ID: "res-earlier", Name: file.Name, MimeType: file.MimeType}}, f.tx.Response.Resources)
+	_, err = a.UploadFile(ctx, UploadInput{TransactionID: "tx-1", File: file})
+	var app *temporal.ApplicationError
+	require.ErrorAs(t, err, &app)
+	require.False(t, app.NonRetryable())
+	require.Zero(t, f.slots)
 
-	// Details of another file are not taken for this one.
-	env = suite.NewTestActivityEnvironment()
-	env.RegisterActivity(a)
-	f.tx = pendingTx("FloodCertification")
-	env.SetHeartbeatDetails(uploadProgress{SHA256: strings.Repeat("0", 64), ResourceID: "res-other", Name: file.Name, MimeType: file.MimeType})
-	val, err = env.ExecuteActivity(a.UploadFile, UploadInput{TransactionID: "tx-1", File: file})
+	res, err := a.UploadFile(ctx, UploadInput{TransactionID: "tx-1", File: file})
 	require.NoError(t, err)
-	require.NoError(t, val.Get(&res))
 	require.Equal(t, "res-1", res.ID)
 	require.Equal(t, 1, f.slots)
 }

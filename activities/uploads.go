@@ -2,12 +2,16 @@ package activities
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/epcflow/epcflow/blobs"
 	"github.com/epcflow/epcflow/epc"
@@ -21,8 +25,8 @@ type UploadInput struct {
 
 // UploadFile runs EPC's three-step upload: create the resource, PUT the bytes, attach it by a
 // response PATCH listing every attached resource. A resource of the same name already attached
-// to the response is the one an earlier attempt made, and is returned as is; a slot an earlier
-// attempt filled (its heartbeat says which) is attached rather than uploaded again.
+// to the response is the one an earlier attempt made, and is returned as is; the slot an
+// earlier attempt obtained (noted in the blob store) is filled and attached, not a new one.
 func (a *Activities) UploadFile(ctx context.Context, in UploadInput) (epc.Resource, error) {
 	log := a.logger(ctx, in.TransactionID)
 	if in.File.Name == "" || in.File.MimeType == "" || !blobs.ValidSHA256(in.File.SHA256) {
@@ -52,40 +56,52 @@ func (a *Activities) UploadFile(ctx context.Context, in UploadInput) (epc.Resour
 	}
 	f.Close()
 
-	slot, resumed := uploadedEarlier(ctx, in.File)
+	// A slot an earlier attempt obtained is filled again rather than a new one asked for: its
+	// bytes may have arrived although the reply was lost, and EPC lists no unattached slots,
+	// so a new slot could leave a second copy behind. The same bytes PUT again change nothing.
+	key := slotNoteKey(in.TransactionID, in.File)
+	slot, noted := a.notedSlot(ctx, key, in.File)
 	start := time.Now()
-	if resumed {
-		log.Info("resuming: an earlier attempt uploaded the bytes", "resourceId", slot.ID)
+	if noted {
+		log.Info("filling the upload slot of an earlier attempt", "resourceId", slot.ID)
 	} else {
-		slots, err := a.EPC.CreateResources(ctx, in.TransactionID, []epc.NewResource{{Name: in.File.Name, MimeType: in.File.MimeType}})
-		if err != nil {
+		// Asking again after a failure costs at most an empty slot nobody sees.
+		var slots []epc.Resource
+		if err := a.retryWrite(ctx, writeTries, func() (err error) {
+			slots, err = a.EPC.CreateResources(ctx, in.TransactionID, []epc.NewResource{{Name: in.File.Name, MimeType: in.File.MimeType}})
+			return err
+		}); err != nil {
 			return epc.Resource{}, epcError("create resource", err)
 		}
 		if len(slots) != 1 {
 			return epc.Resource{}, fmt.Errorf("create resource: platform returned %d slots, want 1", len(slots))
 		}
 		slot = slots[0]
-		// From here on a failed step is tried again within this attempt: a new attempt would
-		// have to ask for a new slot (EPC lists no unattached ones), leaving this one behind.
-		var openErr error
-		err = retryWrite(ctx, func() error {
-			f, err := a.Blobs.Open(ctx, in.File.SHA256)
-			if err != nil {
-				openErr = fmt.Errorf("open %s: %w", in.File.Name, err)
-				return openErr
-			}
-			defer f.Close()
-			return a.EPC.UploadBytes(ctx, slot, &heartbeatReader{ctx: ctx, r: f, last: time.Now()}, in.File.Size)
-		})
-		switch {
-		case openErr != nil:
-			return epc.Resource{}, openErr
-		case err != nil:
-			return epc.Resource{}, epcError("upload bytes", err)
+		if err := a.noteSlot(key, in.File, slot); err != nil {
+			// Not fatal: without the note a later attempt asks for a new slot.
+			log.Warn("upload slot not noted", "resourceId", slot.ID, "error", err)
 		}
-		// Once the bytes are there, a later attempt only needs to attach them. Heartbeat
-		// details carry the slot's id, never its location or authorization.
-		recordUploaded(ctx, in.File, slot)
+	}
+	var openErr error
+	err = a.retryWrite(ctx, uploadTries, func() error {
+		f, err := a.Blobs.Open(ctx, in.File.SHA256)
+		if err != nil {
+			openErr = fmt.Errorf("open %s: %w", in.File.Name, err)
+			return openErr
+		}
+		defer f.Close()
+		return a.EPC.UploadBytes(ctx, slot, &heartbeatReader{ctx: ctx, r: f}, in.File.Size)
+	})
+	switch {
+	case openErr != nil:
+		return epc.Resource{}, openErr
+	case err != nil && noted && !epc.IsRetryable(err):
+		// The platform refuses the noted slot (an expired grant, say): forget it, and the
+		// next attempt asks for a new one.
+		_ = a.Blobs.DeleteNote(key)
+		return epc.Resource{}, temporal.NewApplicationError(fmt.Sprintf("upload bytes to the slot of an earlier attempt: %v; a new slot will be asked for", err), ErrTypeUnavailable)
+	case err != nil:
+		return epc.Resource{}, epcError("upload bytes", err)
 	}
 	res := epc.Resource{ID: slot.ID, Name: in.File.Name, MimeType: in.File.MimeType}
 	attached = append(attached, res)
@@ -95,41 +111,48 @@ func (a *Activities) UploadFile(ctx context.Context, in UploadInput) (epc.Resour
 		}
 		return epc.Resource{}, epcError("attach resource", err)
 	}
+	_ = a.Blobs.DeleteNote(key) // attached: the response now says where the file is
 	log.Info("file uploaded", "resourceId", res.ID, "name", res.Name, "bytes", in.File.Size, "took", time.Since(start))
 	return res, nil
 }
 
-// uploadProgress is UploadFile's heartbeat: the slot an attempt filled with the file's bytes.
-type uploadProgress struct {
-	SHA256     string `json:"sha256"`
-	ResourceID string `json:"resourceId"`
-	Name       string `json:"name"`
-	MimeType   string `json:"mimeType"`
+// slotNote is an upload slot as noted between attempts: the grant to fill it included.
+type slotNote struct {
+	SHA256 string       `json:"sha256"`
+	Slot   epc.Resource `json:"slot"`
 }
 
-// uploadedEarlier returns the slot an earlier attempt of this activity filled with file.
-func uploadedEarlier(ctx context.Context, file blobs.File) (epc.Resource, bool) {
-	if !activity.IsActivity(ctx) || !activity.HasHeartbeatDetails(ctx) {
+// slotNoteKey names the note of one file's upload to one transaction.
+func slotNoteKey(txID string, f blobs.File) string {
+	sum := sha256.Sum256([]byte(txID + "\x00" + f.SHA256 + "\x00" + f.Name))
+	return "upload-" + hex.EncodeToString(sum[:])
+}
+
+// notedSlot returns the slot an earlier attempt noted for this file.
+func (a *Activities) notedSlot(ctx context.Context, key string, f blobs.File) (epc.Resource, bool) {
+	b, err := a.Blobs.Note(key)
+	if err != nil {
+		if !errors.Is(err, blobs.ErrNotFound) {
+			a.logger(ctx, "").Warn("upload slot note unreadable", "error", err)
+		}
 		return epc.Resource{}, false
 	}
-	var p uploadProgress
-	if err := activity.GetHeartbeatDetails(ctx, &p); err != nil || p.SHA256 != file.SHA256 || p.ResourceID == "" || p.Name != file.Name {
+	var n slotNote
+	if err := json.Unmarshal(b, &n); err != nil || n.SHA256 != f.SHA256 || n.Slot.ID == "" || n.Slot.Location == "" {
 		return epc.Resource{}, false
 	}
-	return epc.Resource{ID: p.ResourceID, Name: p.Name, MimeType: p.MimeType}, true
+	return n.Slot, true
 }
 
-// recordUploaded heartbeats the filled slot. The SDK sends a first heartbeat at once and
-// flushes a buffered one when the attempt fails, so a retry finds it.
-func recordUploaded(ctx context.Context, file blobs.File, slot epc.Resource) {
-	if activity.IsActivity(ctx) {
-		activity.RecordHeartbeat(ctx, uploadProgress{SHA256: file.SHA256, ResourceID: slot.ID, Name: file.Name, MimeType: file.MimeType})
+func (a *Activities) noteSlot(key string, f blobs.File, slot epc.Resource) error {
+	b, err := json.Marshal(slotNote{SHA256: f.SHA256, Slot: slot})
+	if err != nil {
+		return err
 	}
+	return a.Blobs.PutNote(key, b)
 }
 
-// heartbeatReader heartbeats while a long upload streams, so a stuck upload is noticed. It
-// starts a second in, so that a small file's first heartbeat is recordUploaded's, which the
-// SDK then sends at once rather than batching it.
+// heartbeatReader heartbeats while a long upload streams, so a stuck upload is noticed.
 type heartbeatReader struct {
 	ctx  context.Context
 	r    io.Reader

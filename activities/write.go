@@ -13,8 +13,13 @@ import (
 // A write to EPC that fails in a way that may pass is tried again within the activity
 // attempt, a few times and briefly; past that, Temporal's retry policy takes over.
 const (
-	writeTries       = 3
+	writeTries = 3
+	// uploadTries is higher: a PUT whose reply is lost may have stored the bytes, and a new
+	// attempt would need a new slot, leaving a copy behind. The same bytes PUT again are
+	// accepted, so each further try is another chance to learn that they arrived.
+	uploadTries      = 8
 	writeBackoff     = 200 * time.Millisecond
+	maxWriteBackoff  = 2 * time.Second // keeps 8 tries well inside a 30 s heartbeat timeout
 	maxWriteWaitHere = 5 * time.Second // a longer Retry-After is left to Temporal
 )
 
@@ -39,7 +44,7 @@ func (a *Activities) writeResponse(ctx context.Context, tx *epc.Transaction, pat
 		if err = a.EPC.PatchResponse(ctx, tx.ID, patch); err == nil {
 			return tx, nil
 		}
-		if try == writeTries || !waitToRetry(ctx, err, try) {
+		if try == writeTries || !a.waitToRetry(ctx, err, try) {
 			return tx, err
 		}
 		next, rerr := a.EPC.GetTransaction(ctx, tx.ID)
@@ -51,11 +56,11 @@ func (a *Activities) writeResponse(ctx context.Context, tx *epc.Transaction, pat
 }
 
 // retryWrite runs an idempotent write (such as a PUT of the same bytes to the same place)
-// up to writeTries times while it fails in a way that may pass.
-func retryWrite(ctx context.Context, write func() error) error {
+// up to tries times while it fails in a way that may pass.
+func (a *Activities) retryWrite(ctx context.Context, tries int, write func() error) error {
 	for try := 1; ; try++ {
 		err := write()
-		if err == nil || try == writeTries || !waitToRetry(ctx, err, try) {
+		if err == nil || try == tries || !a.waitToRetry(ctx, err, try) {
 			return err
 		}
 	}
@@ -63,11 +68,15 @@ func retryWrite(ctx context.Context, write func() error) error {
 
 // waitToRetry waits before try+1 of a failed write and reports whether to make it: only for
 // failures that may pass, and not for a Retry-After longer than an attempt should hold.
-func waitToRetry(ctx context.Context, err error, try int) bool {
+func (a *Activities) waitToRetry(ctx context.Context, err error, try int) bool {
 	if !epc.IsRetryable(err) || ctx.Err() != nil {
 		return false
 	}
-	d := max(writeBackoff<<(try-1), epc.RetryAfter(err))
+	base := a.WriteBackoff
+	if base <= 0 {
+		base = writeBackoff
+	}
+	d := max(min(base<<(try-1), maxWriteBackoff), epc.RetryAfter(err))
 	if d > maxWriteWaitHere {
 		return false
 	}

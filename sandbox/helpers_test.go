@@ -309,6 +309,7 @@ type controlSnapshot struct {
 		SHA256   string `json:"sha256"`
 		Uploaded bool   `json:"uploaded"`
 		Uploads  int    `json:"uploads"`
+		Resent   int    `json:"resent"`
 		Attached bool   `json:"attached"`
 	} `json:"resources"`
 	Webhooks []struct {

@@ -93,6 +93,7 @@ type mediaState struct {
 	Uploaded      bool      `json:"uploaded"`
 	Attached      bool      `json:"attached,omitempty"`
 	Puts          int       `json:"puts,omitempty"`
+	Resent        int       `json:"resent,omitempty"`
 	Created       time.Time `json:"created"`
 	UploadedAt    time.Time `json:"uploadedAt,omitzero"`
 }
@@ -319,7 +320,7 @@ func (t *txState) snapshot() txSnapshot {
 func (m *mediaItem) state() mediaState {
 	return mediaState{
 		ID: m.id, Name: m.name, MimeType: m.mimeType, Location: m.location, Authorization: m.authorization,
-		Size: len(m.data), SHA256: m.sha256, Uploaded: m.uploaded, Attached: m.attached, Puts: m.puts,
+		Size: len(m.data), SHA256: m.sha256, Uploaded: m.uploaded, Attached: m.attached, Puts: m.puts, Resent: m.resent,
 		Created: m.created, UploadedAt: m.uploadedAt,
 	}
 }
@@ -487,7 +488,7 @@ func (p *stateFile) restoreMedia(t *txState, ms mediaState, attachment bool) (*m
 	m := &mediaItem{
 		tx: t, id: ms.ID, name: ms.Name, mimeType: ms.MimeType, attachment: attachment,
 		authorization: ms.Authorization, location: ms.Location, sha256: ms.SHA256,
-		uploaded: ms.Uploaded, attached: ms.Attached, puts: ms.Puts, created: ms.Created, uploadedAt: ms.UploadedAt,
+		uploaded: ms.Uploaded, attached: ms.Attached, puts: ms.Puts, resent: ms.Resent, created: ms.Created, uploadedAt: ms.UploadedAt,
 	}
 	if !m.uploaded {
 		return m, nil

@@ -200,6 +200,7 @@ type mediaItem struct {
 	uploaded      bool
 	attached      bool
 	puts          int
+	resent        int // PUTs of the bytes already held, accepted again
 	created       time.Time
 	uploadedAt    time.Time
 }

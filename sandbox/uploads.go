@@ -140,6 +140,8 @@ func (e *EPC) putMedia(w http.ResponseWriter, r *http.Request) error {
 	defer t.mu.Unlock()
 	m.puts++
 	if m.uploaded && m.sha256 == hex.EncodeToString(sum[:]) {
+		m.resent++
+		t.changed()
 		writeJSON(w, http.StatusOK, map[string]any{"id": id, "size": len(m.data), "sha256": m.sha256})
 		return nil
 	}
@@ -200,13 +202,16 @@ func sameMediaType(a, b string) bool {
 
 // resourceView is a response resource in the control API.
 type resourceView struct {
-	ID         string     `json:"id"`
-	Name       string     `json:"name"`
-	MimeType   string     `json:"mimeType"`
-	Size       int        `json:"size"`
-	SHA256     string     `json:"sha256,omitempty"`
-	Uploaded   bool       `json:"uploaded"`
-	Uploads    int        `json:"uploads"` // PUTs received with the right authorization
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	MimeType string `json:"mimeType"`
+	Size     int    `json:"size"`
+	SHA256   string `json:"sha256,omitempty"`
+	Uploaded bool   `json:"uploaded"`
+	Uploads  int    `json:"uploads"` // PUTs received with the right authorization
+	// Resent counts PUTs of the bytes the slot already held (a partner retrying after a lost
+	// reply): accepted, and nothing changed.
+	Resent     int        `json:"resent"`
 	Attached   bool       `json:"attached"`
 	Created    time.Time  `json:"created"`
 	UploadedAt *time.Time `json:"uploadedAt,omitempty"`
@@ -216,7 +221,7 @@ type resourceView struct {
 func (m *mediaItem) view() resourceView {
 	v := resourceView{
 		ID: m.id, Name: m.name, MimeType: m.mimeType, Size: len(m.data), SHA256: m.sha256,
-		Uploaded: m.uploaded, Uploads: m.puts, Attached: m.attached, Created: m.created,
+		Uploaded: m.uploaded, Uploads: m.puts, Resent: m.resent, Attached: m.attached, Created: m.created,
 	}
 	if m.uploaded {
 		at := m.uploadedAt

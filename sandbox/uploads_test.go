@@ -85,8 +85,8 @@ func TestUploadRules(t *testing.T) {
 		t.Fatalf("attach: %v", err)
 	}
 	v := e.control(id)
-	if r := v.Resources[0]; !r.Uploaded || !r.Attached || r.Uploads != 3 || r.Size != 4 {
-		t.Errorf("pdf = %+v, want uploaded, attached, 3 PUTs, 4 bytes", r)
+	if r := v.Resources[0]; !r.Uploaded || !r.Attached || r.Uploads != 3 || r.Resent != 1 || r.Size != 4 {
+		t.Errorf("pdf = %+v, want uploaded, attached, 3 PUTs (1 resent), 4 bytes", r)
 	}
 	if r := v.Resources[1]; r.Uploaded || r.Attached || r.Uploads != 0 {
 		t.Errorf("jpg = %+v", r)
