@@ -27,6 +27,7 @@ import (
 	"github.com/epcflow/epcflow/devserver"
 	"github.com/epcflow/epcflow/sandbox"
 	"github.com/epcflow/epcflow/stack"
+	"github.com/epcflow/epcflow/workerproc"
 )
 
 // Defaults applied by Run.
@@ -53,7 +54,8 @@ type Config struct {
 	// CeilingOnly skips the end-to-end measurement: one warm-up flood order gives the number
 	// of activities per order, then only the ceiling runs.
 	CeilingOnly bool
-	// DBPath is the Temporal SQLite file; default devserver.MemoryDB.
+	// DBPath is the Temporal database: a SQLite file or a PostgreSQL URL (see
+	// devserver.Config.DBPath); default devserver.MemoryDB.
 	DBPath string
 	// DataDir holds stored files (certificates); default a temporary directory, removed.
 	DataDir string
@@ -154,7 +156,7 @@ type Environment struct {
 	Orders     int       `json:"orders"`
 	Rate       float64   `json:"rate"` // orders started per second; negative: all at once
 	Warmup     int       `json:"warmup"`
-	Database   string    `json:"database"` // "sqlite in memory" or the file
+	Database   string    `json:"database"` // "sqlite in memory", the file, or the PostgreSQL URL without password
 	Encrypted  bool      `json:"payloadsEncrypted"`
 	WorkerMode string    `json:"workerMode"` // "child process" or "in process"
 	// LoadAverage is /proc/loadavg's 1-minute figure when the run started and ended: the
@@ -257,8 +259,8 @@ type runner struct {
 	sink     *sink
 	lender   *demo.Lender
 	http     *http.Client
-	worker   *childWorker // nil: in-process worker
-	runID    string       // makes ceiling workflow ids unique across runs on one database
+	worker   *workerproc.Process // nil: in-process worker
+	runID    string              // makes ceiling workflow ids unique across runs on one database
 	closers  []func()
 	progress io.Writer
 }
@@ -322,20 +324,19 @@ func start(ctx context.Context, cfg Config) (r *runner, err error) {
 	}
 	r.onClose(func() { _ = r.st.Close() })
 	if len(cfg.WorkerCommand) > 0 {
-		r.worker, err = startChildWorker(ctx, r.st.Client, childWorkerConfig{
-			command: cfg.WorkerCommand, env: cfg.WorkerEnv,
-			frontend: r.st.Server.FrontendAddress(), namespace: r.st.Server.Namespace(),
-			sandboxURL: sbURL, blobDir: filepath.Join(dataDir, "blobs"), codecKeys: formatted,
-			logLevel: cfg.WorkerLogLevel, stderr: cfg.Stderr,
-			readyTimeout: time.Minute, stopTimeout: 15 * time.Second,
+		r.worker, err = workerproc.Start(ctx, r.st.Client, workerproc.Config{
+			Command: cfg.WorkerCommand, Env: cfg.WorkerEnv,
+			Frontend: r.st.Server.FrontendAddress(), Namespace: r.st.Server.Namespace(),
+			SandboxURL: sbURL, BlobDir: filepath.Join(dataDir, "blobs"), CodecKeys: formatted,
+			LogLevel: cfg.WorkerLogLevel, Stderr: cfg.Stderr,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("bench: %w", err)
 		}
 		w := r.worker
 		// Stopped before the stack: it would otherwise log connection errors as it goes.
-		r.onClose(func() { _ = w.stop(15 * time.Second) })
-		fmt.Fprintf(r.progress, "bench: worker running as child process %d\n", w.pid())
+		r.onClose(func() { _ = w.Stop(15 * time.Second) })
+		fmt.Fprintf(r.progress, "bench: worker running as child process %d\n", w.PID())
 	}
 	// Map the flood service event as a lender would, so the platform's processing does work.
 	if err := putJSON(ctx, r.http, sbURL+"/sandbox/epc/service-event-mappings", `{"FLOOD-DETERMINED":["task","notification"]}`); err != nil {
@@ -432,7 +433,7 @@ func (r *runner) processMemory() (Memory, error) {
 // workerMemory reads the worker's memory: the child's, or this whole process's.
 func (r *runner) workerMemory() (Memory, error) {
 	if r.worker != nil {
-		return readMemory(r.worker.pid(), "epcflow worker (child process)")
+		return readMemory(r.worker.PID(), "epcflow worker (child process)")
 	}
 	return readMemory(os.Getpid(), "whole bench process: worker in process with the Temporal server, API and sandbox")
 }
@@ -451,8 +452,11 @@ func loadAverage() float64 {
 }
 
 func describeDB(path string) string {
-	if path == devserver.MemoryDB {
+	switch {
+	case path == devserver.MemoryDB:
 		return "sqlite in memory"
+	case devserver.IsPostgres(path):
+		return "postgres " + devserver.RedactDBPath(path)
 	}
 	return "sqlite file " + path
 }

@@ -33,7 +33,7 @@ type cpuMeter struct {
 func (r *runner) startCPU() (*cpuMeter, error) {
 	m := &cpuMeter{}
 	if r.worker != nil {
-		m.worker = r.worker.pid()
+		m.worker = r.worker.PID()
 	}
 	var err error
 	if m.self, m.child, err = m.read(); err != nil {

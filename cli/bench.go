@@ -24,7 +24,8 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	f.Float64Var(&rate, "rate", bench.DefaultRate, "orders started per second, open loop (each order's webhooks go out on schedule); negative: all at once")
 	f.integer(&warmup, "warmup", "", bench.DefaultWarmup, "orders run first and not measured (negative: none)")
 	f.integer(&open, "open", "", 0, "Appraisal orders to leave waiting for the appraiser before reading the worker's memory (the target is for --open 10000)")
-	f.str(&db, "db", "", devserver.MemoryDB, `Temporal SQLite file, or ":memory:"`)
+	f.temporalDB(&db, "temporal-db", "", devserver.MemoryDB, "Temporal `database`: \":memory:\" (SQLite in memory), a SQLite file, or postgres://user[:password]@host[:port]/NAME (databases NAME and NAME_visibility, created when missing)")
+	f.Var(dbValue{&db}, "db", "the same as --temporal-db (its older name)")
 	f.str(&out, "out", "", "bench-out", "directory for bench.json, bench.md and bench-latency.png")
 	f.boolean(&encrypt, "encrypt-payloads", true, "encrypt Temporal payloads with a generated key, as `epcflow dev` does")
 	f.boolean(&inProcess, "in-process-worker", false, "run the worker in this process instead of as a child `epcflow worker` (its memory then includes the server's)")
@@ -48,6 +49,9 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	}
 	if rate == 0 {
 		return usageErr("--rate 0: give orders per second, or a negative rate for all at once")
+	}
+	if err := devserver.ValidateDBPath(db); err != nil {
+		return usageErr("--temporal-db: %v", err)
 	}
 	log, err := logs.logger(e.stderr)
 	if err != nil {

@@ -33,6 +33,7 @@ func commands() []command {
 		{"start", "operator CLI: place, update or cancel sandbox orders; schedule, deliver, show", runStart},
 		{"replay", "replay workflow histories (files or a server's recent executions) against this build", runReplay},
 		{"bench", "benchmark: flood orders end to end vs a no-op Temporal ceiling, webhook latency, worker memory", runBench},
+		{"chaos", "chaos suite: orders under injected faults, killed workers and a server restart; counts lost and duplicated effects", runChaos},
 	}
 }
 

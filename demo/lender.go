@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/epcflow/epcflow/sandbox"
 )
 
 // Lender talks to the sandbox's lender control API (/sandbox/epc/...).
@@ -132,4 +134,27 @@ func do(hc *http.Client, req *http.Request, out any) error {
 		}
 	}
 	return nil
+}
+
+// Transactions lists every transaction the sandbox holds, oldest first.
+func (l *Lender) Transactions(ctx context.Context) ([]sandbox.TransactionSummary, error) {
+	var out []sandbox.TransactionSummary
+	err := call(ctx, l.HTTP, http.MethodGet, l.BaseURL+"/sandbox/epc/transactions", nil, &out, "")
+	return out, err
+}
+
+// SetServiceEventMappings replaces the lender's mapping of service event codes to the
+// Encompass actions they trigger (e.g. {"FLOOD-DETERMINED": ["task", "notification"]}).
+func (l *Lender) SetServiceEventMappings(ctx context.Context, m map[string][]string) error {
+	return call(ctx, l.HTTP, http.MethodPut, l.BaseURL+"/sandbox/epc/service-event-mappings", m, nil, "")
+}
+
+// SetFaults replaces the sandbox's fault injection; a config without rules turns it off.
+func (l *Lender) SetFaults(ctx context.Context, cfg sandbox.FaultConfig) error {
+	return call(ctx, l.HTTP, http.MethodPut, l.BaseURL+"/sandbox/faults", cfg, nil, "")
+}
+
+// SetWebhookBehavior sets how the sandbox delivers webhooks (copies, shuffling, delay).
+func (l *Lender) SetWebhookBehavior(ctx context.Context, b sandbox.WebhookBehavior) error {
+	return call(ctx, l.HTTP, http.MethodPut, l.BaseURL+"/sandbox/webhooks/behavior", b, nil, "")
 }

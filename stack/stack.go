@@ -40,7 +40,8 @@ import (
 type Config struct {
 	// DataDir holds the Temporal database (unless DBPath says otherwise) and the blob store.
 	DataDir string
-	// DBPath is the Temporal SQLite file, or devserver.MemoryDB; default DataDir/temporal.db.
+	// DBPath is the Temporal database: a SQLite file, devserver.MemoryDB, or a PostgreSQL URL
+	// (see devserver.Config.DBPath); default DataDir/temporal.db. DataDir still holds the rest.
 	DBPath string
 	// TemporalPort and UIPort of the embedded server (0: free ports; UIPort devserver.NoUI: no UI).
 	TemporalPort, UIPort int
@@ -63,7 +64,8 @@ type Config struct {
 	// Accounts checks request.credentials (default: the demo store).
 	Accounts accounts.Store
 	// PortalDSN is the portal users' database: a PostgreSQL DSN, or a SQLite path; default
-	// DataDir/portal.db (in memory when DBPath is in memory).
+	// DataDir/portal.db (in memory when DBPath is in memory; SQLite also when Temporal's
+	// database is a PostgreSQL URL: it is not shared with Temporal).
 	PortalDSN string
 	// TemporalLogLevel filters the embedded server's logs (default: warnings and errors).
 	TemporalLogLevel slog.Leveler
@@ -83,7 +85,8 @@ type Stack struct {
 	SandboxURL string
 	APIURL     string
 
-	closers []func() error
+	serverCfg devserver.Config
+	closers   []func() error
 }
 
 // Start brings the stack up. On error, whatever started is stopped again.
@@ -123,7 +126,8 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		sc.PartnerURL = st.APIURL
 		sc.PublicURL = st.SandboxURL
 		if sc.StateFile == "" && cfg.DBPath != devserver.MemoryDB {
-			// The workflows outlive a restart in Temporal's database: the platform's side must too.
+			// The workflows outlive a restart in Temporal's database (a file or PostgreSQL):
+			// the platform's side must too.
 			sc.StateFile = filepath.Join(cfg.DataDir, "sandbox.json")
 		}
 		if sc.Logger == nil {
@@ -144,7 +148,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	if cfg.CodecKeys != nil {
 		codecEndpoint = st.APIURL + "/codec"
 	}
-	st.Server, err = devserver.Start(ctx, devserver.Config{
+	st.serverCfg = devserver.Config{
 		DBPath:           cfg.DBPath,
 		FrontendPort:     cfg.TemporalPort,
 		UIPort:           cfg.UIPort,
@@ -152,11 +156,13 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		SearchAttributes: workflows.SearchAttributes(),
 		Logger:           log.With("component", "temporal"),
 		LogLevel:         cfg.TemporalLogLevel,
-	})
+	}
+	st.Server, err = devserver.Start(ctx, st.serverCfg)
 	if err != nil {
 		return nil, fmt.Errorf("temporal dev server: %w", err)
 	}
-	st.onClose(st.Server.Stop)
+	// Through the field: RestartTemporal replaces the server.
+	st.onClose(func() error { return st.Server.Stop() })
 
 	st.Client, err = Dial(ctx, st.Server.FrontendAddress(), st.Server.Namespace(), log, st.Metrics, WithCodecKeys(cfg.CodecKeys))
 	if err != nil {

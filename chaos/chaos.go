@@ -1,0 +1,311 @@
+// Package chaos proves that no order is lost or done twice when everything around epcflow
+// fails: it runs the real parts (Temporal on a SQLite file, the sandbox, the API, and workers
+// as child processes), places orders of both products while the sandbox answers 5xx and 429,
+// adds latency and an outage, delivers every webhook three times out of order, SIGKILLs a
+// worker in the middle of its activities and restarts the Temporal server. Then it reads the
+// sandbox's records of every order and counts what went missing or happened twice.
+//
+// `go test ./chaos/` runs it at a CI size; `epcflow chaos` (or `go test ./chaos/
+// -chaos.orders=200`) at full size.
+package chaos
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/epcflow/epcflow/codec"
+	"github.com/epcflow/epcflow/demo"
+	"github.com/epcflow/epcflow/devserver"
+	"github.com/epcflow/epcflow/sandbox"
+	"github.com/epcflow/epcflow/stack"
+	"github.com/epcflow/epcflow/workerproc"
+	"github.com/epcflow/epcflow/workflows"
+)
+
+// Config sizes and tunes one run. The zero value (with WorkerCommand) is the full run the
+// README describes.
+type Config struct {
+	// Orders to place (default 200), every other one an Appraisal, the rest FloodCertifications.
+	Orders int
+	// Rate of placing orders per second (default 10).
+	Rate float64
+	// ErrorRate of 5xx answers on every partner route (default 0.3); RateLimited of 429 with
+	// Retry-After 1s (default 0.05); LostReplies of 5xx sent after the platform did the work,
+	// so the partner never hears it succeeded (default 0.05). Negative turns one off.
+	ErrorRate, RateLimited, LostReplies float64
+	// Latency added to every partner call (default 20ms).
+	Latency time.Duration
+	// Outage is how long every partner route answers 503 once (default 10s).
+	Outage time.Duration
+	// WebhookCopies delivers every webhook this many times, shuffled (default 3).
+	WebhookCopies int
+	// Workers is how many worker processes run (default 2; the first is the one killed).
+	Workers int
+	// Kills is how many times the first worker is SIGKILLed and restarted (default 2).
+	Kills int
+	// ServerDowntime is how long the Temporal server stays down when it is restarted, once
+	// (default 3s; negative: no restart).
+	ServerDowntime time.Duration
+	// WorkerCommand is the argv prefix running the epcflow binary; WorkerEnv is added to the
+	// workers' environment.
+	WorkerCommand, WorkerEnv []string
+	// DataDir holds the Temporal database, blobs and the sandbox's state (default: a
+	// temporary directory, removed afterwards).
+	DataDir string
+	// Timeout bounds the whole run (default 10 min).
+	Timeout time.Duration
+	// Seed makes the injected faults and the webhook shuffling repeatable (default 1).
+	Seed int64
+	// Progress receives one line per phase (nil: discarded).
+	Progress io.Writer
+	// Logger receives the in-process parts' logs; WorkerStderr the workers' (nil: discarded).
+	Logger       *slog.Logger
+	WorkerStderr io.Writer
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Orders == 0 {
+		c.Orders = 200
+	}
+	if c.Rate == 0 {
+		c.Rate = 10
+	}
+	for _, f := range []struct {
+		v   *float64
+		def float64
+	}{{&c.ErrorRate, 0.3}, {&c.RateLimited, 0.05}, {&c.LostReplies, 0.05}} {
+		switch {
+		case *f.v == 0:
+			*f.v = f.def
+		case *f.v < 0:
+			*f.v = 0
+		}
+	}
+	if c.Latency == 0 {
+		c.Latency = 20 * time.Millisecond
+	}
+	if c.Outage == 0 {
+		c.Outage = 10 * time.Second
+	}
+	if c.WebhookCopies == 0 {
+		c.WebhookCopies = 3
+	}
+	if c.Workers == 0 {
+		c.Workers = 2
+	}
+	if c.Kills == 0 {
+		c.Kills = 2
+	}
+	if c.ServerDowntime == 0 {
+		c.ServerDowntime = 3 * time.Second
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 10 * time.Minute
+	}
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	var errs []error
+	if c.Orders < 0 {
+		errs = append(errs, fmt.Errorf("orders %d: must be positive", c.Orders))
+	}
+	if c.Rate < 0 {
+		errs = append(errs, fmt.Errorf("rate %g: must be positive", c.Rate))
+	}
+	if c.ErrorRate+c.RateLimited+c.LostReplies >= 1 {
+		errs = append(errs, fmt.Errorf("error rates %g + %g + %g: must add up to less than 1", c.ErrorRate, c.RateLimited, c.LostReplies))
+	}
+	if c.Workers < 2 {
+		errs = append(errs, fmt.Errorf("workers %d: at least 2 (one keeps going while the other is killed)", c.Workers))
+	}
+	if c.Kills < 0 {
+		errs = append(errs, fmt.Errorf("kills %d: must not be negative", c.Kills))
+	}
+	if c.WebhookCopies < 1 || c.WebhookCopies > 100 {
+		errs = append(errs, fmt.Errorf("webhook copies %d: between 1 and 100", c.WebhookCopies))
+	}
+	if len(c.WorkerCommand) == 0 {
+		errs = append(errs, errors.New("no worker command (the epcflow binary to run workers with)"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return c, fmt.Errorf("chaos: %w", err)
+	}
+	return c, nil
+}
+
+// Run performs one chaos run and returns what it found. An error means the run itself could
+// not be carried out; deviations in the engine's behaviour are in the Report.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	r, err := start(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	return r.run(ctx)
+}
+
+// runner is one run's parts.
+type runner struct {
+	cfg      Config
+	st       *stack.Stack
+	lender   *demo.Lender
+	operator *demo.Operator
+	workers  []*workerproc.Process
+	wcfg     []workerproc.Config
+	started  time.Time
+	log      *eventLog
+	stats    struct{ kills, killsMidActivity, outages, restarts int }
+	closers  []func()
+}
+
+func start(ctx context.Context, cfg Config) (r *runner, err error) {
+	r = &runner{cfg: cfg, started: time.Now(), log: &eventLog{w: cfg.Progress}}
+	r.log.start = r.started
+	defer func() {
+		if err != nil {
+			r.close()
+		}
+	}()
+	dataDir := cfg.DataDir
+	if dataDir == "" {
+		if dataDir, err = os.MkdirTemp("", "epcflow-chaos-"); err != nil {
+			return nil, fmt.Errorf("chaos: %w", err)
+		}
+		r.onClose(func() { _ = os.RemoveAll(dataDir) })
+	}
+	key, err := codec.GenerateKey("chaos")
+	if err != nil {
+		return nil, fmt.Errorf("chaos: %w", err)
+	}
+	ring, err := codec.NewKeyring(key)
+	if err != nil {
+		return nil, fmt.Errorf("chaos: %w", err)
+	}
+	token, err := randomToken()
+	if err != nil {
+		return nil, fmt.Errorf("chaos: %w", err)
+	}
+	// A fixed frontend port: the workers must find the server again after its restart.
+	port, err := freePort()
+	if err != nil {
+		return nil, fmt.Errorf("chaos: %w", err)
+	}
+	r.st, err = stack.Start(ctx, stack.Config{
+		DataDir: dataDir, DBPath: filepath.Join(dataDir, "temporal.db"), TemporalPort: port, UIPort: devserver.NoUI,
+		NoWorker: true, OperatorToken: token, CodecKeys: ring, Logger: cfg.Logger,
+		// ICE's platform tries a webhook 3 times 20 s apart; 2 s keeps the run short while a
+		// server restart still spans more than one try.
+		Sandbox: sandbox.Config{WebhookRetryInterval: 2 * time.Second, Seed: cfg.Seed},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("chaos: %w", err)
+	}
+	r.onClose(func() { _ = r.st.Close() })
+	r.lender = demo.NewLender(r.st.SandboxURL)
+	r.operator = demo.NewOperator(r.st.APIURL, token)
+	r.log.printf("stack up: Temporal %s (SQLite file), API %s, sandbox %s", r.st.Server.FrontendAddress(), r.st.APIURL, r.st.SandboxURL)
+
+	for i := range cfg.Workers {
+		mport, err := freePort()
+		if err != nil {
+			return nil, fmt.Errorf("chaos: %w", err)
+		}
+		r.wcfg = append(r.wcfg, workerproc.Config{
+			Command: cfg.WorkerCommand, Env: cfg.WorkerEnv,
+			Frontend: r.st.Server.FrontendAddress(), Namespace: r.st.Server.Namespace(),
+			SandboxURL: r.st.SandboxURL, BlobDir: filepath.Join(dataDir, "blobs"), CodecKeys: codec.FormatKeys(key),
+			MetricsListen: "127.0.0.1:" + strconv.Itoa(mport), Stderr: cfg.WorkerStderr,
+		})
+		w, err := workerproc.Start(ctx, r.st.Client, r.wcfg[i])
+		if err != nil {
+			return nil, fmt.Errorf("chaos: worker %d: %w", i+1, err)
+		}
+		r.workers = append(r.workers, w)
+		r.log.printf("worker %d running as process %d", i+1, w.PID())
+	}
+	r.onClose(func() {
+		for _, w := range r.workers {
+			_ = w.Stop(10 * time.Second)
+		}
+	})
+	return r, nil
+}
+
+func (r *runner) onClose(f func()) { r.closers = append(r.closers, f) }
+
+func (r *runner) close() {
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		r.closers[i]()
+	}
+	r.closers = nil
+}
+
+// eventLog timestamps the run's phases for the progress output and the report.
+type eventLog struct {
+	mu     sync.Mutex
+	w      io.Writer
+	start  time.Time
+	events []string
+}
+
+func (l *eventLog) printf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	line := fmt.Sprintf("%6.1fs  %s", time.Since(l.start).Seconds(), fmt.Sprintf(format, args...))
+	l.events = append(l.events, line)
+	fmt.Fprintln(l.w, "chaos: "+line)
+}
+
+func (l *eventLog) lines() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.events...)
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func randomToken() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// orderType is the product of the i-th order: Appraisals and FloodCertifications alternate.
+func orderType(i int) string {
+	if i%2 == 0 {
+		return workflows.TypeAppraisal
+	}
+	return workflows.TypeFloodCertification
+}

@@ -1,0 +1,89 @@
+package chaos_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/epcflow/epcflow/chaos"
+	"github.com/epcflow/epcflow/cli"
+)
+
+// The CI size keeps `go test ./...` short; the full run is one flag away:
+// go test ./chaos/ -run TestChaos -v -chaos.orders=200
+var (
+	orders  = flag.Int("chaos.orders", 24, "orders in the chaos run (the full run is 200)")
+	verbose = flag.Bool("chaos.logs", false, "show the workers' and the stack's warnings")
+	timeout = flag.Duration("chaos.timeout", 8*time.Minute, "bound on the run (go test's own -timeout must be longer)")
+)
+
+// asEpcflow makes this test binary act as the epcflow command, so the suite runs its workers
+// as child processes (`<test binary> worker …`), as `epcflow chaos` does with itself.
+const asEpcflow = "EPCFLOW_CHAOS_TEST_AS_EPCFLOW"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asEpcflow) == "1" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := cli.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+// TestChaos runs the chaos suite: every order must complete with each of its effects done
+// exactly once, whatever failed on the way.
+func TestChaos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("chaos: runs a real Temporal server and worker processes")
+	}
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	cfg := chaos.Config{
+		Orders: *orders, DataDir: t.TempDir(), Timeout: *timeout,
+		WorkerCommand: []string{exe}, WorkerEnv: []string{asEpcflow + "=1"},
+		Progress: tlogWriter{t},
+	}
+	if *verbose {
+		cfg.Logger = slog.New(slog.NewTextHandler(tlogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		cfg.WorkerStderr = tlogWriter{t}
+	}
+	rep, err := chaos.Run(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Log(rep.Details())
+	for _, d := range rep.Deviations {
+		t.Error(d)
+	}
+	require.Equal(t, cfg.Orders, rep.Orders)
+	require.Equal(t, 2, rep.Kills, "the worker is SIGKILLed twice")
+	require.Equal(t, 1, rep.ServerRestarts, "the Temporal server is restarted once")
+	require.Equal(t, 1, rep.Outages, "the partner API has one outage")
+	require.NotZero(t, rep.Faults["status 503"]+rep.Faults["status 502"], "5xx were injected")
+	require.NotZero(t, rep.Faults["status 429"], "429s were injected")
+	// The verdict, printed as the run's last line (stdout, so it shows with -v as it is).
+	fmt.Println(rep.Summary())
+	require.True(t, rep.OK(), rep.Summary())
+}
+
+// tlogWriter sends lines to the test log.
+type tlogWriter struct{ t *testing.T }
+
+func (w tlogWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(trimNewline(p)))
+	return len(p), nil
+}
+
+func trimNewline(p []byte) []byte {
+	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
+		p = p[:len(p)-1]
+	}
+	return p
+}

@@ -1,0 +1,276 @@
+package chaos
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+
+	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/workflows"
+)
+
+// Report is what a run found.
+type Report struct {
+	// Orders placed; Completed ended completed on both sides (the workflow's result and the
+	// sandbox's record); Lost did not. DuplicatedEffects counts effects beyond the one each
+	// order should have had (a second completed PATCH, upload, service event batch…).
+	Orders, Completed, Lost, DuplicatedEffects int
+	// Deviations lists every problem, one line per order and kind.
+	Deviations []string
+	// What was done to the system.
+	Kills, KillsMidActivity, Outages, ServerRestarts int
+	// PartnerCalls the sandbox answered, and how many of them were injected faults, by answer.
+	PartnerCalls int
+	Faults       map[string]int
+	// Webhooks the platform sent (distinct events), the HTTP tries of all their copies, and the
+	// events no copy of which was accepted.
+	Webhooks, WebhookTries, WebhooksUndelivered int
+	// OrphanSlots are upload slots created and never used: the reply to the create call was
+	// lost, and EPC offers no way to find the slot again. Nothing reaches the lender.
+	OrphanSlots int
+	// Resent counts the same bytes PUT again to their slot after a lost reply: accepted by the
+	// platform, nothing changed.
+	Resent   int
+	Duration time.Duration
+	// Timeline is the run's progress lines.
+	Timeline []string
+}
+
+// OK reports whether nothing was lost, duplicated or otherwise amiss.
+func (r *Report) OK() bool { return len(r.Deviations) == 0 && r.Lost == 0 && r.DuplicatedEffects == 0 }
+
+// Summary is the run's one-line verdict.
+func (r *Report) Summary() string {
+	return fmt.Sprintf("chaos: %d orders, %d completed, %d lost, %d duplicated effects", r.Orders, r.Completed, r.Lost, r.DuplicatedEffects)
+}
+
+// Details is a short account of the faults and what they did, for the log.
+func (r *Report) Details() string {
+	var b strings.Builder
+	injected := 0
+	for _, n := range r.Faults {
+		injected += n
+	}
+	fmt.Fprintf(&b, "chaos: %s; worker SIGKILLed %d times (%d with activities in flight), Temporal restarted %d time(s), %d partner outage(s)\n",
+		r.Duration.Round(100*time.Millisecond), r.Kills, r.KillsMidActivity, r.ServerRestarts, r.Outages)
+	fmt.Fprintf(&b, "chaos: partner calls %d, injected faults %d", r.PartnerCalls, injected)
+	for _, k := range slices.Sorted(maps.Keys(r.Faults)) {
+		fmt.Fprintf(&b, " [%s: %d]", k, r.Faults[k])
+	}
+	fmt.Fprintf(&b, "\nchaos: webhooks %d, HTTP tries of their copies %d, events with no copy accepted %d; unused upload slots (create reply lost) %d; uploads re-sent after a lost reply %d",
+		r.Webhooks, r.WebhookTries, r.WebhooksUndelivered, r.OrphanSlots, r.Resent)
+	return b.String()
+}
+
+// record is the part of the sandbox's view of a transaction the checks read.
+type record struct {
+	ID       string `json:"id"`
+	Status   string `json:"status"`
+	Response struct {
+		Status string `json:"status"`
+	} `json:"response"`
+	ResponseHistory []json.RawMessage `json:"responseHistory"`
+	Events          []epc.Event       `json:"events"`
+	Resources       []struct {
+		Name     string `json:"name"`
+		Uploaded bool   `json:"uploaded"`
+		Uploads  int    `json:"uploads"`
+		Resent   int    `json:"resent"`
+		Attached bool   `json:"attached"`
+	} `json:"resources"`
+	Webhooks []struct {
+		Outcome  string            `json:"outcome"`
+		Attempts []json.RawMessage `json:"attempts"`
+	} `json:"webhooks"`
+	PartnerCalls []struct {
+		Fault string `json:"fault"`
+	} `json:"partnerCalls"`
+	PartnerCallsDropped int `json:"partnerCallsDropped"`
+}
+
+// patches counts the accepted response PATCHes that set status to s.
+func (rec *record) patches(s string) int {
+	n := 0
+	for _, raw := range rec.ResponseHistory {
+		var p struct {
+			Status string `json:"status"`
+		}
+		if json.Unmarshal(raw, &p) == nil && p.Status == s {
+			n++
+		}
+	}
+	return n
+}
+
+// serviceEventPatches counts the accepted PATCHes that carried a CREATE_SERVICE_EVENTS result.
+func (rec *record) serviceEventPatches() int {
+	n := 0
+	for _, raw := range rec.ResponseHistory {
+		var p struct {
+			Result *struct {
+				Action string `json:"action"`
+			} `json:"result"`
+		}
+		if json.Unmarshal(raw, &p) == nil && p.Result != nil && p.Result.Action == epc.ActionCreateServiceEvents {
+			n++
+		}
+	}
+	return n
+}
+
+func (rec *record) events(typ string) int {
+	n := 0
+	for _, e := range rec.Events {
+		if e.Type == typ {
+			n++
+		}
+	}
+	return n
+}
+
+// check reads every order's record from the sandbox and its workflow runs from Temporal.
+func (r *runner) check(ctx context.Context, orders []*order) (*Report, error) {
+	rep := &Report{
+		Orders: len(orders), Faults: map[string]int{},
+		Kills: r.stats.kills, KillsMidActivity: r.stats.killsMidActivity, Outages: r.stats.outages, ServerRestarts: r.stats.restarts,
+	}
+	if len(orders) < r.cfg.Orders {
+		rep.Deviations = append(rep.Deviations, fmt.Sprintf("only %d of %d orders were placed", len(orders), r.cfg.Orders))
+	}
+	// The platform's own list: an order it holds that we never heard of would be lost too.
+	list, err := r.lender.Transactions(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("chaos: list transactions: %w", err)
+	}
+	if len(list) != len(orders) {
+		rep.Deviations = append(rep.Deviations, fmt.Sprintf("the sandbox holds %d transactions, %d were placed", len(list), len(orders)))
+	}
+	for _, o := range orders {
+		problems, extra, completed, err := r.checkOrder(ctx, o, rep)
+		if err != nil {
+			return nil, err
+		}
+		if completed {
+			rep.Completed++
+		} else {
+			rep.Lost++
+		}
+		rep.DuplicatedEffects += extra
+		for _, p := range problems {
+			rep.Deviations = append(rep.Deviations, fmt.Sprintf("order %d (%s, %s): %s", o.n, o.typ, o.id, p))
+		}
+	}
+	return rep, nil
+}
+
+// checkOrder returns the order's problems, its duplicated effects and whether it completed.
+func (r *runner) checkOrder(ctx context.Context, o *order, rep *Report) (problems []string, extra int, completed bool, err error) {
+	raw, err := r.lender.Transaction(ctx, o.id)
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("chaos: read transaction %s: %w", o.id, err)
+	}
+	var rec record
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return nil, 0, false, fmt.Errorf("chaos: decode transaction %s: %w", o.id, err)
+	}
+	rep.PartnerCalls += len(rec.PartnerCalls) + rec.PartnerCallsDropped
+	for _, c := range rec.PartnerCalls {
+		if c.Fault != "" {
+			rep.Faults[c.Fault]++
+		}
+	}
+	for _, w := range rec.Webhooks {
+		rep.Webhooks++
+		rep.WebhookTries += len(w.Attempts)
+		if w.Outcome != "delivered" {
+			rep.WebhooksUndelivered++
+		}
+	}
+
+	switch {
+	case o.err != nil:
+		problems = append(problems, fmt.Sprintf("workflow never ended: %v", o.err))
+	case o.result.ResponseStatus != epc.StatusCompleted:
+		problems = append(problems, fmt.Sprintf("workflow ended with response status %q", o.result.ResponseStatus))
+	}
+	if rec.Status != epc.TransactionCompleted || rec.Response.Status != epc.StatusCompleted {
+		problems = append(problems, fmt.Sprintf("sandbox shows transaction %q, response %q", rec.Status, rec.Response.Status))
+	}
+	completed = len(problems) == 0
+	if o.appraise != nil {
+		problems = append(problems, "appraiser: "+o.appraise.Error())
+	}
+
+	// Each effect once: more is a duplicate, less a deviation of its own.
+	once := func(what string, n int) {
+		switch {
+		case n > 1:
+			extra += n - 1
+			problems = append(problems, fmt.Sprintf("%s %d times", what, n))
+		case n == 0 && completed:
+			problems = append(problems, what+" never")
+		}
+	}
+	once("PATCH status processing", rec.patches(epc.StatusProcessing))
+	once("PATCH status completed", rec.patches(epc.StatusCompleted))
+	once("CREATE_SERVICE_EVENTS PATCH", rec.serviceEventPatches())
+	once("service events processed (response:processed)", rec.events(epc.EventResponseProcessed))
+	attached := 0
+	for _, res := range rec.Resources {
+		switch {
+		case res.Attached:
+			attached++
+			rep.Resent += res.Resent
+			if !res.Uploaded {
+				problems = append(problems, "attached resource "+res.Name+" holds no bytes")
+			}
+			// The slot takes one file; the same bytes sent again after a lost reply change
+			// nothing and are counted apart. Any other PUT would be a second upload.
+			if n := res.Uploads - res.Resent; n > 1 {
+				extra += n - 1
+				problems = append(problems, fmt.Sprintf("attached resource %s: %d different uploads", res.Name, n))
+			}
+		case res.Uploaded:
+			extra++
+			problems = append(problems, fmt.Sprintf("a second copy of %s was uploaded and never attached", res.Name))
+		default:
+			// A slot asked for whose reply was lost: EPC lists no unattached slots, so nobody
+			// can find it again. The lender never sees it; counted apart.
+			rep.OrphanSlots++
+		}
+	}
+	once("resource attached", attached)
+	if o.typ == workflows.TypeAppraisal {
+		once("appraisal:scheduled event", rec.events(workflows.PartnerEventScheduled))
+	}
+	runs, err := r.runs(ctx, o.id)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	once("workflow run", runs)
+	return problems, extra, completed, nil
+}
+
+// runs counts the workflow executions of a transaction (all of them, closed or not).
+func (r *runner) runs(ctx context.Context, id string) (int, error) {
+	n := 0
+	var token []byte
+	for {
+		resp, err := r.st.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Query: fmt.Sprintf("WorkflowId = '%s'", workflows.TransactionWorkflowID(id)), NextPageToken: token,
+		})
+		if err != nil {
+			return 0, fmt.Errorf("chaos: list runs of %s: %w", id, err)
+		}
+		n += len(resp.Executions)
+		if token = resp.NextPageToken; len(token) == 0 {
+			return n, nil
+		}
+	}
+}

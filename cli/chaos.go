@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/epcflow/epcflow/chaos"
+)
+
+// errChaosFailed makes `epcflow chaos` exit 1 when the run found deviations.
+var errChaosFailed = errors.New("deviations found")
+
+func runChaos(ctx context.Context, e *env, args []string) error {
+	f := newFlags(e, "chaos")
+	var (
+		c          chaos.Config
+		workerLogs bool
+		logs       logging
+	)
+	f.integer(&c.Orders, "orders", "", 200, "orders to place (Appraisals and FloodCertifications alternating)")
+	f.Float64Var(&c.Rate, "rate", 10, "orders placed per second")
+	f.Float64Var(&c.ErrorRate, "error-rate", 0.3, "share of partner calls answered 5xx (negative: none)")
+	f.Float64Var(&c.RateLimited, "rate-limited", 0.05, "share of partner calls answered 429 with Retry-After (negative: none)")
+	f.Float64Var(&c.LostReplies, "lost-replies", 0.05, "share of partner calls answered 5xx after the platform did the work (negative: none)")
+	f.duration(&c.Latency, "latency", "", 20*time.Millisecond, "latency added to every partner call")
+	f.duration(&c.Outage, "outage", "", 10*time.Second, "length of the partner API outage")
+	f.integer(&c.WebhookCopies, "webhook-copies", "", 3, "deliveries of every webhook, shuffled")
+	f.integer(&c.Kills, "kills", "", 2, "times the first worker process is SIGKILLed and restarted")
+	f.duration(&c.ServerDowntime, "server-downtime", "", 3*time.Second, "how long the Temporal server stays down in its restart (negative: no restart)")
+	f.duration(&c.Timeout, "timeout", "", 10*time.Minute, "bound on the whole run")
+	f.str(&c.DataDir, "data-dir", "", "", "directory for the run's database and files (default: a temporary one, removed after)")
+	var seed int
+	f.integer(&seed, "seed", "", 1, "seed of the injected faults and the webhook shuffling")
+	f.boolean(&workerLogs, "worker-logs", false, "show the worker processes' warnings")
+	logs.register(f, "text")
+	if e.getenv("LOG_LEVEL") == "" {
+		if err := f.Set("log-level", "error"); err != nil { // progress lines, not the stack's retries
+			return err
+		}
+	}
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if c.Orders <= 0 {
+		return usageErr("--orders %d: must be positive", c.Orders)
+	}
+	if c.Rate <= 0 {
+		return usageErr("--rate %g: must be positive", c.Rate)
+	}
+	c.Seed = int64(seed)
+	log, err := logs.logger(e.stderr)
+	if err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find this binary to run the workers: %w", err)
+	}
+	c.WorkerCommand, c.Logger, c.Progress = []string{exe}, log, e.stderr
+	if workerLogs {
+		c.WorkerStderr = e.stderr
+	}
+	rep, err := chaos.Run(ctx, c)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, rep.Details())
+	for _, d := range rep.Deviations {
+		fmt.Fprintln(e.stdout, "deviation: "+d)
+	}
+	fmt.Fprintln(e.stdout, rep.Summary())
+	if !rep.OK() {
+		return errChaosFailed
+	}
+	return nil
+}

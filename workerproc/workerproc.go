@@ -1,0 +1,161 @@
+// Package workerproc runs `epcflow worker` as a child process: the benchmark runs its worker
+// apart to measure its memory, and the chaos suite runs several to SIGKILL them.
+package workerproc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/epcflow/epcflow/sandbox"
+	"github.com/epcflow/epcflow/workflows"
+)
+
+// Config says how to start the child and what it connects to.
+type Config struct {
+	// Command is the argv prefix that runs the epcflow binary (e.g. {"/usr/bin/epcflow"}, or a
+	// test binary that acts as epcflow when Env says so).
+	Command []string
+	// Env is added to the child's environment.
+	Env []string
+	// Frontend and Namespace locate Temporal.
+	Frontend, Namespace string
+	// SandboxURL is the EPC base URL (the sandbox); BlobDir the shared blob store.
+	SandboxURL, BlobDir string
+	// CodecKeys is the formatted keyring ("" for payloads in clear). It goes through the
+	// environment, never the command line, where other users could read it.
+	CodecKeys string
+	// MetricsListen is the worker's /metrics address ("" for none).
+	MetricsListen string
+	// LogLevel of the worker (default "warn"); its logs go to Stderr (nil: discarded).
+	LogLevel string
+	Stderr   io.Writer
+	// ReadyTimeout bounds the wait for the new process to poll (default 1 min).
+	ReadyTimeout time.Duration
+}
+
+// Process is a running worker process.
+type Process struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error // the process's exit, once done is closed
+}
+
+// Start starts the worker and returns once it polls both the workflow and the activity task
+// queue, as seen by Temporal through c.
+func Start(ctx context.Context, c client.Client, cfg Config) (*Process, error) {
+	if len(cfg.Command) == 0 {
+		return nil, errors.New("worker process: no command")
+	}
+	if cfg.LogLevel == "" {
+		cfg.LogLevel = "warn"
+	}
+	if cfg.ReadyTimeout == 0 {
+		cfg.ReadyTimeout = time.Minute
+	}
+	args := append(append([]string(nil), cfg.Command[1:]...), "worker",
+		"--temporal-address", cfg.Frontend, "--temporal-namespace", cfg.Namespace,
+		"--epc-base-url", cfg.SandboxURL, "--epc-client-id", sandbox.DefaultClientID,
+		"--blob-dir", cfg.BlobDir, "--metrics-listen", cfg.MetricsListen,
+		"--log-format", "text", "--log-level", cfg.LogLevel)
+	cmd := exec.Command(cfg.Command[0], args...)
+	cmd.Env = append(os.Environ(), "EPC_CLIENT_SECRET="+sandbox.DefaultClientSecret, "EPCFLOW_CODEC_KEYS="+cfg.CodecKeys)
+	cmd.Env = append(cmd.Env, cfg.Env...)
+	if cfg.Stderr != nil {
+		cmd.Stdout, cmd.Stderr = cfg.Stderr, cfg.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start worker process: %w", err)
+	}
+	p := &Process{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	if err := p.awaitPolling(ctx, c, cfg.ReadyTimeout); err != nil {
+		_ = p.Kill()
+		return nil, err
+	}
+	return p, nil
+}
+
+// awaitPolling waits until this process polls both task queues. Pollers are told apart by
+// the SDK's default identity, "<pid>@<host>…", since other workers may poll too.
+func (p *Process) awaitPolling(ctx context.Context, c client.Client, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	prefix := strconv.Itoa(p.PID()) + "@"
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ready := true
+		for _, typ := range []enumspb.TaskQueueType{enumspb.TASK_QUEUE_TYPE_WORKFLOW, enumspb.TASK_QUEUE_TYPE_ACTIVITY} {
+			resp, err := c.DescribeTaskQueue(ctx, workflows.TaskQueue, typ)
+			found := false
+			for _, pl := range resp.GetPollers() {
+				found = found || strings.HasPrefix(pl.GetIdentity(), prefix)
+			}
+			ready = ready && err == nil && found
+		}
+		if ready {
+			return nil
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("worker process exited before polling: %v", p.err)
+		case <-ctx.Done():
+			return fmt.Errorf("worker process not polling after %s: %w", timeout, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// PID is the process id.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
+// Done is closed when the process has exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Stop asks the worker to stop (SIGTERM: it finishes what it is doing) and kills it if it is
+// still running after timeout.
+func (p *Process) Stop(timeout time.Duration) error {
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-p.done:
+		return nil
+	case <-t.C:
+		_ = p.Kill()
+		return fmt.Errorf("worker process did not stop within %s: killed", timeout)
+	}
+}
+
+// Kill sends SIGKILL, the crash no code can react to, and waits for the process to be gone.
+func (p *Process) Kill() error {
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("kill worker process %d: %w", p.PID(), err)
+	}
+	<-p.done
+	return nil
+}
