@@ -23,6 +23,7 @@ var (
 	orders  = flag.Int("chaos.orders", 24, "orders in the chaos run (the full run is 200)")
 	verbose = flag.Bool("chaos.logs", false, "show the workers' and the stack's warnings")
 	timeout = flag.Duration("chaos.timeout", 8*time.Minute, "bound on the run (go test's own -timeout must be longer)")
+	seed    = flag.Int64("chaos.seed", 1, "seed of the injected faults and the webhook shuffling")
 )
 
 // asEpcflow makes this test binary act as the epcflow command, so the suite runs its workers
@@ -48,7 +49,7 @@ func TestChaos(t *testing.T) {
 	exe, err := os.Executable()
 	require.NoError(t, err)
 	cfg := chaos.Config{
-		Orders: *orders, DataDir: t.TempDir(), Timeout: *timeout,
+		Orders: *orders, DataDir: t.TempDir(), Timeout: *timeout, Seed: *seed,
 		WorkerCommand: []string{exe}, WorkerEnv: []string{asEpcflow + "=1"},
 		Progress: tlogWriter{t},
 	}
