@@ -11,10 +11,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +29,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -145,9 +148,19 @@ func runSecretsScenario(t *testing.T, keys *codec.Keyring) {
 		require.Equal(t, status, e.await(ctx, id).ResponseStatus, "order %s", names[id])
 	}
 	require.GreaterOrEqual(t, store.calls.Load(), int32(2), "the account store failed once and was asked again")
+	sessionSecrets := runHostedSessions(ctx, t, e, sbURL)
 
 	// Every field of every history event, raw as the server stores it.
 	var scans []*historyScan
+	// The hosted sessions' workflows too: every other execution of the namespace.
+	var others []string
+	for _, wf := range e.otherExecutions(ctx, names) {
+		others = append(others, wf.GetWorkflowId())
+		scans = append(scans, scanHistory(wf.GetWorkflowId(), e.historyOf(ctx, wf.GetWorkflowId(), wf.GetRunId())))
+	}
+	require.Len(t, others, 2, "the package and the payment session workflows: %v", others)
+	slices.Sort(others)
+	require.True(t, strings.HasPrefix(others[0], "payment-session-") && strings.HasPrefix(others[1], "pos-package-"), "%v", others)
 	for id, name := range names {
 		h := e.history(ctx, id)
 		scans = append(scans, scanHistory(name, h))
@@ -168,6 +181,9 @@ func runSecretsScenario(t *testing.T, keys *codec.Keyring) {
 		"lender username": markerUser, "lender password": markerPass, "wrong password": markerWrongPass,
 		"EPC client secret": markerClientSecret, "webhook signing key": markerSigningKey,
 		"operator token": markerOperatorToken, "codec token": markerCodecToken,
+	}
+	for name, v := range sessionSecrets {
+		secrets[name] = v
 	}
 	tokens, auths := issued.snapshot()
 	require.NotEmpty(t, tokens, "the sandbox issued access tokens")
@@ -385,7 +401,32 @@ func getJSON(t *testing.T, ctx context.Context, url string, out any) {
 
 func (e *env) history(ctx context.Context, txID string) *historypb.History {
 	e.t.Helper()
-	it := e.st.Client.GetWorkflowHistory(ctx, workflows.TransactionWorkflowID(txID), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	return e.historyOf(ctx, workflows.TransactionWorkflowID(txID), "")
+}
+
+// otherExecutions lists the namespace's executions other than the transactions named.
+func (e *env) otherExecutions(ctx context.Context, txs map[string]string) []*commonpb.WorkflowExecution {
+	e.t.Helper()
+	var out []*commonpb.WorkflowExecution
+	var token []byte
+	for {
+		resp, err := e.st.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{NextPageToken: token})
+		require.NoError(e.t, err)
+		for _, x := range resp.GetExecutions() {
+			id := x.GetExecution().GetWorkflowId()
+			if _, ok := txs[strings.TrimPrefix(id, workflows.TransactionWorkflowID(""))]; !ok {
+				out = append(out, x.GetExecution())
+			}
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 {
+			return out
+		}
+	}
+}
+
+func (e *env) historyOf(ctx context.Context, workflowID, runID string) *historypb.History {
+	e.t.Helper()
+	it := e.st.Client.GetWorkflowHistory(ctx, workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	h := &historypb.History{}
 	for it.HasNext() {
 		ev, err := it.Next()
@@ -555,4 +596,78 @@ func freePort(t *testing.T) int {
 	_, err = fmt.Sscan(port, &n)
 	require.NoError(t, err)
 	return n
+}
+
+// runHostedSessions runs a Delivery Room package, opened by its recipient through the portal,
+// and an Inbank payment session paid by the customer, and returns the secrets they involve:
+// the POS signing secret, the Inbank API key, the portal invite token, the portal session
+// cookie and the one-time Delivery Room URL.
+func runHostedSessions(ctx context.Context, t *testing.T, e *env, sbURL string) map[string]string {
+	t.Helper()
+	out := map[string]string{
+		"POS signing secret": sandbox.DefaultPOSSigningSecret,
+		"Inbank API key":     sandbox.DefaultInbankAPIKey,
+	}
+	body := `{"instanceId":"BE11172718","groupNamespace":"loans","groupId":"bd751bb3-0c26-407a-8846-8219bdda01a9","packageId":"pkg-secrets-1",
+	  "recipients":[{"recipientId":"r1","firstName":"Donald","lastName":"Duck","email":"donald@example.com","role":"borrower"}]}`
+	var created struct {
+		Partner struct {
+			Status int `json:"status"`
+			Body   struct {
+				Recipients []struct {
+					PortalURL string `json:"portalUrl"`
+				} `json:"recipients"`
+			} `json:"body"`
+		} `json:"partner"`
+	}
+	postJSON(t, ctx, sbURL+"/sandbox/pos/packages", body, &created)
+	require.Equal(t, http.StatusOK, created.Partner.Status)
+	require.Len(t, created.Partner.Body.Recipients, 1)
+	portalURL := created.Partner.Body.Recipients[0].PortalURL
+	u, err := url.Parse(portalURL)
+	require.NoError(t, err)
+	invite := u.Query().Get("token")
+	require.NotEmpty(t, invite, "the portal link carries an invite token: %s", portalURL)
+	out["portal invite token"] = invite
+
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, portalURL, nil)
+	resp, err := browser.Do(req)
+	require.NoError(t, err)
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(page))
+	require.Contains(t, resp.Request.URL.Path, "/deliveryroom/")
+	out["Delivery Room session URL"] = resp.Request.URL.String()
+	portalPath, _ := url.Parse(e.st.APIURL + "/portal/")
+	cookies := jar.Cookies(portalPath)
+	require.NotEmpty(t, cookies, "the portal set its session cookie")
+	for _, c := range cookies {
+		out["portal cookie "+c.Name] = c.Value
+	}
+
+	pay := `{"shopUuid":"a93f1f44-d5dd-4469-bfcc-c1de9e969213","productCode":"smart_rent","currency":"EUR","locale":"et-EE",
+	  "purchase":{"description":"Appraisal fee"},"partnerUrls":{"returnUrl":"https://partner.example/ok","cancelUrl":"https://partner.example/cancel"},
+	  "rentalApplicationData":{"assets":[{"type":"MODEL_BASED","modelId":"m1","modelName":"Phone","netPrice":100}],"period":12}}`
+	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, e.st.APIURL+"/v1/payment-sessions", strings.NewReader(pay))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+markerOperatorToken)
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusCreated, resp.StatusCode, string(b))
+	var session struct {
+		ID             string `json:"id"`
+		POSSessionUUID string `json:"posSessionUuid"`
+	}
+	require.NoError(t, json.Unmarshal(b, &session))
+	postJSON(t, ctx, sbURL+"/sandbox/inbank/sessions/"+session.POSSessionUUID+"/complete", `{"callbacks":{"copies":2}}`, nil)
+	var final struct {
+		Status string `json:"status"`
+	}
+	require.NoError(t, e.st.Client.GetWorkflow(ctx, "payment-session-"+session.ID, "").Get(ctx, &final))
+	require.Equal(t, "completed", final.Status)
+	return out
 }
