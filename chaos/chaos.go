@@ -46,13 +46,14 @@ type Config struct {
 	ErrorRate, RateLimited, LostReplies float64
 	// Latency added to every partner call (default 20ms).
 	Latency time.Duration
-	// Outage is how long every partner route answers 503 once (default 10s).
+	// Outage is how long every partner route answers 503 once (default 10s; negative: none).
 	Outage time.Duration
 	// WebhookCopies delivers every webhook this many times, shuffled (default 3).
 	WebhookCopies int
 	// Workers is how many worker processes run (default 2; the first is the one killed).
 	Workers int
-	// Kills is how many times the first worker is SIGKILLed and restarted (default 2).
+	// Kills is how many times the first worker is SIGKILLed and restarted (default 2;
+	// negative: none).
 	Kills int
 	// ServerDowntime is how long the Temporal server stays down when it is restarted, once
 	// (default 3s; negative: no restart).
@@ -104,8 +105,11 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Workers == 0 {
 		c.Workers = 2
 	}
-	if c.Kills == 0 {
+	switch {
+	case c.Kills == 0:
 		c.Kills = 2
+	case c.Kills < 0:
+		c.Kills = 0
 	}
 	if c.ServerDowntime == 0 {
 		c.ServerDowntime = 3 * time.Second
@@ -134,9 +138,6 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Workers < 2 {
 		errs = append(errs, fmt.Errorf("workers %d: at least 2 (one keeps going while the other is killed)", c.Workers))
-	}
-	if c.Kills < 0 {
-		errs = append(errs, fmt.Errorf("kills %d: must not be negative", c.Kills))
 	}
 	if c.WebhookCopies < 1 || c.WebhookCopies > 100 {
 		errs = append(errs, fmt.Errorf("webhook copies %d: between 1 and 100", c.WebhookCopies))

@@ -271,7 +271,9 @@ func (r *runner) wreak(ctx context.Context, prog *progress) error {
 		}
 		steps = append(steps, step{at: at, name: fmt.Sprintf("kill worker 1 (%d of %d)", k+1, r.cfg.Kills), do: r.killWorker})
 	}
-	steps = append(steps, step{at: 0.30, name: "partner API outage", do: r.outage})
+	if r.cfg.Outage > 0 {
+		steps = append(steps, step{at: 0.30, name: "partner API outage", do: r.outage})
+	}
 	if r.cfg.ServerDowntime > 0 {
 		steps = append(steps, step{at: 0.50, name: "Temporal server restart", do: r.restartServer})
 	}
