@@ -40,6 +40,10 @@ type Config struct {
 	Orders int
 	// Rate of placing orders per second (default 10).
 	Rate float64
+	// Packages are ICE Delivery Room packages the POS Framework sends alongside, each
+	// packageSends times, and their recipients open through the portal (default Orders/8;
+	// negative: none).
+	Packages int
 	// ErrorRate of 5xx answers on every partner route (default 0.3); RateLimited of 429 with
 	// Retry-After 1s (default 0.05); LostReplies of 5xx sent after the platform did the work,
 	// so the partner never hears it succeeded (default 0.05). Negative turns one off.
@@ -81,6 +85,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Rate == 0 {
 		c.Rate = 10
+	}
+	switch {
+	case c.Packages == 0:
+		c.Packages = max(1, c.Orders/8)
+	case c.Packages < 0:
+		c.Packages = 0
 	}
 	for _, f := range []struct {
 		v   *float64

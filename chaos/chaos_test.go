@@ -64,6 +64,8 @@ func TestChaos(t *testing.T) {
 		t.Error(d)
 	}
 	require.Equal(t, cfg.Orders, rep.Orders)
+	require.Equal(t, max(1, cfg.Orders/8), rep.Packages, "Delivery Room packages alongside the orders")
+	require.Equal(t, rep.Packages, rep.PackagesOpened)
 	require.Equal(t, 2, rep.Kills, "the worker is SIGKILLed twice")
 	require.Equal(t, 1, rep.ServerRestarts, "the Temporal server is restarted once")
 	require.Equal(t, 1, rep.Outages, "the partner API has one outage")

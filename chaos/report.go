@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/api/workflowservice/v1"
-
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/workflows"
 )
@@ -31,6 +29,11 @@ type Report struct {
 	// Webhooks the platform sent (distinct events), the HTTP tries of all their copies, and the
 	// events no copy of which was accepted.
 	Webhooks, WebhookTries, WebhooksUndelivered int
+	// Packages are the Delivery Room packages sent (each packageSends times); PackagesOpened
+	// ended with their recipient in the Delivery Room; DeliveryRoomSessions is how many
+	// sessions the POS Framework created for them (an open whose reply was lost, or that
+	// failed further on, is tried again and makes another).
+	Packages, PackagesOpened, DeliveryRoomSessions int
 	// OrphanSlots are upload slots created and never used: the reply to the create call was
 	// lost, and EPC offers no way to find the slot again. Nothing reaches the lender.
 	OrphanSlots int
@@ -62,6 +65,10 @@ func (r *Report) Details() string {
 	fmt.Fprintf(&b, "chaos: partner calls %d, injected faults %d", r.PartnerCalls, injected)
 	for _, k := range slices.Sorted(maps.Keys(r.Faults)) {
 		fmt.Fprintf(&b, " [%s: %d]", k, r.Faults[k])
+	}
+	if r.Packages > 0 {
+		fmt.Fprintf(&b, "\nchaos: Delivery Room packages %d (each sent %d times), opened %d, Delivery Room sessions created %d",
+			r.Packages, packageSends, r.PackagesOpened, r.DeliveryRoomSessions)
 	}
 	fmt.Fprintf(&b, "\nchaos: webhooks %d, HTTP tries of their copies %d, events with no copy accepted %d; unused upload slots (create reply lost) %d; uploads re-sent after a lost reply %d",
 		r.Webhooks, r.WebhookTries, r.WebhooksUndelivered, r.OrphanSlots, r.Resent)
@@ -249,28 +256,10 @@ func (r *runner) checkOrder(ctx context.Context, o *order, rep *Report) (problem
 	if o.typ == workflows.TypeAppraisal {
 		once("appraisal:scheduled event", rec.events(workflows.PartnerEventScheduled))
 	}
-	runs, err := r.runs(ctx, o.id)
+	runs, err := r.countRuns(ctx, workflows.TransactionWorkflowID(o.id))
 	if err != nil {
 		return nil, 0, false, err
 	}
 	once("workflow run", runs)
 	return problems, extra, completed, nil
-}
-
-// runs counts the workflow executions of a transaction (all of them, closed or not).
-func (r *runner) runs(ctx context.Context, id string) (int, error) {
-	n := 0
-	var token []byte
-	for {
-		resp, err := r.st.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Query: fmt.Sprintf("WorkflowId = '%s'", workflows.TransactionWorkflowID(id)), NextPageToken: token,
-		})
-		if err != nil {
-			return 0, fmt.Errorf("chaos: list runs of %s: %w", id, err)
-		}
-		n += len(resp.Executions)
-		if token = resp.NextPageToken; len(token) == 0 {
-			return n, nil
-		}
-	}
 }

@@ -56,8 +56,9 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	var (
 		mu       sync.Mutex
 		orders   []*order
+		pkgs     []*pkgOrder
 		followed sync.WaitGroup
-		placed   = make(chan error, 1)
+		placed   = make(chan error, 2)
 	)
 	go func() {
 		placed <- r.place(ctx, func(o *order) {
@@ -73,8 +74,21 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		})
 	}()
 
+	go func() {
+		placed <- r.placePackages(ctx, func(p *pkgOrder) {
+			mu.Lock()
+			pkgs = append(pkgs, p)
+			mu.Unlock()
+			followed.Add(1)
+			go func() {
+				defer followed.Done()
+				r.followPackage(ctx, p)
+			}()
+		})
+	}()
+
 	chaosErr := r.wreak(ctx, prog)
-	placeErr := <-placed
+	placeErr := errors.Join(<-placed, <-placed)
 	followed.Wait()
 	if err := errors.Join(placeErr, chaosErr); err != nil && ctx.Err() == nil {
 		return nil, err
@@ -85,9 +99,12 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	if err := r.lender.SetFaults(readCtx, sandbox.FaultConfig{Rules: []sandbox.FaultRule{}}); err != nil {
 		return nil, fmt.Errorf("chaos: faults off: %w", err)
 	}
-	r.log.printf("all %d orders followed to their end; checking the sandbox's records", len(orders))
+	r.log.printf("all %d orders and %d packages followed to their end; checking the sandbox's records", len(orders), len(pkgs))
 	rep, err := r.check(readCtx, orders)
 	if err != nil {
+		return nil, err
+	}
+	if err := r.checkPackages(readCtx, pkgs, rep); err != nil {
 		return nil, err
 	}
 	rep.Duration = time.Since(r.started)
