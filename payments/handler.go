@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -168,7 +169,16 @@ func (h *handler) create(c *gin.Context) {
 	if !ok {
 		return
 	}
-	id := newID()
+	id, digest := newID(), ""
+	key := c.GetHeader(IdempotencyKeyHeader)
+	if key != "" {
+		if !validIdempotencyKey(key) {
+			fail(c, http.StatusBadRequest, "invalid payment session request",
+				schemas.Problem{Pointer: "", Message: IdempotencyKeyHeader + " header: 1 to 255 visible ASCII characters"})
+			return
+		}
+		id, digest = keyedID(key), requestDigest(body)
+	}
 	shop, req, ps := h.prepare(body, id)
 	if len(ps) > 0 {
 		fail(c, http.StatusBadRequest, "invalid payment session request", ps...)
@@ -176,8 +186,12 @@ func (h *handler) create(c *gin.Context) {
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), createTimeout)
 	defer cancel()
-	created, err := Start(ctx, h.cfg.Temporal, h.cfg.TaskQueue, SessionInput{ID: id, ShopUUID: shop, Request: req})
+	created, err := Start(ctx, h.cfg.Temporal, h.cfg.TaskQueue, SessionInput{ID: id, ShopUUID: shop, Request: req, RequestDigest: digest})
 	if err != nil {
+		if key != "" && isAlreadyThere(err) {
+			h.replay(c, id, digest)
+			return
+		}
 		h.createError(c, id, err)
 		return
 	}
@@ -194,6 +208,8 @@ func Start(ctx context.Context, c client.Client, taskQueue string, in SessionInp
 		ID:                       WorkflowID(in.ID),
 		TaskQueue:                taskQueue,
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		// An ended session is never started again under its id (an Idempotency-Key's).
+		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 	}, PaymentWorkflowName, in)
 	u, err := c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: op,
@@ -327,4 +343,84 @@ func (h *handler) callback(c *gin.Context) {
 	default:
 		c.JSON(http.StatusAccepted, gin.H{"status": "accepted"})
 	}
+}
+
+// IdempotencyKeyHeader names the client's key for POST /v1/payment-sessions: the same key
+// answers with the same session instead of creating another, so a client whose answer was
+// lost (a timeout, a 503) can ask again safely.
+const IdempotencyKeyHeader = "Idempotency-Key"
+
+func validIdempotencyKey(k string) bool {
+	if len(k) > 255 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return false
+		}
+	}
+	return k != ""
+}
+
+// keyedID is the session id of an Idempotency-Key: a UUID (version 8 form) from its SHA-256.
+func keyedID(key string) string {
+	sum := sha256.Sum256([]byte("epcflow payment session\x00" + key))
+	b := sum[:16]
+	b[6] = b[6]&0x0f | 0x80
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// requestDigest is the SHA-256 of the request body, insignificant whitespace aside.
+func requestDigest(body []byte) string {
+	var buf bytes.Buffer
+	if json.Compact(&buf, body) != nil {
+		buf.Reset()
+		buf.Write(body)
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	return hex.EncodeToString(sum[:])
+}
+
+// isAlreadyThere reports an error saying the key's session exists: its workflow ended (and
+// may not start again) or its create-session update already ran.
+func isAlreadyThere(err error) bool {
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	var ae *temporal.ApplicationError
+	return errors.As(err, &started) || (errors.As(err, &ae) && ae.Type() == ErrTypeAlreadyCreated)
+}
+
+// replay answers a create whose Idempotency-Key already has a session: that session, as it
+// was created; 422 if the key came with another request; 409 while its create is under way;
+// 502 if Inbank never created it (a new key tries again).
+func (h *handler) replay(c *gin.Context, id, digest string) {
+	s, err := Query(c.Request.Context(), h.cfg.Temporal, id)
+	switch {
+	case err != nil:
+		_ = c.Error(err)
+		c.Header("Retry-After", "1")
+		fail(c, http.StatusServiceUnavailable, "the session of this Idempotency-Key cannot be read now; try again shortly")
+	case s.RequestDigest != digest:
+		fail(c, http.StatusUnprocessableEntity, "this Idempotency-Key was used with another request")
+	case s.POSSessionUUID != "":
+		c.Header("Idempotent-Replayed", "true")
+		c.Header("Location", "/v1/payment-sessions/"+id)
+		c.JSON(http.StatusOK, Created{ID: id, POSSessionUUID: s.POSSessionUUID, RedirectURL: s.RedirectURL, Status: s.Status})
+	case h.running(c.Request.Context(), id):
+		c.Header("Retry-After", "1")
+		fail(c, http.StatusConflict, "the create for this Idempotency-Key is under way; try again shortly")
+	default:
+		fail(c, http.StatusBadGateway, "Inbank did not create the session of this Idempotency-Key; use a new key to try again")
+	}
+}
+
+// running reports whether the session's workflow is still running (when in doubt, yes: the
+// client is then told to try again rather than that the create failed).
+func (h *handler) running(ctx context.Context, id string) bool {
+	d, err := h.cfg.Temporal.DescribeWorkflowExecution(ctx, WorkflowID(id), "")
+	if err != nil {
+		return true
+	}
+	return d.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING
 }

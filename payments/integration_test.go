@@ -227,6 +227,37 @@ func TestPaymentSessionsAgainstSandbox(t *testing.T) {
 		require.Equal(t, http.StatusAccepted, s.callback(c.ID, sandbox.DefaultInbankAPIKey, pos.StatusCompleted, c.POSSessionUUID))
 	})
 
+	t.Run("Idempotency-Key: one session per key", func(t *testing.T) {
+		s.t = t
+		b := body(t, nil)
+		key := http.Header{payments.IdempotencyKeyHeader: {"order-4711-payment"}}
+		var first, again payments.Created
+		require.Equal(t, http.StatusCreated, s.do(http.MethodPost, s.engine+"/v1/payment-sessions", b, key, &first))
+		// The client lost the answer and asks again: the same session, not a second one.
+		resp := s.raw(http.MethodPost, s.engine+"/v1/payment-sessions", b, key)
+		require.Equal(t, http.StatusOK, resp.status, resp.body)
+		require.Equal(t, "true", resp.header.Get("Idempotent-Replayed"))
+		require.NoError(t, json.Unmarshal([]byte(resp.body), &again))
+		require.Equal(t, first, again)
+		require.Equal(t, 1, s.inbankSessionsFor(first.ID), "Inbank was asked once")
+
+		// The same key with another request is refused; a bad key too.
+		other := body(t, func(d map[string]any) { d["purchase"] = map[string]any{"description": "something else"} })
+		require.Equal(t, http.StatusUnprocessableEntity, s.do(http.MethodPost, s.engine+"/v1/payment-sessions", other, key, nil))
+		require.Equal(t, http.StatusBadRequest, s.do(http.MethodPost, s.engine+"/v1/payment-sessions", b,
+			http.Header{payments.IdempotencyKeyHeader: {"has space"}}, nil))
+
+		// Once ended, the key still answers with its session, and starts nothing new.
+		s.act(first.POSSessionUUID, "complete", "")
+		require.Equal(t, pos.StatusCompleted, s.result(first.ID).Status)
+		resp = s.raw(http.MethodPost, s.engine+"/v1/payment-sessions", b, key)
+		require.Equal(t, http.StatusOK, resp.status, resp.body)
+		require.NoError(t, json.Unmarshal([]byte(resp.body), &again))
+		require.Equal(t, first.POSSessionUUID, again.POSSessionUUID)
+		require.Equal(t, pos.StatusCompleted, again.Status)
+		require.Equal(t, 1, s.inbankSessionsFor(first.ID))
+	})
+
 	t.Run("expired at validUntil", func(t *testing.T) {
 		s.t = t
 		until := time.Now().Add(3 * time.Second).UTC().Truncate(time.Second)
@@ -258,4 +289,39 @@ func TestPaymentSessionsAgainstSandbox(t *testing.T) {
 
 		require.Equal(t, http.StatusNotFound, s.do(http.MethodGet, s.engine+"/v1/payment-sessions/00000000-0000-4000-8000-000000000000", nil, nil, nil))
 	})
+}
+
+type rawReply struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (s *stack) raw(method, url string, body []byte, h http.Header) rawReply {
+	s.t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	require.NoError(s.t, err)
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(s.t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return rawReply{status: resp.StatusCode, header: resp.Header, body: string(b)}
+}
+
+// inbankSessionsFor counts the sessions Inbank holds whose callback names our session id.
+func (s *stack) inbankSessionsFor(id string) int {
+	s.t.Helper()
+	var list []json.RawMessage
+	require.Equal(s.t, http.StatusOK, s.do(http.MethodGet, s.sandbox+"/sandbox/inbank/sessions", nil, nil, &list))
+	n := 0
+	for _, raw := range list {
+		if strings.Contains(string(raw), id) {
+			n++
+		}
+	}
+	return n
 }

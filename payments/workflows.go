@@ -64,6 +64,9 @@ type SessionInput struct {
 	// CreateOnStart creates the session as the workflow starts, without the create-session
 	// update: for a parent starting it as a child workflow.
 	CreateOnStart bool `json:"createOnStart,omitempty"`
+	// RequestDigest is the SHA-256 of the API request that started the session under an
+	// Idempotency-Key, so a replay with another request can be told apart.
+	RequestDigest string `json:"requestDigest,omitempty"`
 }
 
 // Created answers the create-session update: what the customer needs, as soon as Inbank
@@ -99,6 +102,8 @@ type Session struct {
 	Checks int `json:"checks"`
 	// LastError is the last failed GET, if the session could not be read.
 	LastError string `json:"lastError,omitempty"`
+	// RequestDigest: see SessionInput.
+	RequestDigest string `json:"requestDigest,omitempty"`
 }
 
 // Final reports whether the session has ended.
@@ -126,7 +131,7 @@ func PaymentSession(ctx workflow.Context, in SessionInput) (Session, error) {
 		return Session{}, temporal.NewNonRetryableApplicationError("id, a shopUuid UUID and request are required", ErrTypeInvalidInput, nil)
 	}
 	log := workflow.GetLogger(ctx)
-	st := Session{ID: in.ID, ShopUUID: in.ShopUUID, Status: StatusCreating}
+	st := Session{ID: in.ID, ShopUUID: in.ShopUUID, Status: StatusCreating, RequestDigest: in.RequestDigest}
 	if err := workflow.SetQueryHandler(ctx, StatusQueryName, func() (Session, error) { return st, nil }); err != nil {
 		return st, err
 	}
