@@ -249,7 +249,13 @@ type InbankClient struct {
 	HTTP *http.Client
 	// Logger gets one debug line per call (method, path, status, duration); nil discards.
 	Logger *slog.Logger
+	// ReadBackoff is the first wait before a failed GetSession is tried again (default
+	// 100ms, doubling): a read that fails with a network error, a 5xx or a 429 is tried
+	// inbankReadTries times in all. The create is never repeated here (see CreateSession).
+	ReadBackoff time.Duration
 }
+
+const inbankReadTries = 4
 
 // String hides the API key.
 func (c InbankClient) String() string {
@@ -333,7 +339,29 @@ func (c *InbankClient) GetSession(ctx context.Context, shopUUID, sessionUUID str
 		return out, fmt.Errorf("pos: inbank %s: %w: session uuid must be a UUID", op, ErrInvalidArgument)
 	}
 	path := "/partner/v3/shops/" + url.PathEscape(shopUUID) + "/pos-sessions/" + url.PathEscape(sessionUUID)
-	status, reply, err := c.do(ctx, op, http.MethodGet, path, nil)
+	wait := c.ReadBackoff
+	if wait <= 0 {
+		wait = 100 * time.Millisecond
+	}
+	var (
+		status int
+		reply  []byte
+		err    error
+	)
+	for try := 1; ; try++ {
+		status, reply, err = c.do(ctx, op, http.MethodGet, path, nil)
+		passing := err != nil || status >= 500 || status == http.StatusTooManyRequests
+		if !passing || try == inbankReadTries || ctx.Err() != nil {
+			break
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+		wait = min(wait*2, 2*time.Second)
+	}
 	if err != nil {
 		return out, err
 	}

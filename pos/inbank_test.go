@@ -240,3 +240,52 @@ func TestInbankClientHidesKey(t *testing.T) {
 		t.Errorf("no debug line for the call: %s", logs.String())
 	}
 }
+
+// TestGetSessionRetriesReads: a read that fails in a way that may pass is tried again; a
+// 4xx is final, and the create is never repeated (a lost reply would make a second session).
+func TestGetSessionRetriesReads(t *testing.T) {
+	const id = "5e3a459a-aada-4d81-b6ad-09cb9483c8bf"
+	session := `{"uuid":"` + id + `","status":"pending"}`
+	for _, tc := range []struct {
+		name      string
+		statuses  []int // in turn; the last repeats
+		create    bool
+		wantCalls int
+		wantErr   bool
+	}{
+		{"503, 502, then 200", []int{503, 502, 200}, false, 3, false},
+		{"429 then 200", []int{429, 200}, false, 2, false},
+		{"5xx every time", []int{500}, false, 4, true},
+		{"404 is final", []int{404, 200}, false, 1, true},
+		{"create: 503 is not repeated", []int{503, 201}, true, 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n := int(calls.Add(1)) - 1
+				status := tc.statuses[min(n, len(tc.statuses)-1)]
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(status)
+				if status/100 == 2 {
+					io.WriteString(w, session)
+				} else {
+					io.WriteString(w, `{"message":"try later"}`)
+				}
+			}))
+			defer srv.Close()
+			c := &pos.InbankClient{BaseURL: srv.URL, APIKey: ibKey, ReadBackoff: time.Millisecond}
+			var err error
+			if tc.create {
+				_, err = c.CreateSession(context.Background(), ibShop, ibMinimalRequest(t))
+			} else {
+				_, err = c.GetSession(context.Background(), ibShop, id)
+			}
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
+			}
+			if got := int(calls.Load()); got != tc.wantCalls {
+				t.Fatalf("%d calls, want %d", got, tc.wantCalls)
+			}
+		})
+	}
+}
