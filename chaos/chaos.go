@@ -44,6 +44,9 @@ type Config struct {
 	// packageSends times, and their recipients open through the portal (default Orders/8;
 	// negative: none).
 	Packages int
+	// Payments are Inbank payment sessions a shop creates (with an Idempotency-Key) and its
+	// customer pays, alongside (default Orders/8; negative: none).
+	Payments int
 	// ErrorRate of 5xx answers on every partner route (default 0.3); RateLimited of 429 with
 	// Retry-After 1s (default 0.05); LostReplies of 5xx sent after the platform did the work,
 	// so the partner never hears it succeeded (default 0.05). Negative turns one off.
@@ -91,6 +94,12 @@ func (c Config) withDefaults() (Config, error) {
 		c.Packages = max(1, c.Orders/8)
 	case c.Packages < 0:
 		c.Packages = 0
+	}
+	switch {
+	case c.Payments == 0:
+		c.Payments = max(1, c.Orders/8)
+	case c.Payments < 0:
+		c.Payments = 0
 	}
 	for _, f := range []struct {
 		v   *float64
@@ -249,6 +258,7 @@ func start(ctx context.Context, cfg Config) (r *runner, err error) {
 			Frontend: r.st.Server.FrontendAddress(), Namespace: r.st.Server.Namespace(),
 			SandboxURL: r.st.SandboxURL, BlobDir: filepath.Join(dataDir, "blobs"), CodecKeys: codec.FormatKeys(key),
 			MetricsListen: "127.0.0.1:" + strconv.Itoa(mport), Stderr: cfg.WorkerStderr,
+			InbankAPIKey: sandbox.DefaultInbankAPIKey,
 		})
 		w, err := workerproc.Start(ctx, r.st.Client, r.wcfg[i])
 		if err != nil {

@@ -66,6 +66,8 @@ func TestChaos(t *testing.T) {
 	require.Equal(t, cfg.Orders, rep.Orders)
 	require.Equal(t, max(1, cfg.Orders/8), rep.Packages, "Delivery Room packages alongside the orders")
 	require.Equal(t, rep.Packages, rep.PackagesOpened)
+	require.Equal(t, max(1, cfg.Orders/8), rep.Payments, "Inbank payment sessions alongside the orders")
+	require.Equal(t, rep.Payments, rep.PaymentsCompleted)
 	require.Equal(t, 2, rep.Kills, "the worker is SIGKILLed twice")
 	require.Equal(t, 1, rep.ServerRestarts, "the Temporal server is restarted once")
 	require.Equal(t, 1, rep.Outages, "the partner API has one outage")

@@ -34,6 +34,11 @@ type Report struct {
 	// sessions the POS Framework created for them (an open whose reply was lost, or that
 	// failed further on, is tried again and makes another).
 	Packages, PackagesOpened, DeliveryRoomSessions int
+	// Payments are the Inbank payment sessions asked for and PaymentsCompleted those paid;
+	// PaymentKeys counts the Idempotency-Keys used (a new one when Inbank created nothing);
+	// UnusedInbankSessions are sessions Inbank created that nobody was sent to (a lost create
+	// reply: Inbank offers no way to find them again); they expire.
+	Payments, PaymentsCompleted, PaymentKeys, UnusedInbankSessions int
 	// OrphanSlots are upload slots created and never used: the reply to the create call was
 	// lost, and EPC offers no way to find the slot again. Nothing reaches the lender.
 	OrphanSlots int
@@ -69,6 +74,10 @@ func (r *Report) Details() string {
 	if r.Packages > 0 {
 		fmt.Fprintf(&b, "\nchaos: Delivery Room packages %d (each sent %d times), opened %d, Delivery Room sessions created %d",
 			r.Packages, packageSends, r.PackagesOpened, r.DeliveryRoomSessions)
+	}
+	if r.Payments > 0 {
+		fmt.Fprintf(&b, "\nchaos: Inbank payment sessions %d, paid once each %d, Idempotency-Keys used %d, unused Inbank sessions (create reply lost) %d",
+			r.Payments, r.PaymentsCompleted, r.PaymentKeys, r.UnusedInbankSessions)
 	}
 	fmt.Fprintf(&b, "\nchaos: webhooks %d, HTTP tries of their copies %d, events with no copy accepted %d; unused upload slots (create reply lost) %d; uploads re-sent after a lost reply %d",
 		r.Webhooks, r.WebhookTries, r.WebhooksUndelivered, r.OrphanSlots, r.Resent)

@@ -57,8 +57,9 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		mu       sync.Mutex
 		orders   []*order
 		pkgs     []*pkgOrder
+		buys     []*purchase
 		followed sync.WaitGroup
-		placed   = make(chan error, 2)
+		placed   = make(chan error, 3)
 	)
 	go func() {
 		placed <- r.place(ctx, func(o *order) {
@@ -87,8 +88,21 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		})
 	}()
 
+	go func() {
+		placed <- r.placePayments(ctx, func(p *purchase) {
+			mu.Lock()
+			buys = append(buys, p)
+			mu.Unlock()
+			followed.Add(1)
+			go func() {
+				defer followed.Done()
+				r.followPayment(ctx, p)
+			}()
+		})
+	}()
+
 	chaosErr := r.wreak(ctx, prog)
-	placeErr := errors.Join(<-placed, <-placed)
+	placeErr := errors.Join(<-placed, <-placed, <-placed)
 	followed.Wait()
 	if err := errors.Join(placeErr, chaosErr); err != nil && ctx.Err() == nil {
 		return nil, err
@@ -99,12 +113,15 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	if err := r.lender.SetFaults(readCtx, sandbox.FaultConfig{Rules: []sandbox.FaultRule{}}); err != nil {
 		return nil, fmt.Errorf("chaos: faults off: %w", err)
 	}
-	r.log.printf("all %d orders and %d packages followed to their end; checking the sandbox's records", len(orders), len(pkgs))
+	r.log.printf("all %d orders, %d packages and %d payments followed to their end; checking the sandbox's records", len(orders), len(pkgs), len(buys))
 	rep, err := r.check(readCtx, orders)
 	if err != nil {
 		return nil, err
 	}
 	if err := r.checkPackages(readCtx, pkgs, rep); err != nil {
+		return nil, err
+	}
+	if err := r.checkPayments(readCtx, buys, rep); err != nil {
 		return nil, err
 	}
 	rep.Duration = time.Since(r.started)

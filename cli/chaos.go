@@ -22,6 +22,7 @@ func runChaos(ctx context.Context, e *env, args []string) error {
 	)
 	f.integer(&c.Orders, "orders", "", 200, "orders to place (Appraisals and FloodCertifications alternating)")
 	f.Float64Var(&c.Rate, "rate", 10, "orders placed per second")
+	f.integer(&c.Payments, "payments", "", 0, "Inbank payment sessions created and paid alongside (0: orders/8; negative: none)")
 	f.integer(&c.Packages, "packages", "", 0, "Delivery Room packages sent alongside, each 3 times, and opened by their recipients (0: orders/8; negative: none)")
 	f.Float64Var(&c.ErrorRate, "error-rate", 0.3, "share of partner calls answered 5xx (negative: none)")
 	f.Float64Var(&c.RateLimited, "rate-limited", 0.05, "share of partner calls answered 429 with Retry-After (negative: none)")

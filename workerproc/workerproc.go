@@ -35,6 +35,9 @@ type Config struct {
 	// CodecKeys is the formatted keyring ("" for payloads in clear). It goes through the
 	// environment, never the command line, where other users could read it.
 	CodecKeys string
+	// InbankAPIKey, when set, has the worker run payment sessions against Inbank at SandboxURL
+	// (through the environment, like CodecKeys).
+	InbankAPIKey string
 	// MetricsListen is the worker's /metrics address ("" for none).
 	MetricsListen string
 	// LogLevel of the worker (default "warn"); its logs go to Stderr (nil: discarded).
@@ -66,10 +69,10 @@ func Start(ctx context.Context, c client.Client, cfg Config) (*Process, error) {
 	args := append(append([]string(nil), cfg.Command[1:]...), "worker",
 		"--temporal-address", cfg.Frontend, "--temporal-namespace", cfg.Namespace,
 		"--epc-base-url", cfg.SandboxURL, "--epc-client-id", sandbox.DefaultClientID,
-		"--blob-dir", cfg.BlobDir, "--metrics-listen", cfg.MetricsListen,
+		"--blob-dir", cfg.BlobDir, "--metrics-listen", cfg.MetricsListen, "--inbank-base-url", cfg.SandboxURL,
 		"--log-format", "text", "--log-level", cfg.LogLevel)
 	cmd := exec.Command(cfg.Command[0], args...)
-	cmd.Env = append(os.Environ(), "EPC_CLIENT_SECRET="+sandbox.DefaultClientSecret, "EPCFLOW_CODEC_KEYS="+cfg.CodecKeys)
+	cmd.Env = append(os.Environ(), "EPC_CLIENT_SECRET="+sandbox.DefaultClientSecret, "EPCFLOW_CODEC_KEYS="+cfg.CodecKeys, "INBANK_API_KEY="+cfg.InbankAPIKey)
 	cmd.Env = append(cmd.Env, cfg.Env...)
 	if cfg.Stderr != nil {
 		cmd.Stdout, cmd.Stderr = cfg.Stderr, cfg.Stderr
