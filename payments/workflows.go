@@ -205,7 +205,15 @@ func PaymentSession(ctx workflow.Context, in SessionInput) (Session, error) {
 	}
 	for !st.Final() {
 		tctx, cancelTimer := workflow.WithCancel(ctx)
-		timer := workflow.NewTimer(tctx, max(st.ValidUntil.Sub(workflow.Now(ctx)), 0))
+		wait := max(st.ValidUntil.Sub(workflow.Now(ctx)), 0)
+		// Callbacks may all be lost (Inbank gives up, our endpoint was down): the session is
+		// also read every RecheckInterval, so a paid one does not wait for its expiry.
+		// Sessions started before this change keep their single timer.
+		recheck := false
+		if workflow.GetVersion(ctx, recheckChange, workflow.DefaultVersion, 1) >= 1 && wait > RecheckInterval {
+			wait, recheck = RecheckInterval, true
+		}
+		timer := workflow.NewTimer(tctx, wait)
 		expired := false
 		sel := workflow.NewSelector(ctx)
 		sel.AddReceive(signals, func(c workflow.ReceiveChannel, _ bool) {
@@ -217,7 +225,7 @@ func PaymentSession(ctx workflow.Context, in SessionInput) (Session, error) {
 				st.Callbacks++
 			}
 		})
-		sel.AddFuture(timer, func(workflow.Future) { expired = true })
+		sel.AddFuture(timer, func(workflow.Future) { expired = !recheck })
 		sel.Select(ctx)
 		cancelTimer()
 		check()
@@ -233,6 +241,12 @@ func PaymentSession(ctx workflow.Context, in SessionInput) (Session, error) {
 	log.Info("payment session ended", "id", in.ID, "status", st.Status)
 	return st, nil
 }
+
+// RecheckInterval is how often an open session is read without a callback to prompt it.
+const RecheckInterval = 5 * time.Minute
+
+// recheckChange versions the periodic read in PaymentSession's histories.
+const recheckChange = "periodic-session-read"
 
 func createOptions(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{

@@ -204,3 +204,17 @@ func TestPaymentSessionNoCreateUpdate(t *testing.T) {
 	require.True(t, errors.As(env.GetWorkflowError(), &ae))
 	require.Equal(t, ErrTypeNotCreated, ae.Type())
 }
+
+// TestPaymentSessionReadWithoutCallbacks: every callback lost, the session is still read every
+// RecheckInterval, so a paid session ends long before its expiry.
+func TestPaymentSessionReadWithoutCallbacks(t *testing.T) {
+	env, f := newEnv(t)
+	start := env.Now()
+	env.RegisterDelayedCallback(func() { f.set(pos.StatusCompleted) }, 7*time.Minute)
+	out := run(t, env, f, nil)
+	require.Equal(t, pos.StatusCompleted, out.Status)
+	require.Zero(t, out.Callbacks)
+	took := env.Now().Sub(start)
+	require.GreaterOrEqual(t, took, 7*time.Minute)
+	require.LessOrEqual(t, took, 7*time.Minute+RecheckInterval, "read within one interval of the payment")
+}
