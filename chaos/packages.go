@@ -53,22 +53,15 @@ func (r *runner) placePackages(ctx context.Context, add func(*pkgOrder)) error {
 	if r.cfg.Packages <= 0 {
 		return nil
 	}
-	tick := time.NewTicker(time.Duration(float64(8*time.Second) / r.cfg.Rate))
-	defer tick.Stop()
-	for i := range r.cfg.Packages {
+	err := pace(ctx, r.cfg.Packages, time.Duration(float64(8*time.Second)/r.cfg.Rate), func(i int) error {
 		_, key := packageEvent(i + 1)
 		add(&pkgOrder{n: i + 1, id: fmt.Sprintf("chaos-pkg-%04d", i+1), key: key})
-		if i == r.cfg.Packages-1 {
-			r.log.printf("all %d Delivery Room packages sent", r.cfg.Packages)
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
+		return nil
+	})
+	if err == nil {
+		r.log.printf("all %d Delivery Room packages sent", r.cfg.Packages)
 	}
-	return nil
+	return err
 }
 
 // followPackage sends the package's event packageSends times, has its recipient open it

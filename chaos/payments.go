@@ -34,21 +34,14 @@ func (r *runner) placePayments(ctx context.Context, add func(*purchase)) error {
 	if r.cfg.Payments <= 0 {
 		return nil
 	}
-	tick := time.NewTicker(time.Duration(float64(8*time.Second) / r.cfg.Rate))
-	defer tick.Stop()
-	for i := range r.cfg.Payments {
+	err := pace(ctx, r.cfg.Payments, time.Duration(float64(8*time.Second)/r.cfg.Rate), func(i int) error {
 		add(&purchase{n: i + 1})
-		if i == r.cfg.Payments-1 {
-			r.log.printf("all %d payment sessions asked for", r.cfg.Payments)
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
+		return nil
+	})
+	if err == nil {
+		r.log.printf("all %d payment sessions asked for", r.cfg.Payments)
 	}
-	return nil
+	return err
 }
 
 // followPayment is the shop and its customer: create the payment session (asking again with

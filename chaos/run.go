@@ -158,18 +158,31 @@ func (r *runner) faults(outage *sandbox.FaultOutage) sandbox.FaultConfig {
 // place places the orders at the configured rate, handing each to add.
 func (r *runner) place(ctx context.Context, add func(*order)) error {
 	streets := []string{"4430 Rosewood Dr", "1 Harbor Way", "77 Levee Rd", "12 Hilltop Ct", "950 Bay St", "5 River Bend"}
-	tick := time.NewTicker(time.Duration(float64(time.Second) / r.cfg.Rate))
-	defer tick.Stop()
-	for i := range r.cfg.Orders {
+	err := pace(ctx, r.cfg.Orders, time.Duration(float64(time.Second)/r.cfg.Rate), func(i int) error {
 		typ := orderType(i)
 		o, err := r.lender.PlaceOrder(ctx, demo.SampleOrder(typ, fmt.Sprintf("CHAOS-%04d", i+1), streets[i%len(streets)]))
 		if err != nil {
 			return fmt.Errorf("chaos: place order %d: %w", i+1, err)
 		}
 		add(&order{n: i + 1, id: o.ID, typ: typ})
-		if i == r.cfg.Orders-1 {
-			r.log.printf("all %d orders placed", r.cfg.Orders)
-			return nil
+		return nil
+	})
+	if err == nil {
+		r.log.printf("all %d orders placed", r.cfg.Orders)
+	}
+	return err
+}
+
+// pace calls do for i in [0, n), one call every interval, until ctx ends.
+func pace(ctx context.Context, n int, interval time.Duration, do func(i int) error) error {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for i := range n {
+		if err := do(i); err != nil {
+			return err
+		}
+		if i == n-1 {
+			break
 		}
 		select {
 		case <-ctx.Done():
