@@ -1,14 +1,12 @@
 package devserver_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/epcflow/epcflow/devserver"
+	"github.com/epcflow/epcflow/internal/logbuf"
 )
 
 // TestPostgresServerKeepsWorkflowsAcrossRestart runs a workflow on a server backed by
@@ -28,7 +27,7 @@ import (
 // completed and searchable; the database password never shows in the server's logs.
 func TestPostgresServerKeepsWorkflowsAcrossRestart(t *testing.T) {
 	dbURL, password := withPassword(t, devserver.PostgresTestURL(t))
-	logs := &lockedBuffer{}
+	logs := &logbuf.Buffer{}
 	cfg := devserver.Config{
 		DBPath:           dbURL,
 		UIPort:           devserver.NoUI,
@@ -156,21 +155,4 @@ func withPassword(t *testing.T, dbURL string) (string, string) {
 	const marker = "marker-db-password-3e9"
 	u.User = url.UserPassword(u.User.Username(), marker)
 	return u.String(), marker
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

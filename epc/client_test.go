@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/epcflow/epcflow/internal/logbuf"
 )
 
 const (
@@ -25,24 +27,6 @@ const (
 	tokenPrefix   = "tok-secret-" // every access token the fake issues starts with this
 	waitTimeout   = 5 * time.Second
 )
-
-// lockedBuffer collects log output written from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // recorded is one Partner API request as the fake saw it.
 type recorded struct {
@@ -132,9 +116,9 @@ func (f *fakeEPC) recorded() []recorded {
 	return append([]recorded(nil), f.calls...)
 }
 
-func newTestClient(t *testing.T, baseURL string, edit ...func(*Config)) (*Client, *lockedBuffer) {
+func newTestClient(t *testing.T, baseURL string, edit ...func(*Config)) (*Client, *logbuf.Buffer) {
 	t.Helper()
-	logs := &lockedBuffer{}
+	logs := &logbuf.Buffer{}
 	cfg := Config{
 		BaseURL:      baseURL,
 		ClientID:     testClientID,

@@ -38,6 +38,7 @@ import (
 	"github.com/epcflow/epcflow/demo"
 	"github.com/epcflow/epcflow/devserver"
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/internal/logbuf"
 	"github.com/epcflow/epcflow/sandbox"
 	"github.com/epcflow/epcflow/stack"
 	"github.com/epcflow/epcflow/workflows"
@@ -86,7 +87,7 @@ func TestNoSecretLeaks(t *testing.T) {
 
 func runSecretsScenario(t *testing.T, keys *codec.Keyring) {
 	ctx := ctxFor(t, 2*time.Minute)
-	logs := &lockedBuffer{}
+	logs := &logbuf.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	// Our own sandbox, behind a recorder of the access tokens and upload authorizations it hands out.
@@ -563,23 +564,6 @@ func (f *flakyStore) Verify(ctx context.Context, username, password string) erro
 		return errors.New("account-store-hiccup: try again")
 	}
 	return f.Store.Verify(ctx, username, password)
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // truncateLine shows where in a long log line a secret sits.

@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/epcflow/epcflow/internal/logbuf"
 	"github.com/epcflow/epcflow/pos"
 )
 
@@ -187,7 +187,7 @@ func wantAPIStatus(t *testing.T, err error, status int, msgPart string) *pos.API
 }
 
 func TestPOSSessionAndDeliveryRoom(t *testing.T) {
-	var logs posLogBuffer
+	var logs logbuf.Buffer
 	e := newPOSEnv(t, func(c *Config) {
 		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
@@ -245,24 +245,6 @@ func TestPOSSessionAndDeliveryRoom(t *testing.T) {
 	if strings.Contains(out, token) {
 		t.Errorf("the one-time token is in the log:\n%s", out)
 	}
-}
-
-// posLogBuffer is a bytes.Buffer safe for concurrent writes (server goroutines log into it).
-type posLogBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *posLogBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *posLogBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 func TestPOSDeliveryRoomExpires(t *testing.T) {
