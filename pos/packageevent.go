@@ -1,7 +1,6 @@
 package pos
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -336,7 +335,7 @@ func (d *docCheck) root(body []byte) (map[string]json.RawMessage, bool) {
 // object decodes raw as a JSON object; anything else is a problem at ptr.
 func (d *docCheck) object(raw json.RawMessage, ptr string) (map[string]json.RawMessage, bool) {
 	var obj map[string]json.RawMessage
-	if kind := jsonKindOf(raw); kind != "object" {
+	if kind := schemas.JSONKind(raw); kind != "object" {
 		d.add(ptr, "must be an object, got "+kind)
 		return nil, false
 	}
@@ -351,12 +350,12 @@ func (d *docCheck) object(raw json.RawMessage, ptr string) (map[string]json.RawM
 func (d *docCheck) array(obj map[string]json.RawMessage, key, parent string) ([]json.RawMessage, bool) {
 	ptr := parent + "/" + escapeToken(key)
 	raw, ok := obj[key]
-	if !ok || jsonKindOf(raw) == "null" {
+	if !ok || schemas.JSONKind(raw) == "null" {
 		d.add(ptr, "required")
 		return nil, false
 	}
 	var items []json.RawMessage
-	if kind := jsonKindOf(raw); kind != "array" || json.Unmarshal(raw, &items) != nil {
+	if kind := schemas.JSONKind(raw); kind != "array" || json.Unmarshal(raw, &items) != nil {
 		d.add(ptr, "must be an array, got "+kind)
 		return nil, false
 	}
@@ -367,11 +366,11 @@ func (d *docCheck) array(obj map[string]json.RawMessage, key, parent string) ([]
 // the rules, a member of another type is a problem here.
 func (d *docCheck) str(obj map[string]json.RawMessage, key, parent string) string {
 	raw, ok := obj[key]
-	if !ok || jsonKindOf(raw) == "null" {
+	if !ok || schemas.JSONKind(raw) == "null" {
 		return ""
 	}
 	var s string
-	if kind := jsonKindOf(raw); kind != "string" || json.Unmarshal(raw, &s) != nil {
+	if kind := schemas.JSONKind(raw); kind != "string" || json.Unmarshal(raw, &s) != nil {
 		d.add(parent+"/"+escapeToken(key), "must be a string, got "+kind)
 		return ""
 	}
@@ -427,28 +426,6 @@ func (d *docCheck) email(ptr, s string) {
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Name != "" || a.Address != s {
 		d.add(ptr, "must be an e-mail address such as name@example.com")
-	}
-}
-
-// jsonKindOf names the JSON type of a raw value, for messages.
-func jsonKindOf(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return "nothing"
-	}
-	switch raw[0] {
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case '"':
-		return "string"
-	case 't', 'f':
-		return "boolean"
-	case 'n':
-		return "null"
-	default:
-		return "number"
 	}
 }
 

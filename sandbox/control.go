@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/schemas"
 )
 
 // Control routes (no authentication: the sandbox is a local tool). Fault rules touch them only
@@ -74,7 +75,7 @@ func checkRequest(obj map[string]json.RawMessage, ptr string, patch bool, ps *pr
 	var atts []newAttachment
 	for _, k := range sortedKeys(obj) {
 		raw, kptr := obj[k], pointer(ptr, k)
-		if jsonKind(raw) == "null" {
+		if schemas.JSONKind(raw) == "null" {
 			switch {
 			case !patch:
 				ps.add(kptr, "must not be null")
@@ -94,7 +95,7 @@ func checkRequest(obj map[string]json.RawMessage, ptr string, patch bool, ps *pr
 			if c, ok := decodeObject(raw, kptr, ps); ok {
 				unknownKeys(c, kptr, ps, "username", "password")
 				for _, ck := range sortedKeys(c) {
-					if !(patch && jsonKind(c[ck]) == "null") {
+					if !(patch && schemas.JSONKind(c[ck]) == "null") {
 						stringValue(c[ck], pointer(kptr, ck), ps, false)
 					}
 				}
@@ -111,8 +112,8 @@ func checkRequest(obj map[string]json.RawMessage, ptr string, patch bool, ps *pr
 
 func checkAttachments(raw json.RawMessage, ptr string, ps *problems) []newAttachment {
 	var items []json.RawMessage
-	if jsonKind(raw) != "array" || json.Unmarshal(raw, &items) != nil {
-		ps.add(ptr, "must be an array of {name, mimeType, content (base64)}, got %s", jsonKind(raw))
+	if schemas.JSONKind(raw) != "array" || json.Unmarshal(raw, &items) != nil {
+		ps.add(ptr, "must be an array of {name, mimeType, content (base64)}, got %s", schemas.JSONKind(raw))
 		return nil
 	}
 	var out []newAttachment
@@ -378,7 +379,7 @@ func (e *EPC) patchRequest(w http.ResponseWriter, r *http.Request) error {
 	for k, v := range obj {
 		switch {
 		case k == "resources":
-		case jsonKind(v) == "null":
+		case schemas.JSONKind(v) == "null":
 			delete(t.request, k)
 		default:
 			t.request[k] = mergePatch(t.request[k], v)
@@ -396,17 +397,17 @@ func (e *EPC) patchRequest(w http.ResponseWriter, r *http.Request) error {
 
 // mergePatch applies an RFC 7386 merge patch to target.
 func mergePatch(target, patch json.RawMessage) json.RawMessage {
-	if jsonKind(patch) != "object" {
+	if schemas.JSONKind(patch) != "object" {
 		return patch
 	}
 	var tm map[string]json.RawMessage
-	if jsonKind(target) != "object" || json.Unmarshal(target, &tm) != nil {
+	if schemas.JSONKind(target) != "object" || json.Unmarshal(target, &tm) != nil {
 		tm = map[string]json.RawMessage{}
 	}
 	var pm map[string]json.RawMessage
 	_ = json.Unmarshal(patch, &pm)
 	for k, v := range pm {
-		if jsonKind(v) == "null" {
+		if schemas.JSONKind(v) == "null" {
 			delete(tm, k)
 		} else {
 			tm[k] = mergePatch(tm[k], v)

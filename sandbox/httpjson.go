@@ -188,32 +188,10 @@ func pointer(base string, tokens ...any) string {
 	return b.String()
 }
 
-// jsonKind names the JSON type of a raw value, for messages.
-func jsonKind(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return "nothing"
-	}
-	switch raw[0] {
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case '"':
-		return "string"
-	case 't', 'f':
-		return "boolean"
-	case 'n':
-		return "null"
-	default:
-		return "number"
-	}
-}
-
 // decodeObject decodes a JSON object into its members; anything else is reported at ptr.
 func decodeObject(raw json.RawMessage, ptr string, ps *problems) (map[string]json.RawMessage, bool) {
-	if jsonKind(raw) != "object" {
-		ps.add(ptr, "must be an object, got %s", jsonKind(raw))
+	if schemas.JSONKind(raw) != "object" {
+		ps.add(ptr, "must be an object, got %s", schemas.JSONKind(raw))
 		return nil, false
 	}
 	var m map[string]json.RawMessage
@@ -236,8 +214,8 @@ func nonEmptyString(obj map[string]json.RawMessage, key, ptr string, ps *problem
 
 func stringValue(raw json.RawMessage, ptr string, ps *problems, nonBlank bool) (string, bool) {
 	var s string
-	if jsonKind(raw) != "string" || json.Unmarshal(raw, &s) != nil {
-		ps.add(ptr, "must be a string, got %s", jsonKind(raw))
+	if schemas.JSONKind(raw) != "string" || json.Unmarshal(raw, &s) != nil {
+		ps.add(ptr, "must be a string, got %s", schemas.JSONKind(raw))
 		return "", false
 	}
 	if nonBlank && strings.TrimSpace(s) == "" {

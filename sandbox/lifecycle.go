@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/schemas"
 )
 
 // The life-cycle as documented (seed 002): a transaction is pending while open; a response
@@ -152,8 +153,8 @@ func checkTypeEntitlement(raw json.RawMessage, ptr string, ps *problems) {
 	}
 	rptr := pointer(ptr, "response", "results")
 	var results []json.RawMessage
-	if jsonKind(rawResults) != "array" || json.Unmarshal(rawResults, &results) != nil {
-		ps.add(rptr, "must be an array of {action, formats}, got %s", jsonKind(rawResults))
+	if schemas.JSONKind(rawResults) != "array" || json.Unmarshal(rawResults, &results) != nil {
+		ps.add(rptr, "must be an array of {action, formats}, got %s", schemas.JSONKind(rawResults))
 		return
 	}
 	for i, rr := range results {
@@ -170,7 +171,7 @@ func checkTypeEntitlement(raw json.RawMessage, ptr string, ps *problems) {
 			continue
 		}
 		var formats []json.RawMessage
-		if jsonKind(rawFormats) != "array" || json.Unmarshal(rawFormats, &formats) != nil || len(formats) == 0 {
+		if schemas.JSONKind(rawFormats) != "array" || json.Unmarshal(rawFormats, &formats) != nil || len(formats) == 0 {
 			ps.add(pointer(iptr, "formats"), "must be a non-empty array of strings")
 			continue
 		}
@@ -182,8 +183,8 @@ func checkTypeEntitlement(raw json.RawMessage, ptr string, ps *problems) {
 
 func checkServiceEventTypes(raw json.RawMessage, ptr string, ps *problems) {
 	var types []json.RawMessage
-	if jsonKind(raw) != "array" || json.Unmarshal(raw, &types) != nil {
-		ps.add(ptr, "must be an array of {code, name, senders, type}, got %s", jsonKind(raw))
+	if schemas.JSONKind(raw) != "array" || json.Unmarshal(raw, &types) != nil {
+		ps.add(ptr, "must be an array of {code, name, senders, type}, got %s", schemas.JSONKind(raw))
 		return
 	}
 	for i, rt := range types {
@@ -198,8 +199,8 @@ func checkServiceEventTypes(raw json.RawMessage, ptr string, ps *problems) {
 				stringValue(v, pointer(iptr, k), ps, false)
 			}
 		}
-		if v, ok := t["senders"]; ok && jsonKind(v) != "array" {
-			ps.add(pointer(iptr, "senders"), "must be an array, got %s", jsonKind(v))
+		if v, ok := t["senders"]; ok && schemas.JSONKind(v) != "array" {
+			ps.add(pointer(iptr, "senders"), "must be an array, got %s", schemas.JSONKind(v))
 		}
 	}
 }

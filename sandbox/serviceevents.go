@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/schemas"
 )
 
 // Lender entity types a service-event code can be mapped to (seed 003).
@@ -108,8 +109,8 @@ func (e *EPC) putMappings(w http.ResponseWriter, r *http.Request) error {
 			continue
 		}
 		var items []json.RawMessage
-		if jsonKind(obj[code]) != "array" || json.Unmarshal(obj[code], &items) != nil {
-			ps.add(ptr, "must be an array of lender entity types (%q, %q), got %s", entityTask, entityNotification, jsonKind(obj[code]))
+		if schemas.JSONKind(obj[code]) != "array" || json.Unmarshal(obj[code], &items) != nil {
+			ps.add(ptr, "must be an array of lender entity types (%q, %q), got %s", entityTask, entityNotification, schemas.JSONKind(obj[code]))
 			continue
 		}
 		if len(items) == 0 {

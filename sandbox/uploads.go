@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/schemas"
 )
 
 // maxUpload bounds one uploaded file.
@@ -69,8 +70,8 @@ func (e *EPC) createResources(w http.ResponseWriter, r *http.Request) error {
 func parseNewResources(body []byte) ([]epc.NewResource, problems) {
 	var ps problems
 	var items []json.RawMessage
-	if jsonKind(body) != "array" || json.Unmarshal(body, &items) != nil {
-		ps.add("", "must be an array of {name, mimeType}, got %s", jsonKind(body))
+	if schemas.JSONKind(body) != "array" || json.Unmarshal(body, &items) != nil {
+		ps.add("", "must be an array of {name, mimeType}, got %s", schemas.JSONKind(body))
 		return nil, ps
 	}
 	if len(items) == 0 {
