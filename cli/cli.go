@@ -81,10 +81,12 @@ func usage(w io.Writer) {
 	}
 }
 
-// flags is a FlagSet whose defaults come from environment variables where one is named.
+// flags is a FlagSet whose values may come from environment variables, where one is named;
+// a flag on the command line wins.
 type flags struct {
 	*flag.FlagSet
-	env *env
+	env     *env
+	envErrs []error // environment values the flags refused, reported by parse
 }
 
 func newFlags(e *env, name string) *flags {
@@ -94,40 +96,50 @@ func newFlags(e *env, name string) *flags {
 }
 
 func (f *flags) str(p *string, name, envVar, def, usage string) {
-	if v := f.env.getenv(envVar); envVar != "" && v != "" {
-		def = v
-	}
-	if envVar != "" {
-		usage += " (env " + envVar + ")"
-	}
-	f.StringVar(p, name, def, usage)
+	f.StringVar(p, name, def, envUsage(usage, envVar, ""))
+	f.fromEnv(name, envVar)
 }
 
 func (f *flags) integer(p *int, name, envVar string, def int, usage string) {
-	if v := f.env.getenv(envVar); envVar != "" && v != "" {
-		fmt.Sscan(v, &def)
-	}
-	if envVar != "" {
-		usage += " (env " + envVar + ")"
-	}
-	f.IntVar(p, name, def, usage)
+	f.IntVar(p, name, def, envUsage(usage, envVar, ""))
+	f.fromEnv(name, envVar)
 }
 
 func (f *flags) duration(p *time.Duration, name, envVar string, def time.Duration, usage string) {
-	if v := f.env.getenv(envVar); envVar != "" && v != "" {
-		if d, err := time.ParseDuration(v); err == nil {
-			def = d
+	f.DurationVar(p, name, def, envUsage(usage, envVar, ""))
+	f.fromEnv(name, envVar)
+}
+
+// envUsage adds the environment variable (and why to prefer it, if said) to a flag's help.
+func envUsage(usage, envVar, prefer string) string {
+	if envVar == "" {
+		return usage
+	}
+	if prefer != "" {
+		return usage + " (env " + envVar + "; " + prefer + ")"
+	}
+	return usage + " (env " + envVar + ")"
+}
+
+// fromEnv sets flag name from envVar when that is set; a value the flag refuses is reported
+// by parse, naming the variable (never its value, which may be a secret).
+func (f *flags) fromEnv(name, envVar string) {
+	if envVar == "" {
+		return
+	}
+	if v := f.env.getenv(envVar); v != "" {
+		if err := f.Set(name, v); err != nil {
+			f.envErrs = append(f.envErrs, fmt.Errorf("environment variable %s: not a valid value for --%s", envVar, name))
 		}
 	}
-	if envVar != "" {
-		usage += " (env " + envVar + ")"
-	}
-	f.DurationVar(p, name, def, usage)
 }
 
 func (f *flags) boolean(p *bool, name string, def bool, usage string) { f.BoolVar(p, name, def, usage) }
 
 func (f *flags) parse(args []string) error {
+	if err := errors.Join(f.envErrs...); err != nil {
+		return usageErr("%v", err)
+	}
 	if err := f.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err

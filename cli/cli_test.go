@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestOperatorEndpointsNeedAToken: the production API refuses to start with its operator
@@ -41,6 +42,33 @@ func TestLoopbackAddr(t *testing.T) {
 	for addr, want := range tests {
 		if got := loopbackAddr(addr); got != want {
 			t.Errorf("loopbackAddr(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
+// TestEnvironmentValues: a variable sets its flag, the command line wins, and a value the
+// flag cannot take is refused naming the variable, not silently replaced by the default.
+func TestEnvironmentValues(t *testing.T) {
+	env := func(vars map[string]string) *env {
+		return &env{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, getenv: func(k string) string { return vars[k] }}
+	}
+	f := newFlags(env(map[string]string{"EPCFLOW_N": "7", "EPCFLOW_S": "from-env"}), "t")
+	var n int
+	var s string
+	f.integer(&n, "n", "EPCFLOW_N", 1, "")
+	f.str(&s, "s", "EPCFLOW_S", "default", "")
+	if err := f.parse([]string{"--s", "from-flag"}); err != nil || n != 7 || s != "from-flag" {
+		t.Fatalf("n=%d s=%q err=%v; want 7, from-flag", n, s, err)
+	}
+
+	f = newFlags(env(map[string]string{"EPCFLOW_N": "seven", "EPCFLOW_D": "soon"}), "t")
+	var d time.Duration
+	f.integer(&n, "n", "EPCFLOW_N", 1, "")
+	f.duration(&d, "d", "EPCFLOW_D", time.Second, "")
+	err := f.parse(nil)
+	for _, want := range []string{"EPCFLOW_N: not a valid value for --n", "EPCFLOW_D: not a valid value for --d"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v; want it to say %q", err, want)
 		}
 	}
 }

@@ -9,14 +9,9 @@ import (
 // secret registers a string flag for a secret: like str, but -h never shows its value (str
 // prints the default, which would be the secret when its environment variable is set).
 func (f *flags) secret(p *string, name, envVar, def, usage string) {
-	if v := f.env.getenv(envVar); envVar != "" && v != "" {
-		def = v
-	}
-	if envVar != "" {
-		usage += " (env " + envVar + "; prefer it: command lines are visible to other users)"
-	}
 	*p = def
-	f.Var(secretValue{p}, name, usage)
+	f.Var(secretValue{p}, name, envUsage(usage, envVar, "prefer it: command lines are visible to other users"))
+	f.fromEnv(name, envVar)
 }
 
 // secretValue is a flag.Value that keeps its string out of help output.

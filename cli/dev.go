@@ -134,14 +134,9 @@ func devCodecKeys(encrypt bool, configured codecKeysFlag, dataDir, db string, lo
 // temporalDB registers a Temporal database flag (a SQLite path, ":memory:" or a PostgreSQL
 // URL) whose value -h shows with any password redacted; envVar, when named, gives the default.
 func (f *flags) temporalDB(p *string, name, envVar, def, usage string) {
-	if v := f.env.getenv(envVar); envVar != "" && v != "" {
-		def = v
-	}
-	if envVar != "" {
-		usage += " (env " + envVar + "; prefer it for a URL with a password: command lines are visible to other users)"
-	}
 	*p = def
-	f.Var(dbValue{p}, name, usage)
+	f.Var(dbValue{p}, name, envUsage(usage, envVar, "prefer it for a URL with a password: command lines are visible to other users"))
+	f.fromEnv(name, envVar)
 }
 
 // dbValue is a flag.Value that never shows a database password.
