@@ -6,54 +6,10 @@ package workflows
 import (
 	"time"
 
-	"go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/temporal"
-
 	"github.com/epcflow/epcflow/activities"
 	"github.com/epcflow/epcflow/blobs"
 	"github.com/epcflow/epcflow/epc"
 )
-
-// TaskQueue is the task queue epcflow's workers poll.
-const TaskQueue = "epcflow"
-
-// TransactionWorkflowName is the registered name of the transaction workflow.
-const TransactionWorkflowName = "EPCTransaction"
-
-// TransactionWorkflowID derives the one workflow id of an EPC transaction, so every webhook
-// for it lands on the same execution.
-func TransactionWorkflowID(transactionID string) string { return "epc-transaction-" + transactionID }
-
-// Signal, query and update names, declared once for workflows, API and CLI.
-const (
-	SignalWebhook         = "epc-webhook"
-	QueryStatus           = "status"
-	UpdateSchedule        = "schedule-inspection"
-	UpdateDeliver         = "deliver-report"
-	UpdateProgress        = "report-progress"
-	PartnerEventScheduled = "urn:elli:epc:partner:appraisal:scheduled"
-	PartnerEventProgress  = "urn:elli:epc:partner:progress"
-)
-
-// Search attributes kept current on every transaction workflow.
-var (
-	SATransactionID = temporal.NewSearchAttributeKeyKeyword("EpcTransactionId")
-	SAClientID      = temporal.NewSearchAttributeKeyKeyword("EpcClientId")
-	SAProduct       = temporal.NewSearchAttributeKeyKeyword("EpcProduct")
-	SARequestType   = temporal.NewSearchAttributeKeyKeyword("EpcRequestType")
-	SALoanNumber    = temporal.NewSearchAttributeKeyKeyword("EpcLoanNumber")
-	SAPartnerStatus = temporal.NewSearchAttributeKeyKeyword("EpcPartnerStatus")
-	SAStage         = temporal.NewSearchAttributeKeyKeyword("EpcStage")
-)
-
-// SearchAttributes lists our custom search attributes for registration on a server.
-func SearchAttributes() map[string]enums.IndexedValueType {
-	m := map[string]enums.IndexedValueType{}
-	for _, k := range []temporal.SearchAttributeKeyKeyword{SATransactionID, SAClientID, SAProduct, SARequestType, SALoanNumber, SAPartnerStatus, SAStage} {
-		m[k.GetName()] = enums.INDEXED_VALUE_TYPE_KEYWORD
-	}
-	return m
-}
 
 // TransactionInput starts a transaction workflow. It carries no secret: the workflow reads
 // the transaction through activities.

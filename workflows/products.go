@@ -39,6 +39,13 @@ const (
 	TypeFloodCertification = "FloodCertification"
 )
 
+// Partner event types the products post to the lender ([ours]: EPC leaves partner events'
+// names to the partner).
+const (
+	PartnerEventScheduled = "urn:elli:epc:partner:appraisal:scheduled"
+	PartnerEventProgress  = "urn:elli:epc:partner:progress"
+)
+
 // DefaultProducts are the products epcflow ships.
 func DefaultProducts() map[string]Product {
 	return map[string]Product{

@@ -1,0 +1,56 @@
+package workflows
+
+import (
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+)
+
+// Every name epcflow's workflows are known by outside their own code, declared once: the
+// worker registers them, the starter and the API call them, the replayer and the tests find
+// them here.
+
+// TaskQueue is the task queue epcflow's workers poll.
+const TaskQueue = "epcflow"
+
+// Workflow types.
+const (
+	// TransactionWorkflowName is the EPC transaction workflow ((*Engine).Transaction).
+	TransactionWorkflowName = "EPCTransaction"
+)
+
+// TransactionWorkflowID derives the one workflow id of an EPC transaction, so every webhook
+// for it lands on the same execution.
+func TransactionWorkflowID(transactionID string) string { return "epc-transaction-" + transactionID }
+
+// Signals, queries and updates.
+const (
+	// SignalWebhook carries a verified EPC webhook (WebhookSignal) to its transaction.
+	SignalWebhook = "epc-webhook"
+	// QueryStatus answers a workflow's live state.
+	QueryStatus = "status"
+	// Operator actions on an Appraisal transaction.
+	UpdateSchedule = "schedule-inspection"
+	UpdateDeliver  = "deliver-report"
+	UpdateProgress = "report-progress"
+)
+
+// Search attributes kept current on every transaction workflow (all Keyword). Registered on
+// a server by SearchAttributes; docker-compose.yml lists them too (a test keeps it in step).
+var (
+	SATransactionID = temporal.NewSearchAttributeKeyKeyword("EpcTransactionId")
+	SAClientID      = temporal.NewSearchAttributeKeyKeyword("EpcClientId")
+	SAProduct       = temporal.NewSearchAttributeKeyKeyword("EpcProduct")
+	SARequestType   = temporal.NewSearchAttributeKeyKeyword("EpcRequestType")
+	SALoanNumber    = temporal.NewSearchAttributeKeyKeyword("EpcLoanNumber")
+	SAPartnerStatus = temporal.NewSearchAttributeKeyKeyword("EpcPartnerStatus")
+	SAStage         = temporal.NewSearchAttributeKeyKeyword("EpcStage")
+)
+
+// SearchAttributes lists our custom search attributes for registration on a server.
+func SearchAttributes() map[string]enums.IndexedValueType {
+	m := map[string]enums.IndexedValueType{}
+	for _, k := range []temporal.SearchAttributeKeyKeyword{SATransactionID, SAClientID, SAProduct, SARequestType, SALoanNumber, SAPartnerStatus, SAStage} {
+		m[k.GetName()] = enums.INDEXED_VALUE_TYPE_KEYWORD
+	}
+	return m
+}
