@@ -65,6 +65,9 @@ type Config struct {
 	// the Temporal UI and CLI. It does its own authentication and CORS: the UI cannot send
 	// the operator token.
 	Codec http.Handler
+	// Payments, when set, serves the payment flow's routes (payment sessions, Inbank
+	// callbacks).
+	Payments *Payments
 	// Mounts add the routes of other parts (Delivery Room packages, payment sessions). Each
 	// gets the public router (for signed or portal-authenticated routes) and one that puts
 	// every route under /v1/ behind the operator token.
@@ -158,6 +161,11 @@ func New(cfg Config) (http.Handler, error) {
 		r.Any("/codec/*op", gin.WrapH(cfg.Codec))
 	}
 
+	if cfg.Payments != nil {
+		if err := mountPayments(r, r.Group("", s.operatorAuth), *cfg.Payments); err != nil {
+			return nil, err
+		}
+	}
 	for _, mount := range cfg.Mounts {
 		if err := mount(r, operatorRoutes{IRoutes: r, authed: r.Group("", s.operatorAuth)}); err != nil {
 			return nil, err

@@ -192,11 +192,11 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 		}
 		defer sc.Portal.Close()
 	}
-	mounts, err := stack.SessionMounts(sc)
+	mounts, payments, err := stack.SessionMounts(sc)
 	if err != nil {
 		return err
 	}
-	h, err := api.New(api.Config{Engine: starter.New(c), Verifier: v, Blobs: store, Logger: log, Metrics: m, Ready: stack.HealthCheck(c), OperatorToken: token, Codec: codecHandler, Mounts: mounts})
+	h, err := api.New(api.Config{Engine: starter.New(c), Verifier: v, Blobs: store, Logger: log, Metrics: m, Ready: stack.HealthCheck(c), OperatorToken: token, Codec: codecHandler, Mounts: mounts, Payments: payments})
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/api/workflowservice/v1"
@@ -31,6 +30,7 @@ import (
 	"github.com/epcflow/epcflow/demo"
 	"github.com/epcflow/epcflow/devserver"
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/replay"
 	"github.com/epcflow/epcflow/sandbox"
 	"github.com/epcflow/epcflow/stack"
 	"github.com/epcflow/epcflow/workflows"
@@ -283,24 +283,32 @@ func (e *env) executions(ctx context.Context, txID string) int {
 	}
 }
 
-// saveHistory writes the workflow's history for the replay test when updating histories.
-func (e *env) saveHistory(ctx context.Context, txID, name string) {
+// saveHistory writes a workflow's history to workflows/testdata/histories/<flow>/<name>.json
+// for the replay test, when updating histories.
+func (e *env) saveHistory(ctx context.Context, flow, workflowID, name string) {
 	e.t.Helper()
 	if !updateHistories {
 		return
 	}
-	it := e.st.Client.GetWorkflowHistory(ctx, workflows.TransactionWorkflowID(txID), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	h := &historypb.History{}
-	for it.HasNext() {
-		ev, err := it.Next()
-		require.NoError(e.t, err)
-		h.Events = append(h.Events, ev)
-	}
-	b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(h)
+	writeHistory(e.t, filepath.Join("..", "workflows", "testdata", "histories", flow), name, e.historyOf(ctx, workflowID, ""))
+}
+
+// historyOf reads a workflow run's whole history (runID "": the latest run).
+func (e *env) historyOf(ctx context.Context, workflowID, runID string) *historypb.History {
+	e.t.Helper()
+	h, err := replay.History(ctx, e.st.Client, workflowID, runID)
 	require.NoError(e.t, err)
-	dir := filepath.Join("..", "workflows", "testdata", "histories")
-	require.NoError(e.t, os.MkdirAll(dir, 0o755))
-	require.NoError(e.t, os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644))
+	return h
+}
+
+// writeHistory writes h as dir/name.json, in the JSON that `temporal workflow show --output
+// json` writes and the replayer reads.
+func writeHistory(t *testing.T, dir, name string, h *historypb.History) {
+	t.Helper()
+	b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(h)
+	require.NoError(t, err)
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644))
 }
 
 func freeAddr(t *testing.T) string {

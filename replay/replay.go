@@ -45,6 +45,7 @@ func newReplayer(dc converter.DataConverter) (sdkworker.WorkflowReplayer, error)
 		return nil, err
 	}
 	r.RegisterWorkflowWithOptions(workflows.NewEngine().Transaction, workflow.RegisterOptions{Name: workflows.TransactionWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.PaymentSession, workflow.RegisterOptions{Name: workflows.PaymentWorkflowName})
 	return r, nil
 }
 
@@ -147,7 +148,7 @@ func Recent(ctx context.Context, log *slog.Logger, c client.Client, query string
 			}
 			we := ex.GetExecution()
 			name := we.GetWorkflowId() + "/" + we.GetRunId()
-			h, err := history(ctx, c, we.GetWorkflowId(), we.GetRunId())
+			h, err := History(ctx, c, we.GetWorkflowId(), we.GetRunId())
 			if err != nil {
 				out = append(out, Result{Name: name, Err: err})
 				continue
@@ -162,8 +163,9 @@ func Recent(ctx context.Context, log *slog.Logger, c client.Client, query string
 	return out, nil
 }
 
-// history fetches a whole execution history.
-func history(ctx context.Context, c client.Client, workflowID, runID string) (*historypb.History, error) {
+// History fetches a whole execution history (runID "": the latest run), as the replayer and
+// the tests that record histories read it.
+func History(ctx context.Context, c client.Client, workflowID, runID string) (*historypb.History, error) {
 	it := c.GetWorkflowHistory(ctx, workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	h := &historypb.History{}
 	for it.HasNext() {

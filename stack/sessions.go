@@ -5,14 +5,17 @@ import (
 	"log/slog"
 
 	"github.com/gin-gonic/gin"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/epcflow/epcflow/activities"
+	"github.com/epcflow/epcflow/api"
 	"github.com/epcflow/epcflow/delivery"
-	"github.com/epcflow/epcflow/payments"
 	"github.com/epcflow/epcflow/portal"
 	"github.com/epcflow/epcflow/pos"
+	"github.com/epcflow/epcflow/starter"
 	"github.com/epcflow/epcflow/workflows"
 )
 
@@ -21,7 +24,10 @@ import (
 func RegisterSessions(w sdkworker.Worker, inbank *pos.InbankClient) {
 	w.RegisterWorkflowWithOptions(delivery.PackageDelivery, workflow.RegisterOptions{Name: delivery.PackageWorkflowName})
 	if inbank != nil {
-		(&payments.Activities{Inbank: inbank}).Register(w)
+		p := &activities.Payment{Inbank: inbank}
+		w.RegisterWorkflowWithOptions(workflows.PaymentSession, workflow.RegisterOptions{Name: workflows.PaymentWorkflowName})
+		w.RegisterActivityWithOptions(p.CreateSession, activity.RegisterOptions{Name: workflows.ActivityInbankCreateSession})
+		w.RegisterActivityWithOptions(p.GetSession, activity.RegisterOptions{Name: workflows.ActivityInbankGetSession})
 	}
 }
 
@@ -39,17 +45,17 @@ type SessionsConfig struct {
 	Logger       *slog.Logger
 }
 
-// SessionMounts returns the API mounts for /v1/packages, the portal and /v1/payment-sessions.
-// A part whose configuration is missing is left out.
-func SessionMounts(cfg SessionsConfig) ([]func(public, operator gin.IRoutes) error, error) {
+// SessionMounts returns the API mounts for /v1/packages and the portal, and the payment
+// routes' configuration. A part whose configuration is missing is left out (nil).
+func SessionMounts(cfg SessionsConfig) ([]func(public, operator gin.IRoutes) error, *api.Payments, error) {
 	var mounts []func(public, operator gin.IRoutes) error
 	if cfg.POSSecret != "" {
 		if cfg.Portal == nil {
-			return nil, errors.New("stack: the Delivery Room endpoints need a portal database")
+			return nil, nil, errors.New("stack: the Delivery Room endpoints need a portal database")
 		}
 		signer, err := pos.NewSigner("", cfg.POSSubscriptionID, cfg.POSKeyID, cfg.POSSecret)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		dc := delivery.Config{
 			Verifier: signer.Verifier(), Portal: cfg.Portal, Temporal: cfg.Temporal, TaskQueue: workflows.TaskQueue,
@@ -57,9 +63,9 @@ func SessionMounts(cfg SessionsConfig) ([]func(public, operator gin.IRoutes) err
 		}
 		mounts = append(mounts, func(public, _ gin.IRoutes) error { return delivery.Register(public, dc) })
 	}
+	var pay *api.Payments
 	if cfg.InbankAPIKey != "" {
-		pc := payments.Config{Temporal: cfg.Temporal, TaskQueue: workflows.TaskQueue, APIKey: cfg.InbankAPIKey, CallbackBaseURL: cfg.PublicURL, Logger: cfg.Logger}
-		mounts = append(mounts, func(_, operator gin.IRoutes) error { return payments.Register(operator, pc) })
+		pay = &api.Payments{Engine: starter.New(cfg.Temporal), APIKey: cfg.InbankAPIKey, CallbackBaseURL: cfg.PublicURL}
 	}
-	return mounts, nil
+	return mounts, pay, nil
 }

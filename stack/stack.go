@@ -215,7 +215,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		return nil, err
 	}
 	st.onClose(st.Portal.Close)
-	mounts, err := SessionMounts(SessionsConfig{
+	mounts, payments, err := SessionMounts(SessionsConfig{
 		Temporal: st.Client, Portal: st.Portal, PublicURL: st.APIURL, POSBaseURL: st.SandboxURL,
 		POSSubscriptionID: sandbox.DefaultPOSSubscriptionID, POSKeyID: sandbox.DefaultPOSSigningKeyID, POSSecret: sandbox.DefaultPOSSigningSecret,
 		InbankAPIKey: sandbox.DefaultInbankAPIKey, Logger: log.With("component", "api"),
@@ -226,7 +226,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	h, err := api.New(api.Config{
 		Engine: st.Starter, Verifier: verifier, Blobs: st.Blobs, Logger: log.With("component", "api"),
 		Metrics: st.Metrics, Ready: HealthCheck(st.Client), OperatorToken: cfg.OperatorToken,
-		Codec: codecHandler, Mounts: mounts,
+		Codec: codecHandler, Mounts: mounts, Payments: payments,
 	})
 	if err != nil {
 		return nil, err

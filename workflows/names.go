@@ -16,22 +16,37 @@ const TaskQueue = "epcflow"
 const (
 	// TransactionWorkflowName is the EPC transaction workflow ((*Engine).Transaction).
 	TransactionWorkflowName = "EPCTransaction"
+	// PaymentWorkflowName is the Inbank payment session workflow (PaymentSession).
+	PaymentWorkflowName = "InbankPaymentSession"
 )
 
 // TransactionWorkflowID derives the one workflow id of an EPC transaction, so every webhook
 // for it lands on the same execution.
 func TransactionWorkflowID(transactionID string) string { return "epc-transaction-" + transactionID }
 
+// PaymentWorkflowID is the workflow id of payment session id.
+func PaymentWorkflowID(id string) string { return "payment-session-" + id }
+
 // Signals, queries and updates.
 const (
 	// SignalWebhook carries a verified EPC webhook (WebhookSignal) to its transaction.
 	SignalWebhook = "epc-webhook"
-	// QueryStatus answers a workflow's live state.
+	// SignalInbankCallback carries a verified Inbank callback (InbankCallback) to its session.
+	SignalInbankCallback = "inbank-callback"
+	// QueryStatus answers a workflow's live state (every flow).
 	QueryStatus = "status"
 	// Operator actions on an Appraisal transaction.
 	UpdateSchedule = "schedule-inspection"
 	UpdateDeliver  = "deliver-report"
 	UpdateProgress = "report-progress"
+	// UpdateCreateSession has a payment session created at Inbank; it answers PaymentCreated.
+	UpdateCreateSession = "create-session"
+)
+
+// Activity names registered by name (the others go by their method names).
+const (
+	ActivityInbankCreateSession = "InbankCreateSession"
+	ActivityInbankGetSession    = "InbankGetSession"
 )
 
 // Search attributes kept current on every transaction workflow (all Keyword). Registered on

@@ -15,7 +15,7 @@ import (
 // integration/harness_test.go; regenerate with `EPCFLOW_UPDATE_HISTORIES=1 go test
 // ./integration/`). A change to workflow code that is not versioned fails here.
 func TestReplayRecordedHistories(t *testing.T) {
-	paths, err := filepath.Glob(filepath.Join("testdata", "histories", "*.json"))
+	paths, err := filepath.Glob(filepath.Join("testdata", "histories", "*", "*.json"))
 	require.NoError(t, err)
 	require.NotEmpty(t, paths, "no recorded histories in testdata/histories")
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

@@ -1,4 +1,4 @@
-package payments_test
+package api
 
 import (
 	"bytes"
@@ -14,13 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
-	"github.com/epcflow/epcflow/payments"
 	"github.com/epcflow/epcflow/pos"
 	"github.com/epcflow/epcflow/schemas"
+	"github.com/epcflow/epcflow/starter"
+	"github.com/epcflow/epcflow/workflows"
 )
 
 const (
@@ -36,15 +36,15 @@ const (
 // panics through the nil embedded client, which fails the target.
 type fakeTemporal struct {
 	client.Client
-	started  *payments.SessionInput
-	signals  []payments.Callback
+	started  *workflows.PaymentInput
+	signals  []workflows.InbankCallback
 	signalID string
 }
 
 func (f *fakeTemporal) reset() { f.started, f.signals, f.signalID = nil, nil, "" }
 
 func (f *fakeTemporal) NewWithStartWorkflowOperation(_ client.StartWorkflowOptions, _ any, args ...any) client.WithStartWorkflowOperation {
-	if in, ok := args[0].(payments.SessionInput); ok && len(args) == 1 {
+	if in, ok := args[0].(workflows.PaymentInput); ok && len(args) == 1 {
 		f.started = &in
 	}
 	return nil
@@ -59,8 +59,8 @@ func (f *fakeTemporal) UpdateWithStartWorkflow(context.Context, client.UpdateWit
 
 // SignalWorkflow answers NotFound for half the session ids, as for a session that has ended.
 func (f *fakeTemporal) SignalWorkflow(_ context.Context, workflowID, _, name string, arg any) error {
-	cb, ok := arg.(payments.Callback)
-	if !ok || name != payments.CallbackSignalName {
+	cb, ok := arg.(workflows.InbankCallback)
+	if !ok || name != workflows.SignalInbankCallback {
 		return serviceerror.NewInvalidArgument("unexpected signal")
 	}
 	f.signals, f.signalID = append(f.signals, cb), workflowID
@@ -72,26 +72,24 @@ func (f *fakeTemporal) SignalWorkflow(_ context.Context, workflowID, _, name str
 
 type createdHandle struct{ id string }
 
-func (h createdHandle) WorkflowID() string { return payments.WorkflowID(h.id) }
+func (h createdHandle) WorkflowID() string { return workflows.PaymentWorkflowID(h.id) }
 func (createdHandle) RunID() string        { return "run-1" }
 func (createdHandle) UpdateID() string     { return "update-1" }
 func (h createdHandle) Get(_ context.Context, v any) error {
-	*v.(*payments.Created) = payments.Created{ID: h.id, POSSessionUUID: fuzzPOSUUID,
+	*v.(*workflows.PaymentCreated) = workflows.PaymentCreated{ID: h.id, POSSessionUUID: fuzzPOSUUID,
 		RedirectURL: "https://inbank.example/pos/" + fuzzPOSUUID, Status: pos.StatusPending}
 	return nil
 }
 
-// paymentsEngine mounts the payment endpoints on a bare gin engine (no recovery: a panic
-// fails the target).
-func paymentsEngine(tb testing.TB) (*gin.Engine, *fakeTemporal) {
+// paymentsAPI serves the payment routes with Temporal faked (operator token "t"). A panic
+// would be recovered as a 500, which fails the targets.
+func paymentsAPI(tb testing.TB) (http.Handler, *fakeTemporal) {
 	tb.Helper()
-	gin.SetMode(gin.ReleaseMode)
 	temporal := &fakeTemporal{}
-	r := gin.New()
-	if err := payments.Register(r, payments.Config{Temporal: temporal, TaskQueue: "fuzz", APIKey: fuzzAPIKey, CallbackBaseURL: fuzzBaseURL}); err != nil {
-		tb.Fatal(err)
-	}
-	return r, temporal
+	h := directAPI(tb, &fakeEngine{}, func(c *Config) {
+		c.Payments = &Payments{Engine: starter.New(temporal), APIKey: fuzzAPIKey, CallbackBaseURL: fuzzBaseURL}
+	})
+	return h, temporal
 }
 
 type errorAnswer struct {
@@ -153,7 +151,7 @@ func FuzzInbankCallback(f *testing.F) {
 		f.Add([]byte(s.body), s.session, s.sig)
 	}
 
-	h, temporal := paymentsEngine(f)
+	h, temporal := paymentsAPI(f)
 	f.Fuzz(func(t *testing.T, body []byte, session, sig string) {
 		body = bytes.ReplaceAll(body, []byte(nowToken), []byte(strconv.FormatInt(time.Now().Unix(), 10)))
 		good := pos.SignCallback(fuzzAPIKey, body, timestampDigits(body))
@@ -161,7 +159,7 @@ func FuzzInbankCallback(f *testing.F) {
 		if !forged {
 			sig = good
 		}
-		req := httptest.NewRequest(http.MethodPost, payments.CallbackPath+"?session="+url.QueryEscape(session), bytes.NewReader(body))
+		req := httptest.NewRequest(http.MethodPost, InbankCallbackPath+"?session="+url.QueryEscape(session), bytes.NewReader(body))
 		req.Header.Set(pos.HeaderInbankSignature, sig)
 		temporal.reset()
 		rec := httptest.NewRecorder()
@@ -173,7 +171,7 @@ func FuzzInbankCallback(f *testing.F) {
 			if forged {
 				t.Fatalf("a forged callback was accepted: %q", body)
 			}
-			if len(temporal.signals) != 1 || temporal.signalID != payments.WorkflowID(session) {
+			if len(temporal.signals) != 1 || temporal.signalID != workflows.PaymentWorkflowID(session) {
 				t.Fatalf("202 but signals %+v to %q", temporal.signals, temporal.signalID)
 			}
 			if cb := temporal.signals[0]; !pos.IsUUID(cb.POSSessionUUID) || !cb.Status.Known() {
@@ -208,7 +206,7 @@ func timestampDigits(body []byte) string {
 // that is one JSON object, and the workflow then gets a request that passes seed 001's rules
 // with our callbackUrl.
 func FuzzCreatePaymentSession(f *testing.F) {
-	raw, err := os.ReadFile(filepath.Join("testdata", "inbank-session-minimal.json"))
+	raw, err := os.ReadFile(filepath.Join("..", "pos", "testdata", "inbank-session-minimal.json"))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -250,10 +248,11 @@ func FuzzCreatePaymentSession(f *testing.F) {
 		f.Add([]byte(s))
 	}
 
-	h, temporal := paymentsEngine(f)
+	h, temporal := paymentsAPI(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req := httptest.NewRequest(http.MethodPost, "/v1/payment-sessions", bytes.NewReader(body))
+		req := httptest.NewRequest(http.MethodPost, PaymentSessionsPath, bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer t")
 		temporal.reset()
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
@@ -277,7 +276,7 @@ func FuzzCreatePaymentSession(f *testing.F) {
 				} `json:"partnerUrls"`
 			}
 			if err := json.Unmarshal(in.Request, &sent); err != nil ||
-				sent.PartnerURLs.CallbackURL != fuzzBaseURL+payments.CallbackPath+"?session="+in.ID {
+				sent.PartnerURLs.CallbackURL != fuzzBaseURL+InbankCallbackPath+"?session="+in.ID {
 				t.Fatalf("callbackUrl %q, err %v", sent.PartnerURLs.CallbackURL, err)
 			}
 		case http.StatusBadRequest:

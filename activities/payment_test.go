@@ -1,4 +1,4 @@
-package payments
+package activities
 
 import (
 	"errors"
@@ -7,14 +7,17 @@ import (
 	"os"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/epcflow/epcflow/pos"
+)
+
+const (
+	testShop = "a93f1f44-d5dd-4469-bfcc-c1de9e969213"
+	testPOS  = "0b6a3a8e-2f7c-4d8e-9a51-0c1d2e3f4a5b"
 )
 
 // fakeCreate answers create calls with status and counts them.
@@ -31,7 +34,7 @@ func fakeCreate(t *testing.T, status int, reply string) (*pos.InbankClient, *ato
 }
 
 func minimalRequest(t *testing.T) []byte {
-	b, err := os.ReadFile("testdata/inbank-session-minimal.json")
+	b, err := os.ReadFile("../pos/testdata/inbank-session-minimal.json")
 	require.NoError(t, err)
 	return b
 }
@@ -39,15 +42,15 @@ func minimalRequest(t *testing.T) []byte {
 func TestCreateSessionNotTwiceAcrossRetries(t *testing.T) {
 	inbank, calls := fakeCreate(t, http.StatusCreated,
 		`{"uuid":"`+testPOS+`","status":"pending","redirectUrl":"https://inbank.test/pay/`+testPOS+`"}`)
-	a := &Activities{Inbank: inbank}
-	in := CreateInput{ShopUUID: testShop, Request: minimalRequest(t)}
+	a := &Payment{Inbank: inbank}
+	in := InbankCreateInput{ShopUUID: testShop, Request: minimalRequest(t)}
 
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(a.CreateSession)
 	v, err := env.ExecuteActivity(a.CreateSession, in)
 	require.NoError(t, err)
-	var first Created
+	var first InbankCreated
 	require.NoError(t, v.Get(&first))
 	require.Equal(t, testPOS, first.POSSessionUUID)
 	require.EqualValues(t, 1, calls.Load())
@@ -58,7 +61,7 @@ func TestCreateSessionNotTwiceAcrossRetries(t *testing.T) {
 	retry.SetHeartbeatDetails(pos.InbankSessionCreated{UUID: testPOS, Status: pos.StatusPending, RedirectURL: first.RedirectURL})
 	v, err = retry.ExecuteActivity(a.CreateSession, in)
 	require.NoError(t, err)
-	var again Created
+	var again InbankCreated
 	require.NoError(t, v.Get(&again))
 	require.Equal(t, first, again)
 	require.EqualValues(t, 1, calls.Load(), "a retry must not create a second session")
@@ -72,20 +75,20 @@ func TestCreateSessionErrors(t *testing.T) {
 		typ       string
 		retryable bool
 	}{
-		{"unauthorized", 401, `{"message":"unauthorized"}`, ErrTypeUnauthorized, false},
-		{"forbidden", 403, `{"message":"User is not authorized to access this resource with an explicit deny"}`, ErrTypeForbidden, false},
-		{"unknown shop", 404, `{"message":"not_found"}`, ErrTypeShopNotFound, false},
-		{"rejected", 400, `{"message":"validation_failed"}`, ErrTypeRejected, false},
-		{"server error", 500, `{"message":"internal_server_error"}`, ErrTypeUnavailable, true},
+		{"unauthorized", 401, `{"message":"unauthorized"}`, ErrTypeInbankUnauthorized, false},
+		{"forbidden", 403, `{"message":"User is not authorized to access this resource with an explicit deny"}`, ErrTypeInbankForbidden, false},
+		{"unknown shop", 404, `{"message":"not_found"}`, ErrTypeInbankNotFound, false},
+		{"rejected", 400, `{"message":"validation_failed"}`, ErrTypeInbankRejected, false},
+		{"server error", 500, `{"message":"internal_server_error"}`, ErrTypeInbankUnavailable, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			inbank, _ := fakeCreate(t, tt.status, tt.reply)
-			a := &Activities{Inbank: inbank}
+			a := &Payment{Inbank: inbank}
 			var s testsuite.WorkflowTestSuite
 			env := s.NewTestActivityEnvironment()
 			env.RegisterActivity(a.CreateSession)
-			_, err := env.ExecuteActivity(a.CreateSession, CreateInput{ShopUUID: testShop, Request: minimalRequest(t)})
+			_, err := env.ExecuteActivity(a.CreateSession, InbankCreateInput{ShopUUID: testShop, Request: minimalRequest(t)})
 			var ae *temporal.ApplicationError
 			require.True(t, errors.As(err, &ae), "%v", err)
 			require.Equal(t, tt.typ, ae.Type())
@@ -95,38 +98,14 @@ func TestCreateSessionErrors(t *testing.T) {
 	}
 	t.Run("invalid body is never sent", func(t *testing.T) {
 		inbank, calls := fakeCreate(t, http.StatusCreated, `{}`)
-		a := &Activities{Inbank: inbank}
+		a := &Payment{Inbank: inbank}
 		var s testsuite.WorkflowTestSuite
 		env := s.NewTestActivityEnvironment()
 		env.RegisterActivity(a.CreateSession)
-		_, err := env.ExecuteActivity(a.CreateSession, CreateInput{ShopUUID: testShop, Request: []byte(`{"currency":"usd"}`)})
+		_, err := env.ExecuteActivity(a.CreateSession, InbankCreateInput{ShopUUID: testShop, Request: []byte(`{"currency":"usd"}`)})
 		var ae *temporal.ApplicationError
 		require.True(t, errors.As(err, &ae), "%v", err)
 		require.Equal(t, ErrTypeInvalidRequest, ae.Type())
 		require.Zero(t, calls.Load())
 	})
-}
-
-// parent starts a payment session as a child workflow, as another product would.
-func parent(ctx workflow.Context, in SessionInput) (Session, error) {
-	in.CreateOnStart = true
-	ctx = workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: WorkflowID(in.ID)})
-	var out Session
-	err := workflow.ExecuteChildWorkflow(ctx, PaymentWorkflowName, in).Get(ctx, &out)
-	return out, err
-}
-
-func TestPaymentSessionAsChild(t *testing.T) {
-	env, f := newEnv(t)
-	env.RegisterWorkflow(parent)
-	env.RegisterDelayedCallback(func() {
-		f.set(pos.StatusCompleted)
-		env.SignalWorkflowByID(WorkflowID(testInput(false).ID), CallbackSignalName, Callback{Status: pos.StatusCompleted})
-	}, 10*time.Minute)
-	env.ExecuteWorkflow(parent, testInput(false))
-	require.NoError(t, env.GetWorkflowError())
-	var out Session
-	require.NoError(t, env.GetWorkflowResult(&out))
-	require.Equal(t, pos.StatusCompleted, out.Status)
-	require.Equal(t, testPOS, out.POSSessionUUID)
 }
