@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/epcflow/epcflow/activities"
@@ -105,16 +105,6 @@ func mountPayments(public, operator gin.IRoutes, cfg Payments) error {
 	return nil
 }
 
-// newPaymentID is a random session id (UUID v4 form).
-func newPaymentID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
-
 // prepare splits the caller's body into the shop and the Inbank request, with our
 // callbackUrl, and reports every problem at once.
 func (h *paymentRoutes) prepare(body []byte, id string) (string, []byte, []schemas.Problem) {
@@ -164,7 +154,7 @@ func (h *paymentRoutes) create(c *gin.Context) {
 	if !ok {
 		return
 	}
-	id, digest := newPaymentID(), ""
+	id, digest := uuid.NewString(), ""
 	key := c.GetHeader(IdempotencyKeyHeader)
 	if key != "" {
 		if !validIdempotencyKey(key) {
@@ -310,15 +300,15 @@ func validIdempotencyKey(k string) bool {
 	return k != ""
 }
 
-// keyedPaymentID is the session id of an Idempotency-Key: a UUID (version 8 form) from its
-// SHA-256.
+// keyedPaymentID is the session id of an Idempotency-Key: a UUID (version 8: custom) from
+// its SHA-256, so the same key always names the same session.
 func keyedPaymentID(key string) string {
 	sum := sha256.Sum256([]byte("epcflow payment session\x00" + key))
-	b := sum[:16]
-	b[6] = b[6]&0x0f | 0x80
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+	var u uuid.UUID
+	copy(u[:], sum[:16])
+	u[6] = u[6]&0x0f | 0x80 // version 8
+	u[8] = u[8]&0x3f | 0x80 // RFC 9562 variant
+	return u.String()
 }
 
 // requestDigest is the SHA-256 of the request body, insignificant whitespace aside.

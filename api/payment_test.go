@@ -35,3 +35,11 @@ func TestPaymentsConfigChecked(t *testing.T) {
 		})
 	}
 }
+
+// TestKeyedPaymentID: an Idempotency-Key names one session id for good (sessions started
+// under a key before an upgrade are found again), a version-8 UUID; the expected id is what the
+// hand-written formatting before github.com/google/uuid gave.
+func TestKeyedPaymentID(t *testing.T) {
+	require.Equal(t, "ca270f86-0fe9-843c-8e7c-7e107a8ad919", keyedPaymentID("order-4711-payment"))
+	require.NotEqual(t, keyedPaymentID("a"), keyedPaymentID("b"))
+}
