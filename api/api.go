@@ -12,7 +12,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -65,13 +64,11 @@ type Config struct {
 	// the Temporal UI and CLI. It does its own authentication and CORS: the UI cannot send
 	// the operator token.
 	Codec http.Handler
+	// Delivery, when set, serves the delivery flow's routes (package events, the portal).
+	Delivery *Delivery
 	// Payments, when set, serves the payment flow's routes (payment sessions, Inbank
 	// callbacks).
 	Payments *Payments
-	// Mounts add the routes of other parts (Delivery Room packages, payment sessions). Each
-	// gets the public router (for signed or portal-authenticated routes) and one that puts
-	// every route under /v1/ behind the operator token.
-	Mounts []func(public, operator gin.IRoutes) error
 }
 
 // Defaults applied by New to zero Config fields.
@@ -161,13 +158,13 @@ func New(cfg Config) (http.Handler, error) {
 		r.Any("/codec/*op", gin.WrapH(cfg.Codec))
 	}
 
-	if cfg.Payments != nil {
-		if err := mountPayments(r, r.Group("", s.operatorAuth), *cfg.Payments); err != nil {
+	if cfg.Delivery != nil {
+		if err := mountDelivery(r, *cfg.Delivery); err != nil {
 			return nil, err
 		}
 	}
-	for _, mount := range cfg.Mounts {
-		if err := mount(r, operatorRoutes{IRoutes: r, authed: r.Group("", s.operatorAuth)}); err != nil {
+	if cfg.Payments != nil {
+		if err := mountPayments(r, r.Group("", s.operatorAuth), *cfg.Payments); err != nil {
 			return nil, err
 		}
 	}
@@ -195,37 +192,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
-}
-
-// operatorRoutes registers paths under /v1/ behind the operator token and any other path
-// (callbacks with their own signatures) publicly.
-type operatorRoutes struct {
-	gin.IRoutes
-	authed gin.IRoutes
-}
-
-func (o operatorRoutes) pick(path string) gin.IRoutes {
-	if strings.HasPrefix(path, "/v1/") {
-		return o.authed
-	}
-	return o.IRoutes
-}
-
-func (o operatorRoutes) Handle(m, p string, h ...gin.HandlerFunc) gin.IRoutes {
-	return o.pick(p).Handle(m, p, h...)
-}
-func (o operatorRoutes) GET(p string, h ...gin.HandlerFunc) gin.IRoutes {
-	return o.pick(p).GET(p, h...)
-}
-func (o operatorRoutes) POST(p string, h ...gin.HandlerFunc) gin.IRoutes {
-	return o.pick(p).POST(p, h...)
-}
-func (o operatorRoutes) PUT(p string, h ...gin.HandlerFunc) gin.IRoutes {
-	return o.pick(p).PUT(p, h...)
-}
-func (o operatorRoutes) PATCH(p string, h ...gin.HandlerFunc) gin.IRoutes {
-	return o.pick(p).PATCH(p, h...)
-}
-func (o operatorRoutes) DELETE(p string, h ...gin.HandlerFunc) gin.IRoutes {
-	return o.pick(p).DELETE(p, h...)
 }

@@ -185,18 +185,18 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 		}
 		codecHandler = codec.Handler(ring, codec.HandlerOptions{Token: codecToken, AllowedOrigins: splitList(codecOrigins)})
 	}
-	sc.Temporal, sc.Logger = c, log
+	sc.Temporal = c
 	if sc.POSSecret != "" {
 		if sc.Portal, err = portal.Open(ctx, portalDSN); err != nil {
 			return err
 		}
 		defer sc.Portal.Close()
 	}
-	mounts, payments, err := stack.SessionMounts(sc)
+	delivery, payments, err := stack.SessionRoutes(sc)
 	if err != nil {
 		return err
 	}
-	h, err := api.New(api.Config{Engine: starter.New(c), Verifier: v, Blobs: store, Logger: log, Metrics: m, Ready: stack.HealthCheck(c), OperatorToken: token, Codec: codecHandler, Mounts: mounts, Payments: payments})
+	h, err := api.New(api.Config{Engine: starter.New(c), Verifier: v, Blobs: store, Logger: log, Metrics: m, Ready: stack.HealthCheck(c), OperatorToken: token, Codec: codecHandler, Delivery: delivery, Payments: payments})
 	if err != nil {
 		return err
 	}

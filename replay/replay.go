@@ -45,6 +45,7 @@ func newReplayer(dc converter.DataConverter) (sdkworker.WorkflowReplayer, error)
 		return nil, err
 	}
 	r.RegisterWorkflowWithOptions(workflows.NewEngine().Transaction, workflow.RegisterOptions{Name: workflows.TransactionWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.PackageDelivery, workflow.RegisterOptions{Name: workflows.PackageWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.PaymentSession, workflow.RegisterOptions{Name: workflows.PaymentWorkflowName})
 	return r, nil
 }

@@ -2,9 +2,8 @@ package stack
 
 import (
 	"errors"
-	"log/slog"
+	"time"
 
-	"github.com/gin-gonic/gin"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/epcflow/epcflow/activities"
 	"github.com/epcflow/epcflow/api"
-	"github.com/epcflow/epcflow/delivery"
 	"github.com/epcflow/epcflow/portal"
 	"github.com/epcflow/epcflow/pos"
 	"github.com/epcflow/epcflow/starter"
@@ -22,7 +20,7 @@ import (
 // RegisterSessions puts the hosted-session workflows (Delivery Room packages, Inbank payment
 // sessions) and their activities on a worker. A nil Inbank client leaves payments out.
 func RegisterSessions(w sdkworker.Worker, inbank *pos.InbankClient) {
-	w.RegisterWorkflowWithOptions(delivery.PackageDelivery, workflow.RegisterOptions{Name: delivery.PackageWorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.PackageDelivery, workflow.RegisterOptions{Name: workflows.PackageWorkflowName})
 	if inbank != nil {
 		p := &activities.Payment{Inbank: inbank}
 		w.RegisterWorkflowWithOptions(workflows.PaymentSession, workflow.RegisterOptions{Name: workflows.PaymentWorkflowName})
@@ -31,7 +29,7 @@ func RegisterSessions(w sdkworker.Worker, inbank *pos.InbankClient) {
 	}
 }
 
-// SessionsConfig configures the hosted-session endpoints of the API.
+// SessionsConfig configures the hosted-session routes of the API.
 type SessionsConfig struct {
 	Temporal client.Client
 	Portal   *portal.Store
@@ -40,15 +38,18 @@ type SessionsConfig struct {
 	PublicURL string
 	// POS Framework: its base URL and our signing identity (one secret both ways, [ours]).
 	POSBaseURL, POSSubscriptionID, POSKeyID, POSSecret string
+	// PackageExpiresAfter is how long package workflows track their recipients (zero: the
+	// workflow's default).
+	PackageExpiresAfter time.Duration
 	// InbankAPIKey verifies Inbank callbacks; empty leaves payment sessions out.
 	InbankAPIKey string
-	Logger       *slog.Logger
 }
 
-// SessionMounts returns the API mounts for /v1/packages and the portal, and the payment
-// routes' configuration. A part whose configuration is missing is left out (nil).
-func SessionMounts(cfg SessionsConfig) ([]func(public, operator gin.IRoutes) error, *api.Payments, error) {
-	var mounts []func(public, operator gin.IRoutes) error
+// SessionRoutes configures the API's delivery routes (/v1/packages, the portal) and payment
+// routes (/v1/payment-sessions, /webhooks/inbank). A flow whose configuration is missing is
+// left out (nil).
+func SessionRoutes(cfg SessionsConfig) (*api.Delivery, *api.Payments, error) {
+	var delivery *api.Delivery
 	if cfg.POSSecret != "" {
 		if cfg.Portal == nil {
 			return nil, nil, errors.New("stack: the Delivery Room endpoints need a portal database")
@@ -57,15 +58,14 @@ func SessionMounts(cfg SessionsConfig) ([]func(public, operator gin.IRoutes) err
 		if err != nil {
 			return nil, nil, err
 		}
-		dc := delivery.Config{
-			Verifier: signer.Verifier(), Portal: cfg.Portal, Temporal: cfg.Temporal, TaskQueue: workflows.TaskQueue,
-			PortalBaseURL: cfg.PublicURL, DeliveryRoom: &pos.DeliveryRoomClient{BaseURL: cfg.POSBaseURL, Signer: signer}, Logger: cfg.Logger,
+		delivery = &api.Delivery{
+			Verifier: signer.Verifier(), Portal: cfg.Portal, Engine: starter.New(cfg.Temporal), PortalBaseURL: cfg.PublicURL,
+			DeliveryRoom: &pos.DeliveryRoomClient{BaseURL: cfg.POSBaseURL, Signer: signer}, ExpiresAfter: cfg.PackageExpiresAfter,
 		}
-		mounts = append(mounts, func(public, _ gin.IRoutes) error { return delivery.Register(public, dc) })
 	}
-	var pay *api.Payments
+	var payments *api.Payments
 	if cfg.InbankAPIKey != "" {
-		pay = &api.Payments{Engine: starter.New(cfg.Temporal), APIKey: cfg.InbankAPIKey, CallbackBaseURL: cfg.PublicURL}
+		payments = &api.Payments{Engine: starter.New(cfg.Temporal), APIKey: cfg.InbankAPIKey, CallbackBaseURL: cfg.PublicURL}
 	}
-	return mounts, pay, nil
+	return delivery, payments, nil
 }

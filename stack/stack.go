@@ -67,6 +67,9 @@ type Config struct {
 	// DataDir/portal.db (in memory when DBPath is in memory; SQLite also when Temporal's
 	// database is a PostgreSQL URL: it is not shared with Temporal).
 	PortalDSN string
+	// PackageExpiresAfter is how long Delivery Room package workflows track their recipients
+	// (zero: the workflow's default, 30 days).
+	PackageExpiresAfter time.Duration
 	// TemporalLogLevel filters the embedded server's logs (default: warnings and errors).
 	TemporalLogLevel slog.Leveler
 	Logger           *slog.Logger
@@ -215,10 +218,10 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		return nil, err
 	}
 	st.onClose(st.Portal.Close)
-	mounts, payments, err := SessionMounts(SessionsConfig{
+	delivery, payments, err := SessionRoutes(SessionsConfig{
 		Temporal: st.Client, Portal: st.Portal, PublicURL: st.APIURL, POSBaseURL: st.SandboxURL,
 		POSSubscriptionID: sandbox.DefaultPOSSubscriptionID, POSKeyID: sandbox.DefaultPOSSigningKeyID, POSSecret: sandbox.DefaultPOSSigningSecret,
-		InbankAPIKey: sandbox.DefaultInbankAPIKey, Logger: log.With("component", "api"),
+		InbankAPIKey: sandbox.DefaultInbankAPIKey, PackageExpiresAfter: cfg.PackageExpiresAfter,
 	})
 	if err != nil {
 		return nil, err
@@ -226,7 +229,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	h, err := api.New(api.Config{
 		Engine: st.Starter, Verifier: verifier, Blobs: st.Blobs, Logger: log.With("component", "api"),
 		Metrics: st.Metrics, Ready: HealthCheck(st.Client), OperatorToken: cfg.OperatorToken,
-		Codec: codecHandler, Mounts: mounts, Payments: payments,
+		Codec: codecHandler, Delivery: delivery, Payments: payments,
 	})
 	if err != nil {
 		return nil, err

@@ -1,6 +1,9 @@
 package workflows
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 )
@@ -18,6 +21,8 @@ const (
 	TransactionWorkflowName = "EPCTransaction"
 	// PaymentWorkflowName is the Inbank payment session workflow (PaymentSession).
 	PaymentWorkflowName = "InbankPaymentSession"
+	// PackageWorkflowName is the Delivery Room package workflow (PackageDelivery).
+	PackageWorkflowName = "POSPackageDelivery"
 )
 
 // TransactionWorkflowID derives the one workflow id of an EPC transaction, so every webhook
@@ -27,12 +32,30 @@ func TransactionWorkflowID(transactionID string) string { return "epc-transactio
 // PaymentWorkflowID is the workflow id of payment session id.
 func PaymentWorkflowID(id string) string { return "payment-session-" + id }
 
+// PackageWorkflowID is the one workflow id of a package, from its pos.PackageEvent.Key (already
+// path-escaped), so every resend and every open lands on the same execution. A key too long
+// for a Temporal workflow id (ids of up to 256 characters each are valid in an event) is
+// replaced by its SHA-256; that form cannot clash with a key, which always holds "/".
+func PackageWorkflowID(key string) string {
+	if id := "pos-package-" + key; len(id) <= maxWorkflowIDBytes {
+		return id
+	}
+	sum := sha256.Sum256([]byte(key))
+	return "pos-package-sha256-" + hex.EncodeToString(sum[:])
+}
+
+// maxWorkflowIDBytes is the Temporal server's default limit.maxIDLength: a longer workflow id
+// is refused, and the package event would be answered 503 on every retry.
+const maxWorkflowIDBytes = 1000
+
 // Signals, queries and updates.
 const (
 	// SignalWebhook carries a verified EPC webhook (WebhookSignal) to its transaction.
 	SignalWebhook = "epc-webhook"
 	// SignalInbankCallback carries a verified Inbank callback (InbankCallback) to its session.
 	SignalInbankCallback = "inbank-callback"
+	// SignalRecipientOpened says a recipient opened a package (RecipientOpened).
+	SignalRecipientOpened = "recipient-opened"
 	// QueryStatus answers a workflow's live state (every flow).
 	QueryStatus = "status"
 	// Operator actions on an Appraisal transaction.

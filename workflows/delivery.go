@@ -1,43 +1,16 @@
-// Package delivery runs ICE Delivery Room packages (POS Framework, seed 000): the Create
-// Package Event webhook, the portal's sign-in and open endpoints, and the workflow that tracks
-// each package's recipients until they have opened it or it expires.
-package delivery
+package workflows
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
 )
 
-// PackageWorkflowName is the registered name of the package workflow.
-const PackageWorkflowName = "POSPackageDelivery"
-
-// Signal and query names of the package workflow.
-const (
-	SignalRecipientOpened = "recipient-opened"
-	QueryStatus           = "status"
-)
+// The delivery flow tracks an ICE Delivery Room package (POS Framework, seed 000): each
+// recipient's first open, until all have opened it or it expires.
 
 // DefaultExpiresAfter is how long a package is tracked when its input names no expiry.
 const DefaultExpiresAfter = 30 * 24 * time.Hour
-
-// PackageWorkflowID is the one workflow id of a package, from its pos.PackageEvent.Key (already
-// path-escaped), so every resend and every open lands on the same execution. A key too long
-// for a Temporal workflow id (ids of up to 256 characters each are valid in an event) is
-// replaced by its SHA-256; that form cannot clash with a key, which always holds "/".
-func PackageWorkflowID(key string) string {
-	if id := "pos-package-" + key; len(id) <= maxWorkflowIDBytes {
-		return id
-	}
-	sum := sha256.Sum256([]byte(key))
-	return "pos-package-sha256-" + hex.EncodeToString(sum[:])
-}
-
-// maxWorkflowIDBytes is the Temporal server's default limit.maxIDLength: a longer workflow id
-// is refused, and the package event would be answered 503 on every retry.
-const maxWorkflowIDBytes = 1000
 
 // PackageInput starts a package workflow. It carries ids and roles only: names and e-mail
 // addresses stay in the portal database, out of workflow history.
@@ -58,8 +31,8 @@ type PackageRecipient struct {
 	Role        string `json:"role"`
 }
 
-// OpenedSignal says a portal user opened the Delivery Room as a recipient.
-type OpenedSignal struct {
+// RecipientOpened is the recipient-opened signal: a portal user opened the Delivery Room as a recipient.
+type RecipientOpened struct {
 	RecipientID string `json:"recipientId"`
 	UserID      string `json:"userId"`
 }
@@ -115,7 +88,7 @@ func PackageDelivery(ctx workflow.Context, in PackageInput) (PackageStatus, erro
 	sel := workflow.NewSelector(ctx)
 	sel.AddFuture(timer, func(workflow.Future) { st.Expired = true })
 	sel.AddReceive(opened, func(c workflow.ReceiveChannel, _ bool) {
-		var sig OpenedSignal
+		var sig RecipientOpened
 		c.Receive(ctx, &sig)
 		i, ok := index[sig.RecipientID]
 		switch {

@@ -1,4 +1,4 @@
-package delivery_test
+package api
 
 import (
 	"bytes"
@@ -9,14 +9,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gin-gonic/gin"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
-	"github.com/epcflow/epcflow/delivery"
 	"github.com/epcflow/epcflow/portal"
 	"github.com/epcflow/epcflow/pos"
 	"github.com/epcflow/epcflow/schemas"
+	"github.com/epcflow/epcflow/starter"
+	"github.com/epcflow/epcflow/workflows"
 )
 
 // temporalMaxIDLength is the Temporal server's default limit.maxIDLength, in bytes: a longer
@@ -37,7 +37,7 @@ func (s *startOnlyTemporal) ExecuteWorkflow(_ context.Context, o client.StartWor
 	if o.ID == "" || len(o.ID) > temporalMaxIDLength {
 		return nil, serviceerror.NewInvalidArgument("WorkflowId length exceeds limit.")
 	}
-	if wf != delivery.PackageWorkflowName || len(args) != 1 {
+	if wf != workflows.PackageWorkflowName || len(args) != 1 {
 		return nil, serviceerror.NewInvalidArgument("unexpected workflow start")
 	}
 	if _, err := json.Marshal(args[0]); err != nil { // what the payload converter does
@@ -74,7 +74,6 @@ func FuzzPackageEventHandler(f *testing.F) {
 	f.Add([]byte(fuzzPackageEvent), "bm90IGEgc2lnbmF0dXJl")
 	f.Add([]byte(`{}`), "%%%")
 
-	gin.SetMode(gin.ReleaseMode)
 	ctx := context.Background()
 	store, err := portal.Open(ctx, ":memory:")
 	if err != nil {
@@ -86,16 +85,16 @@ func FuzzPackageEventHandler(f *testing.F) {
 		f.Fatal(err)
 	}
 	temporal := &startOnlyTemporal{}
-	engine := gin.New() // no recovery: a panic fails the target
-	if err := delivery.Register(engine, delivery.Config{
-		Verifier: signer.Verifier(), Portal: store, Temporal: temporal, TaskQueue: "fuzz",
-		PortalBaseURL: "https://partner.example", DeliveryRoom: &pos.DeliveryRoomClient{BaseURL: "http://127.0.0.1:1", Signer: signer},
-	}); err != nil {
-		f.Fatal(err)
-	}
+	// A panic would be recovered as a 500, which fails the target.
+	engine := directAPI(f, &fakeEngine{}, func(c *Config) {
+		c.Delivery = &Delivery{
+			Verifier: signer.Verifier(), Portal: store, Engine: starter.New(temporal),
+			PortalBaseURL: "https://partner.example", DeliveryRoom: &pos.DeliveryRoomClient{BaseURL: "http://127.0.0.1:1", Signer: signer},
+		}
+	})
 
 	f.Fuzz(func(t *testing.T, body []byte, sig string) {
-		req := httptest.NewRequest(http.MethodPost, delivery.PackagesPath, bytes.NewReader(body))
+		req := httptest.NewRequest(http.MethodPost, PackagesPath, bytes.NewReader(body))
 		signer.Sign(req, body)
 		forged := sig != "" && sig != req.Header.Get(pos.HeaderSignature)
 		if forged {

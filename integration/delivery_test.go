@@ -1,45 +1,32 @@
-package delivery_test
+package integration
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/stretchr/testify/require"
-	enumspb "go.temporal.io/api/enums/v1"
-	historypb "go.temporal.io/api/history/v1"
-	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
-	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
-	"github.com/epcflow/epcflow/delivery"
-	"github.com/epcflow/epcflow/devserver"
+	"github.com/epcflow/epcflow/api"
 	"github.com/epcflow/epcflow/portal"
 	"github.com/epcflow/epcflow/pos"
 	"github.com/epcflow/epcflow/sandbox"
+	"github.com/epcflow/epcflow/stack"
+	"github.com/epcflow/epcflow/workflows"
 )
 
-// updateHistories, when set, writes the package workflow's history to testdata/histories for
-// the replay test: EPCFLOW_UPDATE_HISTORIES=1 go test ./delivery/
-var updateHistories = os.Getenv("EPCFLOW_UPDATE_HISTORIES") != ""
-
-const taskQueue = "delivery-test"
-
+// deliveryEnv drives the delivery flow of a stack: the POS Framework (the sandbox) sends
+// package events, recipients follow their portal links.
 type deliveryEnv struct {
+	*env
 	t          *testing.T
 	temporal   client.Client
 	store      *portal.Store
@@ -47,63 +34,14 @@ type deliveryEnv struct {
 	sandboxURL string
 }
 
-func quietLog() *slog.Logger {
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
-// startEnv starts Temporal, a worker, the portal database, the sandbox and our endpoints;
-// expiresAfter is the packages' tracking time (0: the default).
-func startEnv(t *testing.T, expiresAfter time.Duration) *deliveryEnv {
+// startDelivery starts a stack whose packages are tracked for expiresAfter (0: the default).
+func startDelivery(t *testing.T, expiresAfter time.Duration) *deliveryEnv {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	srv, err := devserver.Start(ctx, devserver.Config{DBPath: devserver.MemoryDB, UIPort: devserver.NoUI})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = srv.Stop() })
-	tc, err := client.DialContext(ctx, client.Options{HostPort: srv.FrontendAddress(), Namespace: srv.Namespace(),
-		Logger: sdklog.NewStructuredLogger(quietLog())})
-	require.NoError(t, err)
-	t.Cleanup(tc.Close)
-	w := worker.New(tc, taskQueue, worker.Options{})
-	w.RegisterWorkflowWithOptions(delivery.PackageDelivery, workflow.RegisterOptions{Name: delivery.PackageWorkflowName})
-	require.NoError(t, w.Start())
-	t.Cleanup(w.Stop)
-
-	store, err := portal.Open(ctx, filepath.Join(t.TempDir(), "portal.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { store.Close() })
-
-	gin.SetMode(gin.TestMode)
-	engine := gin.New()
-	api := httptest.NewServer(engine)
-	t.Cleanup(api.Close)
-
-	sb, err := sandbox.New(sandbox.Config{PartnerURL: api.URL, WebhookRetryInterval: 50 * time.Millisecond, Logger: quietLog()})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = sb.Close() })
-	sbSrv := httptest.NewServer(sb.Handler())
-	t.Cleanup(sbSrv.Close)
-
-	signer, err := pos.NewSigner("", sandbox.DefaultPOSSubscriptionID, sandbox.DefaultPOSSigningKeyID, sandbox.DefaultPOSSigningSecret)
-	require.NoError(t, err)
-	// Routes are added before the first request reaches the engine.
-	require.NoError(t, delivery.Register(engine, delivery.Config{
-		Verifier:      signer.Verifier(),
-		Portal:        store,
-		Temporal:      tc,
-		TaskQueue:     taskQueue,
-		PortalBaseURL: api.URL,
-		DeliveryRoom:  &pos.DeliveryRoomClient{BaseURL: sbSrv.URL, Signer: signer},
-		Logger:        quietLog(),
-		ExpiresAfter:  expiresAfter,
-	}))
-	return &deliveryEnv{t: t, temporal: tc, store: store, apiURL: api.URL, sandboxURL: sbSrv.URL}
-}
-
-func ctxFor(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
+	if testing.Short() {
+		t.Skip("integration test: runs a real Temporal server")
+	}
+	e := startStack(t, stack.Config{PackageExpiresAfter: expiresAfter})
+	return &deliveryEnv{env: e, t: t, temporal: e.st.Client, store: e.st.Portal, apiURL: e.st.APIURL, sandboxURL: e.st.SandboxURL}
 }
 
 // sandboxReply is what POST /sandbox/pos/packages answers.
@@ -137,15 +75,15 @@ func (e *deliveryEnv) createPackage(ev pos.PackageEvent) (sandboxReply, pos.Pack
 	return r, a
 }
 
-// browser is a person's browser: a cookie jar, and redirects shown rather than followed.
-func browser(t *testing.T) *http.Client {
+// portalBrowser is a person's browser: a cookie jar, and redirects shown rather than followed.
+func portalBrowser(t *testing.T) *http.Client {
 	jar, err := cookiejar.New(nil)
 	require.NoError(t, err)
 	return &http.Client{Jar: jar, Timeout: 10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
-func get(t *testing.T, c *http.Client, u, bearer string) (*http.Response, string) {
+func portalGet(t *testing.T, c *http.Client, u, bearer string) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, u, nil)
 	require.NoError(t, err)
@@ -160,24 +98,24 @@ func get(t *testing.T, c *http.Client, u, bearer string) (*http.Response, string
 	return resp, string(b)
 }
 
-func (e *deliveryEnv) status(ctx context.Context, key string) delivery.PackageStatus {
+func (e *deliveryEnv) status(ctx context.Context, key string) workflows.PackageStatus {
 	e.t.Helper()
-	v, err := e.temporal.QueryWorkflow(ctx, delivery.PackageWorkflowID(key), "", delivery.QueryStatus)
+	v, err := e.temporal.QueryWorkflow(ctx, workflows.PackageWorkflowID(key), "", workflows.QueryStatus)
 	require.NoError(e.t, err)
-	var st delivery.PackageStatus
+	var st workflows.PackageStatus
 	require.NoError(e.t, v.Get(&st))
 	return st
 }
 
 func (e *deliveryEnv) runID(ctx context.Context, key string) string {
 	e.t.Helper()
-	d, err := e.temporal.DescribeWorkflowExecution(ctx, delivery.PackageWorkflowID(key), "")
+	d, err := e.temporal.DescribeWorkflowExecution(ctx, workflows.PackageWorkflowID(key), "")
 	require.NoError(e.t, err)
 	return d.GetWorkflowExecutionInfo().GetExecution().GetRunId()
 }
 
 func TestPackageEndToEnd(t *testing.T) {
-	e := startEnv(t, 0)
+	e := startDelivery(t, 0)
 	ctx := ctxFor(t, 2*time.Minute)
 	ev := pos.PackageEvent{
 		InstanceID: "inst-1", GroupNamespace: "loans", GroupID: "loan-guid-1", PackageID: "pkg-1",
@@ -212,14 +150,14 @@ func TestPackageEndToEnd(t *testing.T) {
 
 	// Alice opens her link: sign-in sets the cookie and leads to the open endpoint, which
 	// redirects to a Delivery Room page that works once.
-	b := browser(t)
-	resp, _ := get(t, b, answer.Recipients[0].PortalURL, "")
+	b := portalBrowser(t)
+	resp, _ := portalGet(t, b, answer.Recipients[0].PortalURL, "")
 	require.Equal(t, http.StatusFound, resp.StatusCode)
 	loc := resp.Header.Get("Location")
 	require.Equal(t, "/portal/packages/pkg-1/recipients/rcp-1/open", loc)
 	var ck *http.Cookie
 	for _, c := range resp.Cookies() {
-		if c.Name == delivery.CookieName {
+		if c.Name == api.CookieName {
 			ck = c
 		}
 	}
@@ -227,15 +165,15 @@ func TestPackageEndToEnd(t *testing.T) {
 	require.True(t, ck.HttpOnly)
 	require.Equal(t, http.SameSiteLaxMode, ck.SameSite)
 
-	resp, _ = get(t, b, e.apiURL+loc, "")
+	resp, _ = portalGet(t, b, e.apiURL+loc, "")
 	require.Equal(t, http.StatusFound, resp.StatusCode)
 	room := resp.Header.Get("Location")
 	require.True(t, strings.HasPrefix(room, e.sandboxURL+"/deliveryroom/"), "redirected to the Delivery Room")
-	resp, page := get(t, b, room, "")
+	resp, page := portalGet(t, b, room, "")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Contains(t, page, "recipient rcp-1")
 	require.Contains(t, page, "user "+alice.ID)
-	resp, _ = get(t, b, room, "")
+	resp, _ = portalGet(t, b, room, "")
 	require.Equal(t, http.StatusConflict, resp.StatusCode, "the Delivery Room URL works once")
 
 	st := e.status(ctx, key)
@@ -244,7 +182,7 @@ func TestPackageEndToEnd(t *testing.T) {
 	require.False(t, st.Recipients[1].Opened)
 
 	// Alice may open again (a fresh session), as the user the recipient is bound to.
-	resp, _ = get(t, b, e.apiURL+loc, "")
+	resp, _ = portalGet(t, b, e.apiURL+loc, "")
 	require.Equal(t, http.StatusFound, resp.StatusCode)
 
 	// A resend with another e-mail for the bound recipient: the new user cannot open it.
@@ -253,18 +191,18 @@ func TestPackageEndToEnd(t *testing.T) {
 	changed.Recipients[0].Email = "mallory@example.com"
 	reply3, _ := e.createPackage(changed)
 	require.JSONEq(t, string(reply.Partner.Body), string(reply3.Partner.Body))
-	malloryToken, signIn, err := delivery.IssueToken(ctx, e.store, "mallory@example.com", e.apiURL)
+	malloryToken, signIn, err := api.IssuePortalToken(ctx, e.store, "mallory@example.com", e.apiURL)
 	require.NoError(t, err)
-	require.True(t, strings.HasPrefix(signIn, e.apiURL+delivery.SignInPath+"?"))
-	resp, _ = get(t, browser(t), e.apiURL+loc, malloryToken)
+	require.True(t, strings.HasPrefix(signIn, e.apiURL+api.SignInPath+"?"))
+	resp, _ = portalGet(t, portalBrowser(t), e.apiURL+loc, malloryToken)
 	require.Equal(t, http.StatusForbidden, resp.StatusCode)
 
 	// Two users race for rcp-2: exactly one wins.
-	carol, _, err := delivery.IssueToken(ctx, e.store, "carol@example.com", "")
+	carol, _, err := api.IssuePortalToken(ctx, e.store, "carol@example.com", "")
 	require.NoError(t, err)
-	dave, _, err := delivery.IssueToken(ctx, e.store, "dave@example.com", "")
+	dave, _, err := api.IssuePortalToken(ctx, e.store, "dave@example.com", "")
 	require.NoError(t, err)
-	openBob := e.apiURL + delivery.OpenURLPath("pkg-1", "rcp-2")
+	openBob := e.apiURL + api.OpenURLPath("pkg-1", "rcp-2")
 	noRedirect := &http.Client{Timeout: 10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	var wg sync.WaitGroup
@@ -292,17 +230,17 @@ func TestPackageEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 
 	// Both recipients opened: the workflow ends.
-	var res delivery.PackageStatus
-	require.NoError(t, e.temporal.GetWorkflow(ctx, delivery.PackageWorkflowID(key), "").Get(ctx, &res))
+	var res workflows.PackageStatus
+	require.NoError(t, e.temporal.GetWorkflow(ctx, workflows.PackageWorkflowID(key), "").Get(ctx, &res))
 	require.False(t, res.Expired)
 	require.True(t, res.AllOpened())
 	require.Equal(t, alice.ID, res.Recipients[0].UserID)
 	require.Equal(t, winnerUser.ID, res.Recipients[1].UserID)
-	e.saveHistory(ctx, key, "package-all-opened")
+	e.saveHistory(ctx, "delivery", workflows.PackageWorkflowID(key), "package-all-opened")
 }
 
 func TestPortalRefusals(t *testing.T) {
-	e := startEnv(t, time.Second)
+	e := startDelivery(t, time.Second)
 	ctx := ctxFor(t, time.Minute)
 	ev := pos.PackageEvent{
 		InstanceID: "inst-2", GroupNamespace: "loans", GroupID: "loan-guid-2", PackageID: "pkg-2",
@@ -311,7 +249,7 @@ func TestPortalRefusals(t *testing.T) {
 	body, err := json.Marshal(ev)
 	require.NoError(t, err)
 	post := func(h http.Header, body []byte) (int, string) {
-		req, err := http.NewRequest(http.MethodPost, e.apiURL+delivery.PackagesPath, bytes.NewReader(body))
+		req, err := http.NewRequest(http.MethodPost, e.apiURL+api.PackagesPath, bytes.NewReader(body))
 		require.NoError(t, err)
 		req.Header = h
 		resp, err := http.DefaultClient.Do(req)
@@ -352,9 +290,9 @@ func TestPortalRefusals(t *testing.T) {
 	})
 
 	e.createPackage(ev)
-	tok, _, err := delivery.IssueToken(ctx, e.store, "eve@example.com", "")
+	tok, _, err := api.IssuePortalToken(ctx, e.store, "eve@example.com", "")
 	require.NoError(t, err)
-	open := e.apiURL + delivery.OpenURLPath("pkg-2", "rcp-1")
+	open := e.apiURL + api.OpenURLPath("pkg-2", "rcp-1")
 
 	tests := []struct {
 		name, url, bearer string
@@ -362,16 +300,16 @@ func TestPortalRefusals(t *testing.T) {
 	}{
 		{"open without sign-in", open, "", http.StatusUnauthorized},
 		{"open with an unknown token", open, "pt_unknown", http.StatusUnauthorized},
-		{"unknown package", e.apiURL + delivery.OpenURLPath("pkg-x", "rcp-1"), tok, http.StatusNotFound},
-		{"not a recipient", e.apiURL + delivery.OpenURLPath("pkg-2", "rcp-9"), tok, http.StatusNotFound},
-		{"sign-in with an unknown token", delivery.SignInURL(e.apiURL, "pt_unknown", "/portal/x"), "", http.StatusUnauthorized},
-		{"sign-in to another site", delivery.SignInURL(e.apiURL, tok, "https://evil.example/portal/"), "", http.StatusBadRequest},
-		{"sign-in to a protocol-relative URL", delivery.SignInURL(e.apiURL, tok, "//evil.example/portal/"), "", http.StatusBadRequest},
-		{"sign-in out of the portal", delivery.SignInURL(e.apiURL, tok, "/portal/../v1/packages"), "", http.StatusBadRequest},
+		{"unknown package", e.apiURL + api.OpenURLPath("pkg-x", "rcp-1"), tok, http.StatusNotFound},
+		{"not a recipient", e.apiURL + api.OpenURLPath("pkg-2", "rcp-9"), tok, http.StatusNotFound},
+		{"sign-in with an unknown token", api.SignInURL(e.apiURL, "pt_unknown", "/portal/x"), "", http.StatusUnauthorized},
+		{"sign-in to another site", api.SignInURL(e.apiURL, tok, "https://evil.example/portal/"), "", http.StatusBadRequest},
+		{"sign-in to a protocol-relative URL", api.SignInURL(e.apiURL, tok, "//evil.example/portal/"), "", http.StatusBadRequest},
+		{"sign-in out of the portal", api.SignInURL(e.apiURL, tok, "/portal/../v1/packages"), "", http.StatusBadRequest},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, _ := get(t, browser(t), tc.url, tc.bearer)
+			resp, _ := portalGet(t, portalBrowser(t), tc.url, tc.bearer)
 			require.Equal(t, tc.want, resp.StatusCode)
 			require.Empty(t, resp.Cookies())
 		})
@@ -379,44 +317,11 @@ func TestPortalRefusals(t *testing.T) {
 
 	// Nobody opened within ExpiresAfter: the workflow ends expired. Opening later still works
 	// (the Delivery Room decides); the finished workflow has nothing left to record.
-	var res delivery.PackageStatus
-	require.NoError(t, e.temporal.GetWorkflow(ctx, delivery.PackageWorkflowID(ev.Key()), "").Get(ctx, &res))
+	var res workflows.PackageStatus
+	require.NoError(t, e.temporal.GetWorkflow(ctx, workflows.PackageWorkflowID(ev.Key()), "").Get(ctx, &res))
 	require.True(t, res.Expired)
 	require.False(t, res.Recipients[0].Opened)
-	resp, _ := get(t, browser(t), open, tok)
+	resp, _ := portalGet(t, portalBrowser(t), open, tok)
 	require.Equal(t, http.StatusFound, resp.StatusCode)
-	e.saveHistory(ctx, ev.Key(), "package-expired")
-}
-
-// saveHistory writes the package workflow's history for the replay test when updating.
-func (e *deliveryEnv) saveHistory(ctx context.Context, key, name string) {
-	e.t.Helper()
-	if !updateHistories {
-		return
-	}
-	it := e.temporal.GetWorkflowHistory(ctx, delivery.PackageWorkflowID(key), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	h := &historypb.History{}
-	for it.HasNext() {
-		ev, err := it.Next()
-		require.NoError(e.t, err)
-		h.Events = append(h.Events, ev)
-	}
-	b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(h)
-	require.NoError(e.t, err)
-	dir := filepath.Join("testdata", "histories")
-	require.NoError(e.t, os.MkdirAll(dir, 0o755))
-	require.NoError(e.t, os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644))
-}
-
-func TestReplayRecordedHistories(t *testing.T) {
-	paths, err := filepath.Glob(filepath.Join("testdata", "histories", "*.json"))
-	require.NoError(t, err)
-	require.NotEmpty(t, paths, "no recorded histories in testdata/histories (EPCFLOW_UPDATE_HISTORIES=1 go test ./delivery/)")
-	r := worker.NewWorkflowReplayer()
-	r.RegisterWorkflowWithOptions(delivery.PackageDelivery, workflow.RegisterOptions{Name: delivery.PackageWorkflowName})
-	for _, p := range paths {
-		t.Run(filepath.Base(p), func(t *testing.T) {
-			require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(sdklog.NewStructuredLogger(quietLog()), p))
-		})
-	}
+	e.saveHistory(ctx, "delivery", workflows.PackageWorkflowID(ev.Key()), "package-expired")
 }

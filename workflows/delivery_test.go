@@ -1,4 +1,4 @@
-package delivery
+package workflows_test
 
 import (
 	"log/slog"
@@ -10,28 +10,30 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/epcflow/epcflow/workflows"
 )
 
-func testInput() PackageInput {
-	return PackageInput{
+func packageInput() workflows.PackageInput {
+	return workflows.PackageInput{
 		Key: "inst/loans/loan-1/pkg-1", InstanceID: "inst", GroupNamespace: "loans", GroupID: "loan-1", PackageID: "pkg-1",
-		Recipients: []PackageRecipient{{RecipientID: "r1", Role: "borrower"}, {RecipientID: "r2", Role: "co-borrower"}},
+		Recipients: []workflows.PackageRecipient{{RecipientID: "r1", Role: "borrower"}, {RecipientID: "r2", Role: "co-borrower"}},
 	}
 }
 
-func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
+func newPackageEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)))
 	env := s.NewTestWorkflowEnvironment()
-	env.RegisterWorkflowWithOptions(PackageDelivery, workflow.RegisterOptions{Name: PackageWorkflowName})
+	env.RegisterWorkflowWithOptions(workflows.PackageDelivery, workflow.RegisterOptions{Name: workflows.PackageWorkflowName})
 	return env
 }
 
-func queryStatus(t *testing.T, env *testsuite.TestWorkflowEnvironment) PackageStatus {
+func queryPackage(t *testing.T, env *testsuite.TestWorkflowEnvironment) workflows.PackageStatus {
 	t.Helper()
-	v, err := env.QueryWorkflow(QueryStatus)
+	v, err := env.QueryWorkflow(workflows.QueryStatus)
 	require.NoError(t, err)
-	var st PackageStatus
+	var st workflows.PackageStatus
 	require.NoError(t, v.Get(&st))
 	return st
 }
@@ -39,7 +41,7 @@ func queryStatus(t *testing.T, env *testsuite.TestWorkflowEnvironment) PackageSt
 func TestPackageDelivery(t *testing.T) {
 	type open struct {
 		after time.Duration
-		sig   OpenedSignal
+		sig   workflows.RecipientOpened
 	}
 	tests := []struct {
 		name        string
@@ -50,13 +52,13 @@ func TestPackageDelivery(t *testing.T) {
 	}{
 		{
 			name:      "all open: completes before expiry",
-			opens:     []open{{time.Hour, OpenedSignal{"r1", "u1"}}, {2 * time.Hour, OpenedSignal{"r2", "u2"}}},
+			opens:     []open{{time.Hour, workflows.RecipientOpened{"r1", "u1"}}, {2 * time.Hour, workflows.RecipientOpened{"r2", "u2"}}},
 			wantUsers: map[string]string{"r1": "u1", "r2": "u2"},
 		},
 		{
 			name:        "one open: expires",
 			expires:     24 * time.Hour,
-			opens:       []open{{time.Hour, OpenedSignal{"r1", "u1"}}},
+			opens:       []open{{time.Hour, workflows.RecipientOpened{"r1", "u1"}}},
 			wantExpired: true,
 			wantUsers:   map[string]string{"r1": "u1"},
 		},
@@ -68,28 +70,28 @@ func TestPackageDelivery(t *testing.T) {
 		{
 			name: "duplicate and unknown signals change nothing; the first open counts",
 			opens: []open{
-				{time.Hour, OpenedSignal{"r1", "u1"}},
-				{2 * time.Hour, OpenedSignal{"r1", "u1"}},
-				{3 * time.Hour, OpenedSignal{"r1", "u-other"}},
-				{4 * time.Hour, OpenedSignal{"nobody", "u3"}},
-				{5 * time.Hour, OpenedSignal{"r2", "u2"}},
+				{time.Hour, workflows.RecipientOpened{"r1", "u1"}},
+				{2 * time.Hour, workflows.RecipientOpened{"r1", "u1"}},
+				{3 * time.Hour, workflows.RecipientOpened{"r1", "u-other"}},
+				{4 * time.Hour, workflows.RecipientOpened{"nobody", "u3"}},
+				{5 * time.Hour, workflows.RecipientOpened{"r2", "u2"}},
 			},
 			wantUsers: map[string]string{"r1": "u1", "r2": "u2"},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			env := newEnv(t)
+			env := newPackageEnv(t)
 			start := env.Now()
 			for _, o := range tc.opens {
-				env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalRecipientOpened, o.sig) }, o.after)
+				env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalRecipientOpened, o.sig) }, o.after)
 			}
-			in := testInput()
+			in := packageInput()
 			in.ExpiresAfter = tc.expires
-			env.ExecuteWorkflow(PackageWorkflowName, in)
+			env.ExecuteWorkflow(workflows.PackageWorkflowName, in)
 			require.True(t, env.IsWorkflowCompleted())
 			require.NoError(t, env.GetWorkflowError())
-			var res PackageStatus
+			var res workflows.PackageStatus
 			require.NoError(t, env.GetWorkflowResult(&res))
 			require.Equal(t, tc.wantExpired, res.Expired)
 			got := map[string]string{}
@@ -103,7 +105,7 @@ func TestPackageDelivery(t *testing.T) {
 			require.Equal(t, tc.wantUsers, got)
 			wantExpiry := tc.expires
 			if wantExpiry == 0 {
-				wantExpiry = DefaultExpiresAfter
+				wantExpiry = workflows.DefaultExpiresAfter
 			}
 			if tc.wantExpired {
 				require.Equal(t, wantExpiry, env.Now().Sub(start))
@@ -113,18 +115,18 @@ func TestPackageDelivery(t *testing.T) {
 }
 
 func TestPackageDeliveryQuery(t *testing.T) {
-	env := newEnv(t)
-	var mid PackageStatus
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalRecipientOpened, OpenedSignal{"r2", "u2"}) }, time.Hour)
-	env.RegisterDelayedCallback(func() { mid = queryStatus(t, env) }, 2*time.Hour)
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalRecipientOpened, OpenedSignal{"r1", "u1"}) }, 3*time.Hour)
+	env := newPackageEnv(t)
+	var mid workflows.PackageStatus
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalRecipientOpened, workflows.RecipientOpened{"r2", "u2"}) }, time.Hour)
+	env.RegisterDelayedCallback(func() { mid = queryPackage(t, env) }, 2*time.Hour)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalRecipientOpened, workflows.RecipientOpened{"r1", "u1"}) }, 3*time.Hour)
 	start := env.Now()
-	env.ExecuteWorkflow(PackageWorkflowName, testInput())
+	env.ExecuteWorkflow(workflows.PackageWorkflowName, packageInput())
 	require.NoError(t, env.GetWorkflowError())
 
 	require.False(t, mid.Expired)
 	require.Len(t, mid.Recipients, 2)
-	require.Equal(t, RecipientStatus{RecipientID: "r1", Role: "borrower"}, mid.Recipients[0])
+	require.Equal(t, workflows.RecipientStatus{RecipientID: "r1", Role: "borrower"}, mid.Recipients[0])
 	r2 := mid.Recipients[1]
 	require.True(t, r2.Opened)
 	require.Equal(t, "u2", r2.UserID)
@@ -132,7 +134,7 @@ func TestPackageDeliveryQuery(t *testing.T) {
 	require.Equal(t, start.Add(time.Hour).UTC(), r2.OpenedAt.UTC())
 	require.False(t, mid.AllOpened())
 
-	final := queryStatus(t, env)
+	final := queryPackage(t, env)
 	require.True(t, final.AllOpened())
 	require.False(t, final.Expired)
 }
@@ -140,12 +142,12 @@ func TestPackageDeliveryQuery(t *testing.T) {
 // TestPackageWorkflowID: a key within Temporal's workflow id limit is kept as it is (running
 // packages keep their ids); a longer one, which valid events can have, becomes its hash.
 func TestPackageWorkflowID(t *testing.T) {
-	require.Equal(t, "pos-package-inst/loans/loan-1/pkg-1", PackageWorkflowID("inst/loans/loan-1/pkg-1"))
+	require.Equal(t, "pos-package-inst/loans/loan-1/pkg-1", workflows.PackageWorkflowID("inst/loans/loan-1/pkg-1"))
 	long := strings.Repeat("%C3%A9", 170) + "/loans/g/p"
 	other := strings.Repeat("%C3%A9", 170) + "/loans/g/q"
-	id := PackageWorkflowID(long)
-	require.LessOrEqual(t, len(id), maxWorkflowIDBytes)
-	require.Equal(t, id, PackageWorkflowID(long))
-	require.NotEqual(t, id, PackageWorkflowID(other))
+	id := workflows.PackageWorkflowID(long)
+	require.LessOrEqual(t, len(id), 1000, "the Temporal server's default limit.maxIDLength")
+	require.Equal(t, id, workflows.PackageWorkflowID(long))
+	require.NotEqual(t, id, workflows.PackageWorkflowID(other))
 	require.Regexp(t, `^pos-package-sha256-[0-9a-f]{64}$`, id)
 }

@@ -1,9 +1,8 @@
-package delivery
+package api
 
 import (
 	"testing"
 
-	"github.com/gin-gonic/gin"
 	"github.com/stretchr/testify/require"
 )
 
@@ -32,10 +31,9 @@ func TestSafeNext(t *testing.T) {
 	}
 }
 
-func TestRegisterNeedsItsParts(t *testing.T) {
-	gin.SetMode(gin.TestMode)
-	err := Register(gin.New(), Config{PortalBaseURL: "not a url"})
-	require.EqualError(t, err, "delivery: Register: Verifier, Portal, Temporal, TaskQueue, DeliveryRoom required")
+func TestDeliveryNeedsItsParts(t *testing.T) {
+	err := (&Delivery{PortalBaseURL: "not a url"}).check()
+	require.EqualError(t, err, "api: Delivery: Verifier, Portal, Engine, DeliveryRoom required")
 }
 
 func TestSignInURL(t *testing.T) {
