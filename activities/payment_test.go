@@ -1,4 +1,4 @@
-package activities
+package activities_test
 
 import (
 	"errors"
@@ -11,14 +11,32 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
+	"github.com/epcflow/epcflow/activities"
 	"github.com/epcflow/epcflow/pos"
+	"github.com/epcflow/epcflow/worker"
+	"github.com/epcflow/epcflow/workflows"
 )
 
 const (
 	testShop = "a93f1f44-d5dd-4469-bfcc-c1de9e969213"
 	testPOS  = "0b6a3a8e-2f7c-4d8e-9a51-0c1d2e3f4a5b"
 )
+
+// activityEnv takes worker.Register's activities on an activity test environment, which
+// runs no workflows.
+type activityEnv struct {
+	*testsuite.TestActivityEnvironment
+}
+
+func (activityEnv) RegisterWorkflowWithOptions(any, workflow.RegisterOptions) {}
+
+func newActivityEnv(s *testsuite.WorkflowTestSuite, p *activities.Payment) *testsuite.TestActivityEnvironment {
+	env := s.NewTestActivityEnvironment()
+	worker.Register(activityEnv{env}, worker.Deps{Payment: p})
+	return env
+}
 
 // fakeCreate answers create calls with status and counts them.
 func fakeCreate(t *testing.T, status int, reply string) (*pos.InbankClient, *atomic.Int32) {
@@ -42,26 +60,24 @@ func minimalRequest(t *testing.T) []byte {
 func TestCreateSessionNotTwiceAcrossRetries(t *testing.T) {
 	inbank, calls := fakeCreate(t, http.StatusCreated,
 		`{"uuid":"`+testPOS+`","status":"pending","redirectUrl":"https://inbank.test/pay/`+testPOS+`"}`)
-	a := &Payment{Inbank: inbank}
-	in := InbankCreateInput{ShopUUID: testShop, Request: minimalRequest(t)}
+	a := &activities.Payment{Inbank: inbank}
+	in := activities.InbankCreateInput{ShopUUID: testShop, Request: minimalRequest(t)}
 
 	var s testsuite.WorkflowTestSuite
-	env := s.NewTestActivityEnvironment()
-	env.RegisterActivity(a.CreateSession)
-	v, err := env.ExecuteActivity(a.CreateSession, in)
+	env := newActivityEnv(&s, a)
+	v, err := env.ExecuteActivity(workflows.ActivityInbankCreateSession, in)
 	require.NoError(t, err)
-	var first InbankCreated
+	var first activities.InbankCreated
 	require.NoError(t, v.Get(&first))
 	require.Equal(t, testPOS, first.POSSessionUUID)
 	require.EqualValues(t, 1, calls.Load())
 
 	// A retry: the attempt before recorded the session it created.
-	retry := s.NewTestActivityEnvironment()
-	retry.RegisterActivity(a.CreateSession)
+	retry := newActivityEnv(&s, a)
 	retry.SetHeartbeatDetails(pos.InbankSessionCreated{UUID: testPOS, Status: pos.StatusPending, RedirectURL: first.RedirectURL})
-	v, err = retry.ExecuteActivity(a.CreateSession, in)
+	v, err = retry.ExecuteActivity(workflows.ActivityInbankCreateSession, in)
 	require.NoError(t, err)
-	var again InbankCreated
+	var again activities.InbankCreated
 	require.NoError(t, v.Get(&again))
 	require.Equal(t, first, again)
 	require.EqualValues(t, 1, calls.Load(), "a retry must not create a second session")
@@ -75,20 +91,19 @@ func TestCreateSessionErrors(t *testing.T) {
 		typ       string
 		retryable bool
 	}{
-		{"unauthorized", 401, `{"message":"unauthorized"}`, ErrTypeInbankUnauthorized, false},
-		{"forbidden", 403, `{"message":"User is not authorized to access this resource with an explicit deny"}`, ErrTypeInbankForbidden, false},
-		{"unknown shop", 404, `{"message":"not_found"}`, ErrTypeInbankNotFound, false},
-		{"rejected", 400, `{"message":"validation_failed"}`, ErrTypeInbankRejected, false},
-		{"server error", 500, `{"message":"internal_server_error"}`, ErrTypeInbankUnavailable, true},
+		{"unauthorized", 401, `{"message":"unauthorized"}`, activities.ErrTypeInbankUnauthorized, false},
+		{"forbidden", 403, `{"message":"User is not authorized to access this resource with an explicit deny"}`, activities.ErrTypeInbankForbidden, false},
+		{"unknown shop", 404, `{"message":"not_found"}`, activities.ErrTypeInbankNotFound, false},
+		{"rejected", 400, `{"message":"validation_failed"}`, activities.ErrTypeInbankRejected, false},
+		{"server error", 500, `{"message":"internal_server_error"}`, activities.ErrTypeInbankUnavailable, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			inbank, _ := fakeCreate(t, tt.status, tt.reply)
-			a := &Payment{Inbank: inbank}
+			a := &activities.Payment{Inbank: inbank}
 			var s testsuite.WorkflowTestSuite
-			env := s.NewTestActivityEnvironment()
-			env.RegisterActivity(a.CreateSession)
-			_, err := env.ExecuteActivity(a.CreateSession, InbankCreateInput{ShopUUID: testShop, Request: minimalRequest(t)})
+			env := newActivityEnv(&s, a)
+			_, err := env.ExecuteActivity(workflows.ActivityInbankCreateSession, activities.InbankCreateInput{ShopUUID: testShop, Request: minimalRequest(t)})
 			var ae *temporal.ApplicationError
 			require.True(t, errors.As(err, &ae), "%v", err)
 			require.Equal(t, tt.typ, ae.Type())
@@ -98,14 +113,13 @@ func TestCreateSessionErrors(t *testing.T) {
 	}
 	t.Run("invalid body is never sent", func(t *testing.T) {
 		inbank, calls := fakeCreate(t, http.StatusCreated, `{}`)
-		a := &Payment{Inbank: inbank}
+		a := &activities.Payment{Inbank: inbank}
 		var s testsuite.WorkflowTestSuite
-		env := s.NewTestActivityEnvironment()
-		env.RegisterActivity(a.CreateSession)
-		_, err := env.ExecuteActivity(a.CreateSession, InbankCreateInput{ShopUUID: testShop, Request: []byte(`{"currency":"usd"}`)})
+		env := newActivityEnv(&s, a)
+		_, err := env.ExecuteActivity(workflows.ActivityInbankCreateSession, activities.InbankCreateInput{ShopUUID: testShop, Request: []byte(`{"currency":"usd"}`)})
 		var ae *temporal.ApplicationError
 		require.True(t, errors.As(err, &ae), "%v", err)
-		require.Equal(t, ErrTypeInvalidRequest, ae.Type())
+		require.Equal(t, activities.ErrTypeInvalidRequest, ae.Type())
 		require.Zero(t, calls.Load())
 	})
 }

@@ -12,6 +12,7 @@ import (
 
 	sdkworker "go.temporal.io/sdk/worker"
 
+	"github.com/epcflow/epcflow/activities"
 	"github.com/epcflow/epcflow/api"
 	"github.com/epcflow/epcflow/blobs"
 	"github.com/epcflow/epcflow/codec"
@@ -97,14 +98,12 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 		return usageErr("--workflow-cache-size %d: must be positive", cacheSize)
 	}
 	sdkworker.SetStickyWorkflowCacheSize(cacheSize) // process-wide: before the worker starts
-	w, err := worker.New(c, acts, worker.Options{})
-	if err == nil {
-		var inbank *pos.InbankClient
-		if inbankKey != "" {
-			inbank = &pos.InbankClient{BaseURL: inbankURL, APIKey: inbankKey, Logger: log}
-		}
-		stack.RegisterSessions(w, inbank)
+	// Without a key, payment sessions fail at once with "no Inbank client configured".
+	var inbank *pos.InbankClient
+	if inbankKey != "" {
+		inbank = &pos.InbankClient{BaseURL: inbankURL, APIKey: inbankKey, Logger: log}
 	}
+	w, err := worker.New(c, worker.Deps{Transaction: acts, Payment: &activities.Payment{Inbank: inbank}}, worker.Options{})
 	if err != nil {
 		return err
 	}

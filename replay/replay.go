@@ -20,10 +20,10 @@ import (
 	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/epcflow/epcflow/codec"
+	"github.com/epcflow/epcflow/worker"
 	"github.com/epcflow/epcflow/workflows"
 )
 
@@ -44,9 +44,7 @@ func newReplayer(dc converter.DataConverter) (sdkworker.WorkflowReplayer, error)
 	if err != nil {
 		return nil, err
 	}
-	r.RegisterWorkflowWithOptions(workflows.NewEngine().Transaction, workflow.RegisterOptions{Name: workflows.TransactionWorkflowName})
-	r.RegisterWorkflowWithOptions(workflows.PackageDelivery, workflow.RegisterOptions{Name: workflows.PackageWorkflowName})
-	r.RegisterWorkflowWithOptions(workflows.PaymentSession, workflow.RegisterOptions{Name: workflows.PaymentWorkflowName})
+	worker.Register(r, worker.Deps{})
 	return r, nil
 }
 

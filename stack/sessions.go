@@ -4,30 +4,13 @@ import (
 	"errors"
 	"time"
 
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
-	sdkworker "go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
-	"github.com/epcflow/epcflow/activities"
 	"github.com/epcflow/epcflow/api"
 	"github.com/epcflow/epcflow/portal"
 	"github.com/epcflow/epcflow/pos"
 	"github.com/epcflow/epcflow/starter"
-	"github.com/epcflow/epcflow/workflows"
 )
-
-// RegisterSessions puts the hosted-session workflows (Delivery Room packages, Inbank payment
-// sessions) and their activities on a worker. A nil Inbank client leaves payments out.
-func RegisterSessions(w sdkworker.Worker, inbank *pos.InbankClient) {
-	w.RegisterWorkflowWithOptions(workflows.PackageDelivery, workflow.RegisterOptions{Name: workflows.PackageWorkflowName})
-	if inbank != nil {
-		p := &activities.Payment{Inbank: inbank}
-		w.RegisterWorkflowWithOptions(workflows.PaymentSession, workflow.RegisterOptions{Name: workflows.PaymentWorkflowName})
-		w.RegisterActivityWithOptions(p.CreateSession, activity.RegisterOptions{Name: workflows.ActivityInbankCreateSession})
-		w.RegisterActivityWithOptions(p.GetSession, activity.RegisterOptions{Name: workflows.ActivityInbankGetSession})
-	}
-}
 
 // SessionsConfig configures the hosted-session routes of the API.
 type SessionsConfig struct {

@@ -187,11 +187,11 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		if err != nil {
 			return nil, err
 		}
-		st.Worker, err = worker.New(st.Client, acts, worker.Options{})
+		inbank := &pos.InbankClient{BaseURL: st.SandboxURL, APIKey: sandbox.DefaultInbankAPIKey, Logger: log}
+		st.Worker, err = worker.New(st.Client, worker.Deps{Transaction: acts, Payment: &activities.Payment{Inbank: inbank}}, worker.Options{})
 		if err != nil {
 			return nil, err
 		}
-		RegisterSessions(st.Worker, &pos.InbankClient{BaseURL: st.SandboxURL, APIKey: sandbox.DefaultInbankAPIKey, Logger: log})
 		if err := st.Worker.Start(); err != nil {
 			return nil, fmt.Errorf("start worker: %w", err)
 		}
@@ -347,8 +347,8 @@ func DemoPartner() epc.Party {
 	}
 }
 
-// NewActivities builds the activities with a real EPC client.
-func NewActivities(cfg ActivitiesConfig) (*activities.Activities, error) {
+// NewActivities builds the transaction flow's activities with a real EPC client.
+func NewActivities(cfg ActivitiesConfig) (*activities.Transaction, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
@@ -364,7 +364,7 @@ func NewActivities(cfg ActivitiesConfig) (*activities.Activities, error) {
 	if cfg.Partner != nil {
 		partner = *cfg.Partner
 	}
-	return &activities.Activities{
+	return &activities.Transaction{
 		EPC: ec, Accounts: cfg.Accounts, Blobs: cfg.Blobs, Schemas: schemas.Default(), Partner: partner,
 		Logger: log.With("component", "activities"),
 	}, nil

@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
-	"go.temporal.io/sdk/workflow"
 
+	"github.com/epcflow/epcflow/worker"
 	"github.com/epcflow/epcflow/workflows"
 )
 
@@ -25,7 +25,7 @@ func newPackageEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)))
 	env := s.NewTestWorkflowEnvironment()
-	env.RegisterWorkflowWithOptions(workflows.PackageDelivery, workflow.RegisterOptions{Name: workflows.PackageWorkflowName})
+	worker.Register(env, worker.Deps{})
 	return env
 }
 

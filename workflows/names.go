@@ -66,11 +66,31 @@ const (
 	UpdateCreateSession = "create-session"
 )
 
-// Activity names registered by name (the others go by their method names).
+// Activity types. The workflows call activities by these names and the worker registers
+// each activity method under its name; they are recorded in every history, so a name never
+// changes.
 const (
+	// The transaction flow (activities.Transaction).
+	ActivityPatchResponse            = "PatchResponse"
+	ActivityGatherData               = "GatherData"
+	ActivityInspectTransaction       = "InspectTransaction"
+	ActivityReadEvent                = "ReadEvent"
+	ActivityPostEvent                = "PostEvent"
+	ActivitySendServiceEvents        = "SendServiceEvents"
+	ActivityAwaitServiceOutcome      = "AwaitServiceOutcome"
+	ActivityUploadFile               = "UploadFile"
+	ActivityDetermineFlood           = "DetermineFlood"
+	ActivityGenerateFloodCertificate = "GenerateFloodCertificate"
+	ActivityReleaseInspection        = "ReleaseInspection"
+	// The payment flow (activities.Payment).
 	ActivityInbankCreateSession = "InbankCreateSession"
 	ActivityInbankGetSession    = "InbankGetSession"
 )
+
+// WorkflowNames lists every workflow type epcflow registers.
+func WorkflowNames() []string {
+	return []string{TransactionWorkflowName, PackageWorkflowName, PaymentWorkflowName}
+}
 
 // Search attributes kept current on every transaction workflow (all Keyword). Registered on
 // a server by SearchAttributes; docker-compose.yml lists them too (a test keeps it in step).

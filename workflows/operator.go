@@ -109,7 +109,7 @@ func (s *txState) validateProgress(in ProgressInput) error {
 
 func (s *txState) onProgress(ctx workflow.Context, in ProgressInput) (ActionResult, error) {
 	var ev activities.EventInfo
-	if err := workflow.ExecuteActivity(withActivity(ctx, "post progress event", epcCall), act.PostEvent, activities.PostEventInput{
+	if err := workflow.ExecuteActivity(withActivity(ctx, "post progress event", epcCall), ActivityPostEvent, activities.PostEventInput{
 		TransactionID: s.in.TransactionID, Type: PartnerEventProgress, Text: in.Text, Comments: in.Comments,
 	}).Get(ctx, &ev); err != nil {
 		return ActionResult{}, err

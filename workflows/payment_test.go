@@ -10,13 +10,13 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/epcflow/epcflow/activities"
 	"github.com/epcflow/epcflow/pos"
+	"github.com/epcflow/epcflow/worker"
 	"github.com/epcflow/epcflow/workflows"
 )
 
@@ -45,10 +45,7 @@ func (f *fakeInbank) get(_ context.Context, in activities.InbankGetInput) (pos.I
 func newPaymentEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *fakeInbank) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
-	env.RegisterWorkflowWithOptions(workflows.PaymentSession, workflow.RegisterOptions{Name: workflows.PaymentWorkflowName})
-	a := &activities.Payment{}
-	env.RegisterActivityWithOptions(a.CreateSession, activity.RegisterOptions{Name: workflows.ActivityInbankCreateSession})
-	env.RegisterActivityWithOptions(a.GetSession, activity.RegisterOptions{Name: workflows.ActivityInbankGetSession})
+	worker.Register(env, worker.Deps{})
 	f := &fakeInbank{status: pos.StatusPending, validUntil: env.Now().Add(time.Hour)}
 	env.OnActivity(workflows.ActivityInbankCreateSession, mock.Anything, mock.Anything).Return(
 		activities.InbankCreated{POSSessionUUID: testPOS, RedirectURL: "https://inbank.test/pay/" + testPOS, Status: pos.StatusPending}, nil)
@@ -187,10 +184,7 @@ func TestPaymentSessionCreateUpdate(t *testing.T) {
 func TestPaymentSessionCreateFails(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
-	env.RegisterWorkflowWithOptions(workflows.PaymentSession, workflow.RegisterOptions{Name: workflows.PaymentWorkflowName})
-	a := &activities.Payment{}
-	env.RegisterActivityWithOptions(a.CreateSession, activity.RegisterOptions{Name: workflows.ActivityInbankCreateSession})
-	env.RegisterActivityWithOptions(a.GetSession, activity.RegisterOptions{Name: workflows.ActivityInbankGetSession})
+	worker.Register(env, worker.Deps{})
 	env.OnActivity(workflows.ActivityInbankCreateSession, mock.Anything, mock.Anything).Return(activities.InbankCreated{},
 		temporal.NewNonRetryableApplicationError("pos: inbank create session: 404 not_found", activities.ErrTypeInbankNotFound, nil)).Once()
 	env.ExecuteWorkflow(workflows.PaymentWorkflowName, paymentInput(true))
@@ -232,7 +226,6 @@ func paymentParent(ctx workflow.Context, in workflows.PaymentInput) (workflows.P
 
 func TestPaymentSessionAsChild(t *testing.T) {
 	env, f := newPaymentEnv(t)
-	env.RegisterWorkflow(paymentParent)
 	env.RegisterDelayedCallback(func() {
 		f.set(pos.StatusCompleted)
 		env.SignalWorkflowByID(workflows.PaymentWorkflowID(paymentInput(false).ID), workflows.SignalInbankCallback, workflows.InbankCallback{Status: pos.StatusCompleted})

@@ -97,14 +97,14 @@ func (FloodCertification) Requirements(o activities.OrderData) []epc.ErrorItem {
 func (FloodCertification) Work(ctx workflow.Context, s *txState) (Delivery, error) {
 	o := s.order
 	var det activities.FloodDetermination
-	if err := workflow.ExecuteActivity(withActivity(ctx, "determine flood zone", localWork), act.DetermineFlood, activities.FloodInput{
+	if err := workflow.ExecuteActivity(withActivity(ctx, "determine flood zone", localWork), ActivityDetermineFlood, activities.FloodInput{
 		TransactionID: s.in.TransactionID, LoanNumber: o.LoanNumber, Property: o.Property,
 	}).Get(ctx, &det); err != nil {
 		return Delivery{}, err
 	}
 	s.st.Flood = &det
 	var cert blobs.File
-	if err := workflow.ExecuteActivity(withActivity(ctx, "generate flood certificate", localWork), act.GenerateFloodCertificate, activities.CertificateInput{
+	if err := workflow.ExecuteActivity(withActivity(ctx, "generate flood certificate", localWork), ActivityGenerateFloodCertificate, activities.CertificateInput{
 		TransactionID: s.in.TransactionID, LoanNumber: o.LoanNumber, Property: o.Property, Determination: det, IssuedAt: workflow.Now(ctx),
 	}).Get(ctx, &cert); err != nil {
 		return Delivery{}, err
@@ -168,7 +168,7 @@ func (Appraisal) Work(ctx workflow.Context, s *txState) (Delivery, error) {
 		comments += ". " + sch.Comments
 	}
 	var ev activities.EventInfo
-	if err := workflow.ExecuteActivity(withActivity(ctx, "post inspection scheduled", epcCall), act.PostEvent, activities.PostEventInput{
+	if err := workflow.ExecuteActivity(withActivity(ctx, "post inspection scheduled", epcCall), ActivityPostEvent, activities.PostEventInput{
 		TransactionID: s.in.TransactionID, Type: PartnerEventScheduled, Text: "Inspection Scheduled", Comments: comments,
 	}).Get(ctx, &ev); err != nil {
 		return Delivery{}, err
@@ -219,7 +219,7 @@ func (Appraisal) Compensate(ctx workflow.Context, s *txState) error {
 		return nil
 	}
 	var ev activities.EventInfo
-	err := workflow.ExecuteActivity(withActivity(ctx, "release inspection", epcCall), act.ReleaseInspection, activities.ReleaseInput{
+	err := workflow.ExecuteActivity(withActivity(ctx, "release inspection", epcCall), ActivityReleaseInspection, activities.ReleaseInput{
 		TransactionID: s.in.TransactionID, Appraiser: s.schedule.Appraiser, InspectionAt: s.schedule.InspectionAt,
 	}).Get(ctx, &ev)
 	if err != nil {

@@ -15,9 +15,6 @@ import (
 	"github.com/epcflow/epcflow/epc"
 )
 
-// act refers to activity methods by name; workflows never call them directly.
-var act *activities.Activities
-
 // Error codes this partner sends in errors[] ([ours] except PARTNER-1001).
 const (
 	CodeInvalidCredentials = epc.ErrorInvalidCredentials // [doc] "Invalid credentials"
@@ -159,7 +156,7 @@ func (s *txState) refresh(ctx workflow.Context) {
 		for {
 			s.refreshDirty = false
 			var snap activities.TxSnapshot
-			err := workflow.ExecuteActivity(withActivity(gctx, "read transaction events", epcCall), act.InspectTransaction, s.in.TransactionID).Get(gctx, &snap)
+			err := workflow.ExecuteActivity(withActivity(gctx, "read transaction events", epcCall), ActivityInspectTransaction, s.in.TransactionID).Get(gctx, &snap)
 			if err != nil {
 				s.log.Warn("reading transaction after webhook failed", "error", err)
 				return
@@ -248,7 +245,7 @@ func (s *txState) work(ctx workflow.Context) error {
 	if len(d.ServiceEvents) > 0 {
 		s.setStage(ctx, StageServiceEvents, "")
 		var sent activities.PatchOutcome
-		if err := workflow.ExecuteActivity(withActivity(ctx, "send service events", epcCall), act.SendServiceEvents, activities.ServiceEventsInput{
+		if err := workflow.ExecuteActivity(withActivity(ctx, "send service events", epcCall), ActivitySendServiceEvents, activities.ServiceEventsInput{
 			// No status: the response stays processing; only acknowledgement and completion set it.
 			TransactionID: s.in.TransactionID, PartnerStatus: d.PartnerStatus, Events: d.ServiceEvents,
 		}).Get(ctx, &sent); err != nil {
@@ -259,7 +256,7 @@ func (s *txState) work(ctx workflow.Context) error {
 			return errClosedElsewhere
 		}
 		var outcome activities.ServiceOutcome
-		if err := workflow.ExecuteActivity(withActivity(ctx, "await service events outcome", awaitCall), act.AwaitServiceOutcome, s.in.TransactionID).Get(ctx, &outcome); err != nil {
+		if err := workflow.ExecuteActivity(withActivity(ctx, "await service events outcome", awaitCall), ActivityAwaitServiceOutcome, s.in.TransactionID).Get(ctx, &outcome); err != nil {
 			return err
 		}
 		s.st.ServiceEvents = &outcome
@@ -269,7 +266,7 @@ func (s *txState) work(ctx workflow.Context) error {
 	var resources []epc.Resource
 	for _, f := range d.Files {
 		var r epc.Resource
-		if err := workflow.ExecuteActivity(withActivity(ctx, "upload "+f.Name, uploadCall), act.UploadFile, activities.UploadInput{
+		if err := workflow.ExecuteActivity(withActivity(ctx, "upload "+f.Name, uploadCall), ActivityUploadFile, activities.UploadInput{
 			TransactionID: s.in.TransactionID, File: f,
 		}).Get(ctx, &r); err != nil {
 			return err
@@ -296,7 +293,7 @@ func (s *txState) work(ctx workflow.Context) error {
 // gather reads the order and checks the lender user's credentials.
 func (s *txState) gather(ctx workflow.Context) error {
 	var o activities.OrderData
-	if err := workflow.ExecuteActivity(withActivity(ctx, "gather order data", epcCall), act.GatherData, s.in.TransactionID).Get(ctx, &o); err != nil {
+	if err := workflow.ExecuteActivity(withActivity(ctx, "gather order data", epcCall), ActivityGatherData, s.in.TransactionID).Get(ctx, &o); err != nil {
 		return err
 	}
 	s.order = o
@@ -419,7 +416,7 @@ func (s *txState) patch(ctx workflow.Context, what string, r epc.Response, withP
 	if r.Status != "" {
 		summary += ": " + r.Status
 	}
-	err := workflow.ExecuteActivity(withActivity(ctx, summary, epcCall), act.PatchResponse, activities.PatchInput{
+	err := workflow.ExecuteActivity(withActivity(ctx, summary, epcCall), ActivityPatchResponse, activities.PatchInput{
 		TransactionID: s.in.TransactionID, Patch: r, WithRespondingParty: withParty,
 	}).Get(ctx, &out)
 	if err != nil {

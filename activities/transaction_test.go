@@ -132,10 +132,10 @@ func (f *fakeEPC) UploadBytes(_ context.Context, _ epc.Resource, body io.Reader,
 	return err
 }
 
-func newActs(t *testing.T, f *fakeEPC) *Activities {
+func newActs(t *testing.T, f *fakeEPC) *Transaction {
 	st, err := blobs.NewStore(t.TempDir())
 	require.NoError(t, err)
-	return &Activities{EPC: f, Accounts: accounts.Demo(), Blobs: st, Schemas: schemas.Default(), Partner: epc.Party{Name: "Partner"}, WriteBackoff: time.Millisecond}
+	return &Transaction{EPC: f, Accounts: accounts.Demo(), Blobs: st, Schemas: schemas.Default(), Partner: epc.Party{Name: "Partner"}, WriteBackoff: time.Millisecond}
 }
 
 func pendingTx(reqType string) epc.Transaction {

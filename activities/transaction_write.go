@@ -32,7 +32,7 @@ var errClosed = errors.New("transaction closed")
 // Before each new try it reads the transaction again. It returns the transaction as last
 // read (before the write, if one was made), and errClosed when the transaction closed
 // without holding the patch.
-func (a *Activities) writeResponse(ctx context.Context, tx *epc.Transaction, patch *epc.Response) (*epc.Transaction, error) {
+func (a *Transaction) writeResponse(ctx context.Context, tx *epc.Transaction, patch *epc.Response) (*epc.Transaction, error) {
 	var err error
 	for try := 1; ; try++ {
 		if responseHolds(tx.Response, patch) {
@@ -57,7 +57,7 @@ func (a *Activities) writeResponse(ctx context.Context, tx *epc.Transaction, pat
 
 // retryWrite runs an idempotent write (such as a PUT of the same bytes to the same place)
 // up to tries times while it fails in a way that may pass.
-func (a *Activities) retryWrite(ctx context.Context, tries int, write func() error) error {
+func (a *Transaction) retryWrite(ctx context.Context, tries int, write func() error) error {
 	for try := 1; ; try++ {
 		err := write()
 		if err == nil || try == tries || !a.waitToRetry(ctx, err, try) {
@@ -68,7 +68,7 @@ func (a *Activities) retryWrite(ctx context.Context, tries int, write func() err
 
 // waitToRetry waits before try+1 of a failed write and reports whether to make it: only for
 // failures that may pass, and not for a Retry-After longer than an attempt should hold.
-func (a *Activities) waitToRetry(ctx context.Context, err error, try int) bool {
+func (a *Transaction) waitToRetry(ctx context.Context, err error, try int) bool {
 	if !epc.IsRetryable(err) || ctx.Err() != nil {
 		return false
 	}

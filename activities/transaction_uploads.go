@@ -27,7 +27,7 @@ type UploadInput struct {
 // response PATCH listing every attached resource. A resource of the same name already attached
 // to the response is the one an earlier attempt made, and is returned as is; the slot an
 // earlier attempt obtained (noted in the blob store) is filled and attached, not a new one.
-func (a *Activities) UploadFile(ctx context.Context, in UploadInput) (epc.Resource, error) {
+func (a *Transaction) UploadFile(ctx context.Context, in UploadInput) (epc.Resource, error) {
 	log := a.logger(ctx, in.TransactionID)
 	if in.File.Name == "" || in.File.MimeType == "" || !blobs.ValidSHA256(in.File.SHA256) {
 		return epc.Resource{}, invalid("upload of %q: name, mimeType and sha256 are required", in.File.Name)
@@ -129,7 +129,7 @@ func slotNoteKey(txID string, f blobs.File) string {
 }
 
 // notedSlot returns the slot an earlier attempt noted for this file.
-func (a *Activities) notedSlot(ctx context.Context, key string, f blobs.File) (epc.Resource, bool) {
+func (a *Transaction) notedSlot(ctx context.Context, key string, f blobs.File) (epc.Resource, bool) {
 	b, err := a.Blobs.Note(key)
 	if err != nil {
 		if !errors.Is(err, blobs.ErrNotFound) {
@@ -144,7 +144,7 @@ func (a *Activities) notedSlot(ctx context.Context, key string, f blobs.File) (e
 	return n.Slot, true
 }
 
-func (a *Activities) noteSlot(key string, f blobs.File, slot epc.Resource) error {
+func (a *Transaction) noteSlot(key string, f blobs.File, slot epc.Resource) error {
 	b, err := json.Marshal(slotNote{SHA256: f.SHA256, Slot: slot})
 	if err != nil {
 		return err

@@ -33,7 +33,7 @@ type ServiceOutcome struct {
 
 // SendServiceEvents validates the service events against the published schema and PATCHes
 // them as a CREATE_SERVICE_EVENTS result, unless the response already carries exactly them.
-func (a *Activities) SendServiceEvents(ctx context.Context, in ServiceEventsInput) (PatchOutcome, error) {
+func (a *Transaction) SendServiceEvents(ctx context.Context, in ServiceEventsInput) (PatchOutcome, error) {
 	log := a.logger(ctx, in.TransactionID)
 	details, err := json.Marshal(epc.ServiceEventsDetails{ServiceEvents: in.Events})
 	if err != nil {
@@ -75,7 +75,7 @@ func (a *Activities) SendServiceEvents(ctx context.Context, in ServiceEventsInpu
 // AwaitServiceOutcome polls the transaction's events until the platform's response:processed
 // event for CREATE_SERVICE_EVENTS appears, heartbeating while it waits. If the activity times
 // out, Temporal retries it; the platform's answer is never lost, only awaited longer.
-func (a *Activities) AwaitServiceOutcome(ctx context.Context, transactionID string) (ServiceOutcome, error) {
+func (a *Transaction) AwaitServiceOutcome(ctx context.Context, transactionID string) (ServiceOutcome, error) {
 	wait := a.PollInterval
 	if wait <= 0 {
 		wait = 250 * time.Millisecond

@@ -34,7 +34,7 @@ var floodZones = []string{"X", "X", "X", "X", "X", "X", "AE", "A", "AO", "VE"}
 
 // DetermineFlood computes the flood determination. It stands in for a flood-data back-end: the
 // answer is a pure function of the address, so a retried attempt gives the same determination.
-func (a *Activities) DetermineFlood(ctx context.Context, in FloodInput) (FloodDetermination, error) {
+func (a *Transaction) DetermineFlood(ctx context.Context, in FloodInput) (FloodDetermination, error) {
 	p := in.Property
 	if strings.TrimSpace(p.StreetAddress) == "" || strings.TrimSpace(p.PostalCode) == "" {
 		return FloodDetermination{}, invalid("flood determination needs property streetAddress and postalCode")
@@ -72,7 +72,7 @@ const FloodCertificateName = "FloodCertificate.pdf"
 
 // GenerateFloodCertificate renders the Standard Flood Hazard Determination certificate as a PDF
 // and stores it in the blob store.
-func (a *Activities) GenerateFloodCertificate(ctx context.Context, in CertificateInput) (blobs.File, error) {
+func (a *Transaction) GenerateFloodCertificate(ctx context.Context, in CertificateInput) (blobs.File, error) {
 	d, p := in.Determination, in.Property
 	yes := map[bool]string{true: "YES", false: "NO"}
 	lines := []string{
@@ -109,7 +109,7 @@ type ReleaseInput struct {
 
 // ReleaseInspection frees the appraiser's slot and tells the lender, as a partner event, that
 // the inspection was released. Idempotent through PostEvent.
-func (a *Activities) ReleaseInspection(ctx context.Context, in ReleaseInput) (EventInfo, error) {
+func (a *Transaction) ReleaseInspection(ctx context.Context, in ReleaseInput) (EventInfo, error) {
 	return a.PostEvent(ctx, PostEventInput{
 		TransactionID: in.TransactionID,
 		Type:          "urn:elli:epc:partner:appraisal:released",

@@ -1,6 +1,9 @@
-// Package activities holds every side effect of epcflow's workflows: calls to EPC, the
-// partner's account store, product back-ends and the blob store. Activities do what they are
-// told and report what they found; the business flow is decided in package workflows.
+// Package activities holds every side effect of epcflow's workflows, one file (and its
+// prefix) per flow: the transaction flow's calls to EPC, the partner's account store, product
+// back-ends and the blob store (transaction*.go); the payment flow's calls to Inbank
+// (payment.go). Activities do what they are told and report what they found; the business
+// flow is decided in package workflows. The worker registers them by the names declared in
+// workflows/names.go.
 //
 // Each activity is idempotent: a PATCH sets the full intended state, and before creating an
 // event or uploading a file an activity looks for the one an earlier attempt already made.
@@ -39,9 +42,8 @@ type Validator interface {
 	Validate(name string, doc []byte) error
 }
 
-// Activities carries the dependencies of every activity. Register a *Activities with the
-// worker; workflows refer to its methods through a nil *Activities.
-type Activities struct {
+// Transaction carries the transaction flow's activities and their dependencies.
+type Transaction struct {
 	EPC      EPC
 	Accounts accounts.Store
 	Blobs    *blobs.Store
@@ -64,7 +66,7 @@ const (
 	ErrTypeClosed       = "TransactionClosed"
 )
 
-func (a *Activities) logger(ctx context.Context, txID string) *slog.Logger {
+func (a *Transaction) logger(ctx context.Context, txID string) *slog.Logger {
 	l := a.Logger
 	if l == nil {
 		l = slog.Default()
@@ -157,7 +159,7 @@ type PatchOutcome struct {
 // A closed transaction is not an error: the outcome says so and the workflow decides. A
 // response that already holds the patch (an earlier attempt's PATCH whose reply was lost)
 // counts as applied and is not written again.
-func (a *Activities) PatchResponse(ctx context.Context, in PatchInput) (PatchOutcome, error) {
+func (a *Transaction) PatchResponse(ctx context.Context, in PatchInput) (PatchOutcome, error) {
 	log := a.logger(ctx, in.TransactionID)
 	if in.TransactionID == "" {
 		return PatchOutcome{}, invalid("transaction id is empty")
@@ -223,7 +225,7 @@ type OrderData struct {
 
 // GatherData reads the transaction and request, lists the lender's attachments and checks
 // request.credentials against the partner's account store.
-func (a *Activities) GatherData(ctx context.Context, transactionID string) (OrderData, error) {
+func (a *Transaction) GatherData(ctx context.Context, transactionID string) (OrderData, error) {
 	log := a.logger(ctx, transactionID)
 	tx, err := a.EPC.GetTransaction(ctx, transactionID)
 	if err != nil {
@@ -276,7 +278,7 @@ type EventRef struct {
 }
 
 // ReadEvent reads one transaction event, so the workflow can tell what an event webhook means.
-func (a *Activities) ReadEvent(ctx context.Context, ref EventRef) (EventInfo, error) {
+func (a *Transaction) ReadEvent(ctx context.Context, ref EventRef) (EventInfo, error) {
 	e, err := a.EPC.GetEvent(ctx, ref.TransactionID, ref.EventID)
 	if err != nil {
 		return EventInfo{}, epcError("get event", err)
@@ -296,7 +298,7 @@ type PostEventInput struct {
 // which is what an earlier attempt of this activity would have left. A failed create that may
 // pass is tried again within the attempt, after looking again: its reply may have been lost
 // after the platform stored the event.
-func (a *Activities) PostEvent(ctx context.Context, in PostEventInput) (EventInfo, error) {
+func (a *Transaction) PostEvent(ctx context.Context, in PostEventInput) (EventInfo, error) {
 	log := a.logger(ctx, in.TransactionID)
 	for try := 1; ; try++ {
 		events, err := a.EPC.ListEvents(ctx, in.TransactionID)
@@ -329,7 +331,7 @@ type TxSnapshot struct {
 
 // InspectTransaction re-reads the transaction after a webhook: its status, its events, and
 // whether the lender canceled.
-func (a *Activities) InspectTransaction(ctx context.Context, transactionID string) (TxSnapshot, error) {
+func (a *Transaction) InspectTransaction(ctx context.Context, transactionID string) (TxSnapshot, error) {
 	tx, err := a.EPC.GetTransaction(ctx, transactionID)
 	if err != nil {
 		return TxSnapshot{}, epcError("get transaction", err)
