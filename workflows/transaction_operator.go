@@ -52,8 +52,7 @@ func (s *txState) validateSchedule(in ScheduleInput) error {
 }
 
 func (s *txState) onSchedule(ctx workflow.Context, in ScheduleInput) (ActionResult, error) {
-	s.schedule = &in
-	s.st.Inspection = &in
+	scheduleInspection(s, in)
 	return ActionResult{Stage: s.st.Stage, Message: "inspection scheduled for " + in.InspectionAt.UTC().Format("2006-01-02 15:04 MST") + "; the lender is being notified"}, nil
 }
 

@@ -18,10 +18,10 @@ type Product interface {
 	// Requirements lists the input the lender must supply before work can start (sent as
 	// errors[] with inputRequired); empty when the order is workable.
 	Requirements(o activities.OrderData) []epc.ErrorItem
-	// Work does the product's work and returns what to deliver.
+	// Work does the product's work and returns what to deliver. A step that promises the
+	// lender something registers what undoes it (txState.addCompensation), for a
+	// cancellation.
 	Work(ctx workflow.Context, s *txState) (Delivery, error)
-	// Compensate undoes the product's side effects after the lender canceled.
-	Compensate(ctx workflow.Context, s *txState) error
 }
 
 // Delivery is what a product hands back to the lender.
@@ -133,9 +133,6 @@ func (FloodCertification) Work(ctx workflow.Context, s *txState) (Delivery, erro
 	}, nil
 }
 
-// Compensate implements Product: a determination has nothing to undo.
-func (FloodCertification) Compensate(workflow.Context, *txState) error { return nil }
-
 // Appraisal is human in the loop: an operator schedules the inspection, then delivers the
 // report and the appraised value.
 type Appraisal struct{}
@@ -148,18 +145,45 @@ func (Appraisal) Requirements(o activities.OrderData) []epc.ErrorItem {
 	return propertyRequirements(o, TypeAppraisal)
 }
 
-// Work implements Product.
+// Work implements Product: the inspection is scheduled (and announced), then the report is
+// delivered.
 func (Appraisal) Work(ctx workflow.Context, s *txState) (Delivery, error) {
-	if s.schedule == nil {
-		s.setStage(ctx, StageAwaitSchedule, "operator: schedule the inspection")
-		if _, err := s.patch(ctx, "partner status", epc.Response{PartnerStatus: "Scheduling Inspection"}, false); err != nil {
-			return Delivery{}, err
-		}
-		if err := workflow.Await(ctx, func() bool { return s.schedule != nil }); err != nil {
-			return Delivery{}, err
-		}
+	if err := awaitSchedule(ctx, s); err != nil {
+		return Delivery{}, err
 	}
-	sch := *s.schedule
+	if err := announceSchedule(ctx, s, *s.schedule); err != nil {
+		return Delivery{}, err
+	}
+	s.setStage(ctx, StageAwaitReport, "operator: deliver the report and appraised value")
+	if err := workflow.Await(ctx, func() bool { return s.delivery != nil }); err != nil {
+		return Delivery{}, err
+	}
+	return appraisalDelivery(ctx, s, *s.delivery), nil
+}
+
+// awaitSchedule waits for the operator to schedule the inspection, unless they already have.
+func awaitSchedule(ctx workflow.Context, s *txState) error {
+	if s.schedule != nil {
+		return nil
+	}
+	s.setStage(ctx, StageAwaitSchedule, "operator: schedule the inspection")
+	if _, err := s.patch(ctx, "partner status", epc.Response{PartnerStatus: "Scheduling Inspection"}, false); err != nil {
+		return err
+	}
+	return workflow.Await(ctx, func() bool { return s.schedule != nil })
+}
+
+// scheduleInspection takes the operator's appointment (the schedule-inspection update). From
+// then on the inspection is promised to the lender: a cancellation releases it.
+func scheduleInspection(s *txState, in ScheduleInput) {
+	s.schedule = &in
+	s.st.Inspection = &in
+	s.addCompensation(func(ctx workflow.Context) error { return releaseInspection(ctx, s, in) })
+}
+
+// announceSchedule tells the lender about the appointment: a partner event and the partner
+// status.
+func announceSchedule(ctx workflow.Context, s *txState, sch ScheduleInput) error {
 	comments := "Appraisal appointment scheduled for " + sch.InspectionAt.UTC().Format("01/02/2006 at 15:04 MST")
 	if sch.Appraiser != "" {
 		comments += " with " + sch.Appraiser
@@ -171,18 +195,15 @@ func (Appraisal) Work(ctx workflow.Context, s *txState) (Delivery, error) {
 	if err := workflow.ExecuteActivity(withActivity(ctx, "post inspection scheduled", epcCall), ActivityPostEvent, activities.PostEventInput{
 		TransactionID: s.in.TransactionID, Type: PartnerEventScheduled, Text: "Inspection Scheduled", Comments: comments,
 	}).Get(ctx, &ev); err != nil {
-		return Delivery{}, err
+		return err
 	}
 	s.addEvent(EventRecord{ID: ev.ID, Type: ev.Type, Text: ev.Text, Comments: ev.Comments, At: workflow.Now(ctx)})
-	if _, err := s.patch(ctx, "partner status", epc.Response{PartnerStatus: "Inspection Scheduled"}, false); err != nil {
-		return Delivery{}, err
-	}
+	_, err := s.patch(ctx, "partner status", epc.Response{PartnerStatus: "Inspection Scheduled"}, false)
+	return err
+}
 
-	s.setStage(ctx, StageAwaitReport, "operator: deliver the report and appraised value")
-	if err := workflow.Await(ctx, func() bool { return s.delivery != nil }); err != nil {
-		return Delivery{}, err
-	}
-	d := *s.delivery
+// appraisalDelivery is what the lender gets for the delivered report.
+func appraisalDelivery(ctx workflow.Context, s *txState, d DeliverInput) Delivery {
 	completed := d.CompletedAt
 	if completed.IsZero() {
 		completed = workflow.Now(ctx)
@@ -210,17 +231,14 @@ func (Appraisal) Work(ctx workflow.Context, s *txState) (Delivery, error) {
 			ReferenceID: s.st.ReferenceNumber,
 		}},
 		Files: []blobs.File{report},
-	}, nil
+	}
 }
 
-// Compensate implements Product: a scheduled inspection is released.
-func (Appraisal) Compensate(ctx workflow.Context, s *txState) error {
-	if s.schedule == nil {
-		return nil
-	}
+// releaseInspection tells the lender the scheduled inspection is released.
+func releaseInspection(ctx workflow.Context, s *txState, in ScheduleInput) error {
 	var ev activities.EventInfo
 	err := workflow.ExecuteActivity(withActivity(ctx, "release inspection", epcCall), ActivityReleaseInspection, activities.ReleaseInput{
-		TransactionID: s.in.TransactionID, Appraiser: s.schedule.Appraiser, InspectionAt: s.schedule.InspectionAt,
+		TransactionID: s.in.TransactionID, Appraiser: in.Appraiser, InspectionAt: in.InspectionAt,
 	}).Get(ctx, &ev)
 	if err != nil {
 		return err

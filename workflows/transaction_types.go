@@ -1,6 +1,3 @@
-// Package workflows holds epcflow's Temporal workflow definitions. Workflow code is
-// deterministic: it does no I/O and reads no clock or randomness except Temporal's. Every
-// side effect is an activity (package activities).
 package workflows
 
 import (
@@ -10,6 +7,8 @@ import (
 	"github.com/epcflow/epcflow/blobs"
 	"github.com/epcflow/epcflow/epc"
 )
+
+// The transaction flow's inputs, signals, operator actions, status and result.
 
 // TransactionInput starts a transaction workflow. It carries no secret: the workflow reads
 // the transaction through activities.
