@@ -119,12 +119,12 @@ func (h *deliveryRoutes) postPackage(c *gin.Context) {
 	}
 	if err := h.cfg.Verifier.Verify(c.Request.Header, body); err != nil {
 		LoggerFrom(c).Warn("package event refused: signature", slog.String("error", err.Error()))
-		writeError(c, http.StatusUnauthorized, strings.TrimPrefix(err.Error(), "pos: "))
+		abort(c, http.StatusUnauthorized, CodeBadSignature, strings.TrimPrefix(err.Error(), "pos: "))
 		return
 	}
 	ev, err := pos.ParsePackageEvent(body)
 	if err != nil {
-		writeProblems(c, http.StatusBadRequest, "invalid Create Package Event", schemas.Problems(err))
+		invalid(c, "invalid Create Package Event", schemas.Problems(err))
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), callTimeout)
@@ -199,8 +199,7 @@ func (h *deliveryRoutes) answer(ctx context.Context, ev pos.PackageEvent) (pos.P
 // sent.
 func packageUnavailable(c *gin.Context, log *slog.Logger, what string, err error) {
 	log.Error("package event failed", slog.String("step", what), slog.String("error", err.Error()))
-	c.Header("Retry-After", "1")
-	writeError(c, http.StatusServiceUnavailable, "the package could not be taken now; try again shortly")
+	unavailable(c, "1", "the package could not be taken now; try again shortly")
 }
 
 // emailHTML is the invitation e-mail for a recipient; every value is escaped.

@@ -14,7 +14,6 @@ import (
 
 	"github.com/epcflow/epcflow/portal"
 	"github.com/epcflow/epcflow/pos"
-	"github.com/epcflow/epcflow/schemas"
 	"github.com/epcflow/epcflow/starter"
 	"github.com/epcflow/epcflow/workflows"
 )
@@ -104,11 +103,10 @@ func FuzzPackageEventHandler(f *testing.F) {
 		rec := httptest.NewRecorder()
 		engine.ServeHTTP(rec, req)
 
-		var answer struct {
-			Error    string            `json:"error"`
-			Problems []schemas.Problem `json:"problems"`
-		}
-		if err := json.Unmarshal(rec.Body.Bytes(), &answer); err != nil {
+		var answer ErrorBody
+		if rec.Code >= 400 {
+			answer = decodeErrorBody(t, rec.Code, rec.Body.Bytes())
+		} else if !json.Valid(rec.Body.Bytes()) {
 			t.Fatalf("status %d: answer is not JSON: %q", rec.Code, rec.Body)
 		}
 		switch {

@@ -158,7 +158,7 @@ func (h *paymentRoutes) create(c *gin.Context) {
 	key := c.GetHeader(IdempotencyKeyHeader)
 	if key != "" {
 		if !validIdempotencyKey(key) {
-			writeProblems(c, http.StatusBadRequest, "invalid payment session request",
+			invalid(c, "invalid payment session request",
 				[]schemas.Problem{{Pointer: "", Message: IdempotencyKeyHeader + " header: 1 to 255 visible ASCII characters"}})
 			return
 		}
@@ -166,7 +166,7 @@ func (h *paymentRoutes) create(c *gin.Context) {
 	}
 	shop, req, ps := h.prepare(body, id)
 	if len(ps) > 0 {
-		writeProblems(c, http.StatusBadRequest, "invalid payment session request", ps)
+		invalid(c, "invalid payment session request", ps)
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), paymentCreateTimeout)
@@ -198,48 +198,46 @@ func (h *paymentRoutes) createError(c *gin.Context, id string, err error) {
 		}
 		switch ae.Type() {
 		case activities.ErrTypeInvalidRequest, activities.ErrTypeInbankRejected:
-			writeProblems(c, http.StatusBadRequest, "Inbank rejected the payment session request", probs)
+			invalid(c, "Inbank rejected the payment session request", probs)
 			return
 		case activities.ErrTypeInbankForbidden:
-			writeProblems(c, http.StatusBadRequest, "invalid payment session request",
+			invalid(c, "invalid payment session request",
 				[]schemas.Problem{{Pointer: "/shopUuid", Message: "the configured Inbank API key may not use this shop"}})
 			return
 		case activities.ErrTypeInbankNotFound:
-			writeProblems(c, http.StatusBadRequest, "invalid payment session request",
+			invalid(c, "invalid payment session request",
 				[]schemas.Problem{{Pointer: "/shopUuid", Message: "Inbank does not know this shop"}})
 			return
 		case activities.ErrTypeInbankUnauthorized:
 			log.Error("inbank refused our API key", "id", id)
-			writeError(c, http.StatusBadGateway, "Inbank refused the engine's credentials (401)")
+			abort(c, http.StatusBadGateway, CodeUpstream, "Inbank refused the engine's credentials (401)")
 			return
 		}
 		log.Warn("inbank create failed", "id", id, "error", err)
-		writeError(c, http.StatusBadGateway, "Inbank did not create the session: "+ae.Error())
+		abort(c, http.StatusBadGateway, CodeUpstream, "Inbank did not create the session: "+ae.Error())
 		return
 	}
 	if errors.Is(err, context.DeadlineExceeded) && c.Request.Context().Err() == nil {
-		writeError(c, http.StatusGatewayTimeout, "no answer from Inbank in time; check GET "+PaymentSessionsPath+"/"+id)
+		abort(c, http.StatusGatewayTimeout, CodeTimeout, "no answer from Inbank in time; check GET "+PaymentSessionsPath+"/"+id)
 		return
 	}
 	log.Warn("payment session start failed", "id", id, "error", err)
-	c.Header("Retry-After", "5")
-	writeError(c, http.StatusServiceUnavailable, "the workflow engine is unavailable; try again shortly")
+	unavailable(c, "5", "the workflow engine is unavailable; try again shortly")
 }
 
 func (h *paymentRoutes) get(c *gin.Context) {
 	id := c.Param("id")
 	if !pos.IsUUID(id) {
-		writeError(c, http.StatusNotFound, "payment session "+id+" not found")
+		abort(c, http.StatusNotFound, CodeNotFound, "payment session "+id+" not found")
 		return
 	}
 	s, err := h.cfg.Engine.PaymentStatus(c.Request.Context(), id)
 	switch {
 	case errors.Is(err, starter.ErrNotFound):
-		writeError(c, http.StatusNotFound, "payment session "+id+" not found")
+		abort(c, http.StatusNotFound, CodeNotFound, "payment session "+id+" not found")
 	case err != nil:
 		_ = c.Error(err)
-		c.Header("Retry-After", "5")
-		writeError(c, http.StatusServiceUnavailable, "the workflow engine is unavailable; try again shortly")
+		unavailable(c, "5", "the workflow engine is unavailable; try again shortly")
 	default:
 		c.JSON(http.StatusOK, s)
 	}
@@ -261,16 +259,16 @@ func (h *paymentRoutes) callback(c *gin.Context) {
 		errors.As(err, &ce)
 		switch {
 		case errors.Is(err, pos.ErrCallbackMalformed):
-			writeProblems(c, http.StatusBadRequest, "invalid callback", ce.Problems)
+			invalid(c, "invalid callback", ce.Problems)
 		default:
 			log.Warn("inbank callback rejected", "error", err)
-			writeError(c, http.StatusUnauthorized, err.Error())
+			abort(c, http.StatusUnauthorized, CodeBadSignature, err.Error())
 		}
 		return
 	}
 	id := c.Query("session")
 	if !pos.IsUUID(id) {
-		writeProblems(c, http.StatusBadRequest, "invalid callback", []schemas.Problem{{Pointer: "", Message: "query parameter session must be a payment session id"}})
+		invalid(c, "invalid callback", []schemas.Problem{{Pointer: "", Message: "query parameter session must be a payment session id"}})
 		return
 	}
 	err = h.cfg.Engine.SignalPayment(c.Request.Context(), id,
@@ -282,7 +280,7 @@ func (h *paymentRoutes) callback(c *gin.Context) {
 	case err != nil:
 		_ = c.Error(err)
 		// 5xx: Inbank (the sandbox) tries again.
-		writeError(c, http.StatusServiceUnavailable, "the workflow engine is unavailable; try again shortly")
+		abort(c, http.StatusServiceUnavailable, CodeUnavailable, "the workflow engine is unavailable; try again shortly")
 	default:
 		c.JSON(http.StatusAccepted, gin.H{"status": "accepted"})
 	}
@@ -338,18 +336,17 @@ func (h *paymentRoutes) replay(c *gin.Context, id, digest string) {
 	switch {
 	case err != nil:
 		_ = c.Error(err)
-		c.Header("Retry-After", "1")
-		writeError(c, http.StatusServiceUnavailable, "the session of this Idempotency-Key cannot be read now; try again shortly")
+		unavailable(c, "1", "the session of this Idempotency-Key cannot be read now; try again shortly")
 	case s.RequestDigest != digest:
-		writeError(c, http.StatusUnprocessableEntity, "this Idempotency-Key was used with another request")
+		abort(c, http.StatusUnprocessableEntity, CodeIdempotencyKeyReused, "this Idempotency-Key was used with another request")
 	case s.POSSessionUUID != "":
 		c.Header("Idempotent-Replayed", "true")
 		c.Header("Location", PaymentSessionsPath+"/"+id)
 		c.JSON(http.StatusOK, workflows.PaymentCreated{ID: id, POSSessionUUID: s.POSSessionUUID, RedirectURL: s.RedirectURL, Status: s.Status})
 	case h.cfg.Engine.PaymentRunning(ctx, id):
 		c.Header("Retry-After", "1")
-		writeError(c, http.StatusConflict, "the create for this Idempotency-Key is under way; try again shortly")
+		abort(c, http.StatusConflict, CodeConflict, "the create for this Idempotency-Key is under way; try again shortly")
 	default:
-		writeError(c, http.StatusBadGateway, "Inbank did not create the session of this Idempotency-Key; use a new key to try again")
+		abort(c, http.StatusBadGateway, CodeUpstream, "Inbank did not create the session of this Idempotency-Key; use a new key to try again")
 	}
 }

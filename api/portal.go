@@ -75,12 +75,12 @@ func (h *deliveryRoutes) signIn(c *gin.Context) {
 		next = "/portal/"
 	}
 	if !safeNext(next) {
-		writeError(c, http.StatusBadRequest, "next must be a path under /portal/")
+		abort(c, http.StatusBadRequest, CodeInvalidRequest, "next must be a path under /portal/")
 		return
 	}
 	tok := c.Query("token")
 	if tok == "" {
-		writeError(c, http.StatusBadRequest, "token required")
+		abort(c, http.StatusBadRequest, CodeInvalidRequest, "token required")
 		return
 	}
 	if _, ok := h.authenticate(c, tok); !ok {
@@ -121,17 +121,17 @@ func safeNext(next string) bool {
 // authenticate finds the user of a token; on failure it has answered 401 (or 503).
 func (h *deliveryRoutes) authenticate(c *gin.Context, tok string) (portal.User, bool) {
 	if tok == "" {
-		writeError(c, http.StatusUnauthorized, "portal sign-in required: Authorization: Bearer <portal token> or the invitation link")
+		abort(c, http.StatusUnauthorized, CodeUnauthorized, "portal sign-in required: Authorization: Bearer <portal token> or the invitation link")
 		return portal.User{}, false
 	}
 	u, err := h.cfg.Portal.UserByToken(c.Request.Context(), tok)
 	switch {
 	case errors.Is(err, portal.ErrNotFound):
-		writeError(c, http.StatusUnauthorized, "unknown or expired portal token")
+		abort(c, http.StatusUnauthorized, CodeUnauthorized, "unknown or expired portal token")
 		return portal.User{}, false
 	case err != nil:
 		LoggerFrom(c).Error("portal: read token", slog.String("error", err.Error()))
-		writeError(c, http.StatusServiceUnavailable, "the portal is unavailable; try again shortly")
+		abort(c, http.StatusServiceUnavailable, CodeUnavailable, "the portal is unavailable; try again shortly")
 		return portal.User{}, false
 	}
 	return u, true
@@ -176,11 +176,11 @@ func (h *deliveryRoutes) open(c *gin.Context) {
 		var ae *pos.APIError
 		if errors.As(err, &ae) && ae.Forbidden() {
 			log.Warn("open refused by the Delivery Room", slog.String("error", err.Error()))
-			writeError(c, http.StatusForbidden, "the Delivery Room refused this recipient for this user")
+			abort(c, http.StatusForbidden, CodeForbidden, "the Delivery Room refused this recipient for this user")
 			return
 		}
 		log.Error("create session failed", slog.String("error", err.Error()))
-		writeError(c, http.StatusBadGateway, "the Delivery Room is unavailable; try again shortly")
+		abort(c, http.StatusBadGateway, CodeUpstream, "the Delivery Room is unavailable; try again shortly")
 		return
 	}
 	h.signalOpened(ctx, log, pkg.Key, recipientID, user.ID)
@@ -196,25 +196,25 @@ func (h *deliveryRoutes) bind(c *gin.Context, log *slog.Logger, packageID, recip
 	pkg, err := h.cfg.Portal.PackageByID(ctx, packageID)
 	switch {
 	case errors.Is(err, portal.ErrNotFound), errors.Is(err, portal.ErrAmbiguous):
-		writeError(c, http.StatusNotFound, "package not found")
+		abort(c, http.StatusNotFound, CodeNotFound, "package not found")
 		return pkg, false
 	case err != nil:
 		log.Error("portal: read package", slog.String("error", err.Error()))
-		writeError(c, http.StatusServiceUnavailable, "the portal is unavailable; try again shortly")
+		abort(c, http.StatusServiceUnavailable, CodeUnavailable, "the portal is unavailable; try again shortly")
 		return pkg, false
 	}
 	if !pkg.HasRecipient(recipientID) {
-		writeError(c, http.StatusNotFound, "recipient not found in the package")
+		abort(c, http.StatusNotFound, CodeNotFound, "recipient not found in the package")
 		return pkg, false
 	}
 	switch err := h.cfg.Portal.Bind(ctx, pkg.Key, recipientID, user.ID); {
 	case errors.Is(err, portal.ErrBoundToOther):
 		log.Warn("open refused: recipient bound to another user")
-		writeError(c, http.StatusForbidden, "this recipient is bound to another portal user")
+		abort(c, http.StatusForbidden, CodeForbidden, "this recipient is bound to another portal user")
 		return pkg, false
 	case err != nil:
 		log.Error("portal: bind", slog.String("error", err.Error()))
-		writeError(c, http.StatusServiceUnavailable, "the portal is unavailable; try again shortly")
+		abort(c, http.StatusServiceUnavailable, CodeUnavailable, "the portal is unavailable; try again shortly")
 		return pkg, false
 	}
 	return pkg, true

@@ -76,7 +76,7 @@ func TestWebhook(t *testing.T) {
 			}
 			m := resp.json(t)
 			if tc.wantStatus >= 400 {
-				if msg, _ := m["error"].(string); msg == "" {
+				if msg, _ := m["message"].(string); msg == "" {
 					t.Errorf("error answer without an error message: %s", resp.body)
 				}
 			}

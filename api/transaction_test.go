@@ -58,8 +58,8 @@ func TestStatus(t *testing.T) {
 				}
 				return
 			}
-			if tc.wantError != "" && m["error"] != tc.wantError {
-				t.Errorf("error = %v, want %q", m["error"], tc.wantError)
+			if tc.wantError != "" && m["message"] != tc.wantError {
+				t.Errorf("error = %v, want %q", m["message"], tc.wantError)
 			}
 			if tc.wantStatus == 503 && resp.header.Get("Retry-After") == "" {
 				t.Error("503 without Retry-After")
@@ -130,8 +130,8 @@ func TestSchedule(t *testing.T) {
 				if a.eng.calls() != 0 {
 					t.Error("engine called for an invalid request")
 				}
-				if m["error"] != "invalid request" {
-					t.Errorf("error = %v", m["error"])
+				if m["message"] != "invalid request" {
+					t.Errorf("error = %v", m["message"])
 				}
 				probs := resp.problems(t)
 				for _, p := range tc.wantPtrs {
@@ -143,8 +143,8 @@ func TestSchedule(t *testing.T) {
 					t.Errorf("problems %v, want exactly %v", pointers(probs), tc.wantPtrs)
 				}
 			case tc.wantError != "":
-				if m["error"] != tc.wantError {
-					t.Errorf("error = %v, want %q", m["error"], tc.wantError)
+				if m["message"] != tc.wantError {
+					t.Errorf("error = %v, want %q", m["message"], tc.wantError)
 				}
 			}
 		})
@@ -185,8 +185,8 @@ func TestProgress(t *testing.T) {
 					t.Errorf("pointers %v, want %v", got, tc.wantPtrs)
 				}
 			case 409:
-				if m := resp.json(t); m["error"] != "transaction "+txID+" is closed (completed): no further actions" {
-					t.Errorf("error = %v", m["error"])
+				if m := resp.json(t); m["message"] != "transaction "+txID+" is closed (completed): no further actions" {
+					t.Errorf("error = %v", m["message"])
 				}
 			}
 		})
@@ -316,8 +316,8 @@ func TestDeliver(t *testing.T) {
 					t.Error("engine called for an oversized delivery")
 				}
 			case 409:
-				if m["error"] != tc.wantError {
-					t.Errorf("error = %v, want %q", m["error"], tc.wantError)
+				if m["message"] != tc.wantError {
+					t.Errorf("error = %v, want %q", m["message"], tc.wantError)
 				}
 			}
 		})

@@ -60,7 +60,7 @@ func (s *server) deliver(c *gin.Context) {
 	case mt == "" || mt == "application/json" || strings.HasSuffix(mt, "+json"):
 		file, f, ok = s.deliverJSON(c)
 	default:
-		writeError(c, http.StatusUnsupportedMediaType, "the body must be multipart/form-data or application/json")
+		abort(c, http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "the body must be multipart/form-data or application/json")
 		return
 	}
 	if !ok {
@@ -117,7 +117,7 @@ func (s *server) deliverJSON(c *gin.Context) (blobs.File, deliverFields, bool) {
 	sha, size, err := s.cfg.Blobs.Put(c.Request.Context(), bytes.NewReader(pdf), s.cfg.MaxReportBytes)
 	if err != nil {
 		_ = c.Error(err)
-		writeError(c, http.StatusInternalServerError, "cannot store the report")
+		abort(c, http.StatusInternalServerError, CodeInternal, "cannot store the report")
 		return blobs.File{}, f, false
 	}
 	return reportFile(sha, size), f, true
@@ -151,7 +151,7 @@ func (s *server) deliverMultipart(c *gin.Context) (blobs.File, deliverFields, bo
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
 	mr, err := c.Request.MultipartReader()
 	if err != nil {
-		writeError(c, http.StatusBadRequest, "malformed multipart/form-data body: "+err.Error())
+		abort(c, http.StatusBadRequest, CodeInvalidRequest, "malformed multipart/form-data body: "+err.Error())
 		return blobs.File{}, f, false
 	}
 	var (
@@ -167,7 +167,7 @@ func (s *server) deliverMultipart(c *gin.Context) (blobs.File, deliverFields, bo
 		if errors.As(err, &mbe) || errors.Is(err, errReportTooLarge) {
 			tooLarge(c, s.cfg.MaxReportBytes)
 		} else {
-			writeError(c, http.StatusBadRequest, "malformed multipart/form-data body")
+			abort(c, http.StatusBadRequest, CodeInvalidRequest, "malformed multipart/form-data body")
 		}
 		return blobs.File{}, f, false
 	}
@@ -203,7 +203,7 @@ func (s *server) deliverMultipart(c *gin.Context) (blobs.File, deliverFields, bo
 				return readFailed(cr.err)
 			case err != nil:
 				_ = c.Error(err)
-				writeError(c, http.StatusInternalServerError, "cannot store the report")
+				abort(c, http.StatusInternalServerError, CodeInternal, "cannot store the report")
 				return blobs.File{}, f, false
 			}
 			file, stored = reportFile(sha, size), true
@@ -260,7 +260,7 @@ func (s *server) deliverMultipart(c *gin.Context) (blobs.File, deliverFields, bo
 		return blobs.File{}, f, false
 	}
 	if !stored { // cannot happen: a seen, valid report is stored
-		writeError(c, http.StatusBadRequest, "the report is missing")
+		abort(c, http.StatusBadRequest, CodeInvalidRequest, "the report is missing")
 		return blobs.File{}, f, false
 	}
 	return file, f, true
