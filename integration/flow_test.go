@@ -14,17 +14,8 @@ import (
 	"github.com/epcflow/epcflow/demo"
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/sandbox"
-	"github.com/epcflow/epcflow/stack"
 	"github.com/epcflow/epcflow/workflows"
 )
-
-func sharedEnv(t *testing.T) *env {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: runs a real Temporal server")
-	}
-	return startStack(t, stack.Config{})
-}
 
 func TestFloodOrderCompletesThroughTheWholeStack(t *testing.T) {
 	e := sharedEnv(t)

@@ -47,23 +47,20 @@ func withActivity(ctx workflow.Context, summary string, kind callKind) workflow.
 // inbankCreateOptions: few tries, as a create that timed out may have created a session
 // (see activities.Payment.CreateSession).
 func inbankCreateOptions(ctx workflow.Context) workflow.Context {
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second,
-			MaximumAttempts:        3,
-			NonRetryableErrorTypes: inbankNonRetryable(),
-		},
-	})
+	return inbankOptions(ctx, 10*time.Second, 3)
 }
 
 // inbankGetOptions: a read, safe to retry.
 func inbankGetOptions(ctx workflow.Context) workflow.Context {
+	return inbankOptions(ctx, 30*time.Second, 5)
+}
+
+func inbankOptions(ctx workflow.Context, maxInterval time.Duration, attempts int32) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second,
-			MaximumAttempts:        5,
+			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: maxInterval,
+			MaximumAttempts:        attempts,
 			NonRetryableErrorTypes: inbankNonRetryable(),
 		},
 	})
