@@ -132,8 +132,22 @@ func TestLatencyPlot(t *testing.T) {
 		"Latency CDF, 200 orders at 50 orders/s", "latency (ms)", "% of orders done",
 		"end to end, flood order (p50 700 ms)", "ceiling, 8 no-op activities (p50 100 ms)",
 		"0", "20", "100", // percent
-		"300", "900", "1200", // latency: the axis goes past the slowest order (997 ms) to a labelled tick
+		"200", "800", "1000", // latency: the axis goes past the slowest order (997 ms) to a labelled tick
 	})
+}
+
+func TestLatencyTicksEndOnALabelPastTheSlowest(t *testing.T) {
+	for _, tc := range []struct {
+		maxMs, step, end float64
+	}{
+		{0, 0.2, 1}, {997, 200, 1000}, {1000, 200, 1000}, {10100, 2000, 12000}, {13800, 2000, 14000}, {41000, 10000, 50000},
+	} {
+		ticks, end := latencyTicks(tc.maxMs)
+		require.Equal(t, tc.end, end, "max %v ms", tc.maxMs)
+		require.InDelta(t, tc.step, ticks[1].Value-ticks[0].Value, 1e-9, "max %v ms", tc.maxMs)
+		require.InDelta(t, end, ticks[len(ticks)-1].Value, 1e-9, "max %v ms", tc.maxMs)
+		require.LessOrEqual(t, len(ticks)-1, maxLatencyTicks)
+	}
 }
 
 func TestCDFPointsStepFromZeroToTheLongestLatency(t *testing.T) {

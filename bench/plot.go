@@ -43,6 +43,9 @@ const (
 	legendSize = 13
 )
 
+// maxLatencyTicks bounds the intervals between labels on the latency axis.
+const maxLatencyTicks = 8
+
 // plotFont is a sans-serif face from the fonts gonum/plot embeds (Liberation).
 func plotFont(size float64) font.Font {
 	return font.Font{Typeface: "Liberation", Variant: "Sans", Size: font.Length(size)}
@@ -101,20 +104,19 @@ func latencyPlot(title string, ss []series) (*plot.Plot, error) {
 	return p, nil
 }
 
-// latencyTicks labels the latency axis: gonum/plot's default ticker picks a round step for
-// 0..maxMs, and the axis runs on to the first multiple of it at or past maxMs, so that it
-// ends on a labelled number. It returns the ticks and the axis' end.
+// latencyTicks labels the latency axis every 1, 2 or 5 × 10^k ms, the finest such step that
+// needs at most maxLatencyTicks intervals to pass maxMs, and ends the axis on the first label
+// at or past maxMs. (gonum/plot's default ticker aims at three labels inside the data, too
+// few to read a percentile off the curve.) It returns the ticks and the axis' end.
 func latencyTicks(maxMs float64) ([]plot.Tick, float64) {
 	maxMs = max(maxMs, 1)
-	var labelled []float64
-	for _, t := range (plot.DefaultTicks{}).Ticks(0, maxMs) {
-		if t.Label != "" {
-			labelled = append(labelled, t.Value)
+	mag := math.Pow(10, math.Floor(math.Log10(maxMs)))
+	step := 10 * mag
+	for _, m := range []float64{0.1, 0.2, 0.5, 1, 2, 5} {
+		if math.Ceil(maxMs/(m*mag)) <= maxLatencyTicks {
+			step = m * mag
+			break
 		}
-	}
-	step := maxMs
-	if len(labelled) >= 2 {
-		step = labelled[1] - labelled[0]
 	}
 	end := math.Ceil(maxMs/step) * step
 	var ts []plot.Tick
