@@ -11,28 +11,12 @@ import (
 
 // ListEvents reads GET /partner/v2/transactions/{id}/events.
 func (c *Client) ListEvents(ctx context.Context, id string) ([]Event, error) {
-	p, err := txPath(id, "events")
-	if err != nil {
-		return nil, err
-	}
-	var evs []Event
-	if err := c.callJSON(ctx, http.MethodGet, p, nil, &evs); err != nil {
-		return nil, err
-	}
-	return evs, nil
+	return txCall[[]Event](ctx, c, http.MethodGet, nil, id, "events")
 }
 
 // GetEvent reads GET /partner/v2/transactions/{id}/events/{eventID}.
 func (c *Client) GetEvent(ctx context.Context, id, eventID string) (*Event, error) {
-	p, err := txPath(id, "events", eventID)
-	if err != nil {
-		return nil, err
-	}
-	var ev Event
-	if err := c.callJSON(ctx, http.MethodGet, p, nil, &ev); err != nil {
-		return nil, err
-	}
-	return &ev, nil
+	return ref(txCall[Event](ctx, c, http.MethodGet, nil, id, "events", eventID))
 }
 
 // CreateEvent sends POST /partner/v2/transactions/{id}/events and returns the stored event.

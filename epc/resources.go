@@ -29,15 +29,7 @@ func (c *Client) CreateResources(ctx context.Context, id string, rs []NewResourc
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("epc: CreateResources: %s", strings.Join(problems, "; "))
 	}
-	p, err := txPath(id, "response", "resources")
-	if err != nil {
-		return nil, err
-	}
-	var slots []Resource
-	if err := c.callJSON(ctx, http.MethodPost, p, rs, &slots); err != nil {
-		return nil, err
-	}
-	return slots, nil
+	return txCall[[]Resource](ctx, c, http.MethodPost, rs, id, "response", "resources")
 }
 
 // UploadBytes PUTs a file's bytes to an upload slot from CreateResources, with the slot's own

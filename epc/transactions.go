@@ -11,42 +11,18 @@ import (
 
 // GetTransaction reads GET /partner/v2/transactions/{id}.
 func (c *Client) GetTransaction(ctx context.Context, id string) (*Transaction, error) {
-	p, err := txPath(id)
-	if err != nil {
-		return nil, err
-	}
-	var tx Transaction
-	if err := c.callJSON(ctx, http.MethodGet, p, nil, &tx); err != nil {
-		return nil, err
-	}
-	return &tx, nil
+	return ref(txCall[Transaction](ctx, c, http.MethodGet, nil, id))
 }
 
 // GetRequest reads GET /partner/v2/transactions/{id}/request.
 func (c *Client) GetRequest(ctx context.Context, id string) (*Request, error) {
-	p, err := txPath(id, "request")
-	if err != nil {
-		return nil, err
-	}
-	var r Request
-	if err := c.callJSON(ctx, http.MethodGet, p, nil, &r); err != nil {
-		return nil, err
-	}
-	return &r, nil
+	return ref(txCall[Request](ctx, c, http.MethodGet, nil, id, "request"))
 }
 
 // ListRequestResources reads the lender's attachments:
 // GET /partner/v2/transactions/{id}/request/resources.
 func (c *Client) ListRequestResources(ctx context.Context, id string) ([]Resource, error) {
-	p, err := txPath(id, "request", "resources")
-	if err != nil {
-		return nil, err
-	}
-	var rs []Resource
-	if err := c.callJSON(ctx, http.MethodGet, p, nil, &rs); err != nil {
-		return nil, err
-	}
-	return rs, nil
+	return txCall[[]Resource](ctx, c, http.MethodGet, nil, id, "request", "resources")
 }
 
 // PatchResponse sends PATCH /partner/v2/transactions/{id}/response. Any 2xx is success.
@@ -60,6 +36,30 @@ func (c *Client) PatchResponse(ctx context.Context, id string, resp *Response) e
 	}
 	_, err = c.call(ctx, http.MethodPatch, p, resp)
 	return err
+}
+
+// txCall sends method to /partner/v2/transactions/{id}/{segs...} with in as its JSON body
+// (nil: none) and decodes the required JSON reply into a T. On any failure it returns T's
+// zero value, never a half-decoded one.
+func txCall[T any](ctx context.Context, c *Client, method string, in any, id string, segs ...string) (T, error) {
+	var out T
+	p, err := txPath(id, segs...)
+	if err == nil {
+		err = c.callJSON(ctx, method, p, in, &out)
+	}
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return out, nil
+}
+
+// ref turns a (value, error) pair into a pointer, nil on error.
+func ref[T any](v T, err error) (*T, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &v, nil
 }
 
 // txPath builds /partner/v2/transactions/{id}/{segs...} with every variable segment escaped.
