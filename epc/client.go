@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/oauth2/clientcredentials"
 )
 
 // MaxResponseBytes bounds every reply body the client reads.
@@ -38,7 +40,6 @@ const (
 const (
 	tokenPath        = "/oauth2/v1/token"
 	transactionsPath = "/partner/v2/transactions/"
-	tokenScope       = "pc pcapi"
 	redacted         = "[redacted]"
 )
 
@@ -48,6 +49,9 @@ type Config struct {
 	BaseURL      string
 	ClientID     string
 	ClientSecret string
+	// AuthStyle is how the id and secret reach the token endpoint: AuthForm (the default,
+	// as ICE documents) or AuthBasic.
+	AuthStyle AuthStyle
 	// HTTPClient sends every request; nil means a client with DefaultHTTPTimeout.
 	HTTPClient *http.Client
 	// Logger receives one debug line per exchange; nil discards.
@@ -69,8 +73,8 @@ type Config struct {
 // token and refreshes it with at most one token request in flight.
 type Client struct {
 	base   string // scheme://host[/prefix], no trailing slash
-	id     string
-	secret string
+	secret string // only to redact it from what the platform sends back
+	grant  *clientcredentials.Config
 	hc     *http.Client
 	log    *slog.Logger
 	leeway time.Duration
@@ -108,6 +112,10 @@ func NewClient(cfg Config) (*Client, error) {
 	if cfg.ClientSecret == "" {
 		problems = append(problems, "ClientSecret: required")
 	}
+	style, err := cfg.AuthStyle.oauth2Style()
+	if err != nil {
+		problems = append(problems, "AuthStyle: "+err.Error())
+	}
 	if cfg.TokenLeeway < 0 {
 		problems = append(problems, "TokenLeeway: must not be negative")
 	}
@@ -119,8 +127,8 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	c := &Client{
 		base:   base,
-		id:     cfg.ClientID,
 		secret: cfg.ClientSecret,
+		grant:  newGrant(base, cfg.ClientID, cfg.ClientSecret, style),
 		hc:     cfg.HTTPClient,
 		log:    cfg.Logger,
 		leeway: cfg.TokenLeeway,
