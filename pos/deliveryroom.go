@@ -1,14 +1,11 @@
 package pos
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,9 +17,6 @@ const SessionsPath = "/pos/v1/sessions"
 
 // SessionLifetime is how long a Delivery Room URL stays good, used once at most (seed 000).
 const SessionLifetime = 30 * time.Second
-
-// maxReplyBody bounds what the client reads of a reply.
-const maxReplyBody = 1 << 20
 
 // CreateSessionRequest is the CreateDeliveryRoom body. The platform documents its first five
 // members only; UserID is [ours]: the partner's portal user who opens the session, to whom
@@ -178,39 +172,24 @@ func (c *DeliveryRoomClient) CreateSession(ctx context.Context, req CreateSessio
 	if err != nil {
 		return Session{}, fmt.Errorf("pos: create session: encode: %w", err)
 	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
-	if err != nil {
-		return Session{}, fmt.Errorf("pos: create session: %w", err)
-	}
-	hr.Header.Set("Content-Type", "application/json")
-	hr.Header.Set("Accept", "application/json")
-	c.Signer.Sign(hr, body)
-
 	hc := c.HTTPClient
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	resp, err := hc.Do(hr)
+	status, reply, err := sender{hc: hc}.send(ctx, call{
+		method: http.MethodPost, url: endpoint, path: SessionsPath, body: body, header: c.Signer.Header(body),
+	})
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // the endpoint is known to the caller; keep the cause
-		}
 		return Session{}, fmt.Errorf("pos: create session: %w", err)
 	}
-	defer resp.Body.Close()
-	reply, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBody))
-	if err != nil {
-		return Session{}, fmt.Errorf("pos: create session: read reply: %w", err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	if status < 200 || status > 299 {
 		code, msg := drReplyError(reply)
-		return Session{}, &APIError{Status: resp.StatusCode, Code: code, Message: msg}
+		return Session{}, &APIError{Status: status, Code: code, Message: msg}
 	}
 	var s Session
 	// The reply holds the URL: its decoding errors say what is wrong, never what was there.
 	if err := json.Unmarshal(reply, &s); err != nil {
-		return Session{}, fmt.Errorf("pos: create session: reply %d is not a session object", resp.StatusCode)
+		return Session{}, fmt.Errorf("pos: create session: reply %d is not a session object", status)
 	}
 	var missing []string
 	if s.SessionID == "" {
@@ -231,9 +210,8 @@ func (c *DeliveryRoomClient) CreateSession(ctx context.Context, req CreateSessio
 }
 
 func (c *DeliveryRoomClient) endpoint() (string, error) {
-	u, err := url.Parse(c.BaseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", errors.New("pos: create session: BaseURL must be an absolute http(s) URL")
+	if p := httpURLProblem(c.BaseURL); p != "" {
+		return "", errors.New("pos: create session: BaseURL " + p)
 	}
 	return strings.TrimRight(c.BaseURL, "/") + SessionsPath, nil
 }
@@ -255,19 +233,10 @@ func drReplyError(body []byte) (code, msg string) {
 			msg = s
 		}
 		if msg != "" {
-			return code, replyExcerpt(msg)
+			return code, excerpt(msg, 300)
 		}
 	}
-	return code, replyExcerpt(string(body))
-}
-
-func replyExcerpt(s string) string {
-	const max = 300
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > max {
-		s = s[:max] + "…"
-	}
-	return s
+	return code, excerpt(string(body), 300)
 }
 
 func memberNames(obj map[string]json.RawMessage) []string {

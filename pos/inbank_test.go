@@ -289,3 +289,27 @@ func TestGetSessionRetriesReads(t *testing.T) {
 		})
 	}
 }
+
+// TestIsUUID: the 36-character text form only, any version, either case.
+func TestIsUUID(t *testing.T) {
+	for s, want := range map[string]bool{
+		"5e3a459a-aada-4d81-b6ad-09cb9483c8bf":          true,
+		"5E3A459A-AADA-4D81-B6AD-09CB9483C8BF":          true,
+		"00000000-0000-0000-0000-000000000000":          true,
+		"5e3a459a-aada-1d81-f6ad-09cb9483c8bf":          true, // any version and variant
+		"":                                              false,
+		"5e3a459aaada4d81b6ad09cb9483c8bf":              false,
+		"{5e3a459a-aada-4d81-b6ad-09cb9483c8bf}":        false,
+		"urn:uuid:5e3a459a-aada-4d81-b6ad-09cb9483c8bf": false,
+		"5e3a459a-aada-4d81-b6ad-09cb9483c8b":           false,
+		"5e3a459a-aada-4d81-b6ad-09cb9483c8bfa":         false,
+		"5e3a459a_aada-4d81-b6ad-09cb9483c8bf":          false,
+		"5e3a459a-aada-4d81-b6ad-09cb9483c8bg":          false,
+		"5e3a459a-aada-4d81-b6ad0-9cb9483c8bf":          false,
+		" 5e3a459a-aada-4d81-b6ad-09cb9483c8b":          false,
+	} {
+		if got := pos.IsUUID(s); got != want {
+			t.Errorf("IsUUID(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

@@ -271,11 +271,7 @@ func checkHTTPURL(raw string, maxLen int) string {
 	if len(raw) > maxLen {
 		return fmt.Sprintf("must be at most %d characters long", maxLen)
 	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "must be an absolute http(s) URL"
-	}
-	return ""
+	return httpURLProblem(raw)
 }
 
 // docCheck collects the problems of one document, each at its JSON pointer (only one per
