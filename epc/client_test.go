@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -16,8 +15,7 @@ import (
 )
 
 func TestClientMethods(t *testing.T) {
-	txJSON, err := os.ReadFile("testdata/transaction.json")
-	require.NoError(t, err)
+	txJSON := readFixture(t, "transaction.json")
 	const (
 		id      = "tx 1/α" // escaped as one segment
 		escID   = "tx%201%2F%CE%B1"

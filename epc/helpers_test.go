@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -132,6 +133,14 @@ func (f *fakeEPC) recorded() []recorded {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]recorded(nil), f.calls...)
+}
+
+// readFixture returns a file of testdata/.
+func readFixture(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("testdata/" + name)
+	require.NoError(t, err)
+	return b
 }
 
 func newTestClient(t *testing.T, baseURL string, edit ...func(*Config)) (*Client, *logbuf.Buffer) {

@@ -35,17 +35,10 @@ var createSessionMembers = []string{"instanceId", "groupNamespace", "groupId", "
 
 // Validate checks that every member is there (non-blank, bounded, printable); the error is a
 // *schemas.ValidationError (Schema: CreateSessionDocument) with the body's JSON pointers.
-func (r CreateSessionRequest) Validate() error {
-	d := newDocCheck(CreateSessionDocument)
-	r.check(d)
-	return d.err()
-}
+func (r CreateSessionRequest) Validate() error { return checkDoc(CreateSessionDocument, r.check) }
 
 func (r CreateSessionRequest) check(d *docCheck) {
-	d.id("/instanceId", r.InstanceID)
-	d.id("/groupNamespace", r.GroupNamespace)
-	d.id("/groupId", r.GroupID)
-	d.id("/packageId", r.PackageID)
+	d.packageIDsValid(r.InstanceID, r.GroupNamespace, r.GroupID, r.PackageID)
 	d.id("/recipientId", r.RecipientID)
 	d.id("/userId", r.UserID)
 }
@@ -53,30 +46,20 @@ func (r CreateSessionRequest) check(d *docCheck) {
 // ParseCreateSessionRequest decodes and validates a CreateDeliveryRoom body, strictly: a
 // member it does not know is a problem too (what the sandbox applies to what we send).
 func ParseCreateSessionRequest(body []byte) (CreateSessionRequest, error) {
+	return parseDoc(CreateSessionDocument, body, readCreateSession, CreateSessionRequest.check)
+}
+
+func readCreateSession(d *docCheck, obj map[string]json.RawMessage) CreateSessionRequest {
 	var r CreateSessionRequest
-	d := newDocCheck(CreateSessionDocument)
-	if obj, ok := d.root(body); ok {
-		for _, k := range memberNames(obj) {
-			known := false
-			for _, m := range createSessionMembers {
-				known = known || k == m
-			}
-			if !known {
-				d.add("/"+escapeToken(k), "unknown property (allowed: "+strings.Join(createSessionMembers, ", ")+")")
-			}
+	for _, k := range memberNames(obj) {
+		if !slices.Contains(createSessionMembers, k) {
+			d.add("/"+escapeToken(k), "unknown property (allowed: "+strings.Join(createSessionMembers, ", ")+")")
 		}
-		r.InstanceID = d.str(obj, "instanceId", "")
-		r.GroupNamespace = d.str(obj, "groupNamespace", "")
-		r.GroupID = d.str(obj, "groupId", "")
-		r.PackageID = d.str(obj, "packageId", "")
-		r.RecipientID = d.str(obj, "recipientId", "")
-		r.UserID = d.str(obj, "userId", "")
 	}
-	r.check(d)
-	if err := d.err(); err != nil {
-		return CreateSessionRequest{}, err
-	}
-	return r, nil
+	d.packageIDs(obj, &r.InstanceID, &r.GroupNamespace, &r.GroupID, &r.PackageID)
+	r.RecipientID = d.str(obj, "recipientId", "")
+	r.UserID = d.str(obj, "userId", "")
+	return r
 }
 
 // Session is a created Delivery Room session [ours: 201 {"sessionId","url","expiresAt"}].

@@ -50,7 +50,7 @@ func newFakeInbank(t *testing.T, status int, reply string) *fakeInbank {
 
 func ibMinimalRequest(t *testing.T) pos.InbankSessionRequest {
 	t.Helper()
-	req, err := pos.ParseSessionRequest(ibRead(t, "inbank-session-minimal.json"))
+	req, err := pos.ParseSessionRequest(readFixture(t, "inbank-session-minimal.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
