@@ -1,6 +1,7 @@
 package epc
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )
 
@@ -101,6 +103,34 @@ type tokenFlight struct {
 
 // NewClient validates cfg and returns a Client. It makes no request.
 func NewClient(cfg Config) (*Client, error) {
+	base, style, err := cfg.check()
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		base:        base,
+		secret:      cfg.ClientSecret,
+		grant:       newGrant(base, cfg.ClientID, cfg.ClientSecret, style),
+		hc:          cfg.HTTPClient,
+		log:         cfg.Logger,
+		leeway:      cmp.Or(cfg.TokenLeeway, DefaultTokenLeeway),
+		ua:          cmp.Or(cfg.UserAgent, DefaultUserAgent),
+		now:         time.Now,
+		readRetries: max(cmp.Or(cfg.ReadRetries, DefaultReadRetries), 0),
+		readBackoff: cmp.Or(cfg.ReadRetryBackoff, DefaultReadRetryBackoff),
+	}
+	if c.hc == nil {
+		c.hc = &http.Client{Timeout: DefaultHTTPTimeout}
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}
+
+// check lists every problem of cfg at once, naming fields, never values; it returns the
+// normalised base URL and the library's auth style.
+func (cfg Config) check() (string, oauth2.AuthStyle, error) {
 	var problems []string
 	base, err := parseBaseURL(cfg.BaseURL)
 	if err != nil {
@@ -123,43 +153,9 @@ func NewClient(cfg Config) (*Client, error) {
 		problems = append(problems, "ReadRetryBackoff: must not be negative")
 	}
 	if len(problems) > 0 {
-		return nil, fmt.Errorf("epc: invalid config: %s", strings.Join(problems, "; "))
+		return "", 0, fmt.Errorf("epc: invalid config: %s", strings.Join(problems, "; "))
 	}
-	c := &Client{
-		base:   base,
-		secret: cfg.ClientSecret,
-		grant:  newGrant(base, cfg.ClientID, cfg.ClientSecret, style),
-		hc:     cfg.HTTPClient,
-		log:    cfg.Logger,
-		leeway: cfg.TokenLeeway,
-		ua:     cfg.UserAgent,
-		now:    time.Now,
-
-		readRetries: cfg.ReadRetries,
-		readBackoff: cfg.ReadRetryBackoff,
-	}
-	switch {
-	case c.readRetries == 0:
-		c.readRetries = DefaultReadRetries
-	case c.readRetries < 0:
-		c.readRetries = 0
-	}
-	if c.readBackoff == 0 {
-		c.readBackoff = DefaultReadRetryBackoff
-	}
-	if c.hc == nil {
-		c.hc = &http.Client{Timeout: DefaultHTTPTimeout}
-	}
-	if c.log == nil {
-		c.log = slog.New(slog.DiscardHandler)
-	}
-	if c.leeway == 0 {
-		c.leeway = DefaultTokenLeeway
-	}
-	if c.ua == "" {
-		c.ua = DefaultUserAgent
-	}
-	return c, nil
+	return base, style, nil
 }
 
 // parseBaseURL accepts an absolute http(s) URL without credentials, query or fragment. Its

@@ -169,8 +169,13 @@ func (c *DeliveryRoomClient) CreateSession(ctx context.Context, req CreateSessio
 		code, msg := drReplyError(reply)
 		return Session{}, &APIError{Status: status, Code: code, Message: msg}
 	}
+	return decodeSession(status, reply)
+}
+
+// decodeSession reads a 2xx reply. It holds the URL: its errors say what is wrong, never
+// what was there.
+func decodeSession(status int, reply []byte) (Session, error) {
 	var s Session
-	// The reply holds the URL: its decoding errors say what is wrong, never what was there.
 	if err := json.Unmarshal(reply, &s); err != nil {
 		return Session{}, fmt.Errorf("pos: create session: reply %d is not a session object", status)
 	}
