@@ -416,3 +416,72 @@ func placeOrder(e *env) (string, error) {
 	}
 	return tx.ID, nil
 }
+
+// TestStateFileV1Loads: a state file an earlier build wrote (testdata/state-v1: format
+// version 1, three transactions, two products, a mapping, a live token, uploaded files and two
+// webhooks still pending) loads, and the sandbox carries on from it.
+func TestStateFileV1Loads(t *testing.T) {
+	const (
+		canceled  = "843df1cd-45a3-45aa-9434-dd1afd5f9961" // cancel requested; an attached upload
+		completed = "524c0288-6230-40a6-a8eb-eed62cd3a183" // product flood, completed
+		unsent    = "23c5d271-780e-48e0-82f6-5a797e64a0ee" // its two webhooks were pending
+		oldToken  = "353GQPP7TVREHZUMF326JWKUDCL6IUPQO5OI6ZVDRMALEY35MLND"
+	)
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("testdata", "state-v1"))); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, withStateFile(filepath.Join(dir, "sandbox.json")))
+
+	// The pending webhooks reach the partner, signed with this run's key.
+	for range 2 {
+		h := e.hooks.next(nil)
+		if h.msg.Meta.InstanceID != DefaultLenderClientID || h.header.Get("Elli-Signature") != expectedSignature(testSigningKey, h.body) ||
+			(h.msg.Meta.ResourceID != unsent && h.msg.Meta.ResourceType == epc.ResourceTransaction) {
+			t.Errorf("requeued webhook %s", h.body)
+		}
+	}
+	var list []TransactionSummary
+	e.do(http.MethodGet, "/sandbox/epc/transactions", nil).json(t, &list)
+	if len(list) != 3 || list[0].ID != canceled || !list[0].CancelRequested || list[1].ID != completed ||
+		list[1].Status != epc.TransactionCompleted || list[1].Product != "flood" || list[2].ID != unsent {
+		t.Fatalf("transactions %+v", list)
+	}
+	rep := e.do(http.MethodGet, "/partner/v2/transactions/"+canceled+"/request", nil, "Authorization", "Bearer "+oldToken)
+	if rep.status != http.StatusOK || !strings.Contains(string(rep.body), "lender-pass") {
+		t.Errorf("request with the saved token: %d %s", rep.status, rep.body)
+	}
+	ctl := e.control(canceled)
+	if len(ctl.Resources) != 2 || !ctl.Resources[0].Uploaded || !ctl.Resources[0].Attached || ctl.Resources[1].Uploaded ||
+		len(ctl.ResponseHistory) != 2 || len(ctl.PartnerCalls) != 6 || len(ctl.Webhooks) != 6 {
+		t.Errorf("control view %+v", ctl)
+	}
+	media := e.partner(http.MethodGet, "/sandbox/media/"+ctl.Resources[0].ID, nil)
+	if string(media.body) != "%PDF-1.7 appraisal report" {
+		t.Errorf("uploaded file: %d %q", media.status, media.body)
+	}
+	atts, err := e.client.ListRequestResources(context.Background(), canceled)
+	if err != nil || len(atts) != 1 {
+		t.Fatalf("attachments %v %v", atts, err)
+	}
+	// Links keep the address they were made with (another port here): fetch by path.
+	if rep := e.partner(http.MethodGet, "/sandbox/media/"+atts[0].ID, nil); string(rep.body) != "%PDF-1.7 purchase contract" {
+		t.Errorf("lender attachment: %d %q", rep.status, rep.body)
+	}
+	if rep := e.do(http.MethodGet, "/sandbox/epc/service-event-mappings", nil); strings.TrimSpace(string(rep.body)) != `{"EVENT-001":["task"]}` {
+		t.Errorf("mappings %s", rep.body)
+	}
+	// The flood product kept its own signing key.
+	e.idle()
+	e.hooks.drain()
+	e.order(map[string]any{"request": map[string]any{"type": "Flood"}, "product": map[string]any{"name": "flood"}})
+	if h := e.hooks.next(nil); h.header.Get("Elli-Signature") != expectedSignature("flood-key", h.body) {
+		t.Errorf("flood webhook not signed with the product's key")
+	}
+	e.idle()
+	for _, wh := range e.control(unsent).Webhooks {
+		if wh.Outcome != outcomeDelivered {
+			t.Errorf("requeued webhook %s %s: %s", wh.EventType, wh.ResourceType, wh.Outcome)
+		}
+	}
+}
