@@ -1,4 +1,4 @@
-package sandbox
+package epcemu
 
 import (
 	"bytes"
@@ -7,6 +7,10 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/epcflow/epcflow/sandbox/internal/core"
+	"github.com/epcflow/epcflow/sandbox/internal/sbtest"
 )
 
 // benchSandbox is a sandbox whose webhooks go to a receiver that answers 200 at once, with a
@@ -15,17 +19,16 @@ func benchSandbox(b *testing.B) (h http.Handler, txID, token string) {
 	b.Helper()
 	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	b.Cleanup(rc.Close)
-	srv, err := New(Config{PartnerURL: rc.URL, PublicURL: "http://sandbox.test"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = srv.Close() })
-	h = srv.Handler()
+	rt := sbtest.Runtime(b, sbtest.NewClock(), func(o *core.Options) { o.Clock = time.Now })
+	b.Cleanup(rt.Close)
+	rt.SetPublicURL("http://sandbox.test")
+	New(rt, Config{PartnerURL: rc.URL, ClientID: sbtest.ClientID, ClientSecret: sbtest.ClientSecret, SigningKey: sbtest.SigningKey, TokenLifetime: time.Hour})
+	h = rt.Handler()
 
 	var seed struct {
 		Request json.RawMessage `json:"request"`
 	}
-	_ = json.Unmarshal(readFixture(b, "seed002-transaction.json"), &seed)
+	_ = json.Unmarshal(sbtest.Fixture(b, seed002), &seed)
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodPost, "/sandbox/epc/transactions",
 		strings.NewReader(`{"request":`+string(seed.Request)+`}`))
@@ -39,7 +42,7 @@ func benchSandbox(b *testing.B) (h http.Handler, txID, token string) {
 	rec = httptest.NewRecorder()
 	req = httptest.NewRequest(http.MethodPost, "/oauth2/v1/token", strings.NewReader("grant_type=client_credentials&scope=pc+pcapi"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(DefaultClientID, DefaultClientSecret)
+	req.SetBasicAuth(sbtest.ClientID, sbtest.ClientSecret)
 	h.ServeHTTP(rec, req)
 	var tok struct {
 		AccessToken string `json:"access_token"`

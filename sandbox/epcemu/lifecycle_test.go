@@ -1,4 +1,4 @@
-package sandbox
+package epcemu
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/sandbox/internal/sbtest"
 )
 
 func TestLifecycleClosingStatuses(t *testing.T) {
@@ -14,9 +15,9 @@ func TestLifecycleClosingStatuses(t *testing.T) {
 		t.Run(status, func(t *testing.T) {
 			e := newEnv(t)
 			ctx := context.Background()
-			id := e.order(nil)
+			id := e.Order(nil)
 			for _, st := range []string{epc.StatusProcessing, epc.StatusInputRequired, epc.StatusProcessing} {
-				if err := e.client.PatchResponse(ctx, id, &epc.Response{Status: st}); err != nil {
+				if err := e.Client.PatchResponse(ctx, id, &epc.Response{Status: st}); err != nil {
 					t.Fatalf("PATCH %s while open: %v", st, err)
 				}
 			}
@@ -24,44 +25,44 @@ func TestLifecycleClosingStatuses(t *testing.T) {
 			if status == epc.StatusFailed {
 				closing.Errors = []epc.ErrorItem{{Code: epc.ErrorInvalidCredentials, Description: "Invalid credentials", Type: epc.ErrorTypePartner}}
 			}
-			if err := e.client.PatchResponse(ctx, id, closing); err != nil {
+			if err := e.Client.PatchResponse(ctx, id, closing); err != nil {
 				t.Fatalf("PATCH %s: %v", status, err)
 			}
-			tx, err := e.client.GetTransaction(ctx, id)
+			tx, err := e.Client.GetTransaction(ctx, id)
 			if err != nil || tx.Status != epc.TransactionCompleted {
 				t.Fatalf("transaction status = %v (%v), want completed", tx.Status, err)
 			}
 
 			// No further response updates, nor uploads.
-			rep := e.partner(http.MethodPatch, "/partner/v2/transactions/"+id+"/response", map[string]any{"status": "processing"})
+			rep := e.Partner(http.MethodPatch, "/partner/v2/transactions/"+id+"/response", map[string]any{"status": "processing"})
 			want := "transaction " + id + " is completed (response status " + status + "): no further response updates"
-			if rep.status != http.StatusConflict || rep.apiErr(t).Message != want {
-				t.Errorf("PATCH after close: %d %s; want 409 %q", rep.status, rep.body, want)
+			if rep.Status != http.StatusConflict || rep.Err(t).Message != want {
+				t.Errorf("PATCH after close: %d %s; want 409 %q", rep.Status, rep.Body, want)
 			}
-			err = e.client.PatchResponse(ctx, id, &epc.Response{PartnerStatus: "late"})
+			err = e.Client.PatchResponse(ctx, id, &epc.Response{PartnerStatus: "late"})
 			if epc.StatusOf(err) != http.StatusConflict || epc.IsRetryable(err) {
 				t.Errorf("client PATCH after close = %v, want a final 409", err)
 			}
-			rep = e.partner(http.MethodPost, "/partner/v2/transactions/"+id+"/response/resources", []map[string]string{{"name": "a.pdf", "mimeType": "application/pdf"}})
-			if rep.status != http.StatusConflict || !strings.Contains(rep.apiErr(t).Message, "no further uploads") {
-				t.Errorf("upload slot after close: %d %s", rep.status, rep.body)
+			rep = e.Partner(http.MethodPost, "/partner/v2/transactions/"+id+"/response/resources", []map[string]string{{"name": "a.pdf", "mimeType": "application/pdf"}})
+			if rep.Status != http.StatusConflict || !strings.Contains(rep.Err(t).Message, "no further uploads") {
+				t.Errorf("upload slot after close: %d %s", rep.Status, rep.Body)
 			}
 
 			// Events are still exchanged.
-			if _, err := e.client.CreateEvent(ctx, id, epc.NewEvent{Text: "Invoice sent", Type: "urn:elli:epc:partner:invoice:sent"}); err != nil {
+			if _, err := e.Client.CreateEvent(ctx, id, epc.NewEvent{Text: "Invoice sent", Type: "urn:elli:epc:partner:invoice:sent"}); err != nil {
 				t.Errorf("event after close: %v", err)
 			}
 
 			// The lender can no longer update or cancel.
-			rep = e.do(http.MethodPatch, "/sandbox/epc/transactions/"+id+"/request", map[string]any{"options": map[string]any{"rush": true}})
-			if rep.status != http.StatusConflict || !strings.Contains(rep.apiErr(t).Message, "can no longer be updated") {
-				t.Errorf("request update after close: %d %s", rep.status, rep.body)
+			rep = e.Do(http.MethodPatch, "/sandbox/epc/transactions/"+id+"/request", map[string]any{"options": map[string]any{"rush": true}})
+			if rep.Status != http.StatusConflict || !strings.Contains(rep.Err(t).Message, "can no longer be updated") {
+				t.Errorf("request update after close: %d %s", rep.Status, rep.Body)
 			}
-			rep = e.do(http.MethodPost, "/sandbox/epc/transactions/"+id+"/cancel", nil)
-			if rep.status != http.StatusConflict || !strings.Contains(rep.apiErr(t).Message, "can no longer be canceled") {
-				t.Errorf("cancel after close: %d %s", rep.status, rep.body)
+			rep = e.Do(http.MethodPost, "/sandbox/epc/transactions/"+id+"/cancel", nil)
+			if rep.Status != http.StatusConflict || !strings.Contains(rep.Err(t).Message, "can no longer be canceled") {
+				t.Errorf("cancel after close: %d %s", rep.Status, rep.Body)
 			}
-			if n := len(e.control(id).ResponseHistory); n != 4 {
+			if n := len(e.Control(id).ResponseHistory); n != 4 {
 				t.Errorf("responseHistory has %d entries, want the 4 accepted PATCHes", n)
 			}
 		})
@@ -71,23 +72,23 @@ func TestLifecycleClosingStatuses(t *testing.T) {
 func TestLenderCancel(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	id := e.order(nil)
-	if err := e.client.PatchResponse(ctx, id, &epc.Response{Status: epc.StatusProcessing}); err != nil {
+	id := e.Order(nil)
+	if err := e.Client.PatchResponse(ctx, id, &epc.Response{Status: epc.StatusProcessing}); err != nil {
 		t.Fatal(err)
 	}
-	rep := e.do(http.MethodPost, "/sandbox/epc/transactions/"+id+"/cancel", map[string]string{"comments": "Borrower withdrew"})
-	if rep.status != http.StatusOK {
-		t.Fatalf("cancel: %d %s", rep.status, rep.body)
+	rep := e.Do(http.MethodPost, "/sandbox/epc/transactions/"+id+"/cancel", map[string]string{"comments": "Borrower withdrew"})
+	if rep.Status != http.StatusOK {
+		t.Fatalf("cancel: %d %s", rep.Status, rep.Body)
 	}
 	// The partner hears of it: the event's webhook and an `updated` transaction webhook.
-	e.idle()
-	var evHook, txHook *hook
-	for _, h := range e.hooks.drain() {
+	e.Idle()
+	var evHook, txHook *sbtest.Message
+	for _, h := range e.Hooks.Drain() {
 		switch {
-		case h.msg.Meta.ResourceType == epc.ResourceTransaction && h.msg.EventType == epc.WebhookUpdated:
+		case h.Webhook().Meta.ResourceType == epc.ResourceTransaction && h.Webhook().EventType == epc.WebhookUpdated:
 			txHook = &h
-		case h.msg.Meta.ResourceType == epc.ResourceTransactionEvent:
-			if ev, err := e.client.GetEvent(ctx, id, h.msg.Meta.ResourceID); err == nil && ev.Type == epc.EventRequestCanceled {
+		case h.Webhook().Meta.ResourceType == epc.ResourceTransactionEvent:
+			if ev, err := e.Client.GetEvent(ctx, id, h.Webhook().Meta.ResourceID); err == nil && ev.Type == epc.EventRequestCanceled {
 				evHook = &h
 				if ev.Comments != "Borrower withdrew" || ev.From != "Lender" {
 					t.Errorf("canceled event = %+v", ev)
@@ -100,44 +101,44 @@ func TestLenderCancel(t *testing.T) {
 	}
 
 	// A second cancel, or a request update, conflicts while the cancellation is pending.
-	rep = e.do(http.MethodPost, "/sandbox/epc/transactions/"+id+"/cancel", nil)
-	if rep.status != http.StatusConflict || !strings.Contains(rep.apiErr(t).Message, "already requested") {
-		t.Errorf("second cancel: %d %s", rep.status, rep.body)
+	rep = e.Do(http.MethodPost, "/sandbox/epc/transactions/"+id+"/cancel", nil)
+	if rep.Status != http.StatusConflict || !strings.Contains(rep.Err(t).Message, "already requested") {
+		t.Errorf("second cancel: %d %s", rep.Status, rep.Body)
 	}
-	rep = e.do(http.MethodPatch, "/sandbox/epc/transactions/"+id+"/request", map[string]any{"options": map[string]any{"rush": true}})
-	if rep.status != http.StatusConflict || !strings.Contains(rep.apiErr(t).Message, "cancellation pending") {
-		t.Errorf("request update after cancel: %d %s", rep.status, rep.body)
+	rep = e.Do(http.MethodPatch, "/sandbox/epc/transactions/"+id+"/request", map[string]any{"options": map[string]any{"rush": true}})
+	if rep.Status != http.StatusConflict || !strings.Contains(rep.Err(t).Message, "cancellation pending") {
+		t.Errorf("request update after cancel: %d %s", rep.Status, rep.Body)
 	}
 
 	// The partner acknowledges; that closes the transaction.
-	if err := e.client.PatchResponse(ctx, id, &epc.Response{Status: epc.StatusCanceled}); err != nil {
+	if err := e.Client.PatchResponse(ctx, id, &epc.Response{Status: epc.StatusCanceled}); err != nil {
 		t.Fatalf("PATCH canceled: %v", err)
 	}
-	v := e.control(id)
+	v := e.Control(id)
 	if v.Status != epc.TransactionCompleted || !v.CancelRequested {
 		t.Errorf("after cancel: status %s cancelRequested %v", v.Status, v.CancelRequested)
 	}
-	rep = e.do(http.MethodPost, "/sandbox/epc/transactions/"+id+"/cancel", nil)
-	if rep.status != http.StatusConflict {
-		t.Errorf("cancel after close: %d", rep.status)
+	rep = e.Do(http.MethodPost, "/sandbox/epc/transactions/"+id+"/cancel", nil)
+	if rep.Status != http.StatusConflict {
+		t.Errorf("cancel after close: %d", rep.Status)
 	}
 }
 
 func TestLenderRequestUpdate(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	id := e.order(map[string]any{"request": map[string]any{
+	id := e.Order(map[string]any{"request": map[string]any{
 		"type": "Appraisal",
 		"loan": map[string]any{"loanNumber": "L-1", "property": map[string]any{"city": "Pleasanton", "state": "CA"}},
 	}})
-	rep := e.do(http.MethodPatch, "/sandbox/epc/transactions/"+id+"/request", map[string]any{
+	rep := e.Do(http.MethodPatch, "/sandbox/epc/transactions/"+id+"/request", map[string]any{
 		"loan":    map[string]any{"property": map[string]any{"city": "Dublin", "state": nil}},
 		"options": map[string]any{"rush": true},
 	})
-	if rep.status != http.StatusOK {
-		t.Fatalf("request update: %d %s", rep.status, rep.body)
+	if rep.Status != http.StatusOK {
+		t.Fatalf("request update: %d %s", rep.Status, rep.Body)
 	}
-	req, err := e.client.GetRequest(ctx, id)
+	req, err := e.Client.GetRequest(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,10 +148,10 @@ func TestLenderRequestUpdate(t *testing.T) {
 	if string(req.Options) != `{"rush":true}` {
 		t.Errorf("options = %s", req.Options)
 	}
-	e.hooks.next(func(h hook) bool {
-		return h.msg.Meta.ResourceType == epc.ResourceTransaction && h.msg.EventType == epc.WebhookUpdated && h.msg.Meta.ResourceID == id
+	e.Hooks.Next(func(h sbtest.Message) bool {
+		return h.Webhook().Meta.ResourceType == epc.ResourceTransaction && h.Webhook().EventType == epc.WebhookUpdated && h.Webhook().Meta.ResourceID == id
 	})
-	e.waitEvent(id, epc.EventRequestUpdated)
+	e.WaitEvent(id, epc.EventRequestUpdated)
 }
 
 func TestEntitlements(t *testing.T) {
@@ -162,70 +163,70 @@ func TestEntitlements(t *testing.T) {
 	}
 
 	// A product nobody entitled: 403 naming the action and the request type.
-	bare := e.order(map[string]any{"request": map[string]any{"type": "Flood"}, "product": map[string]any{"name": "bare-product"}})
-	rep := e.partner(http.MethodPatch, "/partner/v2/transactions/"+bare+"/response", epc.Response{Status: "processing", Result: seResult})
+	bare := e.Order(map[string]any{"request": map[string]any{"type": "Flood"}, "product": map[string]any{"name": "bare-product"}})
+	rep := e.Partner(http.MethodPatch, "/partner/v2/transactions/"+bare+"/response", epc.Response{Status: "processing", Result: seResult})
 	want := `product "bare-product" is not entitled to result action CREATE_SERVICE_EVENTS for request type "Flood"`
-	if rep.status != http.StatusForbidden || rep.apiErr(t).Message != want {
-		t.Errorf("unentitled PATCH: %d %s; want 403 %q", rep.status, rep.body, want)
+	if rep.Status != http.StatusForbidden || rep.Err(t).Message != want {
+		t.Errorf("unentitled PATCH: %d %s; want 403 %q", rep.Status, rep.Body, want)
 	}
-	if n := len(e.control(bare).ResponseHistory); n != 0 {
+	if n := len(e.Control(bare).ResponseHistory); n != 0 {
 		t.Errorf("a refused PATCH was recorded")
 	}
 
 	// Entitled for Appraisal only.
-	rep = e.do(http.MethodPut, "/sandbox/epc/products/bare-product/entitlements", map[string]any{
+	rep = e.Do(http.MethodPut, "/sandbox/epc/products/bare-product/entitlements", map[string]any{
 		"transaction": map[string]any{"Appraisal": map[string]any{"response": map[string]any{"results": []any{
 			map[string]any{"action": epc.ActionCreateServiceEvents, "formats": []string{epc.FormatServiceEvents}},
 		}}}},
 		"serviceEvents": map[string]any{"types": []any{map[string]any{"code": "EVENT-001", "name": "Review", "senders": []string{"partner"}, "type": "task"}}},
 	})
-	if rep.status != http.StatusOK {
-		t.Fatalf("put entitlements: %d %s", rep.status, rep.body)
+	if rep.Status != http.StatusOK {
+		t.Fatalf("put entitlements: %d %s", rep.Status, rep.Body)
 	}
 	var ent map[string]any
-	e.do(http.MethodGet, "/sandbox/epc/products/bare-product/entitlements", nil).json(t, &ent)
+	e.Do(http.MethodGet, "/sandbox/epc/products/bare-product/entitlements", nil).JSON(t, &ent)
 	if _, ok := ent["serviceEvents"]; !ok || ent["transaction"] == nil {
 		t.Errorf("GET entitlements = %v", ent)
 	}
 	var products []productView
-	e.do(http.MethodGet, "/sandbox/epc/products", nil).json(t, &products)
+	e.Do(http.MethodGet, "/sandbox/epc/products", nil).JSON(t, &products)
 	if len(products) != 2 || products[0].Name != "bare-product" || products[1].Name != DefaultProduct {
 		t.Errorf("products = %+v", products)
 	}
-	if rep := e.do(http.MethodGet, "/sandbox/epc/products/nobody/entitlements", nil); rep.status != http.StatusNotFound {
-		t.Errorf("unknown product: %d", rep.status)
+	if rep := e.Do(http.MethodGet, "/sandbox/epc/products/nobody/entitlements", nil); rep.Status != http.StatusNotFound {
+		t.Errorf("unknown product: %d", rep.Status)
 	}
-	if rep := e.partner(http.MethodPatch, "/partner/v2/transactions/"+bare+"/response", epc.Response{Result: seResult}); rep.status != http.StatusForbidden {
-		t.Errorf("Flood still not entitled: got %d", rep.status)
+	if rep := e.Partner(http.MethodPatch, "/partner/v2/transactions/"+bare+"/response", epc.Response{Result: seResult}); rep.Status != http.StatusForbidden {
+		t.Errorf("Flood still not entitled: got %d", rep.Status)
 	}
-	appraisal := e.order(map[string]any{"request": map[string]any{"type": "Appraisal"}, "product": map[string]any{"name": "bare-product"}})
-	if err := e.client.PatchResponse(ctx, appraisal, &epc.Response{Status: "processing", Result: seResult}); err != nil {
+	appraisal := e.Order(map[string]any{"request": map[string]any{"type": "Appraisal"}, "product": map[string]any{"name": "bare-product"}})
+	if err := e.Client.PatchResponse(ctx, appraisal, &epc.Response{Status: "processing", Result: seResult}); err != nil {
 		t.Errorf("entitled PATCH: %v", err)
 	}
 
 	// The default product is entitled for every request type.
 	for _, typ := range []string{"Appraisal", "Flood", "Credit"} {
-		id := e.order(map[string]any{"request": map[string]any{"type": typ}})
-		if err := e.client.PatchResponse(ctx, id, &epc.Response{Result: seResult}); err != nil {
+		id := e.Order(map[string]any{"request": map[string]any{"type": typ}})
+		if err := e.Client.PatchResponse(ctx, id, &epc.Response{Result: seResult}); err != nil {
 			t.Errorf("default product, %s: %v", typ, err)
 		}
 	}
 
 	// Entitlement bodies are validated.
-	rep = e.do(http.MethodPut, "/sandbox/epc/products/x/entitlements", map[string]any{
+	rep = e.Do(http.MethodPut, "/sandbox/epc/products/x/entitlements", map[string]any{
 		"transaction": map[string]any{"Appraisal": map[string]any{"response": map[string]any{"results": []any{
 			map[string]any{"action": "", "formats": []string{}},
 		}}}},
 	})
-	if rep.status != http.StatusBadRequest {
-		t.Fatalf("invalid entitlements: %d", rep.status)
+	if rep.Status != http.StatusBadRequest {
+		t.Fatalf("invalid entitlements: %d", rep.Status)
 	}
-	wantPointers(t, rep.apiErr(t), "/transaction/Appraisal/response/results/0/action", "/transaction/Appraisal/response/results/0/formats")
+	sbtest.WantPointers(t, rep.Err(t), "/transaction/Appraisal/response/results/0/action", "/transaction/Appraisal/response/results/0/formats")
 }
 
 func TestResponseSchemaViolations(t *testing.T) {
 	e := newEnv(t)
-	id := e.order(nil)
+	id := e.Order(nil)
 	path := "/partner/v2/transactions/" + id + "/response"
 	tests := []struct {
 		name     string
@@ -245,18 +246,18 @@ func TestResponseSchemaViolations(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			hdr := []string{"Authorization", "Bearer " + e.token()}
+			hdr := []string{"Authorization", "Bearer " + e.Token()}
 			if tc.ctype != "" {
 				hdr = append(hdr, "Content-Type", tc.ctype)
 			}
-			rep := e.do(http.MethodPatch, path, tc.body, hdr...)
-			if rep.status != tc.status {
-				t.Fatalf("status %d, want %d: %s", rep.status, tc.status, rep.body)
+			rep := e.Do(http.MethodPatch, path, tc.body, hdr...)
+			if rep.Status != tc.status {
+				t.Fatalf("status %d, want %d: %s", rep.Status, tc.status, rep.Body)
 			}
-			wantPointers(t, rep.apiErr(t), tc.pointers...)
+			sbtest.WantPointers(t, rep.Err(t), tc.pointers...)
 		})
 	}
-	if n := len(e.control(id).ResponseHistory); n != 0 {
+	if n := len(e.Control(id).ResponseHistory); n != 0 {
 		t.Errorf("rejected PATCHes were recorded: %d", n)
 	}
 }
@@ -267,12 +268,12 @@ func TestUnknownTransaction(t *testing.T) {
 		"/partner/v2/transactions/nope", "/partner/v2/transactions/nope/request",
 		"/partner/v2/transactions/nope/events", "/partner/v2/transactions/nope/request/resources",
 	} {
-		rep := e.partner(http.MethodGet, path, nil)
-		if rep.status != http.StatusNotFound || rep.apiErr(t).Message != `transaction "nope" not found` {
-			t.Errorf("GET %s: %d %s", path, rep.status, rep.body)
+		rep := e.Partner(http.MethodGet, path, nil)
+		if rep.Status != http.StatusNotFound || rep.Err(t).Message != `transaction "nope" not found` {
+			t.Errorf("GET %s: %d %s", path, rep.Status, rep.Body)
 		}
 	}
-	if rep := e.do(http.MethodGet, "/sandbox/epc/transactions/nope", nil); rep.status != http.StatusNotFound {
-		t.Errorf("control GET unknown: %d", rep.status)
+	if rep := e.Do(http.MethodGet, "/sandbox/epc/transactions/nope", nil); rep.Status != http.StatusNotFound {
+		t.Errorf("control GET unknown: %d", rep.Status)
 	}
 }

@@ -1,4 +1,4 @@
-package sandbox
+package epcemu
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/sandbox/internal/sbtest"
 )
 
 func TestTokenEndpoint(t *testing.T) {
@@ -25,20 +26,20 @@ func TestTokenEndpoint(t *testing.T) {
 		status      int
 		errCode     string
 	}{
-		{"basic auth", "grant_type=client_credentials&scope=pc+pcapi", form, [2]string{DefaultClientID, DefaultClientSecret}, 200, ""},
+		{"basic auth", "grant_type=client_credentials&scope=pc+pcapi", form, [2]string{sbtest.ClientID, sbtest.ClientSecret}, 200, ""},
 		{"form credentials", "grant_type=client_credentials&scope=pc%20pcapi&client_id=sandbox-client&client_secret=sandbox-secret", form, [2]string{}, 200, ""},
-		{"no scope", "grant_type=client_credentials", form, [2]string{DefaultClientID, DefaultClientSecret}, 200, ""},
-		{"wrong secret", "grant_type=client_credentials", form, [2]string{DefaultClientID, "nope"}, 401, "invalid_client"},
-		{"unknown client", "grant_type=client_credentials", form, [2]string{"someone", DefaultClientSecret}, 401, "invalid_client"},
+		{"no scope", "grant_type=client_credentials", form, [2]string{sbtest.ClientID, sbtest.ClientSecret}, 200, ""},
+		{"wrong secret", "grant_type=client_credentials", form, [2]string{sbtest.ClientID, "nope"}, 401, "invalid_client"},
+		{"unknown client", "grant_type=client_credentials", form, [2]string{"someone", sbtest.ClientSecret}, 401, "invalid_client"},
 		{"no credentials", "grant_type=client_credentials", form, [2]string{}, 401, "invalid_client"},
-		{"password grant", "grant_type=password&username=a&password=b", form, [2]string{DefaultClientID, DefaultClientSecret}, 400, "unsupported_grant_type"},
-		{"no grant type", "scope=pc", form, [2]string{DefaultClientID, DefaultClientSecret}, 400, "invalid_request"},
-		{"foreign scope", "grant_type=client_credentials&scope=pc+admin", form, [2]string{DefaultClientID, DefaultClientSecret}, 400, "invalid_scope"},
-		{"json body", `{"grant_type":"client_credentials"}`, "application/json", [2]string{DefaultClientID, DefaultClientSecret}, 415, "invalid_request"},
+		{"password grant", "grant_type=password&username=a&password=b", form, [2]string{sbtest.ClientID, sbtest.ClientSecret}, 400, "unsupported_grant_type"},
+		{"no grant type", "scope=pc", form, [2]string{sbtest.ClientID, sbtest.ClientSecret}, 400, "invalid_request"},
+		{"foreign scope", "grant_type=client_credentials&scope=pc+admin", form, [2]string{sbtest.ClientID, sbtest.ClientSecret}, 400, "invalid_scope"},
+		{"json body", `{"grant_type":"client_credentials"}`, "application/json", [2]string{sbtest.ClientID, sbtest.ClientSecret}, 415, "invalid_request"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/oauth2/v1/token", strings.NewReader(tc.body))
+			req, _ := http.NewRequest(http.MethodPost, e.URL+"/oauth2/v1/token", strings.NewReader(tc.body))
 			req.Header.Set("Content-Type", tc.contentType)
 			if tc.basic[0] != "" {
 				req.SetBasicAuth(tc.basic[0], tc.basic[1])
@@ -56,9 +57,9 @@ func TestTokenEndpoint(t *testing.T) {
 				Error       string `json:"error"`
 				Description string `json:"error_description"`
 			}
-			rep := reply{status: resp.StatusCode}
-			rep.body, _ = io.ReadAll(resp.Body)
-			rep.json(t, &body)
+			rep := sbtest.Reply{Status: resp.StatusCode}
+			rep.Body, _ = io.ReadAll(resp.Body)
+			rep.JSON(t, &body)
 			if tc.status == 200 {
 				if body.AccessToken == "" || body.TokenType != "Bearer" || body.ExpiresIn != 7200 {
 					t.Errorf("token reply = %+v", body.Token)
@@ -68,18 +69,18 @@ func TestTokenEndpoint(t *testing.T) {
 			if body.Error != tc.errCode || body.Description == "" {
 				t.Errorf("error = %q (%q), want %q", body.Error, body.Description, tc.errCode)
 			}
-			if strings.Contains(string(rep.body), DefaultClientSecret) || strings.Contains(string(rep.body), "nope") {
-				t.Errorf("error body echoes a secret: %s", rep.body)
+			if strings.Contains(string(rep.Body), sbtest.ClientSecret) || strings.Contains(string(rep.Body), "nope") {
+				t.Errorf("error body echoes a secret: %s", rep.Body)
 			}
 		})
 	}
 }
 
 func TestBearerToken(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.TokenLifetime = time.Second })
-	id := e.order(nil)
+	e := newEnv(t, withTokenLifetime(time.Second))
+	id := e.Order(nil)
 	path := "/partner/v2/transactions/" + id
-	tok := e.token()
+	tok := e.Token()
 	tests := []struct {
 		name    string
 		header  string
@@ -95,20 +96,20 @@ func TestBearerToken(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e.clock.Advance(tc.advance)
+			e.Clock.Advance(tc.advance)
 			var hdr []string
 			if tc.header != "" {
 				hdr = []string{"Authorization", tc.header}
 			}
-			rep := e.do(http.MethodGet, path, nil, hdr...)
-			if rep.status != tc.status {
-				t.Fatalf("status %d, want %d: %s", rep.status, tc.status, rep.body)
+			rep := e.Do(http.MethodGet, path, nil, hdr...)
+			if rep.Status != tc.status {
+				t.Fatalf("status %d, want %d: %s", rep.Status, tc.status, rep.Body)
 			}
 			if tc.status == 401 {
-				if !strings.HasPrefix(rep.header.Get("WWW-Authenticate"), "Bearer") {
-					t.Errorf("WWW-Authenticate = %q", rep.header.Get("WWW-Authenticate"))
+				if !strings.HasPrefix(rep.Header.Get("WWW-Authenticate"), "Bearer") {
+					t.Errorf("WWW-Authenticate = %q", rep.Header.Get("WWW-Authenticate"))
 				}
-				if msg := rep.apiErr(t).Message; !strings.Contains(msg, tc.message) {
+				if msg := rep.Err(t).Message; !strings.Contains(msg, tc.message) {
 					t.Errorf("message %q lacks %q", msg, tc.message)
 				}
 			}
@@ -120,21 +121,21 @@ func TestBearerToken(t *testing.T) {
 // while the client still trusts it; 20 concurrent calls each get a 401, and the client
 // fetches a new token once for all of them.
 func TestTokenExpiryRefreshUnderConcurrency(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.TokenLifetime = time.Hour })
+	e := newEnv(t, withTokenLifetime(time.Hour))
 	var tokenCalls atomic.Int32
 	counting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/oauth2/v1/token" {
 			tokenCalls.Add(1)
 		}
-		e.srv.Handler().ServeHTTP(w, r)
+		e.TS.Config.Handler.ServeHTTP(w, r)
 	}))
 	defer counting.Close()
-	client, err := epc.NewClient(epc.Config{BaseURL: counting.URL, ClientID: DefaultClientID, ClientSecret: DefaultClientSecret})
+	client, err := epc.NewClient(epc.Config{BaseURL: counting.URL, ClientID: sbtest.ClientID, ClientSecret: sbtest.ClientSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	id := e.order(nil)
+	id := e.Order(nil)
 	if _, err := client.GetTransaction(ctx, id); err != nil {
 		t.Fatalf("first call: %v", err)
 	}
@@ -142,7 +143,7 @@ func TestTokenExpiryRefreshUnderConcurrency(t *testing.T) {
 		t.Fatalf("token calls after the first call = %d, want 1", n)
 	}
 
-	e.clock.Advance(time.Hour) // every token issued so far is now expired
+	e.Clock.Advance(time.Hour) // every token issued so far is now expired
 	start := make(chan struct{})
 	var wg sync.WaitGroup
 	errs := make(chan error, 20)
@@ -170,7 +171,7 @@ func TestTokenExpiryRefreshUnderConcurrency(t *testing.T) {
 	}
 	// The 401s and the retries are in the call log.
 	var unauthorized, ok int
-	for _, c := range e.control(id).PartnerCalls {
+	for _, c := range e.Control(id).PartnerCalls {
 		switch c.Status {
 		case 401:
 			unauthorized++

@@ -1,4 +1,4 @@
-package sandbox
+package epcemu
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/sandbox/internal/sbtest"
 )
 
 // TestServiceEventsSeed003 replays seed 003: the lender maps EVENT-001 to a task and a
@@ -16,25 +17,25 @@ import (
 func TestServiceEventsSeed003(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	rep := e.do(http.MethodPut, "/sandbox/epc/service-event-mappings", map[string]any{"EVENT-001": []string{"task", "notification"}})
-	if rep.status != http.StatusOK {
-		t.Fatalf("put mapping: %d %s", rep.status, rep.body)
+	rep := e.Do(http.MethodPut, "/sandbox/epc/service-event-mappings", map[string]any{"EVENT-001": []string{"task", "notification"}})
+	if rep.Status != http.StatusOK {
+		t.Fatalf("put mapping: %d %s", rep.Status, rep.Body)
 	}
-	id := e.order(map[string]any{"request": map[string]any{"type": "NewOrder"}})
+	id := e.Order(map[string]any{"request": map[string]any{"type": "NewOrder"}})
 
 	var patch epc.Response
-	if err := json.Unmarshal(readFixture(t, "seed003-patch.json"), &patch); err != nil {
+	if err := json.Unmarshal(sbtest.Fixture(t, "testdata/seed003-patch.json"), &patch); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.client.PatchResponse(ctx, id, &patch); err != nil {
+	if err := e.Client.PatchResponse(ctx, id, &patch); err != nil {
 		t.Fatalf("PATCH seed 003 payload: %v", err)
 	}
 
 	// Wait on the webhooks for the processed event, as a partner would.
 	var processed *epc.Event
 	for processed == nil {
-		h := e.hooks.next(func(h hook) bool { return h.msg.Meta.ResourceType == epc.ResourceTransactionEvent })
-		ev, err := e.client.GetEvent(ctx, id, h.msg.Meta.ResourceID)
+		h := e.Hooks.Next(func(h sbtest.Message) bool { return h.Webhook().Meta.ResourceType == epc.ResourceTransactionEvent })
+		ev, err := e.Client.GetEvent(ctx, id, h.Webhook().Meta.ResourceID)
 		if err != nil {
 			t.Fatalf("GetEvent from webhook: %v", err)
 		}
@@ -44,15 +45,15 @@ func TestServiceEventsSeed003(t *testing.T) {
 	}
 
 	var seed []map[string]any
-	if err := json.Unmarshal(readFixture(t, "seed003-events.json"), &seed); err != nil {
+	if err := json.Unmarshal(sbtest.Fixture(t, "testdata/seed003-events.json"), &seed); err != nil {
 		t.Fatal(err)
 	}
-	evs, err := e.client.ListEvents(ctx, id)
+	evs, err := e.Client.ListEvents(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// As in the seed, response:updated comes before response:processed.
-	if got := eventTypes(evs); !slices.Equal(got[len(got)-2:], []string{seed[0]["type"].(string), seed[1]["type"].(string)}) {
+	if got := sbtest.EventTypes(evs); !slices.Equal(got[len(got)-2:], []string{seed[0]["type"].(string), seed[1]["type"].(string)}) {
 		t.Errorf("events = %v", got)
 	}
 
@@ -98,7 +99,7 @@ func TestServiceEventsSeed003(t *testing.T) {
 	}
 
 	// The PATCH also completed the transaction; the processed event came after anyway.
-	tx, err := e.client.GetTransaction(ctx, id)
+	tx, err := e.Client.GetTransaction(ctx, id)
 	if err != nil || tx.Status != epc.TransactionCompleted || tx.Response.PartnerStatus != "partner status" {
 		t.Errorf("transaction after seed 003 PATCH: %+v, %v", tx, err)
 	}
@@ -107,12 +108,12 @@ func TestServiceEventsSeed003(t *testing.T) {
 // TestPatchWithoutResultIsNotProcessed: only result actions yield a processed event.
 func TestPatchWithoutResultIsNotProcessed(t *testing.T) {
 	e := newEnv(t)
-	id := e.order(nil)
-	if err := e.client.PatchResponse(context.Background(), id, &epc.Response{Status: epc.StatusProcessing}); err != nil {
+	id := e.Order(nil)
+	if err := e.Client.PatchResponse(context.Background(), id, &epc.Response{Status: epc.StatusProcessing}); err != nil {
 		t.Fatal(err)
 	}
-	e.idle()
-	for _, ev := range e.control(id).Events {
+	e.Idle()
+	for _, ev := range e.Control(id).Events {
 		if ev.Type == epc.EventResponseProcessed {
 			t.Errorf("processed event for a PATCH without result: %+v", ev)
 		}
@@ -121,19 +122,19 @@ func TestPatchWithoutResultIsNotProcessed(t *testing.T) {
 
 func TestServiceEventMappingValidation(t *testing.T) {
 	e := newEnv(t)
-	rep := e.do(http.MethodPut, "/sandbox/epc/service-event-mappings", map[string]any{
+	rep := e.Do(http.MethodPut, "/sandbox/epc/service-event-mappings", map[string]any{
 		"EVENT-001": []string{"task", "email"},
 		"EVENT-002": []string{},
 		"EVENT-003": "task",
 		" ":         []string{"task"},
 	})
-	if rep.status != http.StatusBadRequest {
-		t.Fatalf("status %d, want 400", rep.status)
+	if rep.Status != http.StatusBadRequest {
+		t.Fatalf("status %d, want 400", rep.Status)
 	}
-	wantPointers(t, rep.apiErr(t), "/EVENT-001/1", "/EVENT-002", "/EVENT-003", "/ ")
-	rep = e.do(http.MethodGet, "/sandbox/epc/service-event-mappings", nil)
-	if string(rep.body) != "{}\n" {
-		t.Errorf("mapping after a rejected PUT = %s", rep.body)
+	sbtest.WantPointers(t, rep.Err(t), "/EVENT-001/1", "/EVENT-002", "/EVENT-003", "/ ")
+	rep = e.Do(http.MethodGet, "/sandbox/epc/service-event-mappings", nil)
+	if string(rep.Body) != "{}\n" {
+		t.Errorf("mapping after a rejected PUT = %s", rep.Body)
 	}
 }
 

@@ -1,13 +1,9 @@
-package sandbox
+package epcemu
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"slices"
 	"sync"
@@ -15,16 +11,11 @@ import (
 	"time"
 
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/sandbox/internal/core"
+	"github.com/epcflow/epcflow/sandbox/internal/sbtest"
 )
 
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
-
-// expectedSignature is computed here, independently of epc.Sign.
-func expectedSignature(key string, body []byte) string {
-	m := hmac.New(sha256.New, []byte(key))
-	m.Write(body)
-	return base64.StdEncoding.EncodeToString(m.Sum(nil))
-}
 
 // TestWebhookDeliveryRules: the platform's rules as a partner's receiver sees them. Only the
 // transaction `created` webhook is scripted; the others are answered 200.
@@ -35,34 +26,34 @@ func TestWebhookDeliveryRules(t *testing.T) {
 		statuses []int // attempt statuses recorded (0: no status, an error)
 		outcome  string
 	}{
-		{"503 then 200", []int{503, 200}, []int{503, 200}, outcomeDelivered},
-		{"200 at once", []int{200}, []int{200}, outcomeDelivered},
-		{"400 dropped for good", []int{400, 200}, []int{400}, outcomeDropped},
-		{"401 dropped for good", []int{401, 200}, []int{401}, outcomeDropped},
-		{"5xx every time", []int{500, 502, 504, 200}, []int{500, 502, 504}, outcomeFailed},
-		{"timeout then 200", []int{-1, 200}, []int{0, 200}, outcomeDelivered},
+		{"503 then 200", []int{503, 200}, []int{503, 200}, core.OutcomeDelivered},
+		{"200 at once", []int{200}, []int{200}, core.OutcomeDelivered},
+		{"400 dropped for good", []int{400, 200}, []int{400}, core.OutcomeDropped},
+		{"401 dropped for good", []int{401, 200}, []int{401}, core.OutcomeDropped},
+		{"5xx every time", []int{500, 502, 504, 200}, []int{500, 502, 504}, core.OutcomeFailed},
+		{"timeout then 200", []int{-1, 200}, []int{0, 200}, core.OutcomeDelivered},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, func(c *Config) { c.WebhookTimeout = 100 * time.Millisecond })
+			e := newEnv(t, withWebhookTimeout(100*time.Millisecond))
 			var mu sync.Mutex
 			tries := 0
-			e.hooks.setAnswer(func(_ int, h hook) int {
-				if h.msg.Meta.ResourceType != epc.ResourceTransaction {
-					return 200
+			e.Hooks.SetAnswer(func(_ int, h sbtest.Message) (int, string) {
+				if h.Webhook().Meta.ResourceType != epc.ResourceTransaction {
+					return 200, ""
 				}
 				mu.Lock()
 				defer mu.Unlock()
 				tries++
 				if tries > len(tc.replies) {
 					t.Errorf("try %d: the sandbox should have stopped", tries)
-					return 200
+					return 200, ""
 				}
-				return tc.replies[tries-1]
+				return tc.replies[tries-1], ""
 			})
-			id := e.order(nil)
-			e.idle()
-			wh := findWebhook(t, e.control(id), epc.ResourceTransaction, epc.WebhookCreated)
+			id := e.Order(nil)
+			e.Idle()
+			wh := e.Control(id).Webhook(t, epc.ResourceTransaction, epc.WebhookCreated)
 			var got []int
 			for _, a := range wh.Attempts {
 				got = append(got, a.Status)
@@ -77,29 +68,6 @@ func TestWebhookDeliveryRules(t *testing.T) {
 	}
 }
 
-func findWebhook(t *testing.T, v controlSnapshot, resourceType, eventType string) struct {
-	EventID      string `json:"eventId"`
-	EventType    string `json:"eventType"`
-	ResourceType string `json:"resourceType"`
-	ResourceID   string `json:"resourceId"`
-	Copies       int    `json:"copies"`
-	Attempts     []struct {
-		Status int    `json:"status"`
-		Error  string `json:"error"`
-		Try    int    `json:"try"`
-	} `json:"attempts"`
-	Outcome string `json:"outcome"`
-} {
-	t.Helper()
-	for _, wh := range v.Webhooks {
-		if wh.ResourceType == resourceType && wh.EventType == eventType {
-			return wh
-		}
-	}
-	t.Fatalf("no %s %s webhook in %+v", eventType, resourceType, v.Webhooks)
-	return v.Webhooks[0]
-}
-
 func TestWebhookConnectionRefusedIsRetried(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -107,11 +75,11 @@ func TestWebhookConnectionRefusedIsRetried(t *testing.T) {
 	}
 	dead := "http://" + ln.Addr().String()
 	ln.Close() // nothing listens there any more
-	e := newEnv(t, func(c *Config) { c.PartnerURL = dead })
-	id := e.order(nil)
-	e.idle()
-	wh := findWebhook(t, e.control(id), epc.ResourceTransaction, epc.WebhookCreated)
-	if len(wh.Attempts) != 3 || wh.Outcome != outcomeFailed {
+	e := newEnv(t, withPartnerURL(dead))
+	id := e.Order(nil)
+	e.Idle()
+	wh := e.Control(id).Webhook(t, epc.ResourceTransaction, epc.WebhookCreated)
+	if len(wh.Attempts) != 3 || wh.Outcome != core.OutcomeFailed {
 		t.Fatalf("attempts %+v outcome %s; want 3 failed tries", wh.Attempts, wh.Outcome)
 	}
 	for _, a := range wh.Attempts {
@@ -124,42 +92,42 @@ func TestWebhookConnectionRefusedIsRetried(t *testing.T) {
 // TestWebhookContent: body, headers and signature as the partner verifies them.
 func TestWebhookContent(t *testing.T) {
 	e := newEnv(t)
-	id := e.order(nil)
-	var txHook, evHook hook
-	for txHook.body == nil || evHook.body == nil {
-		h := e.hooks.next(nil)
-		switch h.msg.Meta.ResourceType {
+	id := e.Order(nil)
+	var txHook, evHook sbtest.Message
+	for txHook.Body == nil || evHook.Body == nil {
+		h := e.Hooks.Next(nil)
+		switch h.Webhook().Meta.ResourceType {
 		case epc.ResourceTransaction:
 			txHook = h
 		case epc.ResourceTransactionEvent:
 			evHook = h
 		}
 	}
-	tx, err := e.client.GetTransaction(context.Background(), id)
+	tx, err := e.Client.GetTransaction(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, h := range []hook{txHook, evHook} {
-		if got, want := h.header.Get("Elli-Signature"), expectedSignature(testSigningKey, h.body); got != want {
+	for _, h := range []sbtest.Message{txHook, evHook} {
+		if got, want := h.Header.Get("Elli-Signature"), sbtest.Signature(sbtest.SigningKey, h.Body); got != want {
 			t.Errorf("Elli-Signature = %q, want %q", got, want)
 		}
-		if h.header.Get("Elli-Environment") != "prod" || h.header.Get("Elli-SubscriptionId") != tx.Product.ID ||
-			h.header.Get("Content-Type") != "application/json" {
-			t.Errorf("headers = %v", h.header)
+		if h.Header.Get("Elli-Environment") != "prod" || h.Header.Get("Elli-SubscriptionId") != tx.Product.ID ||
+			h.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("headers = %v", h.Header)
 		}
-		if !uuidRE.MatchString(h.msg.EventID) || h.msg.EventType != epc.WebhookCreated ||
-			h.msg.Meta.InstanceID != DefaultLenderClientID || h.msg.EventTime.IsZero() {
-			t.Errorf("webhook = %+v", h.msg)
+		if !uuidRE.MatchString(h.Webhook().EventID) || h.Webhook().EventType != epc.WebhookCreated ||
+			h.Webhook().Meta.InstanceID != DefaultLenderClientID || h.Webhook().EventTime.IsZero() {
+			t.Errorf("webhook = %+v", h.Webhook())
 		}
 	}
-	if txHook.msg.Meta.ResourceID != id || txHook.msg.Meta.ResourceRef != e.ts.URL+"/partner/v2/transactions/"+id {
-		t.Errorf("transaction webhook meta = %+v", txHook.msg.Meta)
+	if txHook.Webhook().Meta.ResourceID != id || txHook.Webhook().Meta.ResourceRef != e.URL+"/partner/v2/transactions/"+id {
+		t.Errorf("transaction webhook meta = %+v", txHook.Webhook().Meta)
 	}
 	evID := tx.Events[0].ID
-	if evHook.msg.Meta.ResourceID != evID || evHook.msg.Meta.ResourceRef != e.ts.URL+"/partner/v2/transactions/"+id+"/events/"+evID {
-		t.Errorf("event webhook meta = %+v", evHook.msg.Meta)
+	if evHook.Webhook().Meta.ResourceID != evID || evHook.Webhook().Meta.ResourceRef != e.URL+"/partner/v2/transactions/"+id+"/events/"+evID {
+		t.Errorf("event webhook meta = %+v", evHook.Webhook().Meta)
 	}
-	if wrong := expectedSignature("another-key", txHook.body); wrong == txHook.header.Get("Elli-Signature") {
+	if wrong := sbtest.Signature("another-key", txHook.Body); wrong == txHook.Header.Get("Elli-Signature") {
 		t.Error("signature verifies with a wrong key")
 	}
 }
@@ -167,30 +135,30 @@ func TestWebhookContent(t *testing.T) {
 // TestWebhookProductSigningKey: a product created with its own key signs with it.
 func TestWebhookProductSigningKey(t *testing.T) {
 	e := newEnv(t)
-	rep := e.do(http.MethodPut, "/sandbox/epc/products/flood-product/entitlements", map[string]any{"signingKey": "flood-key"})
-	if rep.status != http.StatusCreated {
-		t.Fatalf("put entitlements: %d %s", rep.status, rep.body)
+	rep := e.Do(http.MethodPut, "/sandbox/epc/products/flood-product/entitlements", map[string]any{"signingKey": "flood-key"})
+	if rep.Status != http.StatusCreated {
+		t.Fatalf("put entitlements: %d %s", rep.Status, rep.Body)
 	}
-	e.order(map[string]any{"request": map[string]any{"type": "Flood"}, "product": map[string]any{"name": "flood-product"}})
-	h := e.hooks.next(nil)
-	if got := h.header.Get("Elli-Signature"); got != expectedSignature("flood-key", h.body) {
+	e.Order(map[string]any{"request": map[string]any{"type": "Flood"}, "product": map[string]any{"name": "flood-product"}})
+	h := e.Hooks.Next(nil)
+	if got := h.Header.Get("Elli-Signature"); got != sbtest.Signature("flood-key", h.Body) {
 		t.Errorf("signature %q does not verify with the product's key", got)
 	}
-	if h.header.Get("Elli-SubscriptionId") != productID("flood-product") {
-		t.Errorf("Elli-SubscriptionId = %q", h.header.Get("Elli-SubscriptionId"))
+	if h.Header.Get("Elli-SubscriptionId") != productID("flood-product") {
+		t.Errorf("Elli-SubscriptionId = %q", h.Header.Get("Elli-SubscriptionId"))
 	}
 }
 
 // TestPartnerEventsAreNotEchoed: the partner's own events yield no webhook.
 func TestPartnerEventsAreNotEchoed(t *testing.T) {
 	e := newEnv(t)
-	id := e.order(nil)
-	ev, err := e.client.CreateEvent(context.Background(), id, epc.NewEvent{Text: "Scheduled", Type: "urn:elli:epc:partner:appraisal:scheduled"})
+	id := e.Order(nil)
+	ev, err := e.Client.CreateEvent(context.Background(), id, epc.NewEvent{Text: "Scheduled", Type: "urn:elli:epc:partner:appraisal:scheduled"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.idle()
-	for _, wh := range e.control(id).Webhooks {
+	e.Idle()
+	for _, wh := range e.Control(id).Webhooks {
 		if wh.ResourceID == ev.ID {
 			t.Errorf("partner event %s was sent back as a webhook", ev.ID)
 		}
@@ -199,59 +167,52 @@ func TestPartnerEventsAreNotEchoed(t *testing.T) {
 
 func TestWebhookCopiesAndShuffle(t *testing.T) {
 	e := newEnv(t)
-	rep := e.do(http.MethodPut, "/sandbox/webhooks/behavior", map[string]any{"copies": 3, "shuffle": true, "window": "20ms"})
-	if rep.status != http.StatusOK {
-		t.Fatalf("put behavior: %d %s", rep.status, rep.body)
+	rep := e.Do(http.MethodPut, "/sandbox/webhooks/behavior", map[string]any{"copies": 3, "shuffle": true, "window": "20ms"})
+	if rep.Status != http.StatusOK {
+		t.Fatalf("put behavior: %d %s", rep.Status, rep.Body)
 	}
-	if rep := e.do(http.MethodGet, "/sandbox/webhooks/behavior", nil); string(rep.body) != `{"copies":3,"shuffle":true,"delay":"0s","window":"20ms"}`+"\n" {
-		t.Errorf("GET behavior = %s", rep.body)
+	if rep := e.Do(http.MethodGet, "/sandbox/webhooks/behavior", nil); string(rep.Body) != `{"copies":3,"shuffle":true,"delay":"0s","window":"20ms"}`+"\n" {
+		t.Errorf("GET behavior = %s", rep.Body)
 	}
-	id := e.order(nil)
-	e.idle()
+	id := e.Order(nil)
+	e.Idle()
 	seen := map[string]int{}
 	bodies := map[string]string{}
 	for range 6 { // 2 webhooks × 3 copies
-		h := e.hooks.next(nil)
-		seen[h.msg.EventID]++
-		if prev, ok := bodies[h.msg.EventID]; ok && prev != string(h.body) {
-			t.Errorf("copies of %s differ", h.msg.EventID)
+		h := e.Hooks.Next(nil)
+		seen[h.Webhook().EventID]++
+		if prev, ok := bodies[h.Webhook().EventID]; ok && prev != string(h.Body) {
+			t.Errorf("copies of %s differ", h.Webhook().EventID)
 		}
-		bodies[h.msg.EventID] = string(h.body)
+		bodies[h.Webhook().EventID] = string(h.Body)
 	}
 	for evID, n := range seen {
 		if n != 3 {
 			t.Errorf("webhook %s delivered %d times, want 3", evID, n)
 		}
 	}
-	wh := findWebhook(t, e.control(id), epc.ResourceTransaction, epc.WebhookCreated)
-	if wh.Copies != 3 || len(wh.Attempts) != 3 || wh.Outcome != outcomeDelivered {
+	wh := e.Control(id).Webhook(t, epc.ResourceTransaction, epc.WebhookCreated)
+	if wh.Copies != 3 || len(wh.Attempts) != 3 || wh.Outcome != core.OutcomeDelivered {
 		t.Errorf("record = %+v", wh)
 	}
 
-	bad := e.do(http.MethodPut, "/sandbox/webhooks/behavior", map[string]any{"copies": -1, "delay": "soon", "extra": true})
-	if bad.status != http.StatusBadRequest {
-		t.Fatalf("invalid behavior: %d", bad.status)
+	bad := e.Do(http.MethodPut, "/sandbox/webhooks/behavior", map[string]any{"copies": -1, "delay": "soon", "extra": true})
+	if bad.Status != http.StatusBadRequest {
+		t.Fatalf("invalid behavior: %d", bad.Status)
 	}
-	wantPointers(t, bad.apiErr(t), "/copies", "/delay", "/extra")
+	sbtest.WantPointers(t, bad.Err(t), "/copies", "/delay", "/extra")
 }
 
 // TestCloseStopsDelivery: Close returns promptly with a retry pending, and nothing is left
 // counted as in flight.
 func TestCloseStopsDelivery(t *testing.T) {
-	rc := newReceiver(t)
-	rc.setAnswer(func(int, hook) int { return 503 })
-	srv, err := New(Config{PartnerURL: rc.srv.URL, WebhookRetryInterval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv.Handler())
-	defer ts.Close()
-	e := &env{t: t, srv: srv, ts: ts}
-	e.order(nil)
-	rc.next(nil) // the first try happened; its retry waits an hour
+	e := newEnv(t, withRetryInterval(time.Hour))
+	e.Hooks.SetAnswer(sbtest.Status(http.StatusServiceUnavailable))
+	e.Order(nil)
+	e.Hooks.Next(nil) // the first try happened; its retry waits an hour
 	done := make(chan struct{})
 	go func() {
-		_ = srv.Close()
+		e.emu.rt.Close()
 		close(done)
 	}()
 	select {
@@ -259,8 +220,8 @@ func TestCloseStopsDelivery(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close did not return")
 	}
-	e.idle()
+	e.Idle()
 	// New work after Close sends nothing.
-	e.order(nil)
-	e.idle()
+	e.Order(nil)
+	e.Idle()
 }

@@ -1,4 +1,4 @@
-package sandbox
+package inbankemu
 
 import (
 	"context"
@@ -9,156 +9,120 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/epcflow/epcflow/pos"
+	"github.com/epcflow/epcflow/sandbox/internal/core"
+	"github.com/epcflow/epcflow/sandbox/internal/sbtest"
 	"github.com/epcflow/epcflow/schemas"
 )
 
-// inbankCallback is one callback the fake shop received.
-type inbankCallback struct {
-	header http.Header
-	body   []byte
-	msg    struct {
-		POSSessionUUID string `json:"posSessionUuid"`
-		Status         string `json:"status"`
-		Timestamp      int64  `json:"timestamp"`
-	}
-}
-
-// inbankShopServer is the partner's side: it records every callback, in arrival order.
-type inbankShopServer struct {
-	t   *testing.T
-	srv *httptest.Server
-	got chan inbankCallback
-}
-
-func newInbankShopServer(t *testing.T) *inbankShopServer {
-	sh := &inbankShopServer{t: t, got: make(chan inbankCallback, 100)}
-	sh.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/webhooks/inbank" || r.Method != http.MethodPost {
-			http.NotFound(w, r)
-			return
-		}
-		b, _ := io.ReadAll(r.Body)
-		cb := inbankCallback{header: r.Header.Clone(), body: b}
-		_ = json.Unmarshal(b, &cb.msg)
-		sh.got <- cb // before answering: once the sandbox is idle, every callback is here
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	t.Cleanup(sh.srv.Close)
-	return sh
-}
-
-func (sh *inbankShopServer) callbackURL() string { return sh.srv.URL + "/webhooks/inbank" }
-
-// next waits for the next callback.
-func (sh *inbankShopServer) next() inbankCallback {
-	sh.t.Helper()
-	select {
-	case cb := <-sh.got:
-		return cb
-	case <-time.After(10 * time.Second):
-		sh.t.Fatal("timed out waiting for a callback")
-		return inbankCallback{}
-	}
-}
-
-// drain returns the callbacks received and not read yet (call after env.idle).
-func (sh *inbankShopServer) drain() []inbankCallback {
-	var out []inbankCallback
-	for {
-		select {
-		case cb := <-sh.got:
-			out = append(out, cb)
-		default:
-			return out
-		}
-	}
-}
-
-// inbankEnv is a sandbox, an Inbank client for the default shop, and the shop's server.
-type inbankEnv struct {
-	*env
-	shop   *inbankShopServer
+// env is an Inbank emulator served over real HTTP, an Inbank client for the default shop,
+// and the shop's callback endpoint.
+type env struct {
+	*sbtest.Env
+	ib     *Inbank
+	shop   *sbtest.Receiver
 	client *pos.InbankClient
 }
 
-func newInbankEnv(t *testing.T, opts ...envOption) *inbankEnv {
-	e := newEnv(t, opts...)
-	return &inbankEnv{env: e, shop: newInbankShopServer(t),
-		client: &pos.InbankClient{BaseURL: e.ts.URL, APIKey: DefaultInbankAPIKey, HTTP: e.ts.Client()}}
+func newEnv(t *testing.T, shops map[string]Shop) *env {
+	t.Helper()
+	clock := sbtest.NewClock()
+	rt := sbtest.Runtime(t, clock)
+	shops, problems := CheckShops("shops", shops)
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	ib := New(rt, shops)
+	e := sbtest.ServeRuntime(t, rt, clock)
+	return &env{Env: e, ib: ib, shop: sbtest.NewReceiver(t, "/webhooks/inbank", sbtest.Status(http.StatusNoContent)),
+		client: &pos.InbankClient{BaseURL: e.URL, APIKey: DefaultAPIKey, HTTP: e.TS.Client()}}
+}
+
+// minimal is seed 001's minimal session request, as the pos package checks it in.
+const minimal = "../../pos/testdata/inbank-session-minimal.json"
+
+// callback is a callback's body.
+type callback struct {
+	POSSessionUUID string `json:"posSessionUuid"`
+	Status         string `json:"status"`
+	Timestamp      int64  `json:"timestamp"`
+}
+
+func decode(m sbtest.Message) callback {
+	var cb callback
+	_ = json.Unmarshal(m.Body, &cb)
+	return cb
 }
 
 // request is the minimal seed-001 body with the shop's callback URL and a validity.
-func (e *inbankEnv) request(validFor time.Duration) pos.InbankSessionRequest {
-	e.t.Helper()
-	req, err := pos.ParseSessionRequest(readFixture(e.t, "inbank-session-minimal.json"))
+func (e *env) request(validFor time.Duration) pos.InbankSessionRequest {
+	e.T.Helper()
+	req, err := pos.ParseSessionRequest(sbtest.Fixture(e.T, minimal))
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
-	req.ValidUntil = e.clock.Now().Add(validFor)
+	req.ValidUntil = e.Clock.Now().Add(validFor)
 	req.PartnerURLs = &pos.InbankPartnerURLs{
 		ReturnURL:   "https://shop.example/return",
 		CancelURL:   "https://shop.example/cancel",
-		CallbackURL: e.shop.callbackURL(),
+		CallbackURL: e.shop.URL() + "/webhooks/inbank",
 	}
 	return req
 }
 
-func (e *inbankEnv) create(validFor time.Duration) pos.InbankSessionCreated {
-	e.t.Helper()
-	created, err := e.client.CreateSession(context.Background(), DefaultInbankShopUUID, e.request(validFor))
+func (e *env) create(validFor time.Duration) pos.InbankSessionCreated {
+	e.T.Helper()
+	created, err := e.client.CreateSession(context.Background(), DefaultShopUUID, e.request(validFor))
 	if err != nil {
-		e.t.Fatalf("CreateSession: %v", err)
+		e.T.Fatalf("CreateSession: %v", err)
 	}
 	return created
 }
 
-func (e *inbankEnv) get(id string) pos.InbankSession {
-	e.t.Helper()
-	s, err := e.client.GetSession(context.Background(), DefaultInbankShopUUID, id)
+func (e *env) get(id string) pos.InbankSession {
+	e.T.Helper()
+	s, err := e.client.GetSession(context.Background(), DefaultShopUUID, id)
 	if err != nil {
-		e.t.Fatalf("GetSession: %v", err)
+		e.T.Fatalf("GetSession: %v", err)
 	}
 	return s
 }
 
 // act runs a control action; body may be nil.
-func (e *inbankEnv) act(id, action string, body any, wantStatus int) reply {
-	e.t.Helper()
-	rep := e.do(http.MethodPost, "/sandbox/inbank/sessions/"+id+"/"+action, body)
-	if rep.status != wantStatus {
-		e.t.Fatalf("%s: %d %s, want %d", action, rep.status, rep.body, wantStatus)
+func (e *env) act(id, action string, body any, wantStatus int) sbtest.Reply {
+	e.T.Helper()
+	rep := e.Do(http.MethodPost, "/sandbox/inbank/sessions/"+id+"/"+action, body)
+	if rep.Status != wantStatus {
+		e.T.Fatalf("%s: %d %s, want %d", action, rep.Status, rep.Body, wantStatus)
 	}
 	return rep
 }
 
 // verify checks a callback's signature twice: independently (HMAC-SHA512 by hand) and with
 // pos.VerifyCallback, as the engine will.
-func (e *inbankEnv) verify(cb inbankCallback, sessionID, status string) {
-	e.t.Helper()
-	m := hmac.New(sha512.New, []byte(DefaultInbankAPIKey))
-	m.Write([]byte(strconv.FormatInt(cb.msg.Timestamp, 10) + "." + string(cb.body)))
-	if got, want := cb.header.Get("Inbank-Signature"), hex.EncodeToString(m.Sum(nil)); got != want {
-		e.t.Errorf("Inbank-Signature %q, want %q", got, want)
+func (e *env) verify(cb sbtest.Message, sessionID, status string) {
+	e.T.Helper()
+	m := hmac.New(sha512.New, []byte(DefaultAPIKey))
+	m.Write([]byte(strconv.FormatInt(decode(cb).Timestamp, 10) + "." + string(cb.Body)))
+	if got, want := cb.Header.Get("Inbank-Signature"), hex.EncodeToString(m.Sum(nil)); got != want {
+		e.T.Errorf("Inbank-Signature %q, want %q", got, want)
 	}
-	if cb.header.Get("Content-Type") != "application/json" {
-		e.t.Errorf("Content-Type %q", cb.header.Get("Content-Type"))
+	if cb.Header.Get("Content-Type") != "application/json" {
+		e.T.Errorf("Content-Type %q", cb.Header.Get("Content-Type"))
 	}
-	v, err := pos.VerifyCallback(DefaultInbankAPIKey, cb.header, cb.body, e.clock.Now())
+	v, err := pos.VerifyCallback(DefaultAPIKey, cb.Header, cb.Body, e.Clock.Now())
 	if err != nil {
-		e.t.Fatalf("VerifyCallback: %v", err)
+		e.T.Fatalf("VerifyCallback: %v", err)
 	}
-	if v.POSSessionUUID != sessionID || string(v.Status) != status || v.Timestamp != e.clock.Now().Unix() {
-		e.t.Errorf("callback %+v, want session %s status %s at %d", v, sessionID, status, e.clock.Now().Unix())
+	if v.POSSessionUUID != sessionID || string(v.Status) != status || v.Timestamp != e.Clock.Now().Unix() {
+		e.T.Errorf("callback %+v, want session %s status %s at %d", v, sessionID, status, e.Clock.Now().Unix())
 	}
 }
 
@@ -181,20 +145,20 @@ func TestInbankSessionEndStates(t *testing.T) {
 		{"expired after grant", []string{"grant"}, 11 * time.Minute, pos.StatusExpired, []string{"granted", "expired"}, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newInbankEnv(t)
+			e := newEnv(t, nil)
 			created := e.create(10 * time.Minute)
-			if created.Status != pos.StatusPending || created.RedirectURL != e.ts.URL+"/inbank/pay/"+created.UUID {
+			if created.Status != pos.StatusPending || created.RedirectURL != e.URL+"/inbank/pay/"+created.UUID {
 				t.Errorf("created %+v", created)
 			}
 			s := e.get(created.UUID)
-			if s.Status != pos.StatusPending || !s.ValidUntil.Equal(e.clock.Now().Add(10*time.Minute)) || s.CreditContractUUID != "" {
+			if s.Status != pos.StatusPending || !s.ValidUntil.Equal(e.Clock.Now().Add(10*time.Minute)) || s.CreditContractUUID != "" {
 				t.Errorf("new session %+v", s)
 			}
 			for i, a := range tc.actions {
 				e.act(created.UUID, a, nil, http.StatusOK)
-				e.verify(e.shop.next(), created.UUID, tc.callbacks[i])
+				e.verify(e.shop.Next(nil), created.UUID, tc.callbacks[i])
 			}
-			e.clock.Advance(tc.advance)
+			e.Clock.Advance(tc.advance)
 			s = e.get(created.UUID)
 			if s.Status != tc.final || !s.Status.IsFinal() {
 				t.Fatalf("status %s, want %s", s.Status, tc.final)
@@ -203,30 +167,30 @@ func TestInbankSessionEndStates(t *testing.T) {
 				t.Errorf("credit uuids in %+v, want application %v contract %v", s, tc.app, tc.ctr)
 			}
 			if tc.final == pos.StatusExpired {
-				e.verify(e.shop.next(), created.UUID, "expired")
+				e.verify(e.shop.Next(nil), created.UUID, "expired")
 			}
 			// Final is final: every action is a 409, and nothing more is sent.
-			for a := range inbankActions {
+			for a := range actions {
 				rep := e.act(created.UUID, a, nil, http.StatusConflict)
-				if msg := rep.apiErr(t).Message; !strings.Contains(msg, "is "+string(tc.final)) {
+				if msg := rep.Err(t).Message; !strings.Contains(msg, "is "+string(tc.final)) {
 					t.Errorf("409 message %q", msg)
 				}
 			}
 			e.get(created.UUID)
-			e.idle()
-			if extra := e.shop.drain(); len(extra) > 0 {
-				t.Errorf("%d unexpected callbacks, first %s", len(extra), extra[0].body)
+			e.Idle()
+			if extra := e.shop.Drain(); len(extra) > 0 {
+				t.Errorf("%d unexpected callbacks, first %s", len(extra), extra[0].Body)
 			}
 		})
 	}
 }
 
 func TestInbankInvalidTransitions(t *testing.T) {
-	e := newInbankEnv(t)
+	e := newEnv(t, nil)
 	id := e.create(time.Hour).UUID
 	e.act(id, "grant", nil, http.StatusOK)
 	rep := e.act(id, "grant", nil, http.StatusConflict)
-	if e := rep.apiErr(t); e.Code != codeConflict || e.Message != "session "+id+" is granted: cannot grant it" {
+	if e := rep.Err(t); e.Code != core.CodeConflict || e.Message != "session "+id+" is granted: cannot grant it" {
 		t.Errorf("409 %+v", e)
 	}
 	e.act(id, "approve", nil, http.StatusNotFound)
@@ -242,7 +206,7 @@ func TestInbankInvalidTransitions(t *testing.T) {
 		{`[]`, []string{""}},
 	} {
 		rep := e.act(id, "complete", tc.body, http.StatusBadRequest)
-		wantPointers(t, rep.apiErr(t), tc.ptrs...)
+		sbtest.WantPointers(t, rep.Err(t), tc.ptrs...)
 	}
 	if s := e.get(id); s.Status != pos.StatusGranted {
 		t.Errorf("a rejected action changed the session: %s", s.Status)
@@ -254,10 +218,8 @@ func TestInbankAuthorization(t *testing.T) {
 		shopA = "11111111-1111-4111-8111-111111111111"
 		shopB = "22222222-2222-4222-8222-222222222222"
 	)
-	e := newInbankEnv(t, func(c *Config) {
-		c.InbankShops = map[string]InbankShop{shopA: {APIKey: "key-a"}, shopB: {APIKey: "key-b"}}
-	})
-	body := readFixture(t, "inbank-session-minimal.json")
+	e := newEnv(t, map[string]Shop{shopA: {APIKey: "key-a"}, shopB: {APIKey: "key-b"}})
+	body := sbtest.Fixture(t, minimal)
 	path := func(shop string) string { return "/partner/v3/shops/" + shop + "/pos-sessions" }
 	for _, tc := range []struct {
 		name   string
@@ -269,38 +231,38 @@ func TestInbankAuthorization(t *testing.T) {
 		{"no key", shopA, nil, 401, `{"message":"unauthorized"}`},
 		{"wrong key", shopA, []string{"Authorization", "Bearer nope"}, 401, `{"message":"unauthorized"}`},
 		{"not bearer", shopA, []string{"Authorization", "Basic a2V5LWE6"}, 401, `{"message":"unauthorized"}`},
-		{"default shop's key not configured", shopA, []string{"Authorization", "Bearer " + DefaultInbankAPIKey}, 401, `{"message":"unauthorized"}`},
-		{"unknown shop", DefaultInbankShopUUID, []string{"Authorization", "Bearer key-a"}, 404, `{"message":"not_found"}`},
+		{"default shop's key not configured", shopA, []string{"Authorization", "Bearer " + DefaultAPIKey}, 401, `{"message":"unauthorized"}`},
+		{"unknown shop", DefaultShopUUID, []string{"Authorization", "Bearer key-a"}, 404, `{"message":"not_found"}`},
 		{"another key's shop", shopB, []string{"Authorization", "Bearer key-a"}, 403,
 			`{"message":"User is not authorized to access this resource with an explicit deny"}`},
 		{"own shop", shopA, []string{"Authorization", "Bearer key-a"}, 201, ""},
 		{"own shop, upper-case uuid", strings.ToUpper(shopB), []string{"Authorization", "bearer key-b"}, 201, ""},
 	} {
-		rep := e.do(http.MethodPost, path(tc.shop), body, tc.auth...)
-		if rep.status != tc.status || (tc.want != "" && strings.TrimSpace(string(rep.body)) != tc.want) {
-			t.Errorf("%s: %d %s, want %d %s", tc.name, rep.status, rep.body, tc.status, tc.want)
+		rep := e.Do(http.MethodPost, path(tc.shop), body, tc.auth...)
+		if rep.Status != tc.status || (tc.want != "" && strings.TrimSpace(string(rep.Body)) != tc.want) {
+			t.Errorf("%s: %d %s, want %d %s", tc.name, rep.Status, rep.Body, tc.status, tc.want)
 		}
 	}
 
 	// The client sees typed errors; GET applies the same checks, and a session of another
 	// shop is not found.
 	ctx := context.Background()
-	a := &pos.InbankClient{BaseURL: e.ts.URL, APIKey: "key-a"}
+	a := &pos.InbankClient{BaseURL: e.URL, APIKey: "key-a"}
 	created, err := a.CreateSession(ctx, shopA, e.request(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad := &pos.InbankClient{BaseURL: e.ts.URL, APIKey: "nope"}
+	bad := &pos.InbankClient{BaseURL: e.URL, APIKey: "nope"}
 	if _, err := bad.GetSession(ctx, shopA, created.UUID); !errors.Is(err, pos.ErrUnauthorized) {
 		t.Errorf("bad key: %v", err)
 	}
 	if _, err := a.GetSession(ctx, shopB, created.UUID); !errors.Is(err, pos.ErrForbidden) {
 		t.Errorf("other shop: %v", err)
 	}
-	if _, err := a.CreateSession(ctx, DefaultInbankShopUUID, e.request(time.Hour)); !errors.Is(err, pos.ErrNotFound) {
+	if _, err := a.CreateSession(ctx, DefaultShopUUID, e.request(time.Hour)); !errors.Is(err, pos.ErrNotFound) {
 		t.Errorf("unknown shop: %v", err)
 	}
-	b := &pos.InbankClient{BaseURL: e.ts.URL, APIKey: "key-b"}
+	b := &pos.InbankClient{BaseURL: e.URL, APIKey: "key-b"}
 	if _, err := b.GetSession(ctx, shopB, created.UUID); !errors.Is(err, pos.ErrNotFound) {
 		t.Errorf("session of another shop: %v", err)
 	}
@@ -311,26 +273,26 @@ func TestInbankAuthorization(t *testing.T) {
 	}
 
 	// A 500 (injected) is ErrInternal.
-	e.do(http.MethodPut, "/sandbox/faults", `{"rules":[{"route":"`+routeInbankGet+`","status":500}]}`)
+	e.Do(http.MethodPut, "/sandbox/faults", `{"rules":[{"route":"`+RouteGet+`","status":500}]}`)
 	if _, err := a.GetSession(ctx, shopA, created.UUID); !errors.Is(err, pos.ErrInternal) {
 		t.Errorf("injected 500: %v", err)
 	}
 }
 
 func TestInbankBodyProblems(t *testing.T) {
-	e := newInbankEnv(t)
-	auth := []string{"Authorization", "Bearer " + DefaultInbankAPIKey}
-	path := "/partner/v3/shops/" + DefaultInbankShopUUID + "/pos-sessions"
-	rep := e.do(http.MethodPost, path, `{"productCode":`, auth...)
-	var got inbankError
-	rep.json(t, &got)
-	if rep.status != 400 || got.Message != "validation_failed" || len(got.Details) != 1 || got.Details[0].Pointer != "" {
-		t.Errorf("malformed JSON: %d %s", rep.status, rep.body)
+	e := newEnv(t, nil)
+	auth := []string{"Authorization", "Bearer " + DefaultAPIKey}
+	path := "/partner/v3/shops/" + DefaultShopUUID + "/pos-sessions"
+	rep := e.Do(http.MethodPost, path, `{"productCode":`, auth...)
+	var got apiError
+	rep.JSON(t, &got)
+	if rep.Status != 400 || got.Message != "validation_failed" || len(got.Details) != 1 || got.Details[0].Pointer != "" {
+		t.Errorf("malformed JSON: %d %s", rep.Status, rep.Body)
 	}
-	req, _ := http.NewRequest(http.MethodPost, e.ts.URL+path, strings.NewReader(`{}`))
-	req.Header.Set("Authorization", "Bearer "+DefaultInbankAPIKey)
+	req, _ := http.NewRequest(http.MethodPost, e.URL+path, strings.NewReader(`{}`))
+	req.Header.Set("Authorization", "Bearer "+DefaultAPIKey)
 	req.Header.Set("Content-Type", "text/plain")
-	resp, err := e.ts.Client().Do(req)
+	resp, err := e.TS.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +305,7 @@ func TestInbankBodyProblems(t *testing.T) {
 // inbankBody is the minimal seed-001 body, as a document to mutate.
 func inbankBody(t *testing.T) map[string]any {
 	var d map[string]any
-	if err := json.Unmarshal(readFixture(t, "inbank-session-minimal.json"), &d); err != nil {
+	if err := json.Unmarshal(sbtest.Fixture(t, minimal), &d); err != nil {
 		t.Fatal(err)
 	}
 	return d
@@ -363,7 +325,7 @@ func asset(d map[string]any, i int) map[string]any {
 // One row per seed-001 rule: the sandbox answers 400 with the problem at its pointer, and
 // the client refuses the same body with the same problems before calling.
 func TestInbankValidationRules(t *testing.T) {
-	e := newInbankEnv(t)
+	e := newEnv(t, nil)
 	const a0, a1 = "/rentalApplicationData/assets/0", "/rentalApplicationData/assets/1"
 	for _, tc := range []struct {
 		name   string
@@ -447,12 +409,12 @@ func TestInbankValidationRules(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := inbankBody(t)
 			tc.mutate(d)
-			rep := e.do(http.MethodPost, "/partner/v3/shops/"+DefaultInbankShopUUID+"/pos-sessions", d,
-				"Authorization", "Bearer "+DefaultInbankAPIKey)
-			var got inbankError
-			rep.json(t, &got)
-			if rep.status != http.StatusBadRequest || got.Message != "validation_failed" {
-				t.Fatalf("%d %s", rep.status, rep.body)
+			rep := e.Do(http.MethodPost, "/partner/v3/shops/"+DefaultShopUUID+"/pos-sessions", d,
+				"Authorization", "Bearer "+DefaultAPIKey)
+			var got apiError
+			rep.JSON(t, &got)
+			if rep.Status != http.StatusBadRequest || got.Message != "validation_failed" {
+				t.Fatalf("%d %s", rep.Status, rep.Body)
 			}
 			found := false
 			for _, p := range got.Details {
@@ -463,33 +425,33 @@ func TestInbankValidationRules(t *testing.T) {
 			}
 			// The client refuses the same body with the same problems, before any call.
 			raw, _ := json.Marshal(d)
-			_, err := e.client.CreateSessionJSON(context.Background(), DefaultInbankShopUUID, raw)
+			_, err := e.client.CreateSessionJSON(context.Background(), DefaultShopUUID, raw)
 			if ps := schemas.Problems(err); !reflect.DeepEqual(ps, got.Details) {
 				t.Errorf("client and sandbox disagree:\nclient  %v\nsandbox %v", ps, got.Details)
 			}
 		})
 	}
-	rep := e.do(http.MethodGet, "/sandbox/inbank/sessions", nil)
-	if strings.TrimSpace(string(rep.body)) != "[]" {
-		t.Errorf("invalid bodies created sessions: %s", rep.body)
+	rep := e.Do(http.MethodGet, "/sandbox/inbank/sessions", nil)
+	if strings.TrimSpace(string(rep.Body)) != "[]" {
+		t.Errorf("invalid bodies created sessions: %s", rep.Body)
 	}
 }
 
 func TestInbankCallbackCopies(t *testing.T) {
-	e := newInbankEnv(t)
+	e := newEnv(t, nil)
 	id := e.create(time.Hour).UUID
 	e.act(id, "grant", `{"callbacks":{"copies":3}}`, http.StatusOK)
-	first := e.shop.next()
+	first := e.shop.Next(nil)
 	e.verify(first, id, "granted")
 	for range 2 {
-		dup := e.shop.next()
-		if string(dup.body) != string(first.body) || dup.header.Get("Inbank-Signature") != first.header.Get("Inbank-Signature") {
-			t.Errorf("copy differs: %s vs %s", dup.body, first.body)
+		dup := e.shop.Next(nil)
+		if string(dup.Body) != string(first.Body) || dup.Header.Get("Inbank-Signature") != first.Header.Get("Inbank-Signature") {
+			t.Errorf("copy differs: %s vs %s", dup.Body, first.Body)
 		}
 	}
 	e.act(id, "complete", `{"callbacks":{"skip":true}}`, http.StatusOK)
-	e.idle()
-	if got := e.shop.drain(); len(got) != 0 {
+	e.Idle()
+	if got := e.shop.Drain(); len(got) != 0 {
 		t.Errorf("skip sent %d callbacks", len(got))
 	}
 	var v struct {
@@ -501,35 +463,35 @@ func TestInbankCallbackCopies(t *testing.T) {
 			Attempts []struct{ Status int }
 		}
 	}
-	e.do(http.MethodGet, "/sandbox/inbank/sessions/"+id, nil).json(t, &v)
+	e.Do(http.MethodGet, "/sandbox/inbank/sessions/"+id, nil).JSON(t, &v)
 	if v.Status != "completed" || len(v.Callbacks) != 3 {
 		t.Fatalf("control view %+v", v)
 	}
 	for i, cb := range v.Callbacks {
-		if cb.Status != "granted" || cb.Copy != i+1 || cb.Outcome != outcomeDelivered || len(cb.Attempts) != 1 || cb.Attempts[0].Status != 204 {
+		if cb.Status != "granted" || cb.Copy != i+1 || cb.Outcome != core.OutcomeDelivered || len(cb.Attempts) != 1 || cb.Attempts[0].Status != 204 {
 			t.Errorf("callback record %d: %+v", i, cb)
 		}
 	}
 }
 
 func TestInbankCallbackReorder(t *testing.T) {
-	e := newInbankEnv(t)
+	e := newEnv(t, nil)
 	id := e.create(time.Hour).UUID
 	// grant's callback is held until complete's has been delivered: complete's overtakes it.
 	e.act(id, "grant", `{"callbacks":{"reorder":true}}`, http.StatusOK)
 	var v struct {
 		Callbacks []struct{ Status, Outcome string }
 	}
-	e.do(http.MethodGet, "/sandbox/inbank/sessions/"+id, nil).json(t, &v)
+	e.Do(http.MethodGet, "/sandbox/inbank/sessions/"+id, nil).JSON(t, &v)
 	if len(v.Callbacks) != 1 || v.Callbacks[0].Outcome != outcomeHeld {
 		t.Errorf("held callback: %+v", v.Callbacks)
 	}
 	e.act(id, "complete", `{"callbacks":{"copies":2}}`, http.StatusOK)
 	var order []string
 	for range 3 {
-		cb := e.shop.next()
-		e.verify(cb, id, cb.msg.Status)
-		order = append(order, cb.msg.Status)
+		cb := e.shop.Next(nil)
+		e.verify(cb, id, decode(cb).Status)
+		order = append(order, decode(cb).Status)
 	}
 	if want := []string{"completed", "completed", "granted"}; !reflect.DeepEqual(order, want) {
 		t.Errorf("arrival order %v, want %v", order, want)
@@ -541,76 +503,82 @@ func TestInbankCallbackReorder(t *testing.T) {
 }
 
 func TestInbankCallbackReorderWithNothingAfter(t *testing.T) {
-	e := newInbankEnv(t)
-	e.srv.inbank.reorderHold = 20 * time.Millisecond
+	e := newEnv(t, nil)
+	e.ib.reorderHold = 20 * time.Millisecond
 	id := e.create(time.Hour).UUID
 	e.act(id, "decline", `{"callbacks":{"reorder":true}}`, http.StatusOK)
-	e.verify(e.shop.next(), id, "declined")
+	e.verify(e.shop.Next(nil), id, "declined")
 
 	// A skipped transition releases held callbacks at once.
-	e.srv.inbank.reorderHold = time.Hour
+	e.ib.reorderHold = time.Hour
 	id = e.create(time.Hour).UUID
 	e.act(id, "grant", `{"callbacks":{"reorder":true}}`, http.StatusOK)
 	e.act(id, "cancel", `{"callbacks":{"skip":true}}`, http.StatusOK)
-	e.verify(e.shop.next(), id, "granted")
-	e.idle()
-	if got := e.shop.drain(); len(got) != 0 {
+	e.verify(e.shop.Next(nil), id, "granted")
+	e.Idle()
+	if got := e.shop.Drain(); len(got) != 0 {
 		t.Errorf("%d more callbacks", len(got))
 	}
 }
 
+// TestInbankCallbackRetried: a 5xx is tried again, and the record shows both tries.
 func TestInbankCallbackRetried(t *testing.T) {
-	e := newInbankEnv(t)
-	var tries atomic.Int32
-	shop := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if tries.Add(1) == 1 {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
+	e := newEnv(t, nil)
+	e.shop.SetAnswer(func(n int, _ sbtest.Message) (int, string) {
+		if n == 1 {
+			return http.StatusServiceUnavailable, ""
 		}
-		b, _ := io.ReadAll(r.Body)
-		cb := inbankCallback{header: r.Header.Clone(), body: b}
-		_ = json.Unmarshal(b, &cb.msg)
-		e.shop.got <- cb
-	}))
-	defer shop.Close()
-	req := e.request(time.Hour)
-	req.PartnerURLs.CallbackURL = shop.URL + "/cb"
-	created, err := e.client.CreateSession(context.Background(), DefaultInbankShopUUID, req)
-	if err != nil {
-		t.Fatal(err)
+		return http.StatusNoContent, ""
+	})
+	id := e.create(time.Hour).UUID
+	e.act(id, "cancel", nil, http.StatusOK)
+	first, second := e.shop.Next(nil), e.shop.Next(nil)
+	e.verify(second, id, "cancelled")
+	if string(first.Body) != string(second.Body) {
+		t.Errorf("the retry sent other bytes: %s, then %s", first.Body, second.Body)
 	}
-	e.act(created.UUID, "cancel", nil, http.StatusOK)
-	e.verify(e.shop.next(), created.UUID, "cancelled")
+	e.Idle()
+	var v struct {
+		Callbacks []struct {
+			Outcome  string
+			Attempts []struct{ Status int }
+		}
+	}
+	e.Do(http.MethodGet, "/sandbox/inbank/sessions/"+id, nil).JSON(t, &v)
+	if len(v.Callbacks) != 1 || v.Callbacks[0].Outcome != core.OutcomeDelivered || len(v.Callbacks[0].Attempts) != 2 ||
+		v.Callbacks[0].Attempts[0].Status != 503 || v.Callbacks[0].Attempts[1].Status != 204 {
+		t.Errorf("callback records %+v", v.Callbacks)
+	}
 }
 
 func TestInbankNoCallbackURL(t *testing.T) {
-	e := newInbankEnv(t)
+	e := newEnv(t, nil)
 	req := e.request(time.Hour)
 	req.PartnerURLs = nil
-	created, err := e.client.CreateSession(context.Background(), DefaultInbankShopUUID, req)
+	created, err := e.client.CreateSession(context.Background(), DefaultShopUUID, req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.act(created.UUID, "complete", nil, http.StatusOK)
-	e.idle()
-	if got := e.shop.drain(); len(got) != 0 {
+	e.Idle()
+	if got := e.shop.Drain(); len(got) != 0 {
 		t.Errorf("%d callbacks without a callbackUrl", len(got))
 	}
-	// Without validUntil a session lasts DefaultInbankSessionLifetime.
+	// Without validUntil a session lasts DefaultSessionLifetime.
 	req.ValidUntil = time.Time{}
-	created, err = e.client.CreateSession(context.Background(), DefaultInbankShopUUID, req)
+	created, err = e.client.CreateSession(context.Background(), DefaultShopUUID, req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := e.get(created.UUID); !s.ValidUntil.Equal(e.clock.Now().Add(DefaultInbankSessionLifetime)) {
+	if s := e.get(created.UUID); !s.ValidUntil.Equal(e.Clock.Now().Add(DefaultSessionLifetime)) {
 		t.Errorf("validUntil %v", s.ValidUntil)
 	}
 }
 
 func TestInbankPage(t *testing.T) {
-	e := newInbankEnv(t)
+	e := newEnv(t, nil)
 	created := e.create(time.Hour)
-	client := e.ts.Client()
+	client := e.TS.Client()
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	resp, err := client.Get(created.RedirectURL)
 	if err != nil {
@@ -634,9 +602,9 @@ func TestInbankPage(t *testing.T) {
 	// Both callbacks leave at once: they may arrive in either order, as Inbank's may.
 	got := map[string]bool{}
 	for range 2 {
-		cb := e.shop.next()
-		e.verify(cb, created.UUID, cb.msg.Status)
-		got[cb.msg.Status] = true
+		cb := e.shop.Next(nil)
+		e.verify(cb, created.UUID, decode(cb).Status)
+		got[decode(cb).Status] = true
 	}
 	if !got["granted"] || !got["completed"] {
 		t.Errorf("callbacks %v, want granted and completed", got)
@@ -659,23 +627,24 @@ func TestInbankPage(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "https://shop.example/cancel" {
 		t.Errorf("cancel: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	if resp, err := client.Get(e.ts.URL + "/inbank/pay/5e3a459a-aada-4d81-b6ad-09cb9483c8bf"); err != nil || resp.StatusCode != 404 {
+	if resp, err := client.Get(e.URL + "/inbank/pay/5e3a459a-aada-4d81-b6ad-09cb9483c8bf"); err != nil || resp.StatusCode != 404 {
 		t.Errorf("unknown session page: %v %v", resp, err)
 	} else {
 		resp.Body.Close()
 	}
 }
 
-func TestInbankConfig(t *testing.T) {
-	_, err := New(Config{InbankShops: map[string]InbankShop{"shop-1": {APIKey: "secret-key-1"}, DefaultInbankShopUUID: {}}})
-	if err == nil || !strings.Contains(err.Error(), `"shop-1" is not a UUID`) || !strings.Contains(err.Error(), "APIKey required") ||
-		strings.Contains(err.Error(), "secret-key-1") {
-		t.Errorf("New: %v", err)
+func TestCheckShops(t *testing.T) {
+	_, problems := CheckShops("InbankShops", map[string]Shop{"shop-1": {APIKey: "secret-key-1"}, DefaultShopUUID: {}})
+	msg := strings.Join(problems, "; ")
+	if !strings.Contains(msg, `InbankShops: "shop-1" is not a UUID`) || !strings.Contains(msg, "InbankShops["+DefaultShopUUID+"]: APIKey required") ||
+		strings.Contains(msg, "secret-key-1") {
+		t.Errorf("problems: %s", msg)
 	}
 	// The caller's map is copied: changing it later changes nothing.
-	shops := map[string]InbankShop{DefaultInbankShopUUID: {APIKey: "k1"}}
-	e := newInbankEnv(t, func(c *Config) { c.InbankShops = shops })
-	shops[DefaultInbankShopUUID] = InbankShop{APIKey: "k2"}
+	shops := map[string]Shop{DefaultShopUUID: {APIKey: "k1"}}
+	e := newEnv(t, shops)
+	shops[DefaultShopUUID] = Shop{APIKey: "k2"}
 	e.client.APIKey = "k1"
 	e.create(time.Hour)
 }

@@ -1,4 +1,4 @@
-package sandbox
+package posemu
 
 import (
 	"context"
@@ -8,10 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -19,59 +17,9 @@ import (
 
 	"github.com/epcflow/epcflow/internal/logbuf"
 	"github.com/epcflow/epcflow/pos"
+	"github.com/epcflow/epcflow/sandbox/internal/core"
+	"github.com/epcflow/epcflow/sandbox/internal/sbtest"
 )
-
-// partnerEvent is one Create Package Event the fake partner received.
-type partnerEvent struct {
-	header http.Header
-	body   []byte
-}
-
-// fakePackagePartner is the partner's POST /v1/packages: it records every event and answers
-// what answer says (default: 200 with a valid answer for every recipient).
-type fakePackagePartner struct {
-	srv    *httptest.Server
-	mu     sync.Mutex
-	events []partnerEvent
-	answer func(n int, ev partnerEvent) (int, string)
-}
-
-func newFakePackagePartner(t *testing.T) *fakePackagePartner {
-	fp := &fakePackagePartner{}
-	fp.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.URL.Path != "/v1/packages" {
-			http.NotFound(w, r)
-			return
-		}
-		body, _ := io.ReadAll(r.Body)
-		ev := partnerEvent{header: r.Header.Clone(), body: body}
-		fp.mu.Lock()
-		fp.events = append(fp.events, ev)
-		n, answer := len(fp.events), fp.answer
-		fp.mu.Unlock()
-		status, reply := http.StatusOK, validAnswer(body)
-		if answer != nil {
-			status, reply = answer(n, ev)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		_, _ = io.WriteString(w, reply)
-	}))
-	t.Cleanup(fp.srv.Close)
-	return fp
-}
-
-func (fp *fakePackagePartner) setAnswer(f func(n int, ev partnerEvent) (int, string)) {
-	fp.mu.Lock()
-	fp.answer = f
-	fp.mu.Unlock()
-}
-
-func (fp *fakePackagePartner) received() []partnerEvent {
-	fp.mu.Lock()
-	defer fp.mu.Unlock()
-	return append([]partnerEvent(nil), fp.events...)
-}
 
 // validAnswer is a pos.PackageAnswer for every recipient of an event body.
 func validAnswer(body []byte) string {
@@ -89,20 +37,31 @@ func validAnswer(body []byte) string {
 	return string(b)
 }
 
-type posEnv struct {
-	*env
-	partner *fakePackagePartner
+// env is a POS Framework emulator served over real HTTP, the partner's package-event
+// endpoint, and a Delivery Room client signing as the partner.
+type env struct {
+	*sbtest.Env
+	partner *sbtest.Receiver
 	client  *pos.DeliveryRoomClient
 }
 
-func newPOSEnv(t *testing.T, opts ...envOption) *posEnv {
-	fp := newFakePackagePartner(t)
-	e := newEnv(t, append([]envOption{func(c *Config) { c.PartnerURL = fp.srv.URL }}, opts...)...)
-	signer, err := pos.NewSigner("", DefaultPOSSubscriptionID, DefaultPOSSigningKeyID, DefaultPOSSigningSecret)
+// newEnv serves the emulator; opts adjust the runtime's options.
+func newEnv(t *testing.T, opts ...func(*core.Options)) *env {
+	t.Helper()
+	partner := sbtest.NewReceiver(t, "/v1/packages", func(_ int, m sbtest.Message) (int, string) {
+		return http.StatusOK, validAnswer(m.Body)
+	})
+	clock := sbtest.NewClock()
+	rt := sbtest.Runtime(t, clock, opts...)
+	if _, err := New(rt, Config{PartnerURL: partner.URL()}); err != nil {
+		t.Fatal(err)
+	}
+	e := sbtest.ServeRuntime(t, rt, clock)
+	signer, err := pos.NewSigner("", DefaultSubscriptionID, DefaultSigningKeyID, DefaultSigningSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &posEnv{env: e, partner: fp, client: &pos.DeliveryRoomClient{BaseURL: e.ts.URL, Signer: signer, HTTPClient: e.ts.Client()}}
+	return &env{Env: e, partner: partner, client: &pos.DeliveryRoomClient{BaseURL: e.URL, Signer: signer, HTTPClient: e.TS.Client()}}
 }
 
 func testPackage() map[string]any {
@@ -115,8 +74,8 @@ func testPackage() map[string]any {
 	}
 }
 
-// packageReply decodes POST /sandbox/pos/packages's answer as a tool would.
-type packageReply struct {
+// controlReply decodes POST /sandbox/pos/packages's answer as a tool would.
+type controlReply struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Package struct {
@@ -147,29 +106,29 @@ type packageReply struct {
 	} `json:"partner"`
 }
 
-func (e *posEnv) postPackage(body any, wantStatus int) packageReply {
-	e.t.Helper()
-	rep := e.do(http.MethodPost, "/sandbox/pos/packages", body)
-	if rep.status != wantStatus {
-		e.t.Fatalf("POST /sandbox/pos/packages: %d %s, want %d", rep.status, rep.body, wantStatus)
+func (e *env) postPackage(body any, wantStatus int) controlReply {
+	e.T.Helper()
+	rep := e.Do(http.MethodPost, "/sandbox/pos/packages", body)
+	if rep.Status != wantStatus {
+		e.T.Fatalf("POST /sandbox/pos/packages: %d %s, want %d", rep.Status, rep.Body, wantStatus)
 	}
-	var pr packageReply
-	rep.json(e.t, &pr)
+	var pr controlReply
+	rep.JSON(e.T, &pr)
 	return pr
 }
 
-func (e *posEnv) session(recipientID, userID string) (pos.Session, error) {
+func (e *env) session(recipientID, userID string) (pos.Session, error) {
 	return e.client.CreateSession(context.Background(), pos.CreateSessionRequest{
 		InstanceID: "BE11140034", GroupNamespace: "loans", GroupID: "loan-1", PackageID: "pkg-1",
 		RecipientID: recipientID, UserID: userID,
 	})
 }
 
-func (e *posEnv) mustSession(recipientID, userID string) pos.Session {
-	e.t.Helper()
+func (e *env) mustSession(recipientID, userID string) pos.Session {
+	e.T.Helper()
 	s, err := e.session(recipientID, userID)
 	if err != nil {
-		e.t.Fatalf("CreateSession(%s, %s): %v", recipientID, userID, err)
+		e.T.Fatalf("CreateSession(%s, %s): %v", recipientID, userID, err)
 	}
 	return s
 }
@@ -188,55 +147,55 @@ func wantAPIStatus(t *testing.T, err error, status int, msgPart string) *pos.API
 
 func TestPOSSessionAndDeliveryRoom(t *testing.T) {
 	var logs logbuf.Buffer
-	e := newPOSEnv(t, func(c *Config) {
-		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e := newEnv(t, func(o *core.Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
 	e.postPackage(testPackage(), http.StatusCreated)
 
 	s := e.mustSession("rcp-1", "user-a")
-	if !strings.HasPrefix(s.URL, e.ts.URL+"/deliveryroom/") || s.SessionID == "" {
-		t.Fatalf("session %+v (url prefix %v)", s, strings.HasPrefix(s.URL, e.ts.URL+"/deliveryroom/"))
+	if !strings.HasPrefix(s.URL, e.URL+"/deliveryroom/") || s.SessionID == "" {
+		t.Fatalf("session %+v (url prefix %v)", s, strings.HasPrefix(s.URL, e.URL+"/deliveryroom/"))
 	}
-	if want := e.clock.Now().Add(30 * time.Second); !s.ExpiresAt.Equal(want) {
+	if want := e.Clock.Now().Add(30 * time.Second); !s.ExpiresAt.Equal(want) {
 		t.Errorf("expiresAt %s, want %s", s.ExpiresAt, want)
 	}
 
-	page := e.do(http.MethodGet, s.URL, nil)
-	if page.status != http.StatusOK || !strings.HasPrefix(page.header.Get("Content-Type"), "text/html") {
-		t.Fatalf("first use: %d %s", page.status, page.header.Get("Content-Type"))
+	page := e.Do(http.MethodGet, s.URL, nil)
+	if page.Status != http.StatusOK || !strings.HasPrefix(page.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("first use: %d %s", page.Status, page.Header.Get("Content-Type"))
 	}
-	if want := "ICE Delivery Room (sandbox) — package pkg-1, recipient rcp-1, user user-a"; !strings.Contains(string(page.body), want) {
-		t.Errorf("page %s does not say %q", page.body, want)
+	if want := "ICE Delivery Room (sandbox) — package pkg-1, recipient rcp-1, user user-a"; !strings.Contains(string(page.Body), want) {
+		t.Errorf("page %s does not say %q", page.Body, want)
 	}
-	if again := e.do(http.MethodGet, s.URL, nil); again.status != http.StatusConflict {
-		t.Errorf("second use: %d, want 409", again.status)
+	if again := e.Do(http.MethodGet, s.URL, nil); again.Status != http.StatusConflict {
+		t.Errorf("second use: %d, want 409", again.Status)
 	}
-	if e.clock.Advance(time.Minute); e.do(http.MethodGet, s.URL, nil).status != http.StatusConflict {
+	if e.Clock.Advance(time.Minute); e.Do(http.MethodGet, s.URL, nil).Status != http.StatusConflict {
 		t.Error("a used URL must stay 409 once expired")
 	}
-	if rep := e.do(http.MethodGet, "/deliveryroom/no-such-token", nil); rep.status != http.StatusNotFound {
-		t.Errorf("unknown token: %d, want 404", rep.status)
+	if rep := e.Do(http.MethodGet, "/deliveryroom/no-such-token", nil); rep.Status != http.StatusNotFound {
+		t.Errorf("unknown token: %d, want 404", rep.Status)
 	}
 
 	// The control view shows the session and the binding, never the token.
-	rep := e.do(http.MethodGet, "/sandbox/pos/packages/pkg-1", nil)
+	rep := e.Do(http.MethodGet, "/sandbox/pos/packages/pkg-1", nil)
 	token := s.URL[strings.LastIndex(s.URL, "/")+1:]
-	if rep.status != http.StatusOK || strings.Contains(string(rep.body), token) {
-		t.Fatalf("control view: %d, token shown: %v", rep.status, strings.Contains(string(rep.body), token))
+	if rep.Status != http.StatusOK || strings.Contains(string(rep.Body), token) {
+		t.Fatalf("control view: %d, token shown: %v", rep.Status, strings.Contains(string(rep.Body), token))
 	}
 	var v struct {
 		Sessions []struct{ SessionID, State string }    `json:"sessions"`
 		Bindings []struct{ RecipientID, UserID string } `json:"bindings"`
 	}
-	rep.json(t, &v)
+	rep.JSON(t, &v)
 	if len(v.Sessions) != 1 || v.Sessions[0].SessionID != s.SessionID || v.Sessions[0].State != "used" {
 		t.Errorf("sessions %+v", v.Sessions)
 	}
 	if len(v.Bindings) != 1 || v.Bindings[0].RecipientID != "rcp-1" || v.Bindings[0].UserID != "user-a" {
 		t.Errorf("bindings %+v", v.Bindings)
 	}
-	if rep := e.do(http.MethodGet, "/sandbox/pos/packages/pkg-9", nil); rep.status != http.StatusNotFound {
-		t.Errorf("unknown package view: %d", rep.status)
+	if rep := e.Do(http.MethodGet, "/sandbox/pos/packages/pkg-9", nil); rep.Status != http.StatusNotFound {
+		t.Errorf("unknown package view: %d", rep.Status)
 	}
 	out := logs.String()
 	if !strings.Contains(out, "route=\"GET /deliveryroom/{token}\"") || !strings.Contains(out, s.SessionID) {
@@ -248,31 +207,31 @@ func TestPOSSessionAndDeliveryRoom(t *testing.T) {
 }
 
 func TestPOSDeliveryRoomExpires(t *testing.T) {
-	e := newPOSEnv(t)
+	e := newEnv(t)
 	e.postPackage(testPackage(), http.StatusCreated)
 
 	early := e.mustSession("rcp-1", "user-a")
 	late := e.mustSession("rcp-1", "user-a")
-	e.clock.Advance(30*time.Second - time.Millisecond)
-	if rep := e.do(http.MethodGet, early.URL, nil); rep.status != http.StatusOK {
-		t.Fatalf("at 29.999 s: %d, want 200", rep.status)
+	e.Clock.Advance(30*time.Second - time.Millisecond)
+	if rep := e.Do(http.MethodGet, early.URL, nil); rep.Status != http.StatusOK {
+		t.Fatalf("at 29.999 s: %d, want 200", rep.Status)
 	}
-	e.clock.Advance(time.Millisecond)
-	if rep := e.do(http.MethodGet, late.URL, nil); rep.status != http.StatusGone {
-		t.Fatalf("at 30 s: %d, want 410", rep.status)
+	e.Clock.Advance(time.Millisecond)
+	if rep := e.Do(http.MethodGet, late.URL, nil); rep.Status != http.StatusGone {
+		t.Fatalf("at 30 s: %d, want 410", rep.Status)
 	}
-	rep := e.do(http.MethodGet, "/sandbox/pos/packages/pkg-1", nil)
+	rep := e.Do(http.MethodGet, "/sandbox/pos/packages/pkg-1", nil)
 	var v struct {
 		Sessions []struct{ State string } `json:"sessions"`
 	}
-	rep.json(t, &v)
+	rep.JSON(t, &v)
 	if len(v.Sessions) != 2 || v.Sessions[0].State != "used" || v.Sessions[1].State != "expired" {
 		t.Errorf("sessions %+v", v.Sessions)
 	}
 }
 
 func TestPOSSessionSignature(t *testing.T) {
-	e := newPOSEnv(t)
+	e := newEnv(t)
 	e.postPackage(testPackage(), http.StatusCreated)
 
 	for _, tc := range []struct {
@@ -280,16 +239,16 @@ func TestPOSSessionSignature(t *testing.T) {
 		sub, key, sec  string
 		header, reason string
 	}{
-		{"wrong secret", DefaultPOSSubscriptionID, DefaultPOSSigningKeyID, "guessed-secret", "Elli-Signature", "signature does not match the body"},
-		{"unknown key id", DefaultPOSSubscriptionID, "other-key", DefaultPOSSigningSecret, "Elli-SigningKeyId", "unknown signing key id"},
-		{"another integration", "other-integration", DefaultPOSSigningKeyID, DefaultPOSSigningSecret, "Elli-SubscriptionId", "unknown subscription id"},
+		{"wrong secret", DefaultSubscriptionID, DefaultSigningKeyID, "guessed-secret", "Elli-Signature", "signature does not match the body"},
+		{"unknown key id", DefaultSubscriptionID, "other-key", DefaultSigningSecret, "Elli-SigningKeyId", "unknown signing key id"},
+		{"another integration", "other-integration", DefaultSigningKeyID, DefaultSigningSecret, "Elli-SubscriptionId", "unknown subscription id"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			signer, err := pos.NewSigner("", tc.sub, tc.key, tc.sec)
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := &pos.DeliveryRoomClient{BaseURL: e.ts.URL, Signer: signer}
+			c := &pos.DeliveryRoomClient{BaseURL: e.URL, Signer: signer}
 			_, err = c.CreateSession(context.Background(), pos.CreateSessionRequest{
 				InstanceID: "BE11140034", GroupNamespace: "loans", GroupID: "loan-1", PackageID: "pkg-1",
 				RecipientID: "rcp-1", UserID: "user-a",
@@ -322,9 +281,9 @@ func TestPOSSessionSignature(t *testing.T) {
 			}
 			args = append(args, k, v)
 		}
-		rep := e.do(http.MethodPost, "/pos/v1/sessions", body, args...)
-		if rep.status != http.StatusUnauthorized || rep.apiErr(t).Message != tc.want {
-			t.Errorf("%s=%q: %d %s, want 401 %q", tc.header, tc.value, rep.status, rep.body, tc.want)
+		rep := e.Do(http.MethodPost, "/pos/v1/sessions", body, args...)
+		if rep.Status != http.StatusUnauthorized || rep.Err(t).Message != tc.want {
+			t.Errorf("%s=%q: %d %s, want 401 %q", tc.header, tc.value, rep.Status, rep.Body, tc.want)
 		}
 	}
 	// Signed, but the body is wrong: 400 at its pointers (after the signature, not before).
@@ -333,15 +292,15 @@ func TestPOSSessionSignature(t *testing.T) {
 	for k := range good {
 		args = append(args, k, e.client.Signer.Header(bad).Get(k))
 	}
-	rep := e.do(http.MethodPost, "/pos/v1/sessions", bad, args...)
-	if rep.status != http.StatusBadRequest {
-		t.Fatalf("bad body: %d %s", rep.status, rep.body)
+	rep := e.Do(http.MethodPost, "/pos/v1/sessions", bad, args...)
+	if rep.Status != http.StatusBadRequest {
+		t.Fatalf("bad body: %d %s", rep.Status, rep.Body)
 	}
-	wantPointers(t, rep.apiErr(t), "/recipientId", "/user", "/userId")
+	sbtest.WantPointers(t, rep.Err(t), "/recipientId", "/user", "/userId")
 }
 
 func TestPOSSessionPackageAndRecipient(t *testing.T) {
-	e := newPOSEnv(t)
+	e := newEnv(t)
 	e.postPackage(testPackage(), http.StatusCreated)
 
 	_, err := e.session("rcp-9", "user-a")
@@ -361,7 +320,7 @@ func TestPOSSessionPackageAndRecipient(t *testing.T) {
 }
 
 func TestPOSBinding(t *testing.T) {
-	e := newPOSEnv(t)
+	e := newEnv(t)
 	e.postPackage(testPackage(), http.StatusCreated)
 
 	e.mustSession("rcp-1", "user-a")
@@ -393,7 +352,7 @@ func TestPOSBinding(t *testing.T) {
 }
 
 func TestPOSBindingRace(t *testing.T) {
-	e := newPOSEnv(t)
+	e := newEnv(t)
 	e.postPackage(testPackage(), http.StatusCreated)
 	const users = 8
 	var wg sync.WaitGroup
@@ -426,30 +385,30 @@ func TestPOSBindingRace(t *testing.T) {
 }
 
 func TestPOSPackageEventDelivered(t *testing.T) {
-	e := newPOSEnv(t)
+	e := newEnv(t)
 	pr := e.postPackage(testPackage(), http.StatusCreated)
 
-	got := e.partner.received()
+	got := e.partner.Received()
 	if len(got) != 1 {
 		t.Fatalf("partner got %d events, want 1", len(got))
 	}
 	ev := got[0]
 	// The signature, checked independently of the pos package.
-	m := hmac.New(sha256.New, []byte(DefaultPOSSigningSecret))
-	m.Write(ev.body)
+	m := hmac.New(sha256.New, []byte(DefaultSigningSecret))
+	m.Write(ev.Body)
 	want := map[string]string{
 		"Elli-Environment":    "prod",
-		"Elli-SubscriptionId": DefaultPOSSubscriptionID,
-		"Elli-SigningKeyId":   DefaultPOSSigningKeyID,
+		"Elli-SubscriptionId": DefaultSubscriptionID,
+		"Elli-SigningKeyId":   DefaultSigningKeyID,
 		"Elli-Signature":      base64.StdEncoding.EncodeToString(m.Sum(nil)),
 		"Content-Type":        "application/json",
 	}
 	for k, w := range want {
-		if g := ev.header.Get(k); g != w {
+		if g := ev.Header.Get(k); g != w {
 			t.Errorf("%s = %q, want %q", k, g, w)
 		}
 	}
-	parsed, err := pos.ParsePackageEvent(ev.body)
+	parsed, err := pos.ParsePackageEvent(ev.Body)
 	if err != nil {
 		t.Fatalf("event body: %v", err)
 	}
@@ -457,7 +416,7 @@ func TestPOSPackageEventDelivered(t *testing.T) {
 		t.Errorf("event %+v", parsed)
 	}
 
-	if pr.Partner.Status != http.StatusOK || pr.Partner.URL != e.partner.srv.URL+"/v1/packages" || len(pr.Partner.Attempts) != 1 {
+	if pr.Partner.Status != http.StatusOK || pr.Partner.URL != e.partner.URL()+"/v1/packages" || len(pr.Partner.Attempts) != 1 {
 		t.Errorf("partner %+v", pr.Partner)
 	}
 	var answer pos.PackageAnswer
@@ -470,26 +429,26 @@ func TestPOSPackageEventDelivered(t *testing.T) {
 	pkg := testPackage()
 	pkg["recipients"].([]any)[1].(map[string]any)["email"] = "robert@example.com"
 	e.postPackage(pkg, http.StatusOK)
-	got = e.partner.received()
-	if len(got) != 2 || !strings.Contains(string(got[1].body), "robert@example.com") {
+	got = e.partner.Received()
+	if len(got) != 2 || !strings.Contains(string(got[1].Body), "robert@example.com") {
 		t.Fatalf("resend: %d events", len(got))
 	}
 }
 
 func TestPOSPackageEventRetries(t *testing.T) {
-	e := newPOSEnv(t)
-	e.partner.setAnswer(func(n int, ev partnerEvent) (int, string) {
+	e := newEnv(t)
+	e.partner.SetAnswer(func(n int, ev sbtest.Message) (int, string) {
 		if n == 1 {
 			return http.StatusServiceUnavailable, `{"message":"warming up"}`
 		}
-		return http.StatusOK, validAnswer(ev.body)
+		return http.StatusOK, validAnswer(ev.Body)
 	})
 	pr := e.postPackage(testPackage(), http.StatusCreated)
 	if len(pr.Partner.Attempts) != 2 || pr.Partner.Attempts[0].Status != 503 || pr.Partner.Attempts[1].Status != 200 || pr.Partner.Status != 200 {
 		t.Fatalf("attempts %+v, status %d", pr.Partner.Attempts, pr.Partner.Status)
 	}
-	got := e.partner.received()
-	if len(got) != 2 || string(got[0].body) != string(got[1].body) || got[0].header.Get("Elli-Signature") != got[1].header.Get("Elli-Signature") {
+	got := e.partner.Received()
+	if len(got) != 2 || string(got[0].Body) != string(got[1].Body) || got[0].Header.Get("Elli-Signature") != got[1].Header.Get("Elli-Signature") {
 		t.Errorf("the retry must resend the same signed event")
 	}
 }
@@ -507,27 +466,27 @@ func TestPOSPackageEventFailures(t *testing.T) {
 		{"2xx but not an answer", http.StatusOK, `{"recipients":[]}`, 1, "partner answered 200 but not with a package answer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newPOSEnv(t)
-			e.partner.setAnswer(func(int, partnerEvent) (int, string) { return tc.status, tc.answer })
+			e := newEnv(t)
+			e.partner.SetAnswer(func(int, sbtest.Message) (int, string) { return tc.status, tc.answer })
 			pr := e.postPackage(testPackage(), http.StatusBadGateway)
 			if pr.Code != "partner_failed" || !strings.HasPrefix(pr.Message, tc.message) {
 				t.Errorf("reply %q %q, want …%s", pr.Code, pr.Message, tc.message)
 			}
-			if n := len(e.partner.received()); n != tc.attempts || len(pr.Partner.Attempts) != tc.attempts {
+			if n := len(e.partner.Received()); n != tc.attempts || len(pr.Partner.Attempts) != tc.attempts {
 				t.Errorf("partner got %d tries (reported %d), want %d", n, len(pr.Partner.Attempts), tc.attempts)
 			}
 			if pr.Partner.Status != tc.status || len(pr.Partner.Body) == 0 {
 				t.Errorf("partner %+v", pr.Partner)
 			}
 			// The package is stored all the same: it can be resent.
-			if pr.Package.PackageID != "pkg-1" || e.do(http.MethodGet, "/sandbox/pos/packages/pkg-1", nil).status != http.StatusOK {
+			if pr.Package.PackageID != "pkg-1" || e.Do(http.MethodGet, "/sandbox/pos/packages/pkg-1", nil).Status != http.StatusOK {
 				t.Errorf("package not stored: %+v", pr.Package)
 			}
 		})
 	}
 
-	e := newPOSEnv(t)
-	e.partner.srv.Close() // nobody listens
+	e := newEnv(t)
+	e.partner.Close() // nobody listens
 	pr := e.postPackage(testPackage(), http.StatusBadGateway)
 	if len(pr.Partner.Attempts) != 3 || pr.Partner.Attempts[2].Error == "" || pr.Partner.Status != 0 {
 		t.Errorf("connection refused: %+v", pr.Partner)
@@ -535,7 +494,7 @@ func TestPOSPackageEventFailures(t *testing.T) {
 }
 
 func TestPOSPackageValidation(t *testing.T) {
-	e := newPOSEnv(t)
+	e := newEnv(t)
 	pkg := testPackage()
 	pkg["packageType"] = "x"
 	r0 := pkg["recipients"].([]any)[0].(map[string]any)
@@ -543,19 +502,19 @@ func TestPOSPackageValidation(t *testing.T) {
 	r0["phone"] = "555"
 	delete(r0, "email")
 	pkg["recipients"].([]any)[1].(map[string]any)["recipientId"] = "rcp-1"
-	rep := e.do(http.MethodPost, "/sandbox/pos/packages", pkg)
-	if rep.status != http.StatusBadRequest {
-		t.Fatalf("%d %s", rep.status, rep.body)
+	rep := e.Do(http.MethodPost, "/sandbox/pos/packages", pkg)
+	if rep.Status != http.StatusBadRequest {
+		t.Fatalf("%d %s", rep.Status, rep.Body)
 	}
-	wantPointers(t, rep.apiErr(t), "/packageType", "/recipients/0/role", "/recipients/0/phone", "/recipients/0/email", "/recipients/1/recipientId")
-	if n := len(e.partner.received()); n != 0 {
+	sbtest.WantPointers(t, rep.Err(t), "/packageType", "/recipients/0/role", "/recipients/0/phone", "/recipients/0/email", "/recipients/1/recipientId")
+	if n := len(e.partner.Received()); n != 0 {
 		t.Errorf("an invalid package was sent (%d events)", n)
 	}
 
 	e.postPackage(testPackage(), http.StatusCreated)
 	other := testPackage()
 	other["groupId"] = "loan-2"
-	if rep := e.do(http.MethodPost, "/sandbox/pos/packages", other); rep.status != http.StatusConflict {
-		t.Errorf("same package id under another loan: %d %s", rep.status, rep.body)
+	if rep := e.Do(http.MethodPost, "/sandbox/pos/packages", other); rep.Status != http.StatusConflict {
+		t.Errorf("same package id under another loan: %d %s", rep.Status, rep.Body)
 	}
 }
