@@ -115,38 +115,28 @@ func checkTypeEntitlement(raw json.RawMessage, ptr string, ps *core.Problems) {
 	}
 	rptr := core.Pointer(ptr, "response", "results")
 	results, _ := core.DecodeArray(rawResults, rptr, "an array of {action, formats}", ps)
-	for i, rr := range results {
-		iptr := core.Pointer(rptr, i)
-		r, ok := core.DecodeObject(rr, iptr, ps)
-		if !ok {
-			continue
-		}
+	core.EachObject(results, rptr, ps, func(iptr string, r map[string]json.RawMessage) {
 		core.UnknownKeys(r, iptr, ps, "action", "formats")
 		core.NonEmptyString(r, "action", iptr, ps)
 		rawFormats, ok := r["formats"]
 		if !ok {
 			ps.Add(core.Pointer(iptr, "formats"), "required: the formats the action may use")
-			continue
+			return
 		}
 		var formats []json.RawMessage
 		if schemas.JSONKind(rawFormats) != "array" || json.Unmarshal(rawFormats, &formats) != nil || len(formats) == 0 {
 			ps.Add(core.Pointer(iptr, "formats"), "must be a non-empty array of strings")
-			continue
+			return
 		}
 		for j, f := range formats {
 			core.StringValue(f, core.Pointer(iptr, "formats", j), ps, true)
 		}
-	}
+	})
 }
 
 func checkServiceEventTypes(raw json.RawMessage, ptr string, ps *core.Problems) {
 	types, _ := core.DecodeArray(raw, ptr, "an array of {code, name, senders, type}", ps)
-	for i, rt := range types {
-		iptr := core.Pointer(ptr, i)
-		t, ok := core.DecodeObject(rt, iptr, ps)
-		if !ok {
-			continue
-		}
+	core.EachObject(types, ptr, ps, func(iptr string, t map[string]json.RawMessage) {
 		core.NonEmptyString(t, "code", iptr, ps)
 		for _, k := range []string{"name", "type"} {
 			if v, ok := t[k]; ok {
@@ -156,5 +146,5 @@ func checkServiceEventTypes(raw json.RawMessage, ptr string, ps *core.Problems) 
 		if v, ok := t["senders"]; ok && schemas.JSONKind(v) != "array" {
 			ps.Add(core.Pointer(iptr, "senders"), "must be an array, got %s", schemas.JSONKind(v))
 		}
-	}
+	})
 }

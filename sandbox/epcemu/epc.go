@@ -59,18 +59,13 @@ const (
 	defaultPartnerID = "99999999"
 )
 
-// Config configures the EPC emulator; every field is required (the sandbox fills in its
-// defaults).
+// Config is what the EPC emulator takes of the sandbox's config (sandbox.Config documents
+// each field); every field is required.
 type Config struct {
-	// PartnerURL is the partner's base URL; webhooks are posted to {PartnerURL}/webhooks/epc.
-	PartnerURL string
-	// ClientID and ClientSecret are the only credentials the token endpoint accepts.
-	ClientID     string
-	ClientSecret string
-	// SigningKey signs the webhooks of every product that has no key of its own.
-	SigningKey string
-	// TokenLifetime is how long an access token is accepted (use does not extend it).
-	TokenLifetime time.Duration
+	PartnerURL             string // webhooks go to {PartnerURL}/webhooks/epc
+	ClientID, ClientSecret string // the only credentials the token endpoint accepts
+	SigningKey             string // signs the webhooks of products without a key of their own
+	TokenLifetime          time.Duration
 }
 
 // EPC is the emulator. Its state lives in memory; Snapshot and Restore carry it over a
@@ -172,6 +167,17 @@ func (e *EPC) lookupJSON(r *http.Request, allowEmpty bool) (*txState, []byte, er
 	}
 	body, err := core.ReadJSON(r, allowEmpty)
 	return t, body, err
+}
+
+// lookupObject finds the transaction named in the path and reads the request's body, a JSON
+// object (nil for an empty body when allowEmpty; what starts the message of a 400).
+func (e *EPC) lookupObject(r *http.Request, allowEmpty bool, what string) (*txState, map[string]json.RawMessage, error) {
+	t, err := e.lookup(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	obj, err := core.ReadObject(r, allowEmpty, what)
+	return t, obj, err
 }
 
 // now is the sandbox clock in UTC at millisecond precision (what the JSON shows).

@@ -229,11 +229,7 @@ func (e *EPC) resourceContent(w http.ResponseWriter, r *http.Request) error {
 // The partner gets the request:updated event's webhook and an `updated` transaction webhook.
 func (e *EPC) patchRequest(w http.ResponseWriter, r *http.Request) error {
 	const what = "invalid request patch"
-	t, err := e.lookup(r)
-	if err != nil {
-		return err
-	}
-	obj, err := core.ReadObject(r, false, what)
+	t, obj, err := e.lookupObject(r, false, what)
 	if err != nil {
 		return err
 	}
@@ -268,11 +264,7 @@ func (e *EPC) patchRequest(w http.ResponseWriter, r *http.Request) error {
 // transaction webhook; the transaction stays pending until the partner answers.
 func (e *EPC) cancel(w http.ResponseWriter, r *http.Request) error {
 	const what = "invalid cancel body"
-	t, err := e.lookup(r)
-	if err != nil {
-		return err
-	}
-	obj, err := core.ReadObject(r, true, what)
+	t, obj, err := e.lookupObject(r, true, what)
 	if err != nil {
 		return err
 	}

@@ -77,12 +77,7 @@ func checkCredentials(raw json.RawMessage, ptr string, patch bool, ps *core.Prob
 func checkAttachments(raw json.RawMessage, ptr string, ps *core.Problems) []newAttachment {
 	items, _ := core.DecodeArray(raw, ptr, "an array of {name, mimeType, content (base64)}", ps)
 	var out []newAttachment
-	for i, item := range items {
-		iptr := core.Pointer(ptr, i)
-		obj, ok := core.DecodeObject(item, iptr, ps)
-		if !ok {
-			continue
-		}
+	core.EachObject(items, ptr, ps, func(iptr string, obj map[string]json.RawMessage) {
 		name, mt := fileMembers(obj, iptr, ps, "name", "mimeType", "content")
 		var data []byte
 		if rc, ok := obj["content"]; !ok {
@@ -94,7 +89,7 @@ func checkAttachments(raw json.RawMessage, ptr string, ps *core.Problems) []newA
 			}
 		}
 		out = append(out, newAttachment{name: name, mimeType: mt, data: data})
-	}
+	})
 	return out
 }
 

@@ -72,13 +72,10 @@ func parseNewResources(body []byte) ([]epc.NewResource, core.Problems) {
 		return nil, ps
 	}
 	out := make([]epc.NewResource, 0, len(items))
-	for i, raw := range items {
-		ptr := core.Pointer("", i)
-		if obj, ok := core.DecodeObject(raw, ptr, &ps); ok {
-			name, mt := fileMembers(obj, ptr, &ps, "name", "mimeType")
-			out = append(out, epc.NewResource{Name: name, MimeType: mt})
-		}
-	}
+	core.EachObject(items, "", &ps, func(ptr string, obj map[string]json.RawMessage) {
+		name, mt := fileMembers(obj, ptr, &ps, "name", "mimeType")
+		out = append(out, epc.NewResource{Name: name, MimeType: mt})
+	})
 	return out, ps
 }
 

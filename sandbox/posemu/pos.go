@@ -48,15 +48,12 @@ const (
 	DefaultSigningSecret  = "sandbox-pos-secret"
 )
 
-// Config configures the POS Framework emulator.
+// Config is what the POS Framework emulator takes of the sandbox's config (sandbox.Config
+// documents each field).
 type Config struct {
-	// PartnerURL is the partner's base URL; Create Package Events go to {PartnerURL}/v1/packages.
-	PartnerURL string
-	// SubscriptionID, SigningKeyID and SigningSecret sign both directions [ours]; blank means
-	// the defaults above.
-	SubscriptionID string
-	SigningKeyID   string
-	SigningSecret  string
+	PartnerURL string // Create Package Events go to {PartnerURL}/v1/packages
+	// The signing settings, both directions [ours]; blank means the defaults above.
+	SubscriptionID, SigningKeyID, SigningSecret string
 }
 
 // WithDefaults fills in the signing settings; blank ids count as unset.

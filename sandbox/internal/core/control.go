@@ -77,12 +77,9 @@ func (rt *Runtime) parseFaults(obj map[string]json.RawMessage) (*FaultConfig, Pr
 	}
 	now := rt.Now()
 	cfg.Rules = make([]FaultRule, 0, len(rules))
-	for i, raw := range rules {
-		ptr := Pointer("/rules", i)
-		if ro, ok := DecodeObject(raw, ptr, &ps); ok {
-			cfg.Rules = append(cfg.Rules, rt.parseRule(ro, ptr, now, &ps))
-		}
-	}
+	EachObject(rules, "/rules", &ps, func(ptr string, ro map[string]json.RawMessage) {
+		cfg.Rules = append(cfg.Rules, rt.parseRule(ro, ptr, now, &ps))
+	})
 	return cfg, ps
 }
 

@@ -56,6 +56,17 @@ func DecodeArray(raw json.RawMessage, ptr, what string, ps *Problems) ([]json.Ra
 	return items, true
 }
 
+// EachObject decodes each item as an object (reporting those that are not at their
+// pointers) and hands it to f with its pointer, ptr/i.
+func EachObject(items []json.RawMessage, ptr string, ps *Problems, f func(ptr string, obj map[string]json.RawMessage)) {
+	for i, raw := range items {
+		iptr := Pointer(ptr, i)
+		if obj, ok := DecodeObject(raw, iptr, ps); ok {
+			f(iptr, obj)
+		}
+	}
+}
+
 // NonEmptyString decodes a required non-blank string member.
 func NonEmptyString(obj map[string]json.RawMessage, key, ptr string, ps *Problems) (string, bool) {
 	raw, ok := obj[key]
