@@ -1,0 +1,69 @@
+package inbankemu
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestInbankPage(t *testing.T) {
+	e := newEnv(t, nil)
+	created := e.create(time.Hour)
+	client := e.TS.Client()
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := client.Get(created.RedirectURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") ||
+		!strings.Contains(string(page), "iPhone 15 with a case, 24 months") || !strings.Contains(string(page), `<strong id="status">pending</strong>`) ||
+		!strings.Contains(string(page), `value="complete"`) {
+		t.Fatalf("page: %d %s", resp.StatusCode, page)
+	}
+	resp, err = client.PostForm(created.RedirectURL, url.Values{"action": {"complete"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "https://shop.example/return" {
+		t.Errorf("sign: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	// Both callbacks leave at once: they may arrive in either order, as Inbank's may.
+	got := map[string]bool{}
+	for range 2 {
+		cb := e.shop.Next(nil)
+		e.verify(cb, created.UUID, decode(cb).Status)
+		got[decode(cb).Status] = true
+	}
+	if !got["granted"] || !got["completed"] {
+		t.Errorf("callbacks %v, want granted and completed", got)
+	}
+	resp, err = client.PostForm(created.RedirectURL, url.Values{"action": {"cancel"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict {
+		t.Errorf("cancel after completion: %d", resp.StatusCode)
+	}
+
+	cancelled := e.create(time.Hour)
+	resp, err = client.PostForm(cancelled.RedirectURL, url.Values{"action": {"cancel"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "https://shop.example/cancel" {
+		t.Errorf("cancel: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, err := client.Get(e.URL + "/inbank/pay/5e3a459a-aada-4d81-b6ad-09cb9483c8bf"); err != nil || resp.StatusCode != 404 {
+		t.Errorf("unknown session page: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+}
