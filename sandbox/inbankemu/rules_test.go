@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -20,100 +21,93 @@ func inbankBody(t *testing.T) map[string]any {
 	return d
 }
 
-func obj(d map[string]any, keys ...string) map[string]any {
-	for _, k := range keys {
-		d = d[k].(map[string]any)
+// at is the object at path in d: keys of objects, indices of arrays.
+func at(d map[string]any, path ...any) map[string]any {
+	var v any = d
+	for _, p := range path {
+		switch k := p.(type) {
+		case string:
+			v = v.(map[string]any)[k]
+		case int:
+			v = v.([]any)[k]
+		}
 	}
-	return d
+	return v.(map[string]any)
 }
 
-func asset(d map[string]any, i int) map[string]any {
-	return obj(d, "rentalApplicationData")["assets"].([]any)[i].(map[string]any)
+// A mutation changes a valid body into an invalid one.
+type mutation func(d map[string]any)
+
+// drop removes the member at path.
+func drop(path ...any) mutation {
+	return func(d map[string]any) { delete(at(d, path[:len(path)-1]...), path[len(path)-1].(string)) }
 }
+
+// set sets the member at path to v.
+func set(v any, path ...any) mutation {
+	return func(d map[string]any) { at(d, path[:len(path)-1]...)[path[len(path)-1].(string)] = v }
+}
+
+// both applies m, then n.
+func both(m, n mutation) mutation { return func(d map[string]any) { m(d); n(d) } }
 
 // One row per seed-001 rule: the sandbox answers 400 with the problem at its pointer, and
 // the client refuses the same body with the same problems before calling.
 func TestInbankValidationRules(t *testing.T) {
 	e := newEnv(t, nil)
 	const a0, a1 = "/rentalApplicationData/assets/0", "/rentalApplicationData/assets/1"
+	asset := func(i int, key string) []any { return []any{"rentalApplicationData", "assets", i, key} }
+	urls := func(kv ...string) map[string]any {
+		m := map[string]any{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = "https://shop.example/" + kv[i+1]
+		}
+		return m
+	}
 	for _, tc := range []struct {
-		name   string
-		mutate func(d map[string]any)
-		want   schemas.Problem
+		name     string
+		mutate   mutation
+		ptr, msg string
 	}{
-		{"missing productCode", func(d map[string]any) { delete(d, "productCode") },
-			schemas.Problem{Pointer: "", Message: `missing property "productCode"`}},
-		{"lowercase currency", func(d map[string]any) { d["currency"] = "eur" },
-			schemas.Problem{Pointer: "/currency", Message: "must be an uppercase ISO 4217 currency code"}},
-		{"currency other than EUR", func(d map[string]any) { d["currency"] = "USD" },
-			schemas.Problem{Pointer: "/currency", Message: `must be one of "EUR"`}},
-		{"missing locale", func(d map[string]any) { delete(d, "locale") },
-			schemas.Problem{Pointer: "", Message: `missing property "locale"`}},
-		{"bad locale", func(d map[string]any) { d["locale"] = "estonian" },
-			schemas.Problem{Pointer: "/locale", Message: `must be a language-country code xx-XX, such as "et-EE"`}},
-		{"bad validUntil", func(d map[string]any) { d["validUntil"] = "tomorrow" },
-			schemas.Problem{Pointer: "/validUntil", Message: "must be a valid date-time"}},
-		{"customerData without identityCode", func(d map[string]any) {
-			d["customerData"] = map[string]any{"firstName": "Anna", "lastName": "Ozola"}
-		}, schemas.Problem{Pointer: "/customerData", Message: `missing property "identityCode"`}},
-		{"customerData without firstName", func(d map[string]any) {
-			d["customerData"] = map[string]any{"identityCode": "1", "lastName": "Ozola"}
-		}, schemas.Problem{Pointer: "/customerData", Message: `missing property "firstName"`}},
-		{"customerData without lastName", func(d map[string]any) {
-			d["customerData"] = map[string]any{"identityCode": "1", "firstName": "Anna"}
-		}, schemas.Problem{Pointer: "/customerData", Message: `missing property "lastName"`}},
-		{"customerContactData without mobile", func(d map[string]any) {
-			d["customerContactData"] = map[string]any{"email": "anna@example.com"}
-		}, schemas.Problem{Pointer: "/customerContactData", Message: `missing property "mobile"`}},
-		{"customerContactData without email", func(d map[string]any) {
-			d["customerContactData"] = map[string]any{"mobile": "+37255555555"}
-		}, schemas.Problem{Pointer: "/customerContactData", Message: `missing property "email"`}},
-		{"missing purchase", func(d map[string]any) { delete(d, "purchase") },
-			schemas.Problem{Pointer: "", Message: `missing property "purchase"`}},
-		{"missing purchase.description", func(d map[string]any) { delete(obj(d, "purchase"), "description") },
-			schemas.Problem{Pointer: "/purchase", Message: `missing property "description"`}},
-		{"merchant without merchantOrderReference", func(d map[string]any) {
-			obj(d, "purchase")["merchant"] = []any{map[string]any{"merchantDomainName": "shop.example"}}
-		}, schemas.Problem{Pointer: "/purchase/merchant/0", Message: `missing property "merchantOrderReference"`}},
-		{"missing rentalApplicationData", func(d map[string]any) { delete(d, "rentalApplicationData") },
-			schemas.Problem{Pointer: "", Message: `missing property "rentalApplicationData"`}},
-		{"missing assets", func(d map[string]any) { delete(obj(d, "rentalApplicationData"), "assets") },
-			schemas.Problem{Pointer: "/rentalApplicationData", Message: `missing property "assets"`}},
-		{"asset without modelName", func(d map[string]any) { delete(asset(d, 1), "modelName") },
-			schemas.Problem{Pointer: a1, Message: `missing property "modelName"`}},
-		{"asset without netPrice", func(d map[string]any) { delete(asset(d, 1), "netPrice") },
-			schemas.Problem{Pointer: a1, Message: `missing property "netPrice"`}},
-		{"hero not MODEL_BASED", func(d map[string]any) {
-			asset(d, 0)["type"] = "CATEGORY_BASED"
-			asset(d, 0)["categoryCode"] = "add_on"
-		}, schemas.Problem{Pointer: a0 + "/type", Message: "the hero device (first asset) must be MODEL_BASED"}},
-		{"hero without modelId", func(d map[string]any) { delete(asset(d, 0), "modelId") },
-			schemas.Problem{Pointer: a0 + "/modelId", Message: "required: the hero device (first asset) needs a modelId"}},
-		{"MODEL_BASED without modelId", func(d map[string]any) {
-			asset(d, 1)["type"] = "MODEL_BASED"
-			delete(asset(d, 1), "categoryCode")
-		}, schemas.Problem{Pointer: a1 + "/modelId", Message: "required for a MODEL_BASED asset"}},
-		{"CATEGORY_BASED without categoryCode", func(d map[string]any) {
-			asset(d, 1)["type"] = "CATEGORY_BASED"
-			delete(asset(d, 1), "categoryCode")
-		}, schemas.Problem{Pointer: a1 + "/categoryCode", Message: "required for a CATEGORY_BASED asset"}},
-		{"bad categoryCode", func(d map[string]any) { asset(d, 1)["categoryCode"] = "warranty" },
-			schemas.Problem{Pointer: a1 + "/categoryCode", Message: `must be one of "add_on", "copying_fee", "shipping_fee"`}},
-		{"copying_fee outside Latvia", func(d map[string]any) { asset(d, 1)["categoryCode"] = "copying_fee" },
-			schemas.Problem{Pointer: a1 + "/categoryCode", Message: `"copying_fee" is applicable only in Latvia (locale xx-LV)`}},
-		{"bad asset type", func(d map[string]any) { asset(d, 1)["type"] = "BUNDLE" },
-			schemas.Problem{Pointer: a1 + "/type", Message: `must be one of "MODEL_BASED", "CATEGORY_BASED"`}},
-		{"missing period", func(d map[string]any) { delete(obj(d, "rentalApplicationData"), "period") },
-			schemas.Problem{Pointer: "/rentalApplicationData", Message: `missing property "period"`}},
-		{"partnerUrls without cancelUrl", func(d map[string]any) {
-			d["partnerUrls"] = map[string]any{"returnUrl": "https://shop.example/r"}
-		}, schemas.Problem{Pointer: "/partnerUrls", Message: `missing property "cancelUrl"`}},
-		{"partnerUrls without returnUrl", func(d map[string]any) {
-			d["partnerUrls"] = map[string]any{"cancelUrl": "https://shop.example/c"}
-		}, schemas.Problem{Pointer: "/partnerUrls", Message: `missing property "returnUrl"`}},
-		{"bad callbackUrl", func(d map[string]any) {
-			d["partnerUrls"] = map[string]any{"returnUrl": "https://shop.example/r", "cancelUrl": "https://shop.example/c", "callbackUrl": "shop.example/cb"}
-		}, schemas.Problem{Pointer: "/partnerUrls/callbackUrl", Message: "must be an absolute http(s) URL"}},
+		{"missing productCode", drop("productCode"), "", `missing property "productCode"`},
+		{"lowercase currency", set("eur", "currency"), "/currency", "must be an uppercase ISO 4217 currency code"},
+		{"currency other than EUR", set("USD", "currency"), "/currency", `must be one of "EUR"`},
+		{"missing locale", drop("locale"), "", `missing property "locale"`},
+		{"bad locale", set("estonian", "locale"), "/locale", `must be a language-country code xx-XX, such as "et-EE"`},
+		{"bad validUntil", set("tomorrow", "validUntil"), "/validUntil", "must be a valid date-time"},
+		{"customerData without identityCode", set(map[string]any{"firstName": "Anna", "lastName": "Ozola"}, "customerData"),
+			"/customerData", `missing property "identityCode"`},
+		{"customerData without firstName", set(map[string]any{"identityCode": "1", "lastName": "Ozola"}, "customerData"),
+			"/customerData", `missing property "firstName"`},
+		{"customerData without lastName", set(map[string]any{"identityCode": "1", "firstName": "Anna"}, "customerData"),
+			"/customerData", `missing property "lastName"`},
+		{"customerContactData without mobile", set(map[string]any{"email": "anna@example.com"}, "customerContactData"),
+			"/customerContactData", `missing property "mobile"`},
+		{"customerContactData without email", set(map[string]any{"mobile": "+37255555555"}, "customerContactData"),
+			"/customerContactData", `missing property "email"`},
+		{"missing purchase", drop("purchase"), "", `missing property "purchase"`},
+		{"missing purchase.description", drop("purchase", "description"), "/purchase", `missing property "description"`},
+		{"merchant without merchantOrderReference", set([]any{map[string]any{"merchantDomainName": "shop.example"}}, "purchase", "merchant"),
+			"/purchase/merchant/0", `missing property "merchantOrderReference"`},
+		{"missing rentalApplicationData", drop("rentalApplicationData"), "", `missing property "rentalApplicationData"`},
+		{"missing assets", drop("rentalApplicationData", "assets"), "/rentalApplicationData", `missing property "assets"`},
+		{"asset without modelName", drop(asset(1, "modelName")...), a1, `missing property "modelName"`},
+		{"asset without netPrice", drop(asset(1, "netPrice")...), a1, `missing property "netPrice"`},
+		{"hero not MODEL_BASED", both(set("CATEGORY_BASED", asset(0, "type")...), set("add_on", asset(0, "categoryCode")...)),
+			a0 + "/type", "the hero device (first asset) must be MODEL_BASED"},
+		{"hero without modelId", drop(asset(0, "modelId")...), a0 + "/modelId", "required: the hero device (first asset) needs a modelId"},
+		{"MODEL_BASED without modelId", both(set("MODEL_BASED", asset(1, "type")...), drop(asset(1, "categoryCode")...)),
+			a1 + "/modelId", "required for a MODEL_BASED asset"},
+		{"CATEGORY_BASED without categoryCode", both(set("CATEGORY_BASED", asset(1, "type")...), drop(asset(1, "categoryCode")...)),
+			a1 + "/categoryCode", "required for a CATEGORY_BASED asset"},
+		{"bad categoryCode", set("warranty", asset(1, "categoryCode")...), a1 + "/categoryCode", `must be one of "add_on", "copying_fee", "shipping_fee"`},
+		{"copying_fee outside Latvia", set("copying_fee", asset(1, "categoryCode")...), a1 + "/categoryCode", `"copying_fee" is applicable only in Latvia (locale xx-LV)`},
+		{"bad asset type", set("BUNDLE", asset(1, "type")...), a1 + "/type", `must be one of "MODEL_BASED", "CATEGORY_BASED"`},
+		{"missing period", drop("rentalApplicationData", "period"), "/rentalApplicationData", `missing property "period"`},
+		{"partnerUrls without cancelUrl", set(urls("returnUrl", "r"), "partnerUrls"), "/partnerUrls", `missing property "cancelUrl"`},
+		{"partnerUrls without returnUrl", set(urls("cancelUrl", "c"), "partnerUrls"), "/partnerUrls", `missing property "returnUrl"`},
+		{"bad callbackUrl", set(map[string]any{"returnUrl": "https://shop.example/r", "cancelUrl": "https://shop.example/c", "callbackUrl": "shop.example/cb"}, "partnerUrls"),
+			"/partnerUrls/callbackUrl", "must be an absolute http(s) URL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := inbankBody(t)
@@ -125,12 +119,8 @@ func TestInbankValidationRules(t *testing.T) {
 			if rep.Status != http.StatusBadRequest || got.Message != "validation_failed" {
 				t.Fatalf("%d %s", rep.Status, rep.Body)
 			}
-			found := false
-			for _, p := range got.Details {
-				found = found || p == tc.want
-			}
-			if !found {
-				t.Errorf("no %v in %v", tc.want, got.Details)
+			if want := (schemas.Problem{Pointer: tc.ptr, Message: tc.msg}); !slices.Contains(got.Details, want) {
+				t.Errorf("no %v in %v", want, got.Details)
 			}
 			// The client refuses the same body with the same problems, before any call.
 			raw, _ := json.Marshal(d)
