@@ -117,18 +117,18 @@ func (ib *Inbank) transition(sess *session, action string, cb Callbacks) error {
 	sess.updated = ib.rt.Now().UTC()
 	switch a.to {
 	case pos.StatusGranted, pos.StatusCompleted:
-		sess.creditApp = cmpOrNew(sess.creditApp)
-		sess.creditContract = cmpOrNew(sess.creditContract)
+		sess.creditApp = orNewUUID(sess.creditApp)
+		sess.creditContract = orNewUUID(sess.creditContract)
 	case pos.StatusDeclined:
-		sess.creditApp = cmpOrNew(sess.creditApp) // the application Inbank denied
+		sess.creditApp = orNewUUID(sess.creditApp) // the application Inbank denied
 	}
 	ib.rt.Log.Info("inbank session "+string(a.to), "session", sess.uuid)
 	ib.sendCallbacks(sess, cb)
 	return nil
 }
 
-// cmpOrNew is id, or a new UUID if id is empty.
-func cmpOrNew(id string) string {
+// orNewUUID is id, or a new UUID if id is empty.
+func orNewUUID(id string) string {
 	if id == "" {
 		return core.NewUUID()
 	}
