@@ -126,6 +126,13 @@ func (f *flags) integer(p *int, name, envVar string, def int, usage string) {
 	f.fromEnv(name, envVar)
 }
 
+// value registers a flag of any flag.Value (its zero value is the default) with an
+// environment fallback.
+func (f *flags) value(v flag.Value, name, envVar, usage string) {
+	f.Var(v, name, envUsage(usage, envVar, ""))
+	f.fromEnv(name, envVar)
+}
+
 func (f *flags) duration(p *time.Duration, name, envVar string, def time.Duration, usage string) {
 	f.DurationVar(p, name, def, envUsage(usage, envVar, ""))
 	f.fromEnv(name, envVar)

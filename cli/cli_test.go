@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/epcflow/epcflow/epc"
 )
 
 // TestOperatorEndpointsNeedAToken: the production API refuses to start with its operator
@@ -70,5 +72,36 @@ func TestEnvironmentValues(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("err = %v; want it to say %q", err, want)
 		}
+	}
+}
+
+// TestWorkerAuthStyle: --epc-auth-style / EPC_AUTH_STYLE take form or basic; anything else
+// is refused before the worker starts, naming the variable or the flag.
+func TestWorkerAuthStyle(t *testing.T) {
+	tests := []struct {
+		name, env string
+		args      []string
+		want      string
+	}{
+		{"bad variable", "header", nil, "environment variable EPC_AUTH_STYLE: not a valid value for --epc-auth-style"},
+		{"bad flag", "", []string{"--epc-auth-style", "header"}, "flag -epc-auth-style: must be form or basic"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("EPC_AUTH_STYLE", tt.env)
+			var out, errOut bytes.Buffer
+			code := Main(context.Background(), append([]string{"worker"}, tt.args...), &out, &errOut)
+			if code != 2 || !strings.Contains(errOut.String(), tt.want) {
+				t.Fatalf("exit %d, stderr %q; want 2 and %q", code, errOut.String(), tt.want)
+			}
+		})
+	}
+	f := newFlags(&env{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, getenv: func(k string) string {
+		return map[string]string{"EPC_AUTH_STYLE": "basic"}[k]
+	}}, "t")
+	var style epc.AuthStyle
+	f.value(&style, "epc-auth-style", "EPC_AUTH_STYLE", "")
+	if err := f.parse(nil); err != nil || style != epc.AuthBasic {
+		t.Fatalf("style %q, err %v; want basic", style, err)
 	}
 }

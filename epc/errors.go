@@ -1,10 +1,12 @@
 package epc
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -197,4 +199,63 @@ func excerpt(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// transportError wraps a failed exchange. Refused, reset and timed-out exchanges are
+// retryable, including a context deadline (the platform was slow); a canceled context is not:
+// the caller gave up.
+func (c *Client) transportError(ctx context.Context, method, p string, err error) *APIError {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return contextError(method, p, ctxErr)
+	}
+	return &APIError{Method: method, Path: p, Retryable: true, Err: c.redactErr(sanitizeURLError(err))}
+}
+
+func contextError(method, p string, err error) *APIError {
+	return &APIError{Method: method, Path: p, Retryable: !errors.Is(err, context.Canceled), Err: err}
+}
+
+// sanitizeURLError drops the request URL from a *url.Error: an upload location's query is a
+// signed grant.
+func sanitizeURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// redactErr keeps err's identity for errors.Is/As, but not if its text would leak a secret.
+func (c *Client) redactErr(err error) error {
+	if s := err.Error(); s != c.redact(s) {
+		return errors.New(c.redact(s))
+	}
+	return err
+}
+
+// apiError describes a non-2xx reply; also redacts the token that request used, which may no
+// longer be the cached one.
+func (c *Client) apiError(method, p string, rep *reply, usedToken ...string) *APIError {
+	return &APIError{
+		Method:     method,
+		Path:       p,
+		Status:     rep.status,
+		Message:    c.redact(platformMessage(rep.body), usedToken...),
+		RetryAfter: parseRetryAfter(rep.header.Get("Retry-After"), c.now()),
+		Retryable:  retryableStatus(rep.status),
+	}
+}
+
+// redact removes the client secret and the cached access token from text the platform sent
+// back, in case a reply echoes them.
+func (c *Client) redact(s string, more ...string) string {
+	c.mu.Lock()
+	tok := c.token
+	c.mu.Unlock()
+	for _, secret := range append([]string{c.secret, tok}, more...) {
+		if secret != "" {
+			s = strings.ReplaceAll(s, secret, redacted)
+		}
+	}
+	return s
 }

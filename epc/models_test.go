@@ -2,7 +2,6 @@ package epc
 
 import (
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 
@@ -11,8 +10,7 @@ import (
 
 // TestTransactionRoundTrip: seed 002's transaction decoded and encoded again loses nothing.
 func TestTransactionRoundTrip(t *testing.T) {
-	orig, err := os.ReadFile("testdata/transaction.json")
-	require.NoError(t, err)
+	orig := readFixture(t, "transaction.json")
 
 	var tx Transaction
 	require.NoError(t, json.Unmarshal(orig, &tx))

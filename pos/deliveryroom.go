@@ -1,14 +1,11 @@
 package pos
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,9 +17,6 @@ const SessionsPath = "/pos/v1/sessions"
 
 // SessionLifetime is how long a Delivery Room URL stays good, used once at most (seed 000).
 const SessionLifetime = 30 * time.Second
-
-// maxReplyBody bounds what the client reads of a reply.
-const maxReplyBody = 1 << 20
 
 // CreateSessionRequest is the CreateDeliveryRoom body. The platform documents its first five
 // members only; UserID is [ours]: the partner's portal user who opens the session, to whom
@@ -41,17 +35,10 @@ var createSessionMembers = []string{"instanceId", "groupNamespace", "groupId", "
 
 // Validate checks that every member is there (non-blank, bounded, printable); the error is a
 // *schemas.ValidationError (Schema: CreateSessionDocument) with the body's JSON pointers.
-func (r CreateSessionRequest) Validate() error {
-	d := newDocCheck(CreateSessionDocument)
-	r.check(d)
-	return d.err()
-}
+func (r CreateSessionRequest) Validate() error { return checkDoc(CreateSessionDocument, r.check) }
 
 func (r CreateSessionRequest) check(d *docCheck) {
-	d.id("/instanceId", r.InstanceID)
-	d.id("/groupNamespace", r.GroupNamespace)
-	d.id("/groupId", r.GroupID)
-	d.id("/packageId", r.PackageID)
+	d.packageIDsValid(r.InstanceID, r.GroupNamespace, r.GroupID, r.PackageID)
 	d.id("/recipientId", r.RecipientID)
 	d.id("/userId", r.UserID)
 }
@@ -59,30 +46,20 @@ func (r CreateSessionRequest) check(d *docCheck) {
 // ParseCreateSessionRequest decodes and validates a CreateDeliveryRoom body, strictly: a
 // member it does not know is a problem too (what the sandbox applies to what we send).
 func ParseCreateSessionRequest(body []byte) (CreateSessionRequest, error) {
+	return parseDoc(CreateSessionDocument, body, readCreateSession, CreateSessionRequest.check)
+}
+
+func readCreateSession(d *docCheck, obj map[string]json.RawMessage) CreateSessionRequest {
 	var r CreateSessionRequest
-	d := newDocCheck(CreateSessionDocument)
-	if obj, ok := d.root(body); ok {
-		for _, k := range memberNames(obj) {
-			known := false
-			for _, m := range createSessionMembers {
-				known = known || k == m
-			}
-			if !known {
-				d.add("/"+escapeToken(k), "unknown property (allowed: "+strings.Join(createSessionMembers, ", ")+")")
-			}
+	for _, k := range memberNames(obj) {
+		if !slices.Contains(createSessionMembers, k) {
+			d.add("/"+escapeToken(k), "unknown property (allowed: "+strings.Join(createSessionMembers, ", ")+")")
 		}
-		r.InstanceID = d.str(obj, "instanceId", "")
-		r.GroupNamespace = d.str(obj, "groupNamespace", "")
-		r.GroupID = d.str(obj, "groupId", "")
-		r.PackageID = d.str(obj, "packageId", "")
-		r.RecipientID = d.str(obj, "recipientId", "")
-		r.UserID = d.str(obj, "userId", "")
 	}
-	r.check(d)
-	if err := d.err(); err != nil {
-		return CreateSessionRequest{}, err
-	}
-	return r, nil
+	d.packageIDs(obj, &r.InstanceID, &r.GroupNamespace, &r.GroupID, &r.PackageID)
+	r.RecipientID = d.str(obj, "recipientId", "")
+	r.UserID = d.str(obj, "userId", "")
+	return r
 }
 
 // Session is a created Delivery Room session [ours: 201 {"sessionId","url","expiresAt"}].
@@ -178,39 +155,29 @@ func (c *DeliveryRoomClient) CreateSession(ctx context.Context, req CreateSessio
 	if err != nil {
 		return Session{}, fmt.Errorf("pos: create session: encode: %w", err)
 	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
-	if err != nil {
-		return Session{}, fmt.Errorf("pos: create session: %w", err)
-	}
-	hr.Header.Set("Content-Type", "application/json")
-	hr.Header.Set("Accept", "application/json")
-	c.Signer.Sign(hr, body)
-
 	hc := c.HTTPClient
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	resp, err := hc.Do(hr)
+	status, reply, err := sender{hc: hc}.send(ctx, call{
+		method: http.MethodPost, url: endpoint, path: SessionsPath, body: body, header: c.Signer.Header(body),
+	})
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // the endpoint is known to the caller; keep the cause
-		}
 		return Session{}, fmt.Errorf("pos: create session: %w", err)
 	}
-	defer resp.Body.Close()
-	reply, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBody))
-	if err != nil {
-		return Session{}, fmt.Errorf("pos: create session: read reply: %w", err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	if status < 200 || status > 299 {
 		code, msg := drReplyError(reply)
-		return Session{}, &APIError{Status: resp.StatusCode, Code: code, Message: msg}
+		return Session{}, &APIError{Status: status, Code: code, Message: msg}
 	}
+	return decodeSession(status, reply)
+}
+
+// decodeSession reads a 2xx reply. It holds the URL: its errors say what is wrong, never
+// what was there.
+func decodeSession(status int, reply []byte) (Session, error) {
 	var s Session
-	// The reply holds the URL: its decoding errors say what is wrong, never what was there.
 	if err := json.Unmarshal(reply, &s); err != nil {
-		return Session{}, fmt.Errorf("pos: create session: reply %d is not a session object", resp.StatusCode)
+		return Session{}, fmt.Errorf("pos: create session: reply %d is not a session object", status)
 	}
 	var missing []string
 	if s.SessionID == "" {
@@ -231,9 +198,8 @@ func (c *DeliveryRoomClient) CreateSession(ctx context.Context, req CreateSessio
 }
 
 func (c *DeliveryRoomClient) endpoint() (string, error) {
-	u, err := url.Parse(c.BaseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", errors.New("pos: create session: BaseURL must be an absolute http(s) URL")
+	if p := httpURLProblem(c.BaseURL); p != "" {
+		return "", errors.New("pos: create session: BaseURL " + p)
 	}
 	return strings.TrimRight(c.BaseURL, "/") + SessionsPath, nil
 }
@@ -255,19 +221,10 @@ func drReplyError(body []byte) (code, msg string) {
 			msg = s
 		}
 		if msg != "" {
-			return code, replyExcerpt(msg)
+			return code, excerpt(msg, 300)
 		}
 	}
-	return code, replyExcerpt(string(body))
-}
-
-func replyExcerpt(s string) string {
-	const max = 300
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > max {
-		s = s[:max] + "…"
-	}
-	return s
+	return code, excerpt(string(body), 300)
 }
 
 func memberNames(obj map[string]json.RawMessage) []string {

@@ -69,15 +69,7 @@ func (e *CallbackError) Error() string {
 	if e.Detail != "" {
 		s += ": " + e.Detail
 	}
-	for i, p := range e.Problems {
-		if i == 0 {
-			s += ": "
-		} else {
-			s += "; "
-		}
-		s += p.String()
-	}
-	return s
+	return withProblems(s, e.Problems)
 }
 
 func (e *CallbackError) Unwrap() error { return e.Err }

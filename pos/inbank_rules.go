@@ -69,52 +69,47 @@ func sessionRules(doc any) []schemas.Problem {
 	root, _ := doc.(map[string]any)
 	rental, _ := root["rentalApplicationData"].(map[string]any)
 	assets, _ := rental["assets"].([]any)
-	country, countryKnown := "", false
+	country := "" // the locale's country, when the locale is well formed
 	if loc, ok := root["locale"].(string); ok && inbankLocaleOK(loc) {
-		country, countryKnown = loc[3:], true
+		country = loc[3:]
 	}
 	var ps []schemas.Problem
-	add := func(i int, member, msg string) {
-		ps = append(ps, schemas.Problem{Pointer: inbankAssetsPointer + "/" + strconv.Itoa(i) + "/" + member, Message: msg})
-	}
 	for i, a := range assets {
-		asset, ok := a.(map[string]any)
-		if !ok {
-			continue
-		}
-		typ, typeSent := asset["type"]
-		t, _ := typ.(string)
-		if !typeSent {
-			t = AssetCategoryBased
-		}
-		_, hasModelID := asset["modelId"]
-		_, hasCategory := asset["categoryCode"]
-		switch {
-		case i == 0:
-			if t != AssetModelBased && (!typeSent || t == AssetCategoryBased) {
-				msg := "the hero device (first asset) must be MODEL_BASED"
-				if !typeSent {
-					msg += " (type defaults to CATEGORY_BASED)"
-				}
-				add(i, "type", msg)
-			}
-			if !hasModelID {
-				add(i, "modelId", "required: the hero device (first asset) needs a modelId")
-			}
-		case t == AssetModelBased && !hasModelID:
-			add(i, "modelId", "required for a MODEL_BASED asset")
-		case t == AssetCategoryBased && !hasCategory:
-			msg := "required for a CATEGORY_BASED asset"
-			if !typeSent {
-				msg += " (type defaults to CATEGORY_BASED)"
-			}
-			add(i, "categoryCode", msg)
-		}
-		if code, _ := asset["categoryCode"].(string); code == CategoryCopyingFee && countryKnown && country != "LV" {
-			add(i, "categoryCode", `"copying_fee" is applicable only in Latvia (locale xx-LV)`)
+		if asset, ok := a.(map[string]any); ok {
+			assetRules(i, asset, country, func(member, msg string) {
+				ps = append(ps, schemas.Problem{Pointer: inbankAssetsPointer + "/" + strconv.Itoa(i) + "/" + member, Message: msg})
+			})
 		}
 	}
 	return ps
+}
+
+// assetRules applies the rules to asset i, reporting each problem with add.
+func assetRules(i int, asset map[string]any, country string, add func(member, msg string)) {
+	typ, typeSent := asset["type"]
+	t, _ := typ.(string)
+	defaulted := ""
+	if !typeSent {
+		t, defaulted = AssetCategoryBased, " (type defaults to CATEGORY_BASED)"
+	}
+	_, hasModelID := asset["modelId"]
+	_, hasCategory := asset["categoryCode"]
+	switch {
+	case i == 0:
+		if t != AssetModelBased && (!typeSent || t == AssetCategoryBased) {
+			add("type", "the hero device (first asset) must be MODEL_BASED"+defaulted)
+		}
+		if !hasModelID {
+			add("modelId", "required: the hero device (first asset) needs a modelId")
+		}
+	case t == AssetModelBased && !hasModelID:
+		add("modelId", "required for a MODEL_BASED asset")
+	case t == AssetCategoryBased && !hasCategory:
+		add("categoryCode", "required for a CATEGORY_BASED asset"+defaulted)
+	}
+	if code, _ := asset["categoryCode"].(string); code == CategoryCopyingFee && country != "" && country != "LV" {
+		add("categoryCode", `"copying_fee" is applicable only in Latvia (locale xx-LV)`)
+	}
 }
 
 // inbankLocaleOK reports whether s has the xx-XX form the schema requires.

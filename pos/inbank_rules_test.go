@@ -3,7 +3,6 @@ package pos_test
 import (
 	"encoding/json"
 	"errors"
-	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -25,12 +24,8 @@ const (
 // ibDoc loads a fixture as a generic document the rows below mutate.
 func ibDoc(t testing.TB, name string) map[string]any {
 	t.Helper()
-	raw, err := os.ReadFile("testdata/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var d map[string]any
-	if err := json.Unmarshal(raw, &d); err != nil {
+	if err := json.Unmarshal(readFixture(t, name), &d); err != nil {
 		t.Fatal(err)
 	}
 	return d
@@ -299,10 +294,7 @@ func TestValidateSessionRequestMalformed(t *testing.T) {
 // out of the JSON (so the "when present, required" rules never fire by accident).
 func TestTypedSessionRequest(t *testing.T) {
 	for _, f := range []string{"inbank-session-minimal.json", "inbank-session-full.json"} {
-		raw, err := os.ReadFile("testdata/" + f)
-		if err != nil {
-			t.Fatal(err)
-		}
+		raw := readFixture(t, f)
 		req, err := pos.ParseSessionRequest(raw)
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
@@ -321,7 +313,7 @@ func TestTypedSessionRequest(t *testing.T) {
 	if err == nil || len(schemas.Problems(err)) < 4 {
 		t.Errorf("ParseSessionRequest of a partial body: %v (%+v)", err, req)
 	}
-	full, _ := pos.ParseSessionRequest(ibRead(t, "inbank-session-full.json"))
+	full, _ := pos.ParseSessionRequest(readFixture(t, "inbank-session-full.json"))
 	if want := time.Date(2026, 3, 1, 12, 10, 0, 0, time.UTC); !full.ValidUntil.Equal(want) {
 		t.Errorf("validUntil = %v, want %v", full.ValidUntil, want)
 	}
@@ -338,15 +330,6 @@ func TestTypedSessionRequest(t *testing.T) {
 	if got := schemas.Problems(err); !reflect.DeepEqual(got, want) {
 		t.Errorf("zero request:\n got %v\nwant %v", got, want)
 	}
-}
-
-func ibRead(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile("testdata/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func TestStatuses(t *testing.T) {

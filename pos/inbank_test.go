@@ -50,7 +50,7 @@ func newFakeInbank(t *testing.T, status int, reply string) *fakeInbank {
 
 func ibMinimalRequest(t *testing.T) pos.InbankSessionRequest {
 	t.Helper()
-	req, err := pos.ParseSessionRequest(ibRead(t, "inbank-session-minimal.json"))
+	req, err := pos.ParseSessionRequest(readFixture(t, "inbank-session-minimal.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,5 +287,29 @@ func TestGetSessionRetriesReads(t *testing.T) {
 				t.Fatalf("%d calls, want %d", got, tc.wantCalls)
 			}
 		})
+	}
+}
+
+// TestIsUUID: the 36-character text form only, any version, either case.
+func TestIsUUID(t *testing.T) {
+	for s, want := range map[string]bool{
+		"5e3a459a-aada-4d81-b6ad-09cb9483c8bf":          true,
+		"5E3A459A-AADA-4D81-B6AD-09CB9483C8BF":          true,
+		"00000000-0000-0000-0000-000000000000":          true,
+		"5e3a459a-aada-1d81-f6ad-09cb9483c8bf":          true, // any version and variant
+		"":                                              false,
+		"5e3a459aaada4d81b6ad09cb9483c8bf":              false,
+		"{5e3a459a-aada-4d81-b6ad-09cb9483c8bf}":        false,
+		"urn:uuid:5e3a459a-aada-4d81-b6ad-09cb9483c8bf": false,
+		"5e3a459a-aada-4d81-b6ad-09cb9483c8b":           false,
+		"5e3a459a-aada-4d81-b6ad-09cb9483c8bfa":         false,
+		"5e3a459a_aada-4d81-b6ad-09cb9483c8bf":          false,
+		"5e3a459a-aada-4d81-b6ad-09cb9483c8bg":          false,
+		"5e3a459a-aada-4d81-b6ad0-9cb9483c8bf":          false,
+		" 5e3a459a-aada-4d81-b6ad-09cb9483c8b":          false,
+	} {
+		if got := pos.IsUUID(s); got != want {
+			t.Errorf("IsUUID(%q) = %v, want %v", s, got, want)
+		}
 	}
 }

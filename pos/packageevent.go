@@ -89,52 +89,31 @@ func (e PackageEvent) Recipient(id string) (Recipient, bool) {
 // *schemas.ValidationError (Schema: PackageEventDocument); messages never echo names or
 // e-mail addresses. Members it does not know are ignored: the platform may add some.
 func ParsePackageEvent(body []byte) (PackageEvent, error) {
+	return parseDoc(PackageEventDocument, body, readPackageEvent, PackageEvent.check)
+}
+
+func readPackageEvent(d *docCheck, top map[string]json.RawMessage) PackageEvent {
 	var ev PackageEvent
-	d := newDocCheck(PackageEventDocument)
-	top, ok := d.root(body)
-	if ok {
-		ev.InstanceID = d.str(top, "instanceId", "")
-		ev.GroupNamespace = d.str(top, "groupNamespace", "")
-		ev.GroupID = d.str(top, "groupId", "")
-		ev.PackageID = d.str(top, "packageId", "")
-		if items, ok := d.array(top, "recipients", ""); ok {
-			ev.Recipients = make([]Recipient, len(items))
-			for i, raw := range items {
-				ptr := "/recipients/" + strconv.Itoa(i)
-				obj, ok := d.object(raw, ptr)
-				if !ok {
-					continue
-				}
-				r := &ev.Recipients[i]
-				r.RecipientID = d.str(obj, "recipientId", ptr)
-				r.FirstName = d.str(obj, "firstName", ptr)
-				r.LastName = d.str(obj, "lastName", ptr)
-				r.Email = d.str(obj, "email", ptr)
-				r.Role = d.str(obj, "role", ptr)
-			}
+	d.packageIDs(top, &ev.InstanceID, &ev.GroupNamespace, &ev.GroupID, &ev.PackageID)
+	ev.Recipients = readObjects(d, top, "recipients", func(ptr string, obj map[string]json.RawMessage) Recipient {
+		return Recipient{
+			RecipientID: d.str(obj, "recipientId", ptr),
+			FirstName:   d.str(obj, "firstName", ptr),
+			LastName:    d.str(obj, "lastName", ptr),
+			Email:       d.str(obj, "email", ptr),
+			Role:        d.str(obj, "role", ptr),
 		}
-	}
-	ev.check(d)
-	if err := d.err(); err != nil {
-		return PackageEvent{}, err
-	}
-	return ev, nil
+	})
+	return ev
 }
 
 // Validate applies ParsePackageEvent's rules to a value built in Go (a sender's check).
-func (e PackageEvent) Validate() error {
-	d := newDocCheck(PackageEventDocument)
-	e.check(d)
-	return d.err()
-}
+func (e PackageEvent) Validate() error { return checkDoc(PackageEventDocument, e.check) }
 
 // check applies the rules to the decoded values; pointers that already have a problem (a
 // member missing or of the wrong type) are skipped.
 func (e PackageEvent) check(d *docCheck) {
-	d.id("/instanceId", e.InstanceID)
-	d.id("/groupNamespace", e.GroupNamespace)
-	d.id("/groupId", e.GroupID)
-	d.id("/packageId", e.PackageID)
+	d.packageIDsValid(e.InstanceID, e.GroupNamespace, e.GroupID, e.PackageID)
 	switch {
 	case d.has("/recipients"):
 	case len(e.Recipients) == 0:
@@ -191,37 +170,23 @@ type RecipientAnswer struct {
 // http(s) portalUrl each. Problems come as a *schemas.ValidationError (Schema:
 // PackageAnswerDocument); they never echo the HTML or the URL.
 func ParsePackageAnswer(ev PackageEvent, body []byte) (PackageAnswer, error) {
-	var a PackageAnswer
-	d := newDocCheck(PackageAnswerDocument)
-	top, ok := d.root(body)
-	if ok {
-		if items, ok := d.array(top, "recipients", ""); ok {
-			a.Recipients = make([]RecipientAnswer, len(items))
-			for i, raw := range items {
-				ptr := "/recipients/" + strconv.Itoa(i)
-				obj, ok := d.object(raw, ptr)
-				if !ok {
-					continue
-				}
-				ra := &a.Recipients[i]
-				ra.RecipientID = d.str(obj, "recipientId", ptr)
-				ra.EmailHTML = d.str(obj, "emailHtml", ptr)
-				ra.PortalURL = d.str(obj, "portalUrl", ptr)
-			}
+	return parseDoc(PackageAnswerDocument, body, readPackageAnswer,
+		func(a PackageAnswer, d *docCheck) { a.check(ev, d) })
+}
+
+func readPackageAnswer(d *docCheck, top map[string]json.RawMessage) PackageAnswer {
+	return PackageAnswer{Recipients: readObjects(d, top, "recipients", func(ptr string, obj map[string]json.RawMessage) RecipientAnswer {
+		return RecipientAnswer{
+			RecipientID: d.str(obj, "recipientId", ptr),
+			EmailHTML:   d.str(obj, "emailHtml", ptr),
+			PortalURL:   d.str(obj, "portalUrl", ptr),
 		}
-	}
-	a.check(ev, d)
-	if err := d.err(); err != nil {
-		return PackageAnswer{}, err
-	}
-	return a, nil
+	})}
 }
 
 // Validate applies ParsePackageAnswer's rules to a value built in Go.
 func (a PackageAnswer) Validate(ev PackageEvent) error {
-	d := newDocCheck(PackageAnswerDocument)
-	a.check(ev, d)
-	return d.err()
+	return checkDoc(PackageAnswerDocument, func(d *docCheck) { a.check(ev, d) })
 }
 
 func (a PackageAnswer) check(ev PackageEvent, d *docCheck) {
@@ -271,11 +236,7 @@ func checkHTTPURL(raw string, maxLen int) string {
 	if len(raw) > maxLen {
 		return fmt.Sprintf("must be at most %d characters long", maxLen)
 	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "must be an absolute http(s) URL"
-	}
-	return ""
+	return httpURLProblem(raw)
 }
 
 // docCheck collects the problems of one document, each at its JSON pointer (only one per
@@ -287,6 +248,30 @@ type docCheck struct {
 }
 
 func newDocCheck(doc string) *docCheck { return &docCheck{doc: doc, at: map[string]bool{}} }
+
+// parseDoc decodes body as the document doc: read takes the members of its root object
+// (when it is one), then check applies the rules to what was read. Every problem is
+// reported at once; on any, the zero T is returned.
+func parseDoc[T any](doc string, body []byte, read func(*docCheck, map[string]json.RawMessage) T, check func(T, *docCheck)) (T, error) {
+	var v T
+	d := newDocCheck(doc)
+	if top, ok := d.root(body); ok {
+		v = read(d, top)
+	}
+	check(v, d)
+	if err := d.err(); err != nil {
+		var zero T
+		return zero, err
+	}
+	return v, nil
+}
+
+// checkDoc applies check to a value built in Go, as the document doc.
+func checkDoc(doc string, check func(*docCheck)) error {
+	d := newDocCheck(doc)
+	check(d)
+	return d.err()
+}
 
 func (d *docCheck) add(ptr, msg string) {
 	if d.at[ptr] {
@@ -344,6 +329,39 @@ func (d *docCheck) object(raw json.RawMessage, ptr string) (map[string]json.RawM
 		return nil, false
 	}
 	return obj, true
+}
+
+// readObjects reads the required top-level array member key, each item with read; an item
+// that is not an object is a problem, and a zero T in its place.
+func readObjects[T any](d *docCheck, top map[string]json.RawMessage, key string, read func(ptr string, obj map[string]json.RawMessage) T) []T {
+	items, ok := d.array(top, key, "")
+	if !ok {
+		return nil
+	}
+	out := make([]T, len(items))
+	for i, raw := range items {
+		ptr := "/" + escapeToken(key) + "/" + strconv.Itoa(i)
+		if obj, ok := d.object(raw, ptr); ok {
+			out[i] = read(ptr, obj)
+		}
+	}
+	return out
+}
+
+// packageIDs reads the four top-level members that name a package.
+func (d *docCheck) packageIDs(top map[string]json.RawMessage, instanceID, groupNamespace, groupID, packageID *string) {
+	*instanceID = d.str(top, "instanceId", "")
+	*groupNamespace = d.str(top, "groupNamespace", "")
+	*groupID = d.str(top, "groupId", "")
+	*packageID = d.str(top, "packageId", "")
+}
+
+// packageIDsValid checks them as ids.
+func (d *docCheck) packageIDsValid(instanceID, groupNamespace, groupID, packageID string) {
+	d.id("/instanceId", instanceID)
+	d.id("/groupNamespace", groupNamespace)
+	d.id("/groupId", groupID)
+	d.id("/packageId", packageID)
 }
 
 // array decodes the required member key of obj as a JSON array.

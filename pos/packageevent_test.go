@@ -3,7 +3,6 @@ package pos_test
 import (
 	"encoding/json"
 	"errors"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -11,15 +10,6 @@ import (
 	"github.com/epcflow/epcflow/pos"
 	"github.com/epcflow/epcflow/schemas"
 )
-
-func readFixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile("testdata/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 func TestParsePackageEventFixture(t *testing.T) {
 	ev, err := pos.ParsePackageEvent(readFixture(t, "package-event.json"))

@@ -333,6 +333,7 @@ func HealthCheck(c client.Client) func(context.Context) error {
 // ActivitiesConfig configures NewActivities.
 type ActivitiesConfig struct {
 	EPCBaseURL, EPCClientID, EPCClientSecret string
+	EPCAuthStyle                             epc.AuthStyle // default: epc.AuthForm
 	Blobs                                    *blobs.Store
 	Accounts                                 accounts.Store // default: the demo store
 	Partner                                  *epc.Party     // default: DemoPartner()
@@ -353,7 +354,7 @@ func NewActivities(cfg ActivitiesConfig) (*activities.Transaction, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	ec, err := epc.NewClient(epc.Config{BaseURL: cfg.EPCBaseURL, ClientID: cfg.EPCClientID, ClientSecret: cfg.EPCClientSecret, Logger: log.With("component", "epc")})
+	ec, err := epc.NewClient(epc.Config{BaseURL: cfg.EPCBaseURL, ClientID: cfg.EPCClientID, ClientSecret: cfg.EPCClientSecret, AuthStyle: cfg.EPCAuthStyle, Logger: log.With("component", "epc")})
 	if err != nil {
 		return nil, err
 	}
