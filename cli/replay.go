@@ -98,13 +98,17 @@ func runReplay(ctx context.Context, e *env, args []string) error {
 // report prints a line per history and a summary; the error names the worst failure.
 func report(e *env, results []replay.Result) error {
 	count := map[replay.Kind]int{}
+	width := 0
+	for _, r := range results {
+		width = max(width, len(r.Name))
+	}
 	for _, r := range results {
 		count[r.Kind]++
 		status := "ok"
 		if r.Err != nil {
 			status = fmt.Sprintf("FAILED (%s): %v", r.Kind, r.Err)
 		}
-		fmt.Fprintf(e.stdout, "%-60s %s\n", r.Name, status)
+		fmt.Fprintf(e.stdout, "%-*s  %s\n", width, r.Name, status)
 	}
 	fmt.Fprintf(e.stdout, "replay: %d histories, %d ok, %d non-deterministic, %d of an unknown workflow type, %d unreadable\n",
 		len(results), count[replay.OK], count[replay.NonDeterministic], count[replay.UnknownType], count[replay.Unreadable])
