@@ -74,7 +74,7 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	f.str(&metricsListen, "metrics-listen", "EPCFLOW_METRICS_LISTEN", "127.0.0.1:9090", "address of the worker's /metrics (empty: none)")
 	var inbankURL, inbankKey string
 	f.str(&inbankURL, "inbank-base-url", "INBANK_BASE_URL", "http://127.0.0.1:8090", "Inbank Partner API base URL")
-	f.secret(&inbankKey, "inbank-api-key", "INBANK_API_KEY", "", "Inbank API key (empty: no payment sessions)")
+	f.secret(&inbankKey, "inbank-api-key", "INBANK_API_KEY", "", "Inbank API key (empty: a payment session's Inbank calls fail at once)")
 	logs.register(f, "json")
 	if err := f.parse(args); err != nil {
 		return err
