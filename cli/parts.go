@@ -197,7 +197,8 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	h, err := api.New(api.Config{Engine: starter.New(c), Verifier: v, Blobs: store, Logger: log, Metrics: m, Ready: stack.HealthCheck(c), OperatorToken: token, Codec: codecHandler, Delivery: delivery, Payments: payments})
+	engine := starter.New(c)
+	h, err := api.New(api.Config{Engine: engine, Verifier: v, Blobs: store, Logger: log, Metrics: m, Ready: engine.CheckHealth, OperatorToken: token, Codec: codecHandler, Delivery: delivery, Payments: payments})
 	if err != nil {
 		return err
 	}

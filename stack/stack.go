@@ -228,7 +228,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	}
 	h, err := api.New(api.Config{
 		Engine: st.Starter, Verifier: verifier, Blobs: st.Blobs, Logger: log.With("component", "api"),
-		Metrics: st.Metrics, Ready: HealthCheck(st.Client), OperatorToken: cfg.OperatorToken,
+		Metrics: st.Metrics, Ready: st.Starter.CheckHealth, OperatorToken: cfg.OperatorToken,
 		Codec: codecHandler, Delivery: delivery, Payments: payments,
 	})
 	if err != nil {
@@ -320,14 +320,6 @@ func Dial(ctx context.Context, hostPort, namespace string, log *slog.Logger, m *
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", hostPort, err)
 	}
 	return c, nil
-}
-
-// HealthCheck reports whether Temporal answers, for /readyz.
-func HealthCheck(c client.Client) func(context.Context) error {
-	return func(ctx context.Context) error {
-		_, err := c.CheckHealth(ctx, &client.CheckHealthRequest{})
-		return err
-	}
 }
 
 // ActivitiesConfig configures NewActivities.

@@ -63,6 +63,12 @@ func classify(err error) error {
 	return err
 }
 
+// CheckHealth reports whether Temporal answers (the API's /readyz).
+func (s *Starter) CheckHealth(ctx context.Context) error {
+	_, err := s.Client.CheckHealth(ctx, &client.CheckHealthRequest{})
+	return err
+}
+
 // mark adds this package's sentinel to err and keeps err itself, so a caller can still read
 // an application error's type and details (errors.As).
 func mark(err error) error {
