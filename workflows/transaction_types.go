@@ -34,13 +34,23 @@ type WebhookSignal struct {
 	ResourceType  string    `json:"resourceType"`
 	ResourceID    string    `json:"resourceId"`
 	TransactionID string    `json:"transactionId"`
+	// BodySHA256 is the hex SHA-256 of the raw body: the webhook's identity when it has no
+	// eventId. Empty in signals sent before it was added.
+	BodySHA256 string `json:"bodySha256,omitempty"`
+	// RefEventID is the transaction event meta.resourceRef names, if it names one.
+	RefEventID string `json:"refEventId,omitempty"`
 }
 
-// DedupKey identifies a webhook delivery: its eventId, or, for platforms that omit it, the
-// fields that together name the notification.
+// DedupKey identifies a webhook delivery: its eventId, or for platforms that omit it the
+// digest of its body (eventTime is given to the second: two updates of one second differ in
+// nothing else). Signals recorded before the digest keep the fields that name the
+// notification, so their histories replay alike.
 func (w WebhookSignal) DedupKey() string {
-	if w.EventID != "" {
+	switch {
+	case w.EventID != "":
 		return w.EventID
+	case w.BodySHA256 != "":
+		return "sha256:" + w.BodySHA256
 	}
 	return w.EventType + "|" + w.ResourceType + "|" + w.ResourceID + "|" + w.EventTime.UTC().Format(time.RFC3339Nano)
 }
