@@ -273,7 +273,9 @@ func TestWebhookDedupStoreDown(t *testing.T) {
 			t.Errorf("store errors (%s): %q", op, line)
 		}
 	}
-	a.logs.waitLine(t, func(l map[string]any) bool { return l["msg"] == "webhook dedup store failed: delivering the webhook all the same" })
+	a.logs.waitLine(t, func(l map[string]any) bool {
+		return l["msg"] == "webhook dedup store failed: delivering the webhook all the same"
+	})
 }
 
 // TestWebhookTypesNotActedOnAreCounted: by resource and event type, unknown values as
