@@ -301,7 +301,12 @@ func (e *env) saveHistory(ctx context.Context, flow, workflowID, name string) {
 	if !updateHistories {
 		return
 	}
-	writeHistory(e.t, filepath.Join("..", "workflows", "testdata", "histories", flow), name, e.historyOf(ctx, workflowID, ""))
+	writeHistory(e.t, historiesDir(flow), name, e.historyOf(ctx, workflowID, ""))
+}
+
+// historiesDir is where the histories of a flow are kept for the replay test.
+func historiesDir(flow string) string {
+	return filepath.Join("..", "workflows", "testdata", "histories", flow)
 }
 
 // historyOf reads a workflow run's whole history (runID "": the latest run).

@@ -70,6 +70,9 @@ func (s *txState) waitOutside(ctx workflow.Context, at string, deadline time.Tim
 		if cond() {
 			return true, nil
 		}
+		if err := ctx.Err(); err != nil {
+			return false, err // the recheck found the cancellation: no other timer
+		}
 		if !deadline.IsZero() && !workflow.Now(ctx).Before(deadline) {
 			return false, nil
 		}
@@ -101,6 +104,9 @@ func (s *txState) waitWhilePending(ctx workflow.Context, f workflow.Future) erro
 		}
 		if !ready {
 			s.recheck(ctx)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 	}
 	return nil
