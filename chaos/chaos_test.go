@@ -24,6 +24,8 @@ var (
 	verbose = flag.Bool("chaos.logs", false, "show the workers' and the stack's warnings")
 	timeout = flag.Duration("chaos.timeout", 8*time.Minute, "bound on the run (go test's own -timeout must be longer)")
 	seed    = flag.Int64("chaos.seed", 1, "seed of the injected faults and the webhook shuffling")
+
+	lostOrders = flag.Int("chaos.lost-orders", 12, "orders in the lost-webhook run")
 )
 
 // asEpcflow makes this test binary act as the epcflow command, so the suite runs its workers
@@ -74,6 +76,42 @@ func TestChaos(t *testing.T) {
 	require.NotZero(t, rep.Faults["status 503"]+rep.Faults["status 502"], "5xx were injected")
 	require.NotZero(t, rep.Faults["status 429"], "429s were injected")
 	// The verdict, printed as the run's last line (stdout, so it shows with -v as it is).
+	fmt.Println(rep.Summary())
+	require.True(t, rep.OK(), rep.Summary())
+}
+
+// TestChaosLostWebhooks runs the lost-webhook variant at a CI size: no webhook after an
+// order's first ones, the lender cancelling and updating orders all the same; every order must
+// end right on the first recheck after the lender's change, each effect once, under the same
+// faults.
+func TestChaosLostWebhooks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("chaos: runs a real Temporal server and worker processes")
+	}
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	cfg := chaos.Config{
+		Orders: *lostOrders, LostWebhooks: true, RecheckInterval: 3 * time.Second,
+		Packages: -1, Payments: -1, Kills: 1,
+		DataDir: t.TempDir(), Timeout: *timeout, Seed: *seed,
+		WorkerCommand: []string{exe}, WorkerEnv: []string{asEpcflow + "=1"},
+		Progress: tlogWriter{t},
+	}
+	if *verbose {
+		cfg.Logger = slog.New(slog.NewTextHandler(tlogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		cfg.WorkerStderr = tlogWriter{t}
+	}
+	rep, err := chaos.Run(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Log(rep.Details())
+	for _, d := range rep.Deviations {
+		t.Error(d)
+	}
+	require.Equal(t, cfg.Orders, rep.Orders)
+	require.Equal(t, cfg.Orders/4, rep.Canceled, "every fourth order canceled by the lender")
+	require.Equal(t, cfg.Orders-cfg.Orders/4, rep.Completed)
+	require.Equal(t, cfg.Orders/2, rep.LenderChanges, "a cancellation or an update for every other order")
+	require.Positive(t, rep.WebhooksWithheld)
 	fmt.Println(rep.Summary())
 	require.True(t, rep.OK(), rep.Summary())
 }
