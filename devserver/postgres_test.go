@@ -19,7 +19,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/epcflow/epcflow/devserver"
-	"github.com/epcflow/epcflow/internal/logbuf"
+	"github.com/epcflow/epcflow/internal/testkit"
 )
 
 // TestPostgresServerKeepsWorkflowsAcrossRestart runs a workflow on a server backed by
@@ -27,12 +27,12 @@ import (
 // completed and searchable; the database password never shows in the server's logs.
 func TestPostgresServerKeepsWorkflowsAcrossRestart(t *testing.T) {
 	dbURL, password := withPassword(t, devserver.PostgresTestURL(t))
-	logs := &logbuf.Buffer{}
+	logs := &testkit.Logs{}
 	cfg := devserver.Config{
 		DBPath:           dbURL,
 		UIPort:           devserver.NoUI,
 		SearchAttributes: map[string]enums.IndexedValueType{saName: enums.INDEXED_VALUE_TYPE_KEYWORD},
-		Logger:           slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:           logs.Text(),
 		LogLevel:         slog.LevelDebug,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -36,7 +36,7 @@ import (
 	"github.com/epcflow/epcflow/demo"
 	"github.com/epcflow/epcflow/devserver"
 	"github.com/epcflow/epcflow/epc"
-	"github.com/epcflow/epcflow/internal/logbuf"
+	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/sandbox"
 	"github.com/epcflow/epcflow/stack"
 	"github.com/epcflow/epcflow/workflows"
@@ -85,8 +85,8 @@ func TestNoSecretLeaks(t *testing.T) {
 
 func runSecretsScenario(t *testing.T, keys *codec.Keyring) {
 	ctx := ctxFor(t, 2*time.Minute)
-	logs := &logbuf.Buffer{}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logs := &testkit.Logs{}
+	log := logs.JSON()
 
 	// Our own sandbox, behind a recorder of the access tokens and upload authorizations it hands out.
 	apiAddr := freeAddr(t)
