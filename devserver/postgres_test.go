@@ -40,7 +40,7 @@ func TestPostgresServerKeepsWorkflowsAcrossRestart(t *testing.T) {
 
 	// First life, on databases that do not exist yet.
 	s1 := startServer(t, cfg)
-	c1 := dial(t, s1, testLogger(t))
+	c1 := dial(t, s1, testkit.Logger(t, slog.LevelWarn))
 	w1 := startWorker(t, c1, func(r worker.Registry) {
 		r.RegisterWorkflow(greetWorkflow)
 		r.RegisterActivity(greet)
@@ -65,9 +65,9 @@ func TestPostgresServerKeepsWorkflowsAcrossRestart(t *testing.T) {
 	assert.NotContains(t, logText, password, "the database password is in the server's logs")
 
 	// Second life on the same databases.
-	cfg.Logger, cfg.LogLevel = testLogger(t), nil
+	cfg.Logger, cfg.LogLevel = testkit.Logger(t, slog.LevelWarn), nil
 	s2 := startServer(t, cfg)
-	c2 := dial(t, s2, testLogger(t))
+	c2 := dial(t, s2, testkit.Logger(t, slog.LevelWarn))
 	defer c2.Close()
 	desc, err := c2.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
 	require.NoError(t, err)
@@ -113,7 +113,7 @@ func TestPostgresRefusesForeignDatabase(t *testing.T) {
 	db.Close(ctx)
 	require.NoError(t, err)
 
-	s, err := devserver.Start(ctx, devserver.Config{DBPath: dbURL, UIPort: devserver.NoUI, Logger: testLogger(t)})
+	s, err := devserver.Start(ctx, devserver.Config{DBPath: dbURL, UIPort: devserver.NoUI, Logger: testkit.Logger(t, slog.LevelWarn)})
 	if s != nil {
 		_ = s.Stop()
 	}

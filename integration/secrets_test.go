@@ -63,6 +63,9 @@ const (
 	controlFlaky = "account store unavailable: retrying"
 )
 
+// codecTestKeys is the test key file the encrypted histories were recorded with.
+const codecTestKeys = "replay/testdata/codec-test-keys"
+
 // TestNoSecretLeaks runs orders of every kind with marker credentials and secrets through the
 // whole stack, then searches every log line (all components, at Debug), every field of
 // every history event, payloads undecoded, and what Temporal stored (the SQLite files, or with
@@ -75,9 +78,7 @@ func TestNoSecretLeaks(t *testing.T) {
 	}
 	t.Run("encryption off", func(t *testing.T) { runSecretsScenario(t, nil) })
 	t.Run("encryption on", func(t *testing.T) {
-		b, err := os.ReadFile(filepath.Join("..", "replay", "testdata", "codec-test-keys"))
-		require.NoError(t, err)
-		keys, err := codec.ParseKeys(string(b))
+		keys, err := codec.ParseKeys(string(testkit.Fixture(t, codecTestKeys)))
 		require.NoError(t, err)
 		runSecretsScenario(t, keys)
 	})
@@ -126,8 +127,7 @@ func runSecretsScenario(t *testing.T, keys *codec.Keyring) {
 	order := func(typ, loan string, creds map[string]any) string {
 		req := demo.SampleOrder(typ, loan, controlStreet)
 		req.Credentials = creds
-		o, err := e.lender.PlaceOrder(ctx, req)
-		require.NoError(t, err)
+		o := e.place(ctx, req)
 		return o.ID
 	}
 	good := map[string]any{"username": markerUser, "password": markerPass}
@@ -194,8 +194,7 @@ func runSecretsScenario(t *testing.T, keys *codec.Keyring) {
 		secrets[fmt.Sprintf("upload authorization #%d", i+1)] = a
 	}
 	if keys != nil {
-		b, _ := os.ReadFile(filepath.Join("..", "replay", "testdata", "codec-test-keys"))
-		for _, line := range strings.Split(string(b), "\n") {
+		for _, line := range strings.Split(string(testkit.Fixture(t, codecTestKeys)), "\n") {
 			if _, k, ok := strings.Cut(line, ":"); ok && !strings.HasPrefix(line, "#") {
 				secrets["codec key (base64)"] = strings.TrimSpace(k)
 				raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(k))

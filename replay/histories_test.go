@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/replay"
 	"github.com/epcflow/epcflow/workflows"
 )
@@ -43,7 +44,7 @@ func historyDirs(t *testing.T) []string {
 func TestReplayEveryRecordedHistory(t *testing.T) {
 	paths, bad := replay.Paths(historyDirs(t))
 	require.Empty(t, bad)
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := testkit.Logger(t, slog.LevelWarn)
 	types := map[string]int{}
 	for _, r := range replay.Files(log, paths, nil) {
 		t.Run(r.Name, func(t *testing.T) {

@@ -174,7 +174,7 @@ func TestResponsePatchProblems(t *testing.T) {
 			testkit.Set(d, "/result/details/serviceEvents/1/comments", []any{})
 			for i := 2; i <= 10; i++ {
 				d["result"].(map[string]any)["details"].(map[string]any)["serviceEvents"] = append(
-					testkit.At(d, "/result/details/serviceEvents").([]any), map[string]any{"code": "E", "title": "T"})
+					schemas.ValueAt(d, "/result/details/serviceEvents").([]any), map[string]any{"code": "E", "title": "T"})
 			}
 			testkit.Set(d, "/result/details/serviceEvents/10/title", " ")
 		}, []schemas.Problem{
@@ -435,6 +435,21 @@ func BenchmarkValidateResponsePatch(b *testing.B) {
 	for b.Loop() {
 		if err := v.Validate(schemas.ResponsePatch, raw); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestValueAt(t *testing.T) {
+	var doc any
+	if err := json.Unmarshal([]byte(`{"a":{"b":[1,{"c":"x"}]},"d/e":true,"t~":0}`), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for ptr, want := range map[string]any{
+		"": doc, "/a/b/0": 1.0, "/a/b/1/c": "x", "/d~1e": true, "/t~0": 0.0,
+		"/a/b/2": nil, "/a/b/-1": nil, "/a/b/x": nil, "/none/deeper": nil, "/d~1e/x": nil,
+	} {
+		if got := schemas.ValueAt(doc, ptr); !reflect.DeepEqual(got, want) {
+			t.Errorf("ValueAt(%q) = %v, want %v", ptr, got, want)
 		}
 	}
 }

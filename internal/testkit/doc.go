@@ -5,32 +5,13 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/epcflow/epcflow/schemas"
 )
 
 // The tests that turn a valid body into invalid ones edit it as a decoded JSON document
-// (objects map[string]any, arrays []any), addressed by JSON pointers (no escapes needed).
-
-// At is the value at ptr in doc ("" is doc itself); nil where there is none.
-func At(doc any, ptr string) any {
-	if ptr == "" {
-		return doc
-	}
-	for _, tok := range strings.Split(strings.TrimPrefix(ptr, "/"), "/") {
-		switch d := doc.(type) {
-		case map[string]any:
-			doc = d[tok]
-		case []any:
-			i, err := strconv.Atoi(tok)
-			if err != nil || i < 0 || i >= len(d) {
-				return nil
-			}
-			doc = d[i]
-		default:
-			return nil
-		}
-	}
-	return doc
-}
+// (objects map[string]any, arrays []any), addressed by JSON pointers as schemas.ValueAt
+// reads them.
 
 // Set sets the member (of an object) or element (of an array) at ptr to v.
 func Set(doc any, ptr string, v any) {
@@ -58,7 +39,7 @@ func Delete(doc any, ptr string) {
 // parent is the value holding ptr's last token, and that token.
 func parent(doc any, ptr string) (any, string) {
 	i := strings.LastIndex(ptr, "/")
-	return At(doc, ptr[:max(i, 0)]), ptr[i+1:]
+	return schemas.ValueAt(doc, ptr[:max(i, 0)]), ptr[i+1:]
 }
 
 // Encode is v as JSON.
