@@ -12,6 +12,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/epcflow/epcflow/internal/atomicfile"
 )
 
 // ParseKeys reads a key list as configured in EPCFLOW_CODEC_KEYS: comma- or newline-separated
@@ -116,8 +118,8 @@ func loadKeyFile(path string) (*Keyring, error) {
 	return k, nil
 }
 
-// createKeyFile writes a complete file under a temporary name and links it into place, so a
-// crash never leaves a half-written key file and an existing file is never replaced.
+// createKeyFile writes a new key file whole (atomicfile.Create): a crash never leaves a
+// half-written key file and an existing file is never replaced (fs.ErrExist).
 func createKeyFile(path string) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -127,32 +129,11 @@ func createKeyFile(path string) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".codec-keys-*")
-	if err != nil {
-		return fmt.Errorf("codec key file: %w", err)
-	}
-	defer os.Remove(tmp.Name())
 	content := "# epcflow payload encryption keys (development). One id:base64key a line; the first\n" +
 		"# encrypts new payloads, the others still decrypt old ones. Losing this file makes the\n" +
 		"# payloads in the Temporal database unreadable.\n" + FormatKeys(key) + "\n"
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("codec key file: %w", err)
-	}
-	if _, err := tmp.WriteString(content); err != nil {
-		tmp.Close()
-		return fmt.Errorf("codec key file: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("codec key file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("codec key file: %w", err)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		var le *os.LinkError
-		if errors.As(err, &le) && errors.Is(le.Err, fs.ErrExist) {
+	if err := atomicfile.Create(path, []byte(content)); err != nil {
+		if errors.Is(err, fs.ErrExist) {
 			return fs.ErrExist
 		}
 		return fmt.Errorf("codec key file: %w", err)
