@@ -612,10 +612,7 @@ func runHostedSessions(ctx context.Context, t *testing.T, e *env, sbURL string) 
 		out["portal cookie "+c.Name] = c.Value
 	}
 
-	pay := `{"shopUuid":"a93f1f44-d5dd-4469-bfcc-c1de9e969213","productCode":"smart_rent","currency":"EUR","locale":"et-EE",
-	  "purchase":{"description":"Appraisal fee"},"partnerUrls":{"returnUrl":"https://partner.example/ok","cancelUrl":"https://partner.example/cancel"},
-	  "rentalApplicationData":{"assets":[{"type":"MODEL_BASED","modelId":"m1","modelName":"Phone","netPrice":100}],"period":12}}`
-	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, e.st.APIURL+"/v1/payment-sessions", strings.NewReader(pay))
+	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, e.st.APIURL+"/v1/payment-sessions", bytes.NewReader(paymentBody(t, nil)))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+markerOperatorToken)
 	resp, err = http.DefaultClient.Do(req)
