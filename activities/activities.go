@@ -44,7 +44,7 @@ type Validator interface {
 type Activities struct {
 	EPC      EPC
 	Accounts accounts.Store
-	Blobs    *blobs.Store
+	Blobs    blobs.Store
 	Schemas  Validator
 	// Partner is the responding party sent with completed responses.
 	Partner epc.Party

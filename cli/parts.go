@@ -13,7 +13,6 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/epcflow/epcflow/api"
-	"github.com/epcflow/epcflow/blobs"
 	"github.com/epcflow/epcflow/codec"
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/metrics"
@@ -50,14 +49,15 @@ func (t *temporalFlags) connect(ctx context.Context, log *slog.Logger, keys *cod
 func runWorker(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "worker")
 	var (
-		tf                         temporalFlags
-		baseURL, clientID, blobDir string
-		secret                     string
-		authStyle                  epc.AuthStyle
-		metricsListen              string
-		logs                       logging
-		codecKeys                  codecKeysFlag
-		cacheSize                  int
+		tf                temporalFlags
+		baseURL, clientID string
+		blob              blobFlags
+		secret            string
+		authStyle         epc.AuthStyle
+		metricsListen     string
+		logs              logging
+		codecKeys         codecKeysFlag
+		cacheSize         int
 	)
 	tf.register(f)
 	codecKeys.register(f)
@@ -69,7 +69,7 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	f.str(&clientID, "epc-client-id", "EPC_CLIENT_ID", "sandbox-client", "EPC OAuth2 client id")
 	f.secret(&secret, "epc-client-secret", "EPC_CLIENT_SECRET", "sandbox-secret", "EPC OAuth2 client secret")
 	f.value(&authStyle, "epc-auth-style", "EPC_AUTH_STYLE", "`style` in which the EPC client id and secret reach the token endpoint: form (in the form body, as ICE documents; the default) or basic (HTTP Basic)")
-	f.str(&blobDir, "blob-dir", "EPCFLOW_BLOB_DIR", ".epcflow/blobs", "shared directory of stored files (reports, certificates)")
+	blob.register(f)
 	f.str(&metricsListen, "metrics-listen", "EPCFLOW_METRICS_LISTEN", "127.0.0.1:9090", "address of the worker's /metrics (empty: none)")
 	var inbankURL, inbankKey string
 	f.str(&inbankURL, "inbank-base-url", "INBANK_BASE_URL", "http://127.0.0.1:8090", "Inbank Partner API base URL")
@@ -82,7 +82,7 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := blobs.NewStore(blobDir)
+	store, err := blob.open(ctx, log)
 	if err != nil {
 		return err
 	}
@@ -129,13 +129,14 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 func runAPI(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "api")
 	var (
-		tf                    temporalFlags
-		listen, keys, blobDir string
-		token                 string
-		logs                  logging
-		codecKeys             codecKeysFlag
-		codecToken            string
-		codecOrigins          string
+		tf           temporalFlags
+		listen, keys string
+		blob         blobFlags
+		token        string
+		logs         logging
+		codecKeys    codecKeysFlag
+		codecToken   string
+		codecOrigins string
 	)
 	tf.register(f)
 	codecKeys.register(f)
@@ -143,7 +144,7 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 	f.str(&codecOrigins, "codec-origins", "EPCFLOW_CODEC_ORIGINS", "", "comma-separated browser origins (the Temporal UI's, e.g. https://temporal.example.com) allowed to call /codec")
 	f.str(&listen, "listen", "EPCFLOW_API_LISTEN", ":8080", "address to serve the API on")
 	f.secret(&keys, "webhook-signing-keys", "EPC_WEBHOOK_SIGNING_KEYS", "sandbox-signing-key", "comma-separated webhook signing keys; any one verifies (rotation)")
-	f.str(&blobDir, "blob-dir", "EPCFLOW_BLOB_DIR", ".epcflow/blobs", "shared directory of stored files (reports, certificates)")
+	blob.register(f)
 	f.secret(&token, "operator-token", "EPCFLOW_OPERATOR_TOKEN", "", "bearer token required by the operator and read endpoints (required unless --allow-open-operator-endpoints)")
 	var allowOpen bool
 	f.boolean(&allowOpen, "allow-open-operator-endpoints", false, "serve /v1 without a bearer token (a local test only: anyone who reaches the API could then act on orders)")
@@ -171,7 +172,7 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usageErr("--webhook-signing-keys: %v", err)
 	}
-	store, err := blobs.NewStore(blobDir)
+	store, err := blob.open(ctx, log)
 	if err != nil {
 		return err
 	}
