@@ -8,10 +8,13 @@ ENV GOTOOLCHAIN=local CGO_ENABLED=0
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN scripts/build-production /out/epcflow
+RUN scripts/build-production /out/epcflow && mkdir -p /out/data/blobs /out/data/sandbox
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/epcflow /usr/local/bin/epcflow
+# Mount points owned by the user epcflow runs as, so that volumes mounted there (shared blob
+# store, sandbox state) start writable.
+COPY --from=build --chown=65532:65532 /out/data /data
 USER nonroot:nonroot
 ENTRYPOINT ["/usr/local/bin/epcflow"]
 CMD ["help"]

@@ -226,6 +226,9 @@ func runSandbox(ctx context.Context, e *env, args []string) error {
 	f.str(&clientID, "client-id", "SANDBOX_CLIENT_ID", sandbox.DefaultClientID, "OAuth2 client id the sandbox accepts")
 	f.secret(&secret, "client-secret", "SANDBOX_CLIENT_SECRET", sandbox.DefaultClientSecret, "OAuth2 client secret the sandbox accepts")
 	f.secret(&key, "signing-key", "SANDBOX_SIGNING_KEY", sandbox.DefaultSigningKey, "webhook signing key of the default product")
+	var posSecret, inbankKey string
+	f.secret(&posSecret, "pos-signing-secret", "SANDBOX_POS_SIGNING_SECRET", sandbox.DefaultPOSSigningSecret, "POS Framework signing secret the sandbox signs and verifies with (the api's POS_SIGNING_SECRET)")
+	f.secret(&inbankKey, "inbank-api-key", "SANDBOX_INBANK_API_KEY", sandbox.DefaultInbankAPIKey, "API key of the Inbank sandbox shop "+sandbox.DefaultInbankShopUUID+" (the worker's and api's INBANK_API_KEY)")
 	f.duration(&tokenLife, "token-lifetime", "", sandbox.DefaultTokenLifetime, "lifetime of issued access tokens")
 	f.duration(&retry, "webhook-retry-interval", "", sandbox.DefaultWebhookRetryInterval, "interval between webhook delivery tries")
 	f.str(&stateFile, "state-file", "SANDBOX_STATE_FILE", "", "file the sandbox keeps its state in across restarts, file bytes in <file>.media/ (empty: in memory only)")
@@ -247,6 +250,7 @@ func runSandbox(ctx context.Context, e *env, args []string) error {
 	sb, err := sandbox.New(sandbox.Config{
 		PartnerURL: partnerURL, PublicURL: publicURL, ClientID: clientID, ClientSecret: secret, SigningKey: key,
 		TokenLifetime: tokenLife, WebhookRetryInterval: retry, Logger: log, StateFile: stateFile,
+		POSSigningSecret: posSecret, InbankShops: map[string]sandbox.InbankShop{sandbox.DefaultInbankShopUUID: {APIKey: inbankKey}},
 	})
 	if err != nil {
 		ln.Close()
