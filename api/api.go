@@ -1,10 +1,13 @@
-// Package api is epcflow's HTTP surface (Gin): EPC webhooks, the read and operator endpoints
-// on transactions, health and metrics. It never talks to EPC: webhooks and operator actions
-// go to the transaction workflows through an Engine (package starter).
+// Package api is epcflow's HTTP surface (Gin), one file (and its prefix) per flow: the EPC
+// transaction's webhooks and operator endpoints (transaction*.go), the Delivery Room's
+// package events and portal (delivery.go, portal.go), Inbank payment sessions and callbacks
+// (payment.go); health and metrics here. It never talks to EPC, the POS Framework or Inbank
+// about a flow's work: webhooks, callbacks and actions go to the workflows through the
+// starter package. Every error answer is one ErrorBody (errors.go).
 //
-// Status codes are part of the contract with the EPC platform, which drops for good any
-// webhook answered 4xx and retries 5xx: 401 only for a bad signature, 400 only for a body
-// that can never be processed, 503 (with Retry-After) when the engine cannot take it now.
+// Status codes are part of the contract with the platforms, which drop for good a webhook
+// answered 4xx and retry 5xx: 401 only for a bad signature, 400 only for a body that can
+// never be processed, 503 (with Retry-After) when the engine cannot take it now.
 package api
 
 import (
@@ -12,7 +15,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -20,21 +22,7 @@ import (
 	"github.com/epcflow/epcflow/blobs"
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/metrics"
-	"github.com/epcflow/epcflow/starter"
-	"github.com/epcflow/epcflow/workflows"
 )
-
-// Engine runs transactions; *starter.Starter satisfies it. Errors wrap the starter package's
-// sentinels (ErrNotFound, ErrRejected, ErrUnavailable, ErrClosed).
-type Engine interface {
-	DeliverWebhook(ctx context.Context, w epc.Webhook) (runID string, err error)
-	Status(ctx context.Context, transactionID string) (workflows.Status, error)
-	Schedule(ctx context.Context, transactionID string, in workflows.ScheduleInput) (workflows.ActionResult, error)
-	Deliver(ctx context.Context, transactionID string, in workflows.DeliverInput) (workflows.ActionResult, error)
-	Progress(ctx context.Context, transactionID string, in workflows.ProgressInput) (workflows.ActionResult, error)
-}
-
-var _ Engine = (*starter.Starter)(nil)
 
 // Config configures the API. Engine, Verifier and Blobs are required.
 type Config struct {
@@ -65,10 +53,11 @@ type Config struct {
 	// the Temporal UI and CLI. It does its own authentication and CORS: the UI cannot send
 	// the operator token.
 	Codec http.Handler
-	// Mounts add the routes of other parts (Delivery Room packages, payment sessions). Each
-	// gets the public router (for signed or portal-authenticated routes) and one that puts
-	// every route under /v1/ behind the operator token.
-	Mounts []func(public, operator gin.IRoutes) error
+	// Delivery, when set, serves the delivery flow's routes (package events, the portal).
+	Delivery *Delivery
+	// Payments, when set, serves the payment flow's routes (payment sessions, Inbank
+	// callbacks).
+	Payments *Payments
 }
 
 // Defaults applied by New to zero Config fields.
@@ -85,13 +74,9 @@ type server struct {
 	log *slog.Logger
 }
 
-// New builds the HTTP handler. Routes:
+// New builds the HTTP handler: every flow's routes (transaction.go, delivery.go,
+// payment.go), and
 //
-//	POST /webhooks/epc                   EPC webhook (Elli-Signature)
-//	GET  /v1/transactions/:id            transaction status (workflow query)
-//	POST /v1/transactions/:id/schedule   operator: inspection scheduled (JSON)
-//	POST /v1/transactions/:id/deliver    operator: report PDF and value (multipart or JSON)
-//	POST /v1/transactions/:id/events     operator: progress note (JSON)
 //	POST /codec/encode, /codec/decode     payload codec server, when Config.Codec is set
 //	GET  /healthz, /readyz, /metrics
 func New(cfg Config) (http.Handler, error) {
@@ -138,28 +123,26 @@ func New(cfg Config) (http.Handler, error) {
 	// metrics see the 500 written by recovery.
 	r.Use(s.requestID, s.accessLog, cfg.Metrics.GinMiddleware(), s.recovery)
 	r.NoRoute(func(c *gin.Context) {
-		c.JSON(http.StatusNotFound, gin.H{"error": "no such endpoint: " + c.Request.Method + " " + truncate(c.Request.URL.Path, 200)})
+		abort(c, http.StatusNotFound, CodeNotFound, "no such endpoint: "+c.Request.Method+" "+truncate(c.Request.URL.Path, 200))
 	})
 	r.NoMethod(func(c *gin.Context) {
-		c.JSON(http.StatusMethodNotAllowed, gin.H{"error": "method " + c.Request.Method + " not allowed here"})
+		abort(c, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method "+c.Request.Method+" not allowed here")
 	})
 
-	r.POST("/webhooks/epc", epc.VerifyMiddleware(cfg.Verifier, cfg.MaxWebhookBytes), s.webhook)
-
-	v1 := r.Group("/v1", s.operatorAuth)
-	tx := v1.Group("/transactions/:id", s.transactionParam)
-	tx.GET("", s.status)
-	tx.POST("/schedule", s.schedule)
-	tx.POST("/deliver", s.deliver)
-	tx.POST("/events", s.progress)
+	s.mountTransaction(r)
 
 	if cfg.Codec != nil {
 		// Outside the /v1 group: the codec server has its own token, origin and CORS checks.
 		r.Any("/codec/*op", gin.WrapH(cfg.Codec))
 	}
 
-	for _, mount := range cfg.Mounts {
-		if err := mount(r, operatorRoutes{IRoutes: r, authed: r.Group("", s.operatorAuth)}); err != nil {
+	if cfg.Delivery != nil {
+		if err := mountDelivery(r, *cfg.Delivery); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Payments != nil {
+		if err := mountPayments(r, r.Group("", s.operatorAuth), *cfg.Payments); err != nil {
 			return nil, err
 		}
 	}
@@ -175,7 +158,7 @@ func (s *server) ready(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), readyTimeout)
 		defer cancel()
 		if err := s.cfg.Ready(ctx); err != nil {
-			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "error": "temporal not reachable: " + err.Error()})
+			abort(c, http.StatusServiceUnavailable, CodeUnavailable, "temporal not reachable: "+err.Error())
 			return
 		}
 	}
@@ -187,37 +170,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
-}
-
-// operatorRoutes registers paths under /v1/ behind the operator token and any other path
-// (callbacks with their own signatures) publicly.
-type operatorRoutes struct {
-	gin.IRoutes
-	authed gin.IRoutes
-}
-
-func (o operatorRoutes) pick(path string) gin.IRoutes {
-	if strings.HasPrefix(path, "/v1/") {
-		return o.authed
-	}
-	return o.IRoutes
-}
-
-func (o operatorRoutes) Handle(m, p string, h ...gin.HandlerFunc) gin.IRoutes {
-	return o.pick(p).Handle(m, p, h...)
-}
-func (o operatorRoutes) GET(p string, h ...gin.HandlerFunc) gin.IRoutes {
-	return o.pick(p).GET(p, h...)
-}
-func (o operatorRoutes) POST(p string, h ...gin.HandlerFunc) gin.IRoutes {
-	return o.pick(p).POST(p, h...)
-}
-func (o operatorRoutes) PUT(p string, h ...gin.HandlerFunc) gin.IRoutes {
-	return o.pick(p).PUT(p, h...)
-}
-func (o operatorRoutes) PATCH(p string, h ...gin.HandlerFunc) gin.IRoutes {
-	return o.pick(p).PATCH(p, h...)
-}
-func (o operatorRoutes) DELETE(p string, h ...gin.HandlerFunc) gin.IRoutes {
-	return o.pick(p).DELETE(p, h...)
 }

@@ -106,7 +106,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 	down := errors.New("dial tcp 127.0.0.1:7233: connection refused")
 	readyErr.Store(&down)
 	r := a.do(t, http.MethodGet, "/readyz", nil, nil)
-	if r.status != 503 || !strings.Contains(r.json(t)["error"].(string), "connection refused") {
+	if r.status != 503 || !strings.Contains(r.json(t)["message"].(string), "connection refused") {
 		t.Errorf("readyz when Temporal is down: %d %s", r.status, r.body)
 	}
 	if r := a.do(t, http.MethodGet, "/healthz", nil, nil); r.status != 200 {
@@ -222,8 +222,8 @@ func TestPanicIsA500WithoutInternals(t *testing.T) {
 	if strings.Contains(string(resp.body), "hunter2") || strings.Contains(string(resp.body), "goroutine") {
 		t.Errorf("500 leaks internals: %s", resp.body)
 	}
-	if m := resp.json(t); m["error"] != "internal error" || m["requestId"] != "req-panic" {
-		t.Errorf("500 body %s", resp.body)
+	if e := resp.errorBody(t); e.Code != CodeInternal || e.Message != "internal error" || resp.header.Get(RequestIDHeader) != "req-panic" {
+		t.Errorf("500 body %s, request id %q", resp.body, resp.header.Get(RequestIDHeader))
 	}
 	a.logs.waitLine(t, func(m map[string]any) bool {
 		return m["msg"] == "panic while serving request" && m["requestId"] == "req-panic" && m["stack"] != nil
@@ -241,7 +241,7 @@ func TestOperatorTimeoutIs504(t *testing.T) {
 		return fmt.Errorf("%w: %w", starter.ErrUnavailable, ctx.Err())
 	})
 	resp := a.postJSON(t, "/v1/transactions/"+txID+"/events", `{"text":"x"}`, nil)
-	if resp.status != http.StatusGatewayTimeout || !strings.Contains(resp.json(t)["error"].(string), "/v1/transactions/"+txID) {
+	if resp.status != http.StatusGatewayTimeout || !strings.Contains(resp.json(t)["message"].(string), "/v1/transactions/"+txID) {
 		t.Fatalf("status %d %s, want 504 pointing at the status endpoint", resp.status, resp.body)
 	}
 }
@@ -249,11 +249,11 @@ func TestOperatorTimeoutIs504(t *testing.T) {
 func TestUnknownRoutesAndMethods(t *testing.T) {
 	a := newTestAPI(t)
 	r := a.do(t, http.MethodGet, "/nope", nil, nil)
-	if r.status != 404 || r.json(t)["error"] == nil {
+	if r.status != 404 || r.errorBody(t).Code != CodeNotFound {
 		t.Errorf("unknown route: %d %s", r.status, r.body)
 	}
 	r = a.do(t, http.MethodGet, "/webhooks/epc", nil, nil)
-	if r.status != 405 || r.json(t)["error"] == nil || !strings.Contains(r.header.Get("Allow"), "POST") {
+	if r.status != 405 || r.errorBody(t).Code != CodeMethodNotAllowed || !strings.Contains(r.header.Get("Allow"), "POST") {
 		t.Errorf("wrong method: %d %s Allow=%q", r.status, r.body, r.header.Get("Allow"))
 	}
 	if a.eng.calls() != 0 {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -41,7 +42,7 @@ func readBody(c *gin.Context, limit int64) ([]byte, bool) {
 		if errors.As(err, &mbe) {
 			tooLarge(c, limit)
 		} else {
-			writeError(c, http.StatusBadRequest, "cannot read the request body")
+			abort(c, http.StatusBadRequest, CodeInvalidRequest, "cannot read the request body")
 		}
 		return nil, false
 	}
@@ -58,7 +59,7 @@ func requireJSON(c *gin.Context) bool {
 	if err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json")) {
 		return true
 	}
-	writeError(c, http.StatusUnsupportedMediaType, "the body must be application/json")
+	abort(c, http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "the body must be application/json")
 	return false
 }
 
@@ -225,4 +226,19 @@ func parsePositiveInt(s, what string) (int64, string) {
 		return 0, "must be a positive whole number: " + what
 	}
 	return v, ""
+}
+
+// sortProblems orders problems by pointer, then message, so answers are stable.
+func sortProblems(ps []schemas.Problem) {
+	sort.SliceStable(ps, func(i, j int) bool {
+		if ps[i].Pointer != ps[j].Pointer {
+			return ps[i].Pointer < ps[j].Pointer
+		}
+		return ps[i].Message < ps[j].Message
+	})
+}
+
+// pointerTo is the JSON pointer of a top-level member (RFC 6901 escaping).
+func pointerTo(name string) string {
+	return "/" + strings.NewReplacer("~", "~0", "/", "~1").Replace(name)
 }

@@ -298,14 +298,33 @@ func (r response) json(t *testing.T) map[string]any {
 
 func (r response) problems(t *testing.T) []schemas.Problem {
 	t.Helper()
-	var b struct {
-		Error    string            `json:"error"`
-		Problems []schemas.Problem `json:"problems"`
+	return r.errorBody(t).Problems
+}
+
+// errorBody decodes an error answer, which must be exactly ErrorBody: a code, a message and
+// the problems (a list, empty when there are none), nothing else.
+func (r response) errorBody(t *testing.T) ErrorBody {
+	t.Helper()
+	return decodeErrorBody(t, r.status, r.body)
+}
+
+func decodeErrorBody(t *testing.T, status int, body []byte) ErrorBody {
+	t.Helper()
+	var b ErrorBody
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil {
+		t.Fatalf("status %d: not the error body: %v: %q", status, err, body)
 	}
-	if err := json.Unmarshal(r.body, &b); err != nil {
-		t.Fatalf("response body: %v: %q", err, r.body)
+	if status < 400 || b.Code == "" || b.Message == "" || b.Problems == nil || !bytes.Contains(body, []byte(`"problems":`)) {
+		t.Fatalf("status %d: incomplete error body %q", status, body)
 	}
-	return b.Problems
+	for _, p := range b.Problems {
+		if p.Pointer != "" && !strings.HasPrefix(p.Pointer, "/") || p.Message == "" {
+			t.Fatalf("status %d: malformed problem %+v", status, p)
+		}
+	}
+	return b
 }
 
 func (a *testAPI) do(t *testing.T, method, path string, body io.Reader, header map[string]string) response {

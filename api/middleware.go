@@ -123,10 +123,8 @@ func (s *server) recovery(c *gin.Context) {
 			c.Abort()
 			return
 		}
-		c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{
-			"error":     "internal error",
-			"requestId": c.GetString(keyRequestID),
-		})
+		// The request id is in the X-Request-Id header, to quote when reporting it.
+		abort(c, http.StatusInternalServerError, CodeInternal, "internal error")
 	}()
 	c.Next()
 }
@@ -143,7 +141,7 @@ func (s *server) operatorAuth(c *gin.Context) {
 	have := sha256.Sum256([]byte(got))
 	if !ok || subtle.ConstantTimeCompare(want[:], have[:]) != 1 {
 		c.Header("WWW-Authenticate", `Bearer realm="epcflow"`)
-		c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"error": "operator token required: Authorization: Bearer <token>"})
+		abort(c, http.StatusUnauthorized, CodeUnauthorized, "operator token required: Authorization: Bearer <token>")
 		return
 	}
 	c.Next()

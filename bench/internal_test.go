@@ -2,14 +2,22 @@ package bench
 
 import (
 	"bytes"
+	"html"
+	"image"
+	"image/color"
+	"image/png"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgsvg"
 
 	"github.com/epcflow/epcflow/epc"
 )
@@ -89,19 +97,82 @@ func TestSinkCapturesThenForwards(t *testing.T) {
 	require.NoError(t, s.err())
 }
 
-func TestPlotCDFDrawsBothSeries(t *testing.T) {
-	img := plotCDF("TEST", []series{
-		{name: "A", color: colorE2E, ds: []time.Duration{time.Millisecond, 3 * time.Millisecond}},
-		{name: "B", color: colorCeiling, ds: []time.Duration{2 * time.Millisecond}},
-	})
-	require.Equal(t, plotW, img.Bounds().Dx())
-	require.Equal(t, plotH, img.Bounds().Dy())
-	seen := map[[4]uint8]int{}
-	for i := 0; i < len(img.Pix); i += 4 {
-		seen[[4]uint8(img.Pix[i:i+4])]++
+func TestLatencyPlot(t *testing.T) {
+	var e2e, ceiling []time.Duration
+	for i := range 200 {
+		e2e = append(e2e, time.Duration(400+3*i)*time.Millisecond)
+		ceiling = append(ceiling, time.Duration(50+i/2)*time.Millisecond)
 	}
-	require.Positive(t, seen[[4]uint8{colorE2E.R, colorE2E.G, colorE2E.B, colorE2E.A}])
-	require.Positive(t, seen[[4]uint8{colorCeiling.R, colorCeiling.G, colorCeiling.B, colorCeiling.A}])
+	ss := []series{
+		{name: "end to end, flood order (p50 700 ms)", color: colorE2E, ds: e2e},
+		{name: "ceiling, 8 no-op activities (p50 100 ms)", color: colorCeiling, ds: ceiling},
+	}
+	raw, err := plotPNG("Latency CDF, 200 orders at 50 orders/s", ss)
+	require.NoError(t, err)
+	img, err := png.Decode(bytes.NewReader(raw))
+	require.NoError(t, err)
+	require.Equal(t, image.Rect(0, 0, plotW, plotH), img.Bounds())
+	for _, s := range ss {
+		require.Greater(t, pixelsNear(img, s.color), 500, "the curve of %q is drawn", s.name)
+	}
+
+	// The words a reader needs, read from the same plot drawn as SVG, where text stays text.
+	p, err := latencyPlot("Latency CDF, 200 orders at 50 orders/s", ss)
+	require.NoError(t, err)
+	c := vgsvg.New(pxToPoints(plotW), pxToPoints(plotH))
+	p.Draw(draw.New(c))
+	var svg bytes.Buffer
+	_, err = c.WriteTo(&svg)
+	require.NoError(t, err)
+	var texts []string
+	for _, m := range regexp.MustCompile(`>([^<>]*)</text>`).FindAllStringSubmatch(svg.String(), -1) {
+		texts = append(texts, html.UnescapeString(m[1]))
+	}
+	require.Subset(t, texts, []string{
+		"Latency CDF, 200 orders at 50 orders/s", "latency (ms)", "% of orders done",
+		"end to end, flood order (p50 700 ms)", "ceiling, 8 no-op activities (p50 100 ms)",
+		"0", "20", "100", // percent
+		"200", "800", "1000", // latency: the axis goes past the slowest order (997 ms) to a labelled tick
+	})
+}
+
+func TestLatencyTicksEndOnALabelPastTheSlowest(t *testing.T) {
+	for _, tc := range []struct {
+		maxMs, step, end float64
+	}{
+		{0, 0.2, 1}, {997, 200, 1000}, {1000, 200, 1000}, {10100, 2000, 12000}, {13800, 2000, 14000}, {41000, 10000, 50000},
+	} {
+		ticks, end := latencyTicks(tc.maxMs)
+		require.Equal(t, tc.end, end, "max %v ms", tc.maxMs)
+		require.InDelta(t, tc.step, ticks[1].Value-ticks[0].Value, 1e-9, "max %v ms", tc.maxMs)
+		require.InDelta(t, end, ticks[len(ticks)-1].Value, 1e-9, "max %v ms", tc.maxMs)
+		require.LessOrEqual(t, len(ticks)-1, maxLatencyTicks)
+	}
+}
+
+func TestCDFPointsStepFromZeroToTheLongestLatency(t *testing.T) {
+	got := cdfPoints([]time.Duration{3 * time.Millisecond, time.Millisecond}, 10)
+	require.Equal(t, plotter.XYs{{X: 0, Y: 0}, {X: 1, Y: 50}, {X: 3, Y: 100}, {X: 10, Y: 100}}, got)
+}
+
+// pixelsNear counts the pixels within a small distance of c (anti-aliasing blends a line's edges).
+func pixelsNear(img image.Image, c color.RGBA) int {
+	n := 0
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			if near(r, c.R) && near(g, c.G) && near(bl, c.B) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func near(v uint32, want uint8) bool {
+	d := int(v>>8) - int(want)
+	return d > -24 && d < 24
 }
 
 func TestReadMemoryAndCPUOfThisProcess(t *testing.T) {

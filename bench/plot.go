@@ -1,13 +1,20 @@
 package bench
 
 import (
+	"bytes"
 	"fmt"
-	"image"
 	"image/color"
-	"image/draw"
 	"math"
 	"slices"
+	"strconv"
 	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // series is one latency distribution on the plot.
@@ -20,181 +27,148 @@ type series struct {
 var (
 	colorE2E     = color.RGBA{0x1f, 0x5f, 0xbf, 0xff} // blue
 	colorCeiling = color.RGBA{0xe0, 0x6c, 0x00, 0xff} // orange
-	colorAxis    = color.RGBA{0x20, 0x20, 0x20, 0xff}
-	colorGrid    = color.RGBA{0xe4, 0xe4, 0xe4, 0xff}
 )
 
-// Plot geometry, in pixels.
+// The PNG is plotW×plotH pixels: plotDPI dots per inch over a canvas sized in points.
 const (
 	plotW, plotH = 960, 660
-	plotLeft     = 90
-	plotRight    = plotW - 30
-	plotTop      = 70
-	plotBottom   = plotH - 150
-	plotWidthPx  = plotRight - plotLeft
-	plotHeightPx = plotBottom - plotTop
-
-	textScale    = 2
-	lineHeight   = (glyphH + 3) * textScale
-	tickLen      = 6
-	tickLabelGap = 8
-	xLabelGap    = 40
-	titleTop     = 20
-
-	legendSwatch  = 28
-	legendPadding = 10
-	legendRowGap  = 6
-
-	minTicks, maxTicks = 4, 10
-	yTickStep          = 20 // percent
+	plotDPI      = 96
 )
 
-// plotCDF draws the cumulative distributions of ss: x is latency in ms (linear, from 0), y the
-// share of orders done within it. A CDF shows the whole distribution, tails included, without
-// the binning choices of a histogram.
-func plotCDF(title string, ss []series) *image.RGBA {
-	img := image.NewRGBA(image.Rect(0, 0, plotW, plotH))
-	draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)
+// Text sizes in points; at 96 dpi they read at the size of a web page's text.
+const (
+	titleSize  = 16
+	labelSize  = 14
+	tickSize   = 12
+	legendSize = 13
+)
 
-	var maxD time.Duration
+// maxLatencyTicks bounds the intervals between labels on the latency axis.
+const maxLatencyTicks = 8
+
+// plotFont is a sans-serif face from the fonts gonum/plot embeds (Liberation).
+func plotFont(size float64) font.Font {
+	return font.Font{Typeface: "Liberation", Variant: "Sans", Size: font.Length(size)}
+}
+
+// latencyPlot builds the cumulative distributions of ss: x is latency in ms (linear, from 0),
+// y the share of orders done within it. A CDF shows the whole distribution, tails included,
+// without the binning choices of a histogram.
+func latencyPlot(title string, ss []series) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = title
+	p.Title.TextStyle.Font = plotFont(titleSize)
+	p.Title.Padding = vg.Points(10)
+	p.X.Label.Text = "latency (ms)"
+	p.Y.Label.Text = "% of orders done"
+	for _, a := range []*plot.Axis{&p.X, &p.Y} {
+		a.Label.TextStyle.Font = plotFont(labelSize)
+		a.Tick.Label.Font = plotFont(tickSize)
+		a.Min = 0
+	}
+	p.Y.Max = 100
+	p.Y.Tick.Marker = plot.ConstantTicks(percentTicks())
+	p.Add(plotter.NewGrid())
+
+	// Every curve runs on to the end of the axis, so that one ending early reads as "all
+	// done" rather than as missing data.
+	var maxMs float64
 	for _, s := range ss {
-		if n := len(s.ds); n > 0 {
-			maxD = max(maxD, slices.Max(s.ds))
+		if len(s.ds) > 0 {
+			maxMs = max(maxMs, msOf(slices.Max(s.ds)))
 		}
 	}
-	maxMs := max(float64(maxD)/float64(time.Millisecond), 1)
-	step := niceStep(maxMs)
-	xMax := math.Ceil(maxMs/step) * step
-	xOf := func(msv float64) int { return plotLeft + int(math.Round(msv/xMax*plotWidthPx)) }
-	yOf := func(frac float64) int { return plotBottom - int(math.Round(frac*plotHeightPx)) }
-
-	// Grid and ticks.
-	for v := 0.0; v <= xMax+step/2; v += step {
-		x := xOf(v)
-		vline(img, x, plotTop, plotBottom, colorGrid)
-		vline(img, x, plotBottom, plotBottom+tickLen, colorAxis)
-		label := trimFloat(v)
-		drawText(img, x-textWidth(label, textScale)/2, plotBottom+tickLen+tickLabelGap, label, textScale, colorAxis)
-	}
-	for p := 0; p <= 100; p += yTickStep {
-		y := yOf(float64(p) / 100)
-		hline(img, plotLeft, plotRight, y, colorGrid)
-		hline(img, plotLeft-tickLen, plotLeft, y, colorAxis)
-		label := fmt.Sprint(p)
-		drawText(img, plotLeft-tickLen-tickLabelGap-textWidth(label, textScale), y-glyphH*textScale/2, label, textScale, colorAxis)
-	}
-	// Axes.
-	hline(img, plotLeft, plotRight, plotBottom, colorAxis)
-	vline(img, plotLeft, plotTop, plotBottom, colorAxis)
-
-	// Series: a step line through (latency_i, i/n).
+	xTicks, xMax := latencyTicks(maxMs)
+	p.X.Max = xMax
+	p.X.Tick.Marker = plot.ConstantTicks(xTicks)
+	// The legend sits at the bottom right, where a CDF's curves have already risen.
+	p.Legend.Top, p.Legend.Left = false, false
+	p.Legend.TextStyle.Font = plotFont(legendSize)
+	p.Legend.ThumbnailWidth = vg.Points(30)
+	p.Legend.Padding = vg.Points(4)
+	p.Legend.YOffs = vg.Points(16)
+	p.Legend.XOffs = -vg.Points(16)
 	for _, s := range ss {
-		n := len(s.ds)
-		if n == 0 {
+		if len(s.ds) == 0 {
 			continue
 		}
-		ds := slices.Sorted(slices.Values(s.ds))
-		px, py := xOf(0), yOf(0)
-		for i, d := range ds {
-			x := xOf(float64(d) / float64(time.Millisecond))
-			y := yOf(float64(i+1) / float64(n))
-			thickLine(img, px, py, x, py, s.color)
-			thickLine(img, x, py, x, y, s.color)
-			px, py = x, y
+		l, err := plotter.NewLine(cdfPoints(s.ds, p.X.Max))
+		if err != nil {
+			return nil, fmt.Errorf("bench: plot %s: %w", s.name, err)
 		}
-		thickLine(img, px, py, plotRight, py, s.color)
+		l.StepStyle = plotter.PostStep
+		l.LineStyle = draw.LineStyle{Color: s.color, Width: vg.Points(2)}
+		p.Add(l)
+		p.Legend.Add(s.name, l)
 	}
-
-	// Title and axis labels.
-	drawText(img, (plotW-textWidth(title, textScale))/2, titleTop, title, textScale, colorAxis)
-	xl := "LATENCY (MS)"
-	drawText(img, plotLeft+(plotWidthPx-textWidth(xl, textScale))/2, plotBottom+xLabelGap, xl, textScale, colorAxis)
-	yl := "% OF ORDERS DONE"
-	drawText(img, plotLeft, plotTop-lineHeight, yl, textScale, colorAxis)
-
-	// Legend under the axis label, outside the plot, so it never hides a curve.
-	ly := plotBottom + xLabelGap + lineHeight + legendPadding
-	for _, s := range ss {
-		y := ly + (lineHeight-glyphH*textScale)/2
-		fill(img, image.Rect(plotLeft, ly+lineHeight/2-2, plotLeft+legendSwatch, ly+lineHeight/2+2), s.color)
-		drawText(img, plotLeft+legendSwatch+legendPadding, y, s.name, textScale, colorAxis)
-		ly += lineHeight + legendRowGap
-	}
-	return img
+	return p, nil
 }
 
-// niceStep picks a 1-2-5 tick step giving between minTicks and maxTicks ticks up to maxV.
-func niceStep(maxV float64) float64 {
-	mag := math.Pow(10, math.Floor(math.Log10(maxV)))
-	for _, m := range []float64{0.1, 0.2, 0.5, 1, 2, 5, 10} {
-		step := m * mag
-		if n := math.Ceil(maxV / step); n <= maxTicks && n >= minTicks {
-			return step
+// latencyTicks labels the latency axis every 1, 2 or 5 × 10^k ms, the finest such step that
+// needs at most maxLatencyTicks intervals to pass maxMs, and ends the axis on the first label
+// at or past maxMs. (gonum/plot's default ticker aims at three labels inside the data, too
+// few to read a percentile off the curve.) It returns the ticks and the axis' end.
+func latencyTicks(maxMs float64) ([]plot.Tick, float64) {
+	maxMs = max(maxMs, 1)
+	mag := math.Pow(10, math.Floor(math.Log10(maxMs)))
+	step := 10 * mag
+	for _, m := range []float64{0.1, 0.2, 0.5, 1, 2, 5} {
+		if math.Ceil(maxMs/(m*mag)) <= maxLatencyTicks {
+			step = m * mag
+			break
 		}
 	}
-	return mag
-}
-
-func trimFloat(v float64) string {
-	if v == math.Trunc(v) {
-		return fmt.Sprintf("%.0f", v)
+	end := math.Ceil(maxMs/step) * step
+	var ts []plot.Tick
+	for i := 0.0; i*step <= end+step/2; i++ {
+		v := i * step
+		ts = append(ts, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', -1, 64)})
 	}
-	return fmt.Sprintf("%g", v)
+	return ts, end
 }
 
-func hline(img *image.RGBA, x0, x1, y int, c color.Color) {
-	for x := x0; x <= x1; x++ {
-		img.Set(x, y, c)
+// cdfPoints are the corners of the step function through (latency_i, 100·i/n), from (0, 0)
+// and on to (maxMs, 100).
+func cdfPoints(ds []time.Duration, maxMs float64) plotter.XYs {
+	sorted := slices.Sorted(slices.Values(ds))
+	n := float64(len(sorted))
+	pts := make(plotter.XYs, 0, len(sorted)+2)
+	pts = append(pts, plotter.XY{})
+	for i, d := range sorted {
+		pts = append(pts, plotter.XY{X: msOf(d), Y: 100 * float64(i+1) / n})
 	}
+	return append(pts, plotter.XY{X: maxMs, Y: 100})
 }
 
-func vline(img *image.RGBA, x, y0, y1 int, c color.Color) {
-	for y := y0; y <= y1; y++ {
-		img.Set(x, y, c)
-	}
-}
-
-func fill(img *image.RGBA, r image.Rectangle, c color.Color) {
-	draw.Draw(img, r, image.NewUniform(c), image.Point{}, draw.Src)
-}
-
-// thickLine draws a 2-pixel line (Bresenham, doubled) from (x0, y0) to (x1, y1).
-func thickLine(img *image.RGBA, x0, y0, x1, y1 int, c color.Color) {
-	dx, dy := abs(x1-x0), -abs(y1-y0)
-	sx, sy := sign(x1-x0), sign(y1-y0)
-	e := dx + dy
-	for {
-		img.Set(x0, y0, c)
-		img.Set(x0+1, y0, c)
-		img.Set(x0, y0-1, c)
-		if x0 == x1 && y0 == y1 {
-			return
+func percentTicks() []plot.Tick {
+	var ts []plot.Tick
+	for v := 0; v <= 100; v += 10 {
+		t := plot.Tick{Value: float64(v)}
+		if v%20 == 0 {
+			t.Label = strconv.Itoa(v)
 		}
-		e2 := 2 * e
-		if e2 >= dy {
-			e += dy
-			x0 += sx
-		}
-		if e2 <= dx {
-			e += dx
-			y0 += sy
-		}
+		ts = append(ts, t)
 	}
+	return ts
 }
 
-func abs(v int) int {
-	if v < 0 {
-		return -v
+func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// plotPNG renders the latency plot as a plotW×plotH PNG.
+func plotPNG(title string, ss []series) ([]byte, error) {
+	p, err := latencyPlot(title, ss)
+	if err != nil {
+		return nil, err
 	}
-	return v
+	c := vgimg.NewWith(vgimg.UseWH(pxToPoints(plotW), pxToPoints(plotH)), vgimg.UseDPI(plotDPI))
+	// A margin round the plot, which gonum/plot otherwise draws edge to edge.
+	m := vg.Points(12)
+	p.Draw(draw.Crop(draw.New(c), m, -m, m, -m))
+	var b bytes.Buffer
+	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(&b); err != nil {
+		return nil, fmt.Errorf("bench: encode plot: %w", err)
+	}
+	return b.Bytes(), nil
 }
 
-func sign(v int) int {
-	switch {
-	case v > 0:
-		return 1
-	case v < 0:
-		return -1
-	}
-	return 0
-}
+func pxToPoints(px int) vg.Length { return vg.Length(px) * vg.Inch / plotDPI }

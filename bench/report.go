@@ -1,10 +1,8 @@
 package bench
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,9 +65,9 @@ func (r *Report) WriteFiles(dir string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: encode report: %w", err)
 	}
-	var img bytes.Buffer
-	if err := png.Encode(&img, plotCDF(r.plotTitle(), r.plotSeries())); err != nil {
-		return nil, fmt.Errorf("bench: encode plot: %w", err)
+	img, err := plotPNG(r.plotTitle(), r.plotSeries())
+	if err != nil {
+		return nil, err
 	}
 	files := []struct {
 		name string
@@ -77,7 +75,7 @@ func (r *Report) WriteFiles(dir string) ([]string, error) {
 	}{
 		{FileJSON, append(js, '\n')},
 		{FileMarkdown, []byte(r.Markdown())},
-		{FilePlot, img.Bytes()},
+		{FilePlot, img},
 	}
 	var paths []string
 	for _, f := range files {
@@ -91,15 +89,15 @@ func (r *Report) WriteFiles(dir string) ([]string, error) {
 }
 
 func (r *Report) plotTitle() string {
-	return fmt.Sprintf("LATENCY CDF, %d ORDERS AT %s", r.Environment.Orders, strings.ToUpper(rateText(r.Environment.Rate)))
+	return fmt.Sprintf("Latency CDF, %d orders at %s", r.Environment.Orders, rateText(r.Environment.Rate))
 }
 
 func (r *Report) plotSeries() []series {
 	var ss []series
 	if e := r.EndToEnd; e != nil {
-		ss = append(ss, series{name: fmt.Sprintf("E2E FLOOD ORDER, P50 %s MS", shortMs(e.Latency.P50)), color: colorE2E, ds: e.latencies})
+		ss = append(ss, series{name: fmt.Sprintf("end to end, flood order (p50 %s ms)", shortMs(e.Latency.P50)), color: colorE2E, ds: e.latencies})
 	}
-	ss = append(ss, series{name: fmt.Sprintf("CEILING, %d NO-OP ACTIVITIES, P50 %s MS", r.Ceiling.ActivitiesPerOrder, shortMs(r.Ceiling.Latency.P50)), color: colorCeiling, ds: r.Ceiling.latencies})
+	ss = append(ss, series{name: fmt.Sprintf("ceiling, %d no-op activities (p50 %s ms)", r.Ceiling.ActivitiesPerOrder, shortMs(r.Ceiling.Latency.P50)), color: colorCeiling, ds: r.Ceiling.latencies})
 	return ss
 }
 

@@ -13,8 +13,8 @@ import (
 
 	"go.temporal.io/api/workflowservice/v1"
 
-	"github.com/epcflow/epcflow/delivery"
 	"github.com/epcflow/epcflow/pos"
+	"github.com/epcflow/epcflow/workflows"
 )
 
 // packageSends is how often the platform sends each package's Create Package Event: resends
@@ -28,7 +28,7 @@ type pkgOrder struct {
 	key string // pos.PackageEvent.Key
 
 	answers []string // the portal link answered to each send
-	result  delivery.PackageStatus
+	result  workflows.PackageStatus
 	err     error // the package's workflow could not be awaited
 	openErr error // the recipient never reached the Delivery Room
 }
@@ -166,11 +166,11 @@ func (r *runner) openPackage(ctx context.Context, link string) error {
 }
 
 // awaitPackage waits for the package's workflow: it ends once every recipient has opened.
-func (r *runner) awaitPackage(ctx context.Context, key string) (delivery.PackageStatus, error) {
-	var st delivery.PackageStatus
+func (r *runner) awaitPackage(ctx context.Context, key string) (workflows.PackageStatus, error) {
+	var st workflows.PackageStatus
 	for {
 		// Not found yet, or the server restarting: both are waited out.
-		err := r.st.Client.GetWorkflow(ctx, delivery.PackageWorkflowID(key), "").Get(ctx, &st)
+		err := r.st.Client.GetWorkflow(ctx, workflows.PackageWorkflowID(key), "").Get(ctx, &st)
 		if err == nil {
 			return st, nil
 		}
@@ -216,7 +216,7 @@ func (r *runner) checkPackages(ctx context.Context, pkgs []*pkgOrder, rep *Repor
 		if n := len(view.Bindings); n != 1 {
 			problems = append(problems, fmt.Sprintf("recipient bound %d times", n))
 		}
-		runs, err := r.countRuns(ctx, delivery.PackageWorkflowID(p.key))
+		runs, err := r.countRuns(ctx, workflows.PackageWorkflowID(p.key))
 		if err != nil {
 			return err
 		}

@@ -10,9 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/epcflow/epcflow/payments"
+	"github.com/epcflow/epcflow/api"
 	"github.com/epcflow/epcflow/pos"
 	"github.com/epcflow/epcflow/sandbox"
+	"github.com/epcflow/epcflow/workflows"
 )
 
 // purchase is one Inbank payment a customer makes through a payment session.
@@ -20,7 +21,7 @@ type purchase struct {
 	n        int
 	ids      []string // every session id an attempt was answered with (one per key that got one)
 	attempts int      // Idempotency-Keys used: a create Inbank refused on every try needs a new one
-	result   payments.Session
+	result   workflows.PaymentStatus
 	err      error
 }
 
@@ -49,7 +50,7 @@ func (r *runner) placePayments(ctx context.Context, add func(*purchase)) error {
 // Inbank created nothing), have the customer pay, and wait for the session to end.
 func (r *runner) followPayment(ctx context.Context, p *purchase) {
 	backoff := 200 * time.Millisecond
-	var created payments.Created
+	var created workflows.PaymentCreated
 	p.attempts = 1
 	for {
 		key := fmt.Sprintf("chaos-purchase-%04d-%d", p.n, p.attempts)
@@ -85,7 +86,7 @@ func (r *runner) followPayment(ctx context.Context, p *purchase) {
 		return
 	}
 	for {
-		err := r.st.Client.GetWorkflow(ctx, payments.WorkflowID(created.ID), "").Get(ctx, &p.result)
+		err := r.st.Client.GetWorkflow(ctx, workflows.PaymentWorkflowID(created.ID), "").Get(ctx, &p.result)
 		if err == nil {
 			return
 		}
@@ -105,7 +106,7 @@ func (r *runner) createPayment(ctx context.Context, key string) (int, []byte, er
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+r.operator.Token)
-	req.Header.Set(payments.IdempotencyKeyHeader, key)
+	req.Header.Set(api.IdempotencyKeyHeader, key)
 	resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
 	if err != nil {
 		return 0, nil, err
@@ -176,7 +177,7 @@ func (r *runner) checkPayments(ctx context.Context, ps []*purchase, rep *Report)
 			problems = append(problems, fmt.Sprintf("paid %d times at Inbank", paid))
 		}
 		for _, id := range p.ids {
-			runs, err := r.countRuns(ctx, payments.WorkflowID(id))
+			runs, err := r.countRuns(ctx, workflows.PaymentWorkflowID(id))
 			if err != nil {
 				return err
 			}

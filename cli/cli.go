@@ -57,6 +57,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				return 2
 			default:
 				fmt.Fprintf(stderr, "epcflow %s: %v\n", c.name, err)
+				if code, ok := exitCode(err); ok {
+					return code
+				}
 				return 1
 			}
 		}
@@ -64,6 +67,24 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "epcflow: unknown command %q\n\n", args[0])
 	usage(stderr)
 	return 2
+}
+
+// exitError carries a command's exit code.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// exitCode is the exit code an error of a command asks for, if it names one.
+func exitCode(err error) (int, bool) {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code, true
+	}
+	return 0, false
 }
 
 var errUsage = errors.New("usage")

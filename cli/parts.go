@@ -12,6 +12,7 @@ import (
 
 	sdkworker "go.temporal.io/sdk/worker"
 
+	"github.com/epcflow/epcflow/activities"
 	"github.com/epcflow/epcflow/api"
 	"github.com/epcflow/epcflow/codec"
 	"github.com/epcflow/epcflow/epc"
@@ -73,7 +74,7 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	f.str(&metricsListen, "metrics-listen", "EPCFLOW_METRICS_LISTEN", "127.0.0.1:9090", "address of the worker's /metrics (empty: none)")
 	var inbankURL, inbankKey string
 	f.str(&inbankURL, "inbank-base-url", "INBANK_BASE_URL", "http://127.0.0.1:8090", "Inbank Partner API base URL")
-	f.secret(&inbankKey, "inbank-api-key", "INBANK_API_KEY", "", "Inbank API key (empty: no payment sessions)")
+	f.secret(&inbankKey, "inbank-api-key", "INBANK_API_KEY", "", "Inbank API key (empty: a payment session's Inbank calls fail at once)")
 	logs.register(f, "json")
 	if err := f.parse(args); err != nil {
 		return err
@@ -99,14 +100,12 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 		return usageErr("--workflow-cache-size %d: must be positive", cacheSize)
 	}
 	sdkworker.SetStickyWorkflowCacheSize(cacheSize) // process-wide: before the worker starts
-	w, err := worker.New(c, acts, worker.Options{})
-	if err == nil {
-		var inbank *pos.InbankClient
-		if inbankKey != "" {
-			inbank = &pos.InbankClient{BaseURL: inbankURL, APIKey: inbankKey, Logger: log}
-		}
-		stack.RegisterSessions(w, inbank)
+	// Without a key, payment sessions fail at once with "no Inbank client configured".
+	var inbank *pos.InbankClient
+	if inbankKey != "" {
+		inbank = &pos.InbankClient{BaseURL: inbankURL, APIKey: inbankKey, Logger: log}
 	}
+	w, err := worker.New(c, worker.Deps{Transaction: acts, Payment: &activities.Payment{Inbank: inbank}}, worker.Options{})
 	if err != nil {
 		return err
 	}
@@ -188,18 +187,19 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 		}
 		codecHandler = codec.Handler(ring, codec.HandlerOptions{Token: codecToken, AllowedOrigins: splitList(codecOrigins)})
 	}
-	sc.Temporal, sc.Logger = c, log
+	sc.Temporal = c
 	if sc.POSSecret != "" {
 		if sc.Portal, err = portal.Open(ctx, portalDSN); err != nil {
 			return err
 		}
 		defer sc.Portal.Close()
 	}
-	mounts, err := stack.SessionMounts(sc)
+	delivery, payments, err := stack.SessionRoutes(sc)
 	if err != nil {
 		return err
 	}
-	h, err := api.New(api.Config{Engine: starter.New(c), Verifier: v, Blobs: store, Logger: log, Metrics: m, Ready: stack.HealthCheck(c), OperatorToken: token, Codec: codecHandler, Mounts: mounts})
+	engine := starter.New(c)
+	h, err := api.New(api.Config{Engine: engine, Verifier: v, Blobs: store, Logger: log, Metrics: m, Ready: engine.CheckHealth, OperatorToken: token, Codec: codecHandler, Delivery: delivery, Payments: payments})
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/epcflow/epcflow/delivery"
+	"github.com/epcflow/epcflow/api"
 	"github.com/epcflow/epcflow/demo"
 	"github.com/epcflow/epcflow/portal"
 	"github.com/epcflow/epcflow/workflows"
@@ -83,7 +83,7 @@ func runStart(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		defer store.Close()
-		tok, link, err := delivery.IssueToken(ctx, store, email, apiURL)
+		tok, link, err := api.IssuePortalToken(ctx, store, email, apiURL)
 		if err != nil {
 			return err
 		}

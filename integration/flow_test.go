@@ -14,17 +14,8 @@ import (
 	"github.com/epcflow/epcflow/demo"
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/sandbox"
-	"github.com/epcflow/epcflow/stack"
 	"github.com/epcflow/epcflow/workflows"
 )
-
-func sharedEnv(t *testing.T) *env {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: runs a real Temporal server")
-	}
-	return startStack(t, stack.Config{})
-}
 
 func TestFloodOrderCompletesThroughTheWholeStack(t *testing.T) {
 	e := sharedEnv(t)
@@ -58,7 +49,7 @@ func TestFloodOrderCompletesThroughTheWholeStack(t *testing.T) {
 	require.Equal(t, workflows.StageCompleted, st.Stage)
 	require.NotNil(t, st.ServiceEvents)
 	require.Len(t, st.ServiceEvents.Success, 1)
-	e.saveHistory(ctx, o.ID, "flood-completed")
+	e.saveHistory(ctx, "transaction", workflows.TransactionWorkflowID(o.ID), "flood-completed")
 }
 
 func TestAppraisalWithOperatorCompletes(t *testing.T) {
@@ -83,7 +74,7 @@ func TestAppraisalWithOperatorCompletes(t *testing.T) {
 	var he *demo.HTTPError
 	require.ErrorAs(t, err, &he)
 	require.Equal(t, http.StatusConflict, he.Status, he.Body)
-	e.saveHistory(ctx, o.ID, "appraisal-completed")
+	e.saveHistory(ctx, "transaction", workflows.TransactionWorkflowID(o.ID), "appraisal-completed")
 }
 
 func TestAppraisalCanceledByLenderReleasesInspection(t *testing.T) {
@@ -105,7 +96,7 @@ func TestAppraisalCanceledByLenderReleasesInspection(t *testing.T) {
 	require.Equal(t, epc.StatusCanceled, v.Response.Status)
 	require.Len(t, v.eventsOfType("urn:elli:epc:partner:appraisal:released"), 1)
 	require.Empty(t, v.Resources, "nothing uploaded for a canceled order")
-	e.saveHistory(ctx, o.ID, "appraisal-canceled")
+	e.saveHistory(ctx, "transaction", workflows.TransactionWorkflowID(o.ID), "appraisal-canceled")
 }
 
 func TestInvalidCredentialsFailWithPartner1001(t *testing.T) {
@@ -120,7 +111,7 @@ func TestInvalidCredentialsFailWithPartner1001(t *testing.T) {
 	v := e.view(ctx, o.ID)
 	require.Equal(t, epc.StatusFailed, v.Response.Status)
 	require.Equal(t, epc.ErrorInvalidCredentials, v.Response.Errors[0].Code)
-	e.saveHistory(ctx, o.ID, "invalid-credentials")
+	e.saveHistory(ctx, "transaction", workflows.TransactionWorkflowID(o.ID), "invalid-credentials")
 }
 
 func TestInputRequiredResumesAfterLenderUpdate(t *testing.T) {
@@ -140,7 +131,7 @@ func TestInputRequiredResumesAfterLenderUpdate(t *testing.T) {
 	require.NoError(t, e.lender.UpdateRequest(ctx, o.ID, json.RawMessage(`{"loan":{"property":{"streetAddress":"12 Hilltop Ct","city":"Pleasanton","state":"CA","postalCode":"94588"}}}`)))
 	res := e.await(ctx, o.ID)
 	require.Equal(t, epc.StatusCompleted, res.ResponseStatus)
-	e.saveHistory(ctx, o.ID, "input-required-resumed")
+	e.saveHistory(ctx, "transaction", workflows.TransactionWorkflowID(o.ID), "input-required-resumed")
 }
 
 func TestUnknownRequestTypeFails(t *testing.T) {
@@ -152,7 +143,7 @@ func TestUnknownRequestTypeFails(t *testing.T) {
 	require.Equal(t, epc.StatusFailed, res.ResponseStatus)
 	v := e.view(ctx, o.ID)
 	require.Equal(t, workflows.CodeUnsupportedType, v.Response.Errors[0].Code)
-	e.saveHistory(ctx, o.ID, "unknown-type")
+	e.saveHistory(ctx, "transaction", workflows.TransactionWorkflowID(o.ID), "unknown-type")
 }
 
 func TestWebhooksDeliveredThreeTimesMakeOneWorkflow(t *testing.T) {

@@ -22,16 +22,14 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/client"
 
 	"github.com/epcflow/epcflow/demo"
 	"github.com/epcflow/epcflow/devserver"
 	"github.com/epcflow/epcflow/epc"
-	"github.com/epcflow/epcflow/sandbox"
+	"github.com/epcflow/epcflow/replay"
 	"github.com/epcflow/epcflow/stack"
 	"github.com/epcflow/epcflow/workflows"
 )
@@ -89,6 +87,9 @@ func (w *tbWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// env is the one harness of every integration test: a stack (embedded Temporal server, the
+// sandbox, the worker with every workflow and activity registered, the API over real HTTP),
+// a lender acting in the sandbox and an operator calling the API.
 type env struct {
 	t        *testing.T
 	st       *stack.Stack
@@ -96,6 +97,16 @@ type env struct {
 	operator *demo.Operator
 }
 
+// sharedEnv starts a stack with the default configuration for one test.
+func sharedEnv(t *testing.T) *env {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: runs a real Temporal server")
+	}
+	return startStack(t, stack.Config{})
+}
+
+// startStack starts a stack for one test; it stops when the test ends.
 func startStack(t *testing.T, cfg stack.Config) *env {
 	t.Helper()
 	if cfg.DataDir == "" {
@@ -283,24 +294,32 @@ func (e *env) executions(ctx context.Context, txID string) int {
 	}
 }
 
-// saveHistory writes the workflow's history for the replay test when updating histories.
-func (e *env) saveHistory(ctx context.Context, txID, name string) {
+// saveHistory writes a workflow's history to workflows/testdata/histories/<flow>/<name>.json
+// for the replay test, when updating histories.
+func (e *env) saveHistory(ctx context.Context, flow, workflowID, name string) {
 	e.t.Helper()
 	if !updateHistories {
 		return
 	}
-	it := e.st.Client.GetWorkflowHistory(ctx, workflows.TransactionWorkflowID(txID), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	h := &historypb.History{}
-	for it.HasNext() {
-		ev, err := it.Next()
-		require.NoError(e.t, err)
-		h.Events = append(h.Events, ev)
-	}
-	b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(h)
+	writeHistory(e.t, filepath.Join("..", "workflows", "testdata", "histories", flow), name, e.historyOf(ctx, workflowID, ""))
+}
+
+// historyOf reads a workflow run's whole history (runID "": the latest run).
+func (e *env) historyOf(ctx context.Context, workflowID, runID string) *historypb.History {
+	e.t.Helper()
+	h, err := replay.History(ctx, e.st.Client, workflowID, runID)
 	require.NoError(e.t, err)
-	dir := filepath.Join("..", "workflows", "testdata", "histories")
-	require.NoError(e.t, os.MkdirAll(dir, 0o755))
-	require.NoError(e.t, os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644))
+	return h
+}
+
+// writeHistory writes h as dir/name.json, in the JSON that `temporal workflow show --output
+// json` writes and the replayer reads.
+func writeHistory(t *testing.T, dir, name string, h *historypb.History) {
+	t.Helper()
+	b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(h)
+	require.NoError(t, err)
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644))
 }
 
 func freeAddr(t *testing.T) string {
@@ -311,5 +330,19 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-var _ = sandbox.Config{}
-var _ client.Client
+// postJSON posts body to url and decodes the answer into out (unless nil); the answer must
+// be a success.
+func postJSON(t *testing.T, ctx context.Context, url, body string, out any) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader([]byte(body)))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	require.Less(t, resp.StatusCode, 300, "POST %s: %d %s", url, resp.StatusCode, b)
+	if out != nil {
+		require.NoError(t, json.Unmarshal(b, out), string(b))
+	}
+}

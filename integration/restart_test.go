@@ -69,5 +69,5 @@ func TestFileBackedServerRestartFinishesOrder(t *testing.T) {
 	require.Len(t, v.eventsOfType(workflows.PartnerEventScheduled), 1)
 	require.Len(t, v.Resources, 1)
 	require.Equal(t, 1, v.Resources[0].Uploads)
-	second.saveHistory(ctx, o.ID, "appraisal-across-restart")
+	second.saveHistory(ctx, "transaction", workflows.TransactionWorkflowID(o.ID), "appraisal-across-restart")
 }

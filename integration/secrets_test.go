@@ -26,9 +26,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	commonpb "go.temporal.io/api/common/v1"
-	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
-	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -425,26 +423,10 @@ func (e *env) otherExecutions(ctx context.Context, txs map[string]string) []*com
 	}
 }
 
-func (e *env) historyOf(ctx context.Context, workflowID, runID string) *historypb.History {
-	e.t.Helper()
-	it := e.st.Client.GetWorkflowHistory(ctx, workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	h := &historypb.History{}
-	for it.HasNext() {
-		ev, err := it.Next()
-		require.NoError(e.t, err)
-		h.Events = append(h.Events, ev)
-	}
-	return h
-}
-
 // saveEncryptedHistory records an encrypted history (test key in replay/testdata) for the
 // replay package's test: EPCFLOW_UPDATE_HISTORIES=1 go test ./integration/ -run NoSecretLeaks
 func saveEncryptedHistory(t *testing.T, name string, h *historypb.History) {
-	b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(h)
-	require.NoError(t, err)
-	dir := filepath.Join("..", "replay", "testdata", "encrypted")
-	require.NoError(t, os.MkdirAll(dir, 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644))
+	writeHistory(t, filepath.Join("..", "replay", "testdata", "encrypted"), name, h)
 }
 
 // historyScan is every string and bytes field of a history, and every payload, with its path.

@@ -1,5 +1,5 @@
 // Package metrics is epcflow's Prometheus registry: Go and process metrics, HTTP metrics for
-// Gin, and an adapter that exports the Temporal Go SDK's own metrics.
+// Gin, and the Temporal Go SDK's own metrics (through the SDK's OpenTelemetry contrib handler).
 package metrics
 
 import (
@@ -20,11 +20,12 @@ type Registry struct {
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
-	temporal *temporalStore
+	temporal client.MetricsHandler
 }
 
 // New returns a Registry with the Go runtime and process collectors, the HTTP metrics used by
-// GinMiddleware and the collector behind TemporalHandler.
+// GinMiddleware and the collector behind TemporalHandler. Like prometheus.MustRegister, it
+// panics if a collector cannot register, which a fresh registry never refuses.
 func New() *Registry {
 	r := &Registry{
 		reg: prometheus.NewRegistry(),
@@ -37,13 +38,17 @@ func New() *Registry {
 			Help:    "Time to answer an HTTP request, by method and route template.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"method", "route"}),
-		temporal: newTemporalStore(),
 	}
 	r.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		r.requests, r.duration, r.temporal,
+		r.requests, r.duration,
 	)
+	h, err := newTemporalHandler(r.reg)
+	if err != nil {
+		panic(err)
+	}
+	r.temporal = h
 	return r
 }
 
@@ -99,10 +104,10 @@ func methodLabel(m string) string {
 // temporal_activity_execution_latency…) and workflow/activity outcome counters
 // (temporal_workflow_completed, temporal_workflow_failed, temporal_activity_execution_failed…).
 //
-// Names keep the SDK's spelling (so Temporal's published SDK dashboards apply), with a
-// temporal_ prefix when missing and any character Prometheus does not allow (dots…) turned
-// into '_'. Counters and gauges keep their name; timers are histograms in seconds under
-// their name. All handlers returned share one set of series.
+// Names keep the SDK's spelling (so Temporal's published SDK dashboards apply): counters are
+// Prometheus counters and gauges gauges under the SDK's name, and timers histograms in
+// seconds under theirs (no _total or _seconds suffix added), labelled with the SDK's tags.
+// Every call returns the same handler.
 func (r *Registry) TemporalHandler() client.MetricsHandler {
-	return &temporalHandler{store: r.temporal}
+	return r.temporal
 }

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/sandbox/internal/core"
+	"github.com/epcflow/epcflow/sandbox/internal/sbtest"
 )
 
 func withStateFile(file string) envOption { return func(c *Config) { c.StateFile = file } }
@@ -27,8 +29,7 @@ func withStateFile(file string) envOption { return func(c *Config) { c.StateFile
 func watchSaves(t *testing.T, s *Server) func(atLeast uint64) {
 	t.Helper()
 	latest := make(chan uint64, 1)
-	s.state.mu.Lock()
-	s.state.onSave = func(changes uint64, err error) {
+	s.state.Watch(func(changes uint64, err error) {
 		if err != nil {
 			t.Errorf("save: %v", err)
 			return
@@ -38,8 +39,7 @@ func watchSaves(t *testing.T, s *Server) func(atLeast uint64) {
 		default:
 		}
 		latest <- changes
-	}
-	s.state.mu.Unlock()
+	})
 	return func(atLeast uint64) {
 		t.Helper()
 		timeout := time.After(10 * time.Second)
@@ -72,42 +72,42 @@ func TestStateSurvivesRestart(t *testing.T) {
 	e1 := newEnv(t, withStateFile(file))
 
 	// The lender's set-up: a mapping and a product with a key of its own.
-	if rep := e1.do(http.MethodPut, "/sandbox/epc/service-event-mappings", map[string]any{"EVENT-001": []string{"task"}}); rep.status != http.StatusOK {
-		t.Fatalf("PUT mappings: %d %s", rep.status, rep.body)
+	if rep := e1.Do(http.MethodPut, "/sandbox/epc/service-event-mappings", map[string]any{"EVENT-001": []string{"task"}}); rep.Status != http.StatusOK {
+		t.Fatalf("PUT mappings: %d %s", rep.Status, rep.Body)
 	}
 	floodEnt := map[string]any{"signingKey": "flood-key", "transaction": map[string]any{"Flood": map[string]any{"response": map[string]any{
 		"results": []map[string]any{{"action": epc.ActionCreateServiceEvents, "formats": []string{epc.FormatServiceEvents}}}}}}}
-	if rep := e1.do(http.MethodPut, "/sandbox/epc/products/flood/entitlements", floodEnt); rep.status != http.StatusCreated {
-		t.Fatalf("PUT entitlements: %d %s", rep.status, rep.body)
+	if rep := e1.Do(http.MethodPut, "/sandbox/epc/products/flood/entitlements", floodEnt); rep.Status != http.StatusCreated {
+		t.Fatalf("PUT entitlements: %d %s", rep.Status, rep.Body)
 	}
 	lenderPDF := []byte("%PDF-1.7 purchase contract")
-	id := e1.order(map[string]any{"request": map[string]any{
+	id := e1.Order(map[string]any{"request": map[string]any{
 		"type":        "Appraisal",
 		"credentials": map[string]string{"username": "lender-user", "password": "lender-pass"},
 		"resources":   []map[string]string{{"name": "contract.pdf", "mimeType": "application/pdf", "content": base64.StdEncoding.EncodeToString(lenderPDF)}},
 	}})
-	if err := e1.client.PatchResponse(ctx, id, &epc.Response{Status: epc.StatusProcessing, ReferenceNumber: "REF-1"}); err != nil {
+	if err := e1.Client.PatchResponse(ctx, id, &epc.Response{Status: epc.StatusProcessing, ReferenceNumber: "REF-1"}); err != nil {
 		t.Fatalf("PATCH processing: %v", err)
 	}
 	report := bytes.Repeat([]byte("%PDF-1.7 appraisal report "), 1000)
-	slots, err := e1.client.CreateResources(ctx, id, []epc.NewResource{{Name: "report.pdf", MimeType: "application/pdf"}})
+	slots, err := e1.Client.CreateResources(ctx, id, []epc.NewResource{{Name: "report.pdf", MimeType: "application/pdf"}})
 	if err != nil || len(slots) != 1 {
 		t.Fatalf("upload slot: %v %v", slots, err)
 	}
 	slot := slots[0]
-	if err := e1.client.UploadBytes(ctx, slot, bytes.NewReader(report), int64(len(report))); err != nil {
+	if err := e1.Client.UploadBytes(ctx, slot, bytes.NewReader(report), int64(len(report))); err != nil {
 		t.Fatalf("upload: %v", err)
 	}
-	if err := e1.client.PatchResponse(ctx, id, &epc.Response{Resources: []epc.Resource{{ID: slot.ID, Name: slot.Name, MimeType: slot.MimeType}}}); err != nil {
+	if err := e1.Client.PatchResponse(ctx, id, &epc.Response{Resources: []epc.Resource{{ID: slot.ID, Name: slot.Name, MimeType: slot.MimeType}}}); err != nil {
 		t.Fatalf("attach: %v", err)
 	}
-	if _, err := e1.client.CreateEvent(ctx, id, epc.NewEvent{Text: "Inspection scheduled", Type: "urn:elli:epc:partner:appraisal:scheduled"}); err != nil {
+	if _, err := e1.Client.CreateEvent(ctx, id, epc.NewEvent{Text: "Inspection scheduled", Type: "urn:elli:epc:partner:appraisal:scheduled"}); err != nil {
 		t.Fatalf("event: %v", err)
 	}
-	e1.idle()
-	oldToken := e1.token()
-	before := e1.partner(http.MethodGet, "/partner/v2/transactions/"+id, nil)
-	ctlBefore := e1.control(id)
+	e1.Idle()
+	oldToken := e1.Token()
+	before := e1.Partner(http.MethodGet, "/partner/v2/transactions/"+id, nil)
+	ctlBefore := e1.Control(id)
 	if err := e1.srv.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -128,21 +128,21 @@ func TestStateSurvivesRestart(t *testing.T) {
 	}
 
 	e2 := newEnv(t, withStateFile(file))
-	after := e2.partner(http.MethodGet, "/partner/v2/transactions/"+id, nil) // a fresh token
-	if after.status != http.StatusOK || !reflect.DeepEqual(decodeAny(t, before.body), decodeAny(t, after.body)) {
-		t.Fatalf("after the restart: %d %s\nbefore: %s", after.status, after.body, before.body)
+	after := e2.Partner(http.MethodGet, "/partner/v2/transactions/"+id, nil) // a fresh token
+	if after.Status != http.StatusOK || !reflect.DeepEqual(decodeAny(t, before.Body), decodeAny(t, after.Body)) {
+		t.Fatalf("after the restart: %d %s\nbefore: %s", after.Status, after.Body, before.Body)
 	}
 	var tx epc.Transaction
-	after.json(t, &tx)
+	after.JSON(t, &tx)
 	if tx.Status != epc.TransactionPending || len(tx.Events) != len(ctlBefore.Events) {
 		t.Errorf("transaction %s with %d events, want pending with %d", tx.Status, len(tx.Events), len(ctlBefore.Events))
 	}
-	if rep := e2.do(http.MethodGet, "/partner/v2/transactions/"+id+"/request", nil, "Authorization", "Bearer "+oldToken); rep.status != http.StatusOK ||
-		!strings.Contains(string(rep.body), "lender-pass") {
-		t.Errorf("request with a token issued before the restart: %d %s", rep.status, rep.body)
+	if rep := e2.Do(http.MethodGet, "/partner/v2/transactions/"+id+"/request", nil, "Authorization", "Bearer "+oldToken); rep.Status != http.StatusOK ||
+		!strings.Contains(string(rep.Body), "lender-pass") {
+		t.Errorf("request with a token issued before the restart: %d %s", rep.Status, rep.Body)
 	}
 
-	ctl := e2.control(id)
+	ctl := e2.Control(id)
 	if len(ctl.Resources) != 1 || ctl.Resources[0].ID != slot.ID || ctl.Resources[0].SHA256 != hex.EncodeToString(sum[:]) ||
 		!ctl.Resources[0].Attached || ctl.Resources[0].Size != len(report) {
 		t.Errorf("resources after the restart = %+v", ctl.Resources)
@@ -155,39 +155,42 @@ func TestStateSurvivesRestart(t *testing.T) {
 	}
 
 	// The bytes are served, by token and by the slot's grant; the slot still takes one file.
-	if rep := e2.partner(http.MethodGet, "/sandbox/media/"+slot.ID, nil); rep.status != http.StatusOK || !bytes.Equal(rep.body, report) {
-		t.Errorf("GET media: %d, %d bytes", rep.status, len(rep.body))
+	if rep := e2.Partner(http.MethodGet, "/sandbox/media/"+slot.ID, nil); rep.Status != http.StatusOK || !bytes.Equal(rep.Body, report) {
+		t.Errorf("GET media: %d, %d bytes", rep.Status, len(rep.Body))
 	}
-	if rep := e2.do(http.MethodGet, "/sandbox/media/"+slot.ID, nil, "Authorization", slot.Authorization); rep.status != http.StatusOK {
-		t.Errorf("GET media with the slot's grant: %d", rep.status)
+	if rep := e2.Do(http.MethodGet, "/sandbox/media/"+slot.ID, nil, "Authorization", slot.Authorization); rep.Status != http.StatusOK {
+		t.Errorf("GET media with the slot's grant: %d", rep.Status)
 	}
-	if rep := e2.do(http.MethodPut, "/sandbox/media/"+slot.ID, "x", "Authorization", slot.Authorization, "Content-Type", "application/pdf"); rep.status != http.StatusConflict {
-		t.Errorf("second upload after the restart: %d %s", rep.status, rep.body)
+	if rep := e2.Do(http.MethodPut, "/sandbox/media/"+slot.ID, "x", "Authorization", slot.Authorization, "Content-Type", "application/pdf"); rep.Status != http.StatusConflict {
+		t.Errorf("second upload after the restart: %d %s", rep.Status, rep.Body)
 	}
-	atts, err := e2.client.ListRequestResources(ctx, id)
+	atts, err := e2.Client.ListRequestResources(ctx, id)
 	if err != nil || len(atts) != 1 {
 		t.Fatalf("attachments: %v %v", atts, err)
 	}
-	if rep := e2.partner(http.MethodGet, "/sandbox/media/"+atts[0].ID, nil); !bytes.Equal(rep.body, lenderPDF) {
-		t.Errorf("lender attachment: %d %q", rep.status, rep.body)
+	if rep := e2.Partner(http.MethodGet, "/sandbox/media/"+atts[0].ID, nil); !bytes.Equal(rep.Body, lenderPDF) {
+		t.Errorf("lender attachment: %d %q", rep.Status, rep.Body)
 	}
 
 	// The lender's set-up is still there.
-	if rep := e2.do(http.MethodGet, "/sandbox/epc/service-event-mappings", nil); !reflect.DeepEqual(decodeAny(t, rep.body), decodeAny(t, []byte(`{"EVENT-001":["task"]}`))) {
-		t.Errorf("mappings: %s", rep.body)
+	if rep := e2.Do(http.MethodGet, "/sandbox/epc/service-event-mappings", nil); !reflect.DeepEqual(decodeAny(t, rep.Body), decodeAny(t, []byte(`{"EVENT-001":["task"]}`))) {
+		t.Errorf("mappings: %s", rep.Body)
 	}
-	if rep := e2.do(http.MethodGet, "/sandbox/epc/products/flood/entitlements", nil); rep.status != http.StatusOK || !strings.Contains(string(rep.body), `"Flood"`) {
-		t.Errorf("flood entitlements: %d %s", rep.status, rep.body)
+	if rep := e2.Do(http.MethodGet, "/sandbox/epc/products/flood/entitlements", nil); rep.Status != http.StatusOK || !strings.Contains(string(rep.Body), `"Flood"`) {
+		t.Errorf("flood entitlements: %d %s", rep.Status, rep.Body)
 	}
-	if p := e2.srv.epc.st.product("flood"); p == nil || p.SigningKey != "flood-key" {
+	e2.Idle()
+	e2.Hooks.Drain()
+	e2.Order(map[string]any{"request": map[string]any{"type": "Flood"}, "product": map[string]any{"name": "flood"}})
+	if h := e2.Hooks.Next(nil); h.Header.Get("Elli-Signature") != sbtest.Signature("flood-key", h.Body) {
 		t.Errorf("flood product's own signing key was not kept")
 	}
 
 	// And the order carries on to its end.
-	if err := e2.client.PatchResponse(ctx, id, &epc.Response{Status: epc.StatusCompleted}); err != nil {
+	if err := e2.Client.PatchResponse(ctx, id, &epc.Response{Status: epc.StatusCompleted}); err != nil {
 		t.Fatalf("PATCH completed after the restart: %v", err)
 	}
-	got, err := e2.client.GetTransaction(ctx, id)
+	got, err := e2.Client.GetTransaction(ctx, id)
 	if err != nil || got.Status != epc.TransactionCompleted {
 		t.Fatalf("after completing: %+v %v", got, err)
 	}
@@ -198,42 +201,42 @@ func TestStateSurvivesRestart(t *testing.T) {
 func TestPendingWebhookSentAfterRestart(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "sandbox.json")
 	e1 := newEnv(t, withStateFile(file), func(c *Config) { c.WebhookRetryInterval = time.Hour })
-	partner := e1.hooks
-	partner.setAnswer(func(int, hook) int { return http.StatusServiceUnavailable })
-	id := e1.order(nil)
-	pending := map[string]hook{}
+	partner := e1.Hooks
+	partner.SetAnswer(sbtest.Status(http.StatusServiceUnavailable))
+	id := e1.Order(nil)
+	pending := map[string]sbtest.Message{}
 	for range 2 { // the transaction's `created` and its request:created event's
-		h := partner.next(nil)
-		pending[h.msg.EventID] = h
+		h := partner.Next(nil)
+		pending[h.Webhook().EventID] = h
 	}
 	if err := e1.srv.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	for _, wh := range e1.control(id).Webhooks {
-		if wh.Outcome != outcomePending {
+	for _, wh := range e1.Control(id).Webhooks {
+		if wh.Outcome != core.OutcomePending {
 			t.Fatalf("webhook %s is %s at Close, want pending", wh.EventID, wh.Outcome)
 		}
 	}
 
-	partner.setAnswer(nil) // the partner is back
-	e2 := newEnv(t, withStateFile(file), func(c *Config) { c.PartnerURL = partner.srv.URL })
+	partner.SetAnswer(nil) // the partner is back
+	e2 := newEnv(t, withStateFile(file), func(c *Config) { c.PartnerURL = partner.URL() })
 	for range len(pending) {
-		h := partner.next(nil)
-		was, ok := pending[h.msg.EventID]
+		h := partner.Next(nil)
+		was, ok := pending[h.Webhook().EventID]
 		if !ok {
-			t.Fatalf("unexpected webhook %s", h.body)
+			t.Fatalf("unexpected webhook %s", h.Body)
 		}
-		if !bytes.Equal(h.body, was.body) || h.header.Get("Elli-Signature") != was.header.Get("Elli-Signature") {
-			t.Errorf("webhook %s changed across the restart:\n%s\n%s", h.msg.EventID, h.body, was.body)
+		if !bytes.Equal(h.Body, was.Body) || h.Header.Get("Elli-Signature") != was.Header.Get("Elli-Signature") {
+			t.Errorf("webhook %s changed across the restart:\n%s\n%s", h.Webhook().EventID, h.Body, was.Body)
 		}
-		if h.header.Get("Elli-Signature") != expectedSignature(testSigningKey, h.body) {
-			t.Errorf("webhook %s: bad signature", h.msg.EventID)
+		if h.Header.Get("Elli-Signature") != sbtest.Signature(sbtest.SigningKey, h.Body) {
+			t.Errorf("webhook %s: bad signature", h.Webhook().EventID)
 		}
-		delete(pending, h.msg.EventID)
+		delete(pending, h.Webhook().EventID)
 	}
-	e2.idle()
-	for _, wh := range e2.control(id).Webhooks {
-		if wh.Outcome != outcomeDelivered {
+	e2.Idle()
+	for _, wh := range e2.Control(id).Webhooks {
+		if wh.Outcome != core.OutcomeDelivered {
 			t.Errorf("webhook %s %s after the restart: %s, attempts %+v", wh.EventType, wh.ResourceType, wh.Outcome, wh.Attempts)
 		}
 	}
@@ -245,21 +248,21 @@ func TestStateSavedWhileRunning(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "sandbox.json")
 	e1 := newEnv(t, withStateFile(file), func(c *Config) { c.StateSaveInterval = 5 * time.Millisecond })
 	saved := watchSaves(t, e1.srv)
-	id := e1.order(nil)
-	if err := e1.client.PatchResponse(context.Background(), id, &epc.Response{Status: epc.StatusProcessing}); err != nil {
+	id := e1.Order(nil)
+	if err := e1.Client.PatchResponse(context.Background(), id, &epc.Response{Status: epc.StatusProcessing}); err != nil {
 		t.Fatal(err)
 	}
-	e1.idle()
-	saved(e1.srv.changes.Load())
-	want := e1.control(id)
+	e1.Idle()
+	saved(e1.srv.rt.Changes())
+	want := e1.Control(id)
 
 	e2 := newEnv(t, withStateFile(file))
-	ctl := e2.control(id)
+	ctl := e2.Control(id)
 	if ctl.Status != epc.TransactionPending || len(ctl.ResponseHistory) != 1 || len(ctl.Webhooks) != len(want.Webhooks) {
 		t.Fatalf("after the crash: status %s, %d responses, %d webhooks (want %d)", ctl.Status, len(ctl.ResponseHistory), len(ctl.Webhooks), len(want.Webhooks))
 	}
 	for _, wh := range ctl.Webhooks {
-		if wh.Outcome != outcomeDelivered {
+		if wh.Outcome != core.OutcomeDelivered {
 			t.Errorf("webhook %s: %s", wh.EventID, wh.Outcome)
 		}
 	}
@@ -270,12 +273,12 @@ func TestStateFileErrors(t *testing.T) {
 	goodDir := t.TempDir()
 	good := filepath.Join(goodDir, "sandbox.json")
 	e := newEnv(t, withStateFile(good))
-	id := e.order(nil)
-	slot, err := e.client.UploadResource(context.Background(), id, "r.pdf", "application/pdf", []byte("%PDF"))
+	id := e.Order(nil)
+	slot, err := e.Client.UploadResource(context.Background(), id, "r.pdf", "application/pdf", []byte("%PDF"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.idle()
+	e.Idle()
 	if err := e.srv.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -357,7 +360,7 @@ func TestStateSavesUnderLoad(t *testing.T) {
 			case <-done:
 				return
 			default:
-				_ = e1.srv.saveState(true)
+				_ = e1.srv.state.Save(true)
 			}
 		}
 	}()
@@ -372,13 +375,13 @@ func TestStateSavesUnderLoad(t *testing.T) {
 				mu.Lock()
 				ids = append(ids, id)
 				mu.Unlock()
-				if err := e1.client.PatchResponse(ctx, id, &epc.Response{Status: epc.StatusProcessing}); err != nil {
+				if err := e1.Client.PatchResponse(ctx, id, &epc.Response{Status: epc.StatusProcessing}); err != nil {
 					t.Error(err)
 				}
-				if _, err := e1.client.UploadResource(ctx, id, "r.pdf", "application/pdf", fmt.Appendf(nil, "%%PDF %d/%d", w, r)); err != nil {
+				if _, err := e1.Client.UploadResource(ctx, id, "r.pdf", "application/pdf", fmt.Appendf(nil, "%%PDF %d/%d", w, r)); err != nil {
 					t.Error(err)
 				}
-				if _, err := e1.client.CreateEvent(ctx, id, epc.NewEvent{Text: "progress", Type: "urn:elli:epc:partner:appraisal:scheduled"}); err != nil {
+				if _, err := e1.Client.CreateEvent(ctx, id, epc.NewEvent{Text: "progress", Type: "urn:elli:epc:partner:appraisal:scheduled"}); err != nil {
 					t.Error(err)
 				}
 			}
@@ -386,7 +389,7 @@ func TestStateSavesUnderLoad(t *testing.T) {
 	}
 	wg.Wait()
 	close(done)
-	e1.idle()
+	e1.Idle()
 	if err := e1.srv.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -396,16 +399,16 @@ func TestStateSavesUnderLoad(t *testing.T) {
 		t.Fatalf("%d orders placed", len(ids))
 	}
 	for _, id := range ids {
-		ctl := e2.control(id)
+		ctl := e2.Control(id)
 		if len(ctl.ResponseHistory) != 1 || len(ctl.Resources) != 1 || !ctl.Resources[0].Uploaded || len(ctl.Events) != 3 {
-			t.Errorf("%s: %d responses, resources %+v, events %v", id, len(ctl.ResponseHistory), ctl.Resources, eventTypes(ctl.Events))
+			t.Errorf("%s: %d responses, resources %+v, events %v", id, len(ctl.ResponseHistory), ctl.Resources, sbtest.EventTypes(ctl.Events))
 		}
 	}
 }
 
 // placeOrder is env.order for other goroutines than the test's.
 func placeOrder(e *env) (string, error) {
-	resp, err := e.ts.Client().Post(e.ts.URL+"/sandbox/epc/transactions", "application/json", strings.NewReader(`{"request":{"type":"Appraisal"}}`))
+	resp, err := e.TS.Client().Post(e.URL+"/sandbox/epc/transactions", "application/json", strings.NewReader(`{"request":{"type":"Appraisal"}}`))
 	if err != nil {
 		return "", err
 	}
@@ -415,4 +418,73 @@ func placeOrder(e *env) (string, error) {
 		return "", fmt.Errorf("create transaction: %d %v", resp.StatusCode, err)
 	}
 	return tx.ID, nil
+}
+
+// TestStateFileV1Loads: a state file an earlier build wrote (testdata/state-v1: format
+// version 1, three transactions, two products, a mapping, a live token, uploaded files and two
+// webhooks still pending) loads, and the sandbox carries on from it.
+func TestStateFileV1Loads(t *testing.T) {
+	const (
+		canceled  = "843df1cd-45a3-45aa-9434-dd1afd5f9961" // cancel requested; an attached upload
+		completed = "524c0288-6230-40a6-a8eb-eed62cd3a183" // product flood, completed
+		unsent    = "23c5d271-780e-48e0-82f6-5a797e64a0ee" // its two webhooks were pending
+		oldToken  = "353GQPP7TVREHZUMF326JWKUDCL6IUPQO5OI6ZVDRMALEY35MLND"
+	)
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("testdata", "state-v1"))); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, withStateFile(filepath.Join(dir, "sandbox.json")))
+
+	// The pending webhooks reach the partner, signed with this run's key.
+	for range 2 {
+		h := e.Hooks.Next(nil)
+		if h.Webhook().Meta.InstanceID != DefaultLenderClientID || h.Header.Get("Elli-Signature") != sbtest.Signature(sbtest.SigningKey, h.Body) ||
+			(h.Webhook().Meta.ResourceID != unsent && h.Webhook().Meta.ResourceType == epc.ResourceTransaction) {
+			t.Errorf("requeued webhook %s", h.Body)
+		}
+	}
+	var list []TransactionSummary
+	e.Do(http.MethodGet, "/sandbox/epc/transactions", nil).JSON(t, &list)
+	if len(list) != 3 || list[0].ID != canceled || !list[0].CancelRequested || list[1].ID != completed ||
+		list[1].Status != epc.TransactionCompleted || list[1].Product != "flood" || list[2].ID != unsent {
+		t.Fatalf("transactions %+v", list)
+	}
+	rep := e.Do(http.MethodGet, "/partner/v2/transactions/"+canceled+"/request", nil, "Authorization", "Bearer "+oldToken)
+	if rep.Status != http.StatusOK || !strings.Contains(string(rep.Body), "lender-pass") {
+		t.Errorf("request with the saved token: %d %s", rep.Status, rep.Body)
+	}
+	ctl := e.Control(canceled)
+	if len(ctl.Resources) != 2 || !ctl.Resources[0].Uploaded || !ctl.Resources[0].Attached || ctl.Resources[1].Uploaded ||
+		len(ctl.ResponseHistory) != 2 || len(ctl.PartnerCalls) != 6 || len(ctl.Webhooks) != 6 {
+		t.Errorf("control view %+v", ctl)
+	}
+	media := e.Partner(http.MethodGet, "/sandbox/media/"+ctl.Resources[0].ID, nil)
+	if string(media.Body) != "%PDF-1.7 appraisal report" {
+		t.Errorf("uploaded file: %d %q", media.Status, media.Body)
+	}
+	atts, err := e.Client.ListRequestResources(context.Background(), canceled)
+	if err != nil || len(atts) != 1 {
+		t.Fatalf("attachments %v %v", atts, err)
+	}
+	// Links keep the address they were made with (another port here): fetch by path.
+	if rep := e.Partner(http.MethodGet, "/sandbox/media/"+atts[0].ID, nil); string(rep.Body) != "%PDF-1.7 purchase contract" {
+		t.Errorf("lender attachment: %d %q", rep.Status, rep.Body)
+	}
+	if rep := e.Do(http.MethodGet, "/sandbox/epc/service-event-mappings", nil); strings.TrimSpace(string(rep.Body)) != `{"EVENT-001":["task"]}` {
+		t.Errorf("mappings %s", rep.Body)
+	}
+	// The flood product kept its own signing key.
+	e.Idle()
+	e.Hooks.Drain()
+	e.Order(map[string]any{"request": map[string]any{"type": "Flood"}, "product": map[string]any{"name": "flood"}})
+	if h := e.Hooks.Next(nil); h.Header.Get("Elli-Signature") != sbtest.Signature("flood-key", h.Body) {
+		t.Errorf("flood webhook not signed with the product's key")
+	}
+	e.Idle()
+	for _, wh := range e.Control(unsent).Webhooks {
+		if wh.Outcome != core.OutcomeDelivered {
+			t.Errorf("requeued webhook %s %s: %s", wh.EventType, wh.ResourceType, wh.Outcome)
+		}
+	}
 }

@@ -2,30 +2,17 @@ package stack
 
 import (
 	"errors"
-	"log/slog"
+	"time"
 
-	"github.com/gin-gonic/gin"
 	"go.temporal.io/sdk/client"
-	sdkworker "go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
-	"github.com/epcflow/epcflow/delivery"
-	"github.com/epcflow/epcflow/payments"
+	"github.com/epcflow/epcflow/api"
 	"github.com/epcflow/epcflow/portal"
 	"github.com/epcflow/epcflow/pos"
-	"github.com/epcflow/epcflow/workflows"
+	"github.com/epcflow/epcflow/starter"
 )
 
-// RegisterSessions puts the hosted-session workflows (Delivery Room packages, Inbank payment
-// sessions) and their activities on a worker. A nil Inbank client leaves payments out.
-func RegisterSessions(w sdkworker.Worker, inbank *pos.InbankClient) {
-	w.RegisterWorkflowWithOptions(delivery.PackageDelivery, workflow.RegisterOptions{Name: delivery.PackageWorkflowName})
-	if inbank != nil {
-		(&payments.Activities{Inbank: inbank}).Register(w)
-	}
-}
-
-// SessionsConfig configures the hosted-session endpoints of the API.
+// SessionsConfig configures the hosted-session routes of the API.
 type SessionsConfig struct {
 	Temporal client.Client
 	Portal   *portal.Store
@@ -34,32 +21,34 @@ type SessionsConfig struct {
 	PublicURL string
 	// POS Framework: its base URL and our signing identity (one secret both ways, [ours]).
 	POSBaseURL, POSSubscriptionID, POSKeyID, POSSecret string
+	// PackageExpiresAfter is how long package workflows track their recipients (zero: the
+	// workflow's default).
+	PackageExpiresAfter time.Duration
 	// InbankAPIKey verifies Inbank callbacks; empty leaves payment sessions out.
 	InbankAPIKey string
-	Logger       *slog.Logger
 }
 
-// SessionMounts returns the API mounts for /v1/packages, the portal and /v1/payment-sessions.
-// A part whose configuration is missing is left out.
-func SessionMounts(cfg SessionsConfig) ([]func(public, operator gin.IRoutes) error, error) {
-	var mounts []func(public, operator gin.IRoutes) error
+// SessionRoutes configures the API's delivery routes (/v1/packages, the portal) and payment
+// routes (/v1/payment-sessions, /webhooks/inbank). A flow whose configuration is missing is
+// left out (nil).
+func SessionRoutes(cfg SessionsConfig) (*api.Delivery, *api.Payments, error) {
+	var delivery *api.Delivery
 	if cfg.POSSecret != "" {
 		if cfg.Portal == nil {
-			return nil, errors.New("stack: the Delivery Room endpoints need a portal database")
+			return nil, nil, errors.New("stack: the Delivery Room endpoints need a portal database")
 		}
 		signer, err := pos.NewSigner("", cfg.POSSubscriptionID, cfg.POSKeyID, cfg.POSSecret)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		dc := delivery.Config{
-			Verifier: signer.Verifier(), Portal: cfg.Portal, Temporal: cfg.Temporal, TaskQueue: workflows.TaskQueue,
-			PortalBaseURL: cfg.PublicURL, DeliveryRoom: &pos.DeliveryRoomClient{BaseURL: cfg.POSBaseURL, Signer: signer}, Logger: cfg.Logger,
+		delivery = &api.Delivery{
+			Verifier: signer.Verifier(), Portal: cfg.Portal, Engine: starter.New(cfg.Temporal), PortalBaseURL: cfg.PublicURL,
+			DeliveryRoom: &pos.DeliveryRoomClient{BaseURL: cfg.POSBaseURL, Signer: signer}, ExpiresAfter: cfg.PackageExpiresAfter,
 		}
-		mounts = append(mounts, func(public, _ gin.IRoutes) error { return delivery.Register(public, dc) })
 	}
+	var payments *api.Payments
 	if cfg.InbankAPIKey != "" {
-		pc := payments.Config{Temporal: cfg.Temporal, TaskQueue: workflows.TaskQueue, APIKey: cfg.InbankAPIKey, CallbackBaseURL: cfg.PublicURL, Logger: cfg.Logger}
-		mounts = append(mounts, func(_, operator gin.IRoutes) error { return payments.Register(operator, pc) })
+		payments = &api.Payments{Engine: starter.New(cfg.Temporal), APIKey: cfg.InbankAPIKey, CallbackBaseURL: cfg.PublicURL}
 	}
-	return mounts, nil
+	return delivery, payments, nil
 }

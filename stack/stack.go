@@ -69,6 +69,9 @@ type Config struct {
 	// DataDir/portal.db (in memory when DBPath is in memory; SQLite also when Temporal's
 	// database is a PostgreSQL URL: it is not shared with Temporal).
 	PortalDSN string
+	// PackageExpiresAfter is how long Delivery Room package workflows track their recipients
+	// (zero: the workflow's default, 30 days).
+	PackageExpiresAfter time.Duration
 	// TemporalLogLevel filters the embedded server's logs (default: warnings and errors).
 	TemporalLogLevel slog.Leveler
 	Logger           *slog.Logger
@@ -187,11 +190,11 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		if err != nil {
 			return nil, err
 		}
-		st.Worker, err = worker.New(st.Client, acts, worker.Options{})
+		inbank := &pos.InbankClient{BaseURL: st.SandboxURL, APIKey: sandbox.DefaultInbankAPIKey, Logger: log}
+		st.Worker, err = worker.New(st.Client, worker.Deps{Transaction: acts, Payment: &activities.Payment{Inbank: inbank}}, worker.Options{})
 		if err != nil {
 			return nil, err
 		}
-		RegisterSessions(st.Worker, &pos.InbankClient{BaseURL: st.SandboxURL, APIKey: sandbox.DefaultInbankAPIKey, Logger: log})
 		if err := st.Worker.Start(); err != nil {
 			return nil, fmt.Errorf("start worker: %w", err)
 		}
@@ -218,18 +221,18 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		return nil, err
 	}
 	st.onClose(st.Portal.Close)
-	mounts, err := SessionMounts(SessionsConfig{
+	delivery, payments, err := SessionRoutes(SessionsConfig{
 		Temporal: st.Client, Portal: st.Portal, PublicURL: st.APIURL, POSBaseURL: st.SandboxURL,
 		POSSubscriptionID: sandbox.DefaultPOSSubscriptionID, POSKeyID: sandbox.DefaultPOSSigningKeyID, POSSecret: sandbox.DefaultPOSSigningSecret,
-		InbankAPIKey: sandbox.DefaultInbankAPIKey, Logger: log.With("component", "api"),
+		InbankAPIKey: sandbox.DefaultInbankAPIKey, PackageExpiresAfter: cfg.PackageExpiresAfter,
 	})
 	if err != nil {
 		return nil, err
 	}
 	h, err := api.New(api.Config{
 		Engine: st.Starter, Verifier: verifier, Blobs: st.Blobs, Logger: log.With("component", "api"),
-		Metrics: st.Metrics, Ready: HealthCheck(st.Client), OperatorToken: cfg.OperatorToken,
-		Codec: codecHandler, Mounts: mounts,
+		Metrics: st.Metrics, Ready: st.Starter.CheckHealth, OperatorToken: cfg.OperatorToken,
+		Codec: codecHandler, Delivery: delivery, Payments: payments,
 	})
 	if err != nil {
 		return nil, err
@@ -322,14 +325,6 @@ func Dial(ctx context.Context, hostPort, namespace string, log *slog.Logger, m *
 	return c, nil
 }
 
-// HealthCheck reports whether Temporal answers, for /readyz.
-func HealthCheck(c client.Client) func(context.Context) error {
-	return func(ctx context.Context) error {
-		_, err := c.CheckHealth(ctx, &client.CheckHealthRequest{})
-		return err
-	}
-}
-
 // ActivitiesConfig configures NewActivities.
 type ActivitiesConfig struct {
 	EPCBaseURL, EPCClientID, EPCClientSecret string
@@ -348,8 +343,8 @@ func DemoPartner() epc.Party {
 	}
 }
 
-// NewActivities builds the activities with a real EPC client.
-func NewActivities(cfg ActivitiesConfig) (*activities.Activities, error) {
+// NewActivities builds the transaction flow's activities with a real EPC client.
+func NewActivities(cfg ActivitiesConfig) (*activities.Transaction, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
@@ -365,7 +360,7 @@ func NewActivities(cfg ActivitiesConfig) (*activities.Activities, error) {
 	if cfg.Partner != nil {
 		partner = *cfg.Partner
 	}
-	return &activities.Activities{
+	return &activities.Transaction{
 		EPC: ec, Accounts: cfg.Accounts, Blobs: cfg.Blobs, Schemas: schemas.Default(), Partner: partner,
 		Logger: log.With("component", "activities"),
 	}, nil

@@ -1,16 +1,13 @@
-// Package worker builds epcflow's Temporal worker: it registers the workflows and activities
-// on the task queue with their options.
+// Package worker builds epcflow's Temporal worker. Its Register (registry.go) is the one
+// place that registers epcflow's workflows and activities.
 package worker
 
 import (
 	"errors"
 
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
-	"github.com/epcflow/epcflow/activities"
 	"github.com/epcflow/epcflow/workflows"
 )
 
@@ -21,14 +18,12 @@ type Options struct {
 	MaxConcurrentActivities int
 	// MaxConcurrentWorkflowTasks bounds workflow tasks in flight (default 100).
 	MaxConcurrentWorkflowTasks int
-	// Engine holds the products; default workflows.NewEngine().
-	Engine *workflows.Engine
 }
 
-// New builds a worker for c with every workflow and the given activities registered.
-func New(c client.Client, acts *activities.Activities, opts Options) (sdkworker.Worker, error) {
-	if c == nil || acts == nil {
-		return nil, errors.New("worker: client and activities are required")
+// New builds a worker for c with every workflow and activity registered (Register).
+func New(c client.Client, d Deps, opts Options) (sdkworker.Worker, error) {
+	if c == nil || d.Transaction == nil || d.Payment == nil {
+		return nil, errors.New("worker: a client and the transaction and payment activities are required")
 	}
 	if opts.TaskQueue == "" {
 		opts.TaskQueue = workflows.TaskQueue
@@ -39,23 +34,10 @@ func New(c client.Client, acts *activities.Activities, opts Options) (sdkworker.
 	if opts.MaxConcurrentWorkflowTasks == 0 {
 		opts.MaxConcurrentWorkflowTasks = 100
 	}
-	if opts.Engine == nil {
-		opts.Engine = workflows.NewEngine()
-	}
 	w := sdkworker.New(c, opts.TaskQueue, sdkworker.Options{
 		MaxConcurrentActivityExecutionSize:     opts.MaxConcurrentActivities,
 		MaxConcurrentWorkflowTaskExecutionSize: opts.MaxConcurrentWorkflowTasks,
 	})
-	Register(w, opts.Engine, acts)
+	Register(w, d)
 	return w, nil
-}
-
-// Register puts epcflow's workflows and activities on a registry (a worker, or a replayer's
-// or test environment's).
-func Register(r interface {
-	RegisterWorkflowWithOptions(w interface{}, options workflow.RegisterOptions)
-	RegisterActivityWithOptions(a interface{}, options activity.RegisterOptions)
-}, engine *workflows.Engine, acts *activities.Activities) {
-	r.RegisterWorkflowWithOptions(engine.Transaction, workflow.RegisterOptions{Name: workflows.TransactionWorkflowName})
-	r.RegisterActivityWithOptions(acts, activity.RegisterOptions{})
 }

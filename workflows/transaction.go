@@ -2,10 +2,8 @@ package workflows
 
 import (
 	"errors"
-	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
@@ -15,24 +13,13 @@ import (
 	"github.com/epcflow/epcflow/epc"
 )
 
-// act refers to activity methods by name; workflows never call them directly.
-var act *activities.Activities
-
-// Error codes this partner sends in errors[] ([ours] except PARTNER-1001).
-const (
-	CodeInvalidCredentials = epc.ErrorInvalidCredentials // [doc] "Invalid credentials"
-	CodeMissingInput       = "PARTNER-2001"
-	CodeUnsupportedType    = "PARTNER-2002"
-	CodeInputTimeout       = "PARTNER-2003"
-	CodeProcessingFailed   = "PARTNER-5000"
-)
-
 // Engine runs EPC transactions. Products maps a request type to the product that fulfils it.
 type Engine struct {
 	Products map[string]Product
 }
 
-// Transaction is the transaction workflow, registered as TransactionWorkflowName.
+// Transaction is the transaction workflow, registered as TransactionWorkflowName: it works
+// the order (work), then records how it ended (finish).
 func (e *Engine) Transaction(ctx workflow.Context, in TransactionInput) (TransactionResult, error) {
 	if in.TransactionID == "" {
 		return TransactionResult{}, temporal.NewNonRetryableApplicationError("transactionId is required", "InvalidInput", nil)
@@ -41,6 +28,7 @@ func (e *Engine) Transaction(ctx workflow.Context, in TransactionInput) (Transac
 	if err := s.registerHandlers(ctx); err != nil {
 		return TransactionResult{}, err
 	}
+	// The lender's cancellation cancels workCtx (transaction_cancel.go).
 	workCtx, cancelWork := workflow.WithCancel(ctx)
 	s.cancelWork = cancelWork
 	err := s.work(workCtx)
@@ -61,11 +49,13 @@ type txState struct {
 	seenOrder  []string
 	knownEvent map[string]bool // transaction events already inspected
 
-	requestUpdates  int // lender request updates seen (transaction "updated" webhooks)
-	cancelRequested bool
-	cancelWork      workflow.CancelFunc
+	requestUpdates int // lender request updates seen (transaction "updated" webhooks)
 
+	// The lender's cancellation (transaction_cancel.go).
+	cancelRequested          bool
+	cancelWork               workflow.CancelFunc
 	refreshing, refreshDirty bool
+	compensations            []compensation
 
 	order    activities.OrderData
 	product  Product
@@ -119,7 +109,7 @@ func (s *txState) registerHandlers(ctx workflow.Context) error {
 }
 
 // onWebhook reacts to a verified webhook. A webhook is a trigger, never the truth: what it
-// means is read back from EPC by an activity.
+// means is read back from EPC (refresh, in transaction_cancel.go).
 func (s *txState) onWebhook(ctx workflow.Context, sig WebhookSignal) {
 	key := sig.DedupKey()
 	if s.seen[key] {
@@ -146,71 +136,38 @@ func (s *txState) onWebhook(ctx workflow.Context, sig WebhookSignal) {
 	}
 }
 
-// refresh re-reads the transaction to learn whether the lender canceled. Reads are coalesced:
-// at most one runs, and one more follows if webhooks arrived meanwhile.
-func (s *txState) refresh(ctx workflow.Context) {
-	if s.refreshing {
-		s.refreshDirty = true
-		return
-	}
-	s.refreshing = true
-	workflow.Go(ctx, func(gctx workflow.Context) {
-		defer func() { s.refreshing = false }()
-		for {
-			s.refreshDirty = false
-			var snap activities.TxSnapshot
-			err := workflow.ExecuteActivity(withActivity(gctx, "read transaction events", epcCall), act.InspectTransaction, s.in.TransactionID).Get(gctx, &snap)
-			if err != nil {
-				s.log.Warn("reading transaction after webhook failed", "error", err)
-				return
-			}
-			for _, id := range snap.EventIDs {
-				s.knownEvent[id] = true
-			}
-			if snap.CanceledEventID != "" {
-				s.requestCancel(snap.CanceledEventID, snap.CancelComments)
-			}
-			if !s.refreshDirty || s.st.Closed || s.cancelRequested {
-				return
-			}
-		}
-	})
-}
-
-func (s *txState) requestCancel(eventID, comments string) {
-	if s.cancelRequested || s.st.Closed {
-		return
-	}
-	s.cancelRequested = true
-	s.addEvent(EventRecord{ID: eventID, Type: epc.EventRequestCanceled, Text: "Lender canceled the request", Comments: comments})
-	s.log.Info("lender canceled the request", "eventId", eventID)
-	if s.cancelWork != nil {
-		s.cancelWork()
-	}
-}
-
-// errClosedElsewhere means the transaction was closed by someone else (or an earlier run).
-var errClosedElsewhere = errors.New("transaction already closed")
-
-// permanentFailure ends the order with status failed and these errors.
-type permanentFailure struct {
-	errs []epc.ErrorItem
-}
-
-func (p *permanentFailure) Error() string {
-	var parts []string
-	for _, e := range p.errs {
-		parts = append(parts, e.Code+": "+e.Description)
-	}
-	return strings.Join(parts, "; ")
-}
-
-func fail(code, fieldID, format string, args ...any) error {
-	return &permanentFailure{errs: []epc.ErrorItem{{Code: code, Description: fmt.Sprintf(format, args...), Type: epc.ErrorTypePartner, FieldID: fieldID}}}
-}
-
 // work runs the order from acknowledgement to completion.
 func (s *txState) work(ctx workflow.Context) error {
+	if err := s.acknowledge(ctx); err != nil {
+		return err
+	}
+	s.setStage(ctx, StageGathering, "")
+	if err := s.gather(ctx); err != nil {
+		return err
+	}
+	if err := s.chooseProduct(); err != nil {
+		return err
+	}
+	if err := s.awaitInput(ctx); err != nil {
+		return err
+	}
+	s.setStage(ctx, StageWorking, "")
+	d, err := s.product.Work(ctx, s)
+	if err != nil {
+		return err
+	}
+	if err := s.sendServiceEvents(ctx, d); err != nil {
+		return err
+	}
+	resources, err := s.upload(ctx, d)
+	if err != nil {
+		return err
+	}
+	return s.complete(ctx, d, resources)
+}
+
+// acknowledge tells the lender the order is being processed, under our reference number.
+func (s *txState) acknowledge(ctx workflow.Context) error {
 	s.st.ReferenceNumber = ReferenceNumber(s.in.TransactionID)
 	s.setStage(ctx, StageAcknowledged, "")
 	out, err := s.patch(ctx, "acknowledge", epc.Response{
@@ -220,64 +177,132 @@ func (s *txState) work(ctx workflow.Context) error {
 		return err
 	}
 	s.learn(ctx, out.Info)
-	if out.Info.CanceledEventID != "" {
-		s.requestCancel(out.Info.CanceledEventID, "")
-		return workflow.ErrCanceled
-	}
+	return s.canceledBefore(out.Info.CanceledEventID)
+}
 
-	s.setStage(ctx, StageGathering, "")
-	if err := s.gather(ctx); err != nil {
+// gather reads the order and checks the lender user's credentials.
+func (s *txState) gather(ctx workflow.Context) error {
+	var o activities.OrderData
+	if err := workflow.ExecuteActivity(withActivity(ctx, "gather order data", epcCall), ActivityGatherData, s.in.TransactionID).Get(ctx, &o); err != nil {
 		return err
 	}
+	s.order = o
+	s.learn(ctx, o.TxInfo)
+	if o.Closed() {
+		return errClosedElsewhere
+	}
+	if err := s.canceledBefore(o.CanceledEventID); err != nil {
+		return err
+	}
+	if !o.CredentialsValid {
+		return &permanentFailure{errs: []epc.ErrorItem{{Code: CodeInvalidCredentials, Description: "Invalid credentials: " + o.CredentialsProblem, Type: epc.ErrorTypePartner, FieldID: "request.credentials"}}}
+	}
+	return nil
+}
+
+// chooseProduct picks the product of the order's request type.
+func (s *txState) chooseProduct() error {
 	product, ok := s.engine.Products[s.order.RequestType]
 	if !ok {
 		return fail(CodeUnsupportedType, "request.type", "request type %q is not offered by this partner (supported: %s)",
 			s.order.RequestType, strings.Join(s.supportedTypes(), ", "))
 	}
 	s.product = product
-	if err := s.awaitInput(ctx); err != nil {
-		return err
-	}
+	return nil
+}
 
-	s.setStage(ctx, StageWorking, "")
-	d, err := product.Work(ctx, s)
+// awaitInput asks the lender for missing input (inputRequired) until the product has what it
+// needs, or fails the order when the lender stays silent past the deadline.
+func (s *txState) awaitInput(ctx workflow.Context) error {
+	asked := false
+	for {
+		missing := s.product.Requirements(s.order)
+		s.st.MissingInput = missing
+		if len(missing) == 0 {
+			break
+		}
+		asked = true
+		if err := s.askForInput(ctx, missing); err != nil {
+			return err
+		}
+	}
+	if !asked {
+		return nil
+	}
+	_, err := s.patch(ctx, "resume", epc.Response{
+		Status: epc.StatusProcessing, PartnerStatus: "Lender Input Received", ReferenceNumber: s.st.ReferenceNumber,
+	}, false)
+	return err
+}
+
+// askForInput records inputRequired with the missing fields, waits for the lender's update
+// and reads the order again.
+func (s *txState) askForInput(ctx workflow.Context, missing []epc.ErrorItem) error {
+	s.setStage(ctx, StageInputRequired, "lender input: "+fieldList(missing))
+	out, err := s.patch(ctx, "input required", epc.Response{
+		Status: epc.StatusInputRequired, PartnerStatus: "Waiting for Lender Input", ReferenceNumber: s.st.ReferenceNumber, Errors: missing,
+	}, false)
 	if err != nil {
 		return err
 	}
-
-	if len(d.ServiceEvents) > 0 {
-		s.setStage(ctx, StageServiceEvents, "")
-		var sent activities.PatchOutcome
-		if err := workflow.ExecuteActivity(withActivity(ctx, "send service events", epcCall), act.SendServiceEvents, activities.ServiceEventsInput{
-			// No status: the response stays processing; only acknowledgement and completion set it.
-			TransactionID: s.in.TransactionID, PartnerStatus: d.PartnerStatus, Events: d.ServiceEvents,
-		}).Get(ctx, &sent); err != nil {
-			return err
-		}
-		if !sent.Applied {
-			s.learn(ctx, sent.Info)
-			return errClosedElsewhere
-		}
-		var outcome activities.ServiceOutcome
-		if err := workflow.ExecuteActivity(withActivity(ctx, "await service events outcome", awaitCall), act.AwaitServiceOutcome, s.in.TransactionID).Get(ctx, &outcome); err != nil {
-			return err
-		}
-		s.st.ServiceEvents = &outcome
+	if !out.Applied {
+		return errClosedElsewhere
 	}
+	seen := s.requestUpdates
+	ok, err := workflow.AwaitWithTimeout(ctx, s.in.InputDeadline, func() bool { return s.requestUpdates > seen })
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fail(CodeInputTimeout, missing[0].FieldID, "the lender did not supply %s within %s", fieldList(missing), s.in.InputDeadline)
+	}
+	return s.gather(ctx)
+}
 
+// sendServiceEvents posts the product's service events and waits for the platform's outcome.
+func (s *txState) sendServiceEvents(ctx workflow.Context, d Delivery) error {
+	if len(d.ServiceEvents) == 0 {
+		return nil
+	}
+	s.setStage(ctx, StageServiceEvents, "")
+	var sent activities.PatchOutcome
+	if err := workflow.ExecuteActivity(withActivity(ctx, "send service events", epcCall), ActivitySendServiceEvents, activities.ServiceEventsInput{
+		// No status: the response stays processing; only acknowledgement and completion set it.
+		TransactionID: s.in.TransactionID, PartnerStatus: d.PartnerStatus, Events: d.ServiceEvents,
+	}).Get(ctx, &sent); err != nil {
+		return err
+	}
+	if !sent.Applied {
+		s.learn(ctx, sent.Info)
+		return errClosedElsewhere
+	}
+	var outcome activities.ServiceOutcome
+	if err := workflow.ExecuteActivity(withActivity(ctx, "await service events outcome", awaitCall), ActivityAwaitServiceOutcome, s.in.TransactionID).Get(ctx, &outcome); err != nil {
+		return err
+	}
+	s.st.ServiceEvents = &outcome
+	return nil
+}
+
+// upload uploads the product's files, one after the other.
+func (s *txState) upload(ctx workflow.Context, d Delivery) ([]epc.Resource, error) {
 	s.setStage(ctx, StageUploading, "")
 	var resources []epc.Resource
 	for _, f := range d.Files {
 		var r epc.Resource
-		if err := workflow.ExecuteActivity(withActivity(ctx, "upload "+f.Name, uploadCall), act.UploadFile, activities.UploadInput{
+		if err := workflow.ExecuteActivity(withActivity(ctx, "upload "+f.Name, uploadCall), ActivityUploadFile, activities.UploadInput{
 			TransactionID: s.in.TransactionID, File: f,
 		}).Get(ctx, &r); err != nil {
-			return err
+			return nil, err
 		}
 		resources = append(resources, r)
 		s.st.Resources = append(s.st.Resources, r)
 	}
+	return resources, nil
+}
 
+// complete records the completed response with the product's loan data and resources.
+func (s *txState) complete(ctx workflow.Context, d Delivery, resources []epc.Resource) error {
 	s.setStage(ctx, StageCompleting, "")
 	done, err := s.patch(ctx, "complete", epc.Response{
 		Status: epc.StatusCompleted, PartnerStatus: d.PartnerStatus, ReferenceNumber: s.st.ReferenceNumber,
@@ -293,122 +318,22 @@ func (s *txState) work(ctx workflow.Context) error {
 	return nil
 }
 
-// gather reads the order and checks the lender user's credentials.
-func (s *txState) gather(ctx workflow.Context) error {
-	var o activities.OrderData
-	if err := workflow.ExecuteActivity(withActivity(ctx, "gather order data", epcCall), act.GatherData, s.in.TransactionID).Get(ctx, &o); err != nil {
-		return err
-	}
-	s.order = o
-	s.learn(ctx, o.TxInfo)
-	if o.Closed() {
-		return errClosedElsewhere
-	}
-	if o.CanceledEventID != "" {
-		s.requestCancel(o.CanceledEventID, "")
-		return workflow.ErrCanceled
-	}
-	if !o.CredentialsValid {
-		return &permanentFailure{errs: []epc.ErrorItem{{Code: CodeInvalidCredentials, Description: "Invalid credentials: " + o.CredentialsProblem, Type: epc.ErrorTypePartner, FieldID: "request.credentials"}}}
-	}
-	return nil
-}
-
-// awaitInput asks the lender for missing input (inputRequired) until the product has what it
-// needs, or fails the order when the lender stays silent past the deadline.
-func (s *txState) awaitInput(ctx workflow.Context) error {
-	asked := false
-	for {
-		missing := s.product.Requirements(s.order)
-		s.st.MissingInput = missing
-		if len(missing) == 0 {
-			break
-		}
-		asked = true
-		s.setStage(ctx, StageInputRequired, "lender input: "+fieldList(missing))
-		out, err := s.patch(ctx, "input required", epc.Response{
-			Status: epc.StatusInputRequired, PartnerStatus: "Waiting for Lender Input", ReferenceNumber: s.st.ReferenceNumber, Errors: missing,
-		}, false)
-		if err != nil {
-			return err
-		}
-		if !out.Applied {
-			return errClosedElsewhere
-		}
-		seen := s.requestUpdates
-		ok, err := workflow.AwaitWithTimeout(ctx, s.in.InputDeadline, func() bool { return s.requestUpdates > seen })
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fail(CodeInputTimeout, missing[0].FieldID, "the lender did not supply %s within %s", fieldList(missing), s.in.InputDeadline)
-		}
-		if err := s.gather(ctx); err != nil {
-			return err
-		}
-	}
-	if asked {
-		if _, err := s.patch(ctx, "resume", epc.Response{
-			Status: epc.StatusProcessing, PartnerStatus: "Lender Input Received", ReferenceNumber: s.st.ReferenceNumber,
-		}, false); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// finish records how the order ended: canceled (with compensation), failed, or left alone
-// because it was closed elsewhere.
+// finish records how the order ended: completed, canceled (transaction_cancel.go), closed
+// elsewhere, or failed. Work may have been canceled: closing steps run on a context of their
+// own.
 func (s *txState) finish(ctx workflow.Context, err error) {
-	// Work may have been canceled: closing steps run on a context of their own.
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	var pf *permanentFailure
 	switch {
 	case err == nil:
 		s.st.Closed = true
 		s.setStage(dctx, StageCompleted, "")
 	case s.cancelRequested:
-		s.setStage(dctx, StageCanceled, "compensating")
-		if s.product != nil && s.st.ResponseStatus != epc.StatusCompleted {
-			if cerr := s.product.Compensate(dctx, s); cerr != nil {
-				s.st.LastError = "compensation: " + cerr.Error()
-				s.log.Error("compensation failed", "error", cerr)
-			}
-		}
-		out, perr := s.patch(dctx, "cancel", epc.Response{
-			Status: epc.StatusCanceled, PartnerStatus: "Canceled by Lender", ReferenceNumber: s.st.ReferenceNumber,
-		}, false)
-		if perr != nil {
-			s.st.LastError = perr.Error()
-		} else if !out.Applied {
-			s.learn(dctx, out.Info)
-		}
-		s.st.Closed = true
-		if s.st.ResponseStatus == epc.StatusCompleted {
-			s.setStage(dctx, StageCompleted, "") // completion won the race with the cancellation
-		} else {
-			s.setStage(dctx, StageCanceled, "")
-		}
+		s.finishCanceled(dctx)
 	case errors.Is(err, errClosedElsewhere):
 		s.st.Closed = true
 		s.setStage(dctx, StageClosedByOthers, "")
 	default:
-		if !errors.As(err, &pf) {
-			pf = &permanentFailure{errs: []epc.ErrorItem{{Code: CodeProcessingFailed, Description: "processing failed: " + rootMessage(err), Type: epc.ErrorTypePartner}}}
-		}
-		s.st.LastError = pf.Error()
-		s.st.Errors = pf.errs
-		s.log.Warn("order failed", "error", pf.Error())
-		out, perr := s.patch(dctx, "fail", epc.Response{
-			Status: epc.StatusFailed, PartnerStatus: "Failed", ReferenceNumber: s.st.ReferenceNumber, Errors: pf.errs,
-		}, false)
-		if perr != nil {
-			s.st.LastError += "; recording failure: " + perr.Error()
-		} else if !out.Applied {
-			s.learn(dctx, out.Info)
-		}
-		s.st.Closed = true
-		s.setStage(dctx, StageFailed, "")
+		s.finishFailed(dctx, err)
 	}
 }
 
@@ -419,7 +344,7 @@ func (s *txState) patch(ctx workflow.Context, what string, r epc.Response, withP
 	if r.Status != "" {
 		summary += ": " + r.Status
 	}
-	err := workflow.ExecuteActivity(withActivity(ctx, summary, epcCall), act.PatchResponse, activities.PatchInput{
+	err := workflow.ExecuteActivity(withActivity(ctx, summary, epcCall), ActivityPatchResponse, activities.PatchInput{
 		TransactionID: s.in.TransactionID, Patch: r, WithRespondingParty: withParty,
 	}).Get(ctx, &out)
 	if err != nil {
@@ -434,76 +359,6 @@ func (s *txState) patch(ctx workflow.Context, what string, r epc.Response, withP
 		}
 	}
 	return out, nil
-}
-
-// learn copies what an activity read about the transaction into the status and search
-// attributes.
-func (s *txState) learn(ctx workflow.Context, info activities.TxInfo) {
-	var upd []temporal.SearchAttributeUpdate
-	set := func(dst *string, v string, key temporal.SearchAttributeKeyKeyword) {
-		if v != "" && *dst != v {
-			*dst = v
-			upd = append(upd, key.ValueSet(v))
-		}
-	}
-	set(&s.st.ClientID, info.ClientID, SAClientID)
-	set(&s.st.Product, info.Product, SAProduct)
-	set(&s.st.RequestType, info.RequestType, SARequestType)
-	set(&s.st.LoanNumber, info.LoanNumber, SALoanNumber)
-	if info.ResponseStatus != "" {
-		s.st.ResponseStatus = info.ResponseStatus
-	}
-	if len(upd) > 0 {
-		upd = append(upd, SATransactionID.ValueSet(s.in.TransactionID))
-		s.upsert(ctx, upd...)
-	}
-}
-
-func (s *txState) setPartnerStatus(ctx workflow.Context, ps string) {
-	if s.st.PartnerStatus == ps {
-		return
-	}
-	s.st.PartnerStatus = ps
-	s.upsert(ctx, SAPartnerStatus.ValueSet(ps))
-	s.details(ctx)
-}
-
-func (s *txState) setStage(ctx workflow.Context, stage, waitingFor string) {
-	if s.st.Stage == stage && s.st.WaitingFor == waitingFor {
-		return
-	}
-	s.st.Stage, s.st.WaitingFor = stage, waitingFor
-	s.upsert(ctx, SAStage.ValueSet(stage), SATransactionID.ValueSet(s.in.TransactionID))
-	s.details(ctx)
-	s.log.Info("stage", "stage", stage, "waitingFor", waitingFor)
-}
-
-func (s *txState) upsert(ctx workflow.Context, upd ...temporal.SearchAttributeUpdate) {
-	if err := workflow.UpsertTypedSearchAttributes(ctx, upd...); err != nil {
-		s.log.Warn("upsert search attributes failed", "error", err)
-	}
-}
-
-// details keeps the execution's "current details" readable in the Temporal UI.
-func (s *txState) details(ctx workflow.Context) {
-	st := s.st
-	var b strings.Builder
-	fmt.Fprintf(&b, "**EPC transaction** `%s`\n\n", st.TransactionID)
-	row := func(k, v string) {
-		if v != "" {
-			fmt.Fprintf(&b, "- %s: %s\n", k, v)
-		}
-	}
-	row("Product", st.RequestType)
-	row("Loan", st.LoanNumber)
-	row("Lender client", st.ClientID)
-	row("Reference", st.ReferenceNumber)
-	row("Stage", st.Stage)
-	row("Waiting for", st.WaitingFor)
-	row("Partner status", st.PartnerStatus)
-	row("Response status", st.ResponseStatus)
-	row("Last error", st.LastError)
-	workflow.SetCurrentDetails(ctx, b.String())
 }
 
 func (s *txState) addEvent(e EventRecord) { s.st.Events = append(s.st.Events, e) }
@@ -549,45 +404,4 @@ func fieldList(items []epc.ErrorItem) string {
 		}
 	}
 	return strings.Join(f, ", ")
-}
-
-// rootMessage is the innermost application error's message: what actually went wrong.
-func rootMessage(err error) string {
-	var app *temporal.ApplicationError
-	if errors.As(err, &app) {
-		return app.Message()
-	}
-	return err.Error()
-}
-
-// Activity option presets.
-type callKind int
-
-const (
-	epcCall callKind = iota
-	awaitCall
-	uploadCall
-	localWork
-)
-
-func withActivity(ctx workflow.Context, summary string, kind callKind) workflow.Context {
-	retry := &temporal.RetryPolicy{
-		InitialInterval:    time.Second,
-		BackoffCoefficient: 2,
-		MaximumInterval:    time.Minute,
-		// No attempt limit: a platform outage delays an order, it never loses it.
-		NonRetryableErrorTypes: []string{activities.ErrTypeRejected, activities.ErrTypeInvalidInput, activities.ErrTypeClosed},
-	}
-	o := workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second, RetryPolicy: retry, Summary: summary}
-	switch kind {
-	case awaitCall:
-		o.StartToCloseTimeout = 2 * time.Minute
-		o.HeartbeatTimeout = 30 * time.Second
-	case uploadCall:
-		o.StartToCloseTimeout = 10 * time.Minute
-		o.HeartbeatTimeout = 30 * time.Second
-	case localWork:
-		o.StartToCloseTimeout = time.Minute
-	}
-	return workflow.WithActivityOptions(ctx, o)
 }

@@ -1,9 +1,8 @@
-package workflows
+package workflows_test
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -13,11 +12,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/epcflow/epcflow/activities"
 	"github.com/epcflow/epcflow/blobs"
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/worker"
+	"github.com/epcflow/epcflow/workflows"
 )
 
 const txID = "0bf34a40-8ca1-4b58-8cbc-dd6b9f67dc63"
@@ -69,9 +69,7 @@ func newFixture(t *testing.T, requestType string, opts ...func(*fixture)) *fixtu
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestWorkflowEnvironment()
 	env.SetTestTimeout(30 * time.Second)
-	e := NewEngine()
-	env.RegisterWorkflowWithOptions(e.Transaction, workflow.RegisterOptions{Name: TransactionWorkflowName})
-	env.RegisterActivity(&activities.Activities{})
+	worker.Register(env, worker.Deps{})
 	p := &platform{order: activities.OrderData{
 		TxInfo: activities.TxInfo{
 			TransactionID: txID, ClientID: "3010000024", Product: "sandbox-product", RequestType: requestType,
@@ -90,7 +88,7 @@ func newFixture(t *testing.T, requestType string, opts ...func(*fixture)) *fixtu
 
 func (f *fixture) mockActivities() {
 	p, env := f.p, f.env
-	env.OnActivity(act.PatchResponse, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.PatchInput) (activities.PatchOutcome, error) {
+	env.OnActivity(workflows.ActivityPatchResponse, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.PatchInput) (activities.PatchOutcome, error) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		if p.closed {
@@ -102,7 +100,7 @@ func (f *fixture) mockActivities() {
 		}
 		return activities.PatchOutcome{Applied: true, Info: p.info()}, nil
 	})
-	env.OnActivity(act.GatherData, mock.Anything, mock.Anything).Return(func(_ context.Context, id string) (activities.OrderData, error) {
+	env.OnActivity(workflows.ActivityGatherData, mock.Anything, mock.Anything).Return(func(_ context.Context, id string) (activities.OrderData, error) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		if len(p.gathers) > 0 {
@@ -115,7 +113,7 @@ func (f *fixture) mockActivities() {
 		o.TxInfo = p.info()
 		return o, nil
 	})
-	env.OnActivity(act.InspectTransaction, mock.Anything, mock.Anything).Return(func(_ context.Context, id string) (activities.TxSnapshot, error) {
+	env.OnActivity(workflows.ActivityInspectTransaction, mock.Anything, mock.Anything).Return(func(_ context.Context, id string) (activities.TxSnapshot, error) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		p.inspects++
@@ -123,28 +121,28 @@ func (f *fixture) mockActivities() {
 		snap.TxInfo.CanceledEventID = p.canceled
 		return snap, nil
 	})
-	env.OnActivity(act.PostEvent, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.PostEventInput) (activities.EventInfo, error) {
+	env.OnActivity(workflows.ActivityPostEvent, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.PostEventInput) (activities.EventInfo, error) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		p.events = append(p.events, in)
 		return activities.EventInfo{ID: "ev-" + in.Type, Type: in.Type, Text: in.Text, Comments: in.Comments}, nil
 	})
-	env.OnActivity(act.ReleaseInspection, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ReleaseInput) (activities.EventInfo, error) {
+	env.OnActivity(workflows.ActivityReleaseInspection, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ReleaseInput) (activities.EventInfo, error) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		p.released++
 		return activities.EventInfo{ID: "ev-released", Type: "urn:elli:epc:partner:appraisal:released"}, nil
 	})
-	env.OnActivity(act.SendServiceEvents, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ServiceEventsInput) (activities.PatchOutcome, error) {
+	env.OnActivity(workflows.ActivitySendServiceEvents, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ServiceEventsInput) (activities.PatchOutcome, error) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		p.serviceSent = append(p.serviceSent, in)
 		return activities.PatchOutcome{Applied: !p.closed, Info: p.info()}, nil
 	})
-	env.OnActivity(act.AwaitServiceOutcome, mock.Anything, mock.Anything).Return(func(_ context.Context, id string) (activities.ServiceOutcome, error) {
+	env.OnActivity(workflows.ActivityAwaitServiceOutcome, mock.Anything, mock.Anything).Return(func(_ context.Context, id string) (activities.ServiceOutcome, error) {
 		return activities.ServiceOutcome{EventID: "ev-processed", Status: "Success", Success: []epc.ProcessedServiceEvent{{Code: "X"}}}, nil
 	})
-	env.OnActivity(act.UploadFile, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.UploadInput) (epc.Resource, error) {
+	env.OnActivity(workflows.ActivityUploadFile, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.UploadInput) (epc.Resource, error) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		if p.uploadErr != nil {
@@ -153,20 +151,20 @@ func (f *fixture) mockActivities() {
 		p.uploads = append(p.uploads, in)
 		return epc.Resource{ID: "res-" + in.File.Name, Name: in.File.Name, MimeType: in.File.MimeType}, nil
 	})
-	env.OnActivity(act.DetermineFlood, mock.Anything, mock.Anything).After(f.floodTakes).Return(func(_ context.Context, in activities.FloodInput) (activities.FloodDetermination, error) {
+	env.OnActivity(workflows.ActivityDetermineFlood, mock.Anything, mock.Anything).After(f.floodTakes).Return(func(_ context.Context, in activities.FloodInput) (activities.FloodDetermination, error) {
 		return activities.FloodDetermination{DeterminationID: "FD-1", Zone: "AE", SpecialFloodHazard: true, InsuranceRequired: true}, nil
 	})
-	env.OnActivity(act.GenerateFloodCertificate, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CertificateInput) (blobs.File, error) {
+	env.OnActivity(workflows.ActivityGenerateFloodCertificate, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CertificateInput) (blobs.File, error) {
 		return blobs.File{SHA256: strings.Repeat("cd", 32), Size: 900, Name: activities.FloodCertificateName, MimeType: "application/pdf"}, nil
 	})
 }
 
-func (f *fixture) run() TransactionResult {
+func (f *fixture) run() workflows.TransactionResult {
 	f.t.Helper()
-	f.env.ExecuteWorkflow(TransactionWorkflowName, TransactionInput{TransactionID: txID, InstanceID: "3010000024"})
+	f.env.ExecuteWorkflow(workflows.TransactionWorkflowName, workflows.TransactionInput{TransactionID: txID, InstanceID: "3010000024"})
 	require.True(f.t, f.env.IsWorkflowCompleted(), "workflow did not complete")
 	require.NoError(f.t, f.env.GetWorkflowError())
-	var res TransactionResult
+	var res workflows.TransactionResult
 	require.NoError(f.t, f.env.GetWorkflowResult(&res))
 	return res
 }
@@ -174,17 +172,17 @@ func (f *fixture) run() TransactionResult {
 // at schedules fn at a simulated time after the start.
 func (f *fixture) at(d time.Duration, fn func()) { f.env.RegisterDelayedCallback(fn, d) }
 
-func (f *fixture) signal(sig WebhookSignal) {
+func (f *fixture) signal(sig workflows.WebhookSignal) {
 	if sig.TransactionID == "" {
 		sig.TransactionID = txID
 	}
-	f.env.SignalWorkflow(SignalWebhook, sig)
+	f.env.SignalWorkflow(workflows.SignalWebhook, sig)
 }
 
 type updateResult struct {
 	rejected error
 	err      error
-	result   ActionResult
+	result   workflows.ActionResult
 }
 
 func (f *fixture) update(name string, arg any) *updateResult {
@@ -195,7 +193,7 @@ func (f *fixture) update(name string, arg any) *updateResult {
 		OnComplete: func(v interface{}, err error) {
 			r.err = err
 			if v != nil {
-				r.result = v.(ActionResult)
+				r.result = v.(workflows.ActionResult)
 			}
 		},
 	}, arg)
@@ -210,22 +208,22 @@ func (f *fixture) statuses() []string {
 	return out
 }
 
-func (f *fixture) status() Status {
-	v, err := f.env.QueryWorkflow(QueryStatus)
+func (f *fixture) status() workflows.Status {
+	v, err := f.env.QueryWorkflow(workflows.QueryStatus)
 	require.NoError(f.t, err)
-	var st Status
+	var st workflows.Status
 	require.NoError(f.t, v.Get(&st))
 	return st
 }
 
 func TestFloodCertificationHappyPath(t *testing.T) {
-	f := newFixture(t, TypeFloodCertification)
+	f := newFixture(t, workflows.TypeFloodCertification)
 	res := f.run()
 
 	require.Equal(t, epc.StatusCompleted, res.ResponseStatus)
 	require.Equal(t, []string{"processing", "completed"}, f.statuses())
 	ack := f.p.patches[0]
-	require.Equal(t, ReferenceNumber(txID), ack.ReferenceNumber)
+	require.Equal(t, workflows.ReferenceNumber(txID), ack.ReferenceNumber)
 	done := f.p.patches[1]
 	require.Equal(t, "Flood Certificate Delivered", done.PartnerStatus)
 	require.Equal(t, epc.LoanFormatPLM, done.LoanFormat)
@@ -235,27 +233,27 @@ func TestFloodCertificationHappyPath(t *testing.T) {
 	require.Len(t, f.p.serviceSent, 1)
 	require.Equal(t, "FLOOD-DETERMINED", f.p.serviceSent[0].Events[0].Code)
 	st := f.status()
-	require.Equal(t, StageCompleted, st.Stage)
+	require.Equal(t, workflows.StageCompleted, st.Stage)
 	require.True(t, st.Closed)
 	require.Equal(t, "AE", st.Flood.Zone)
 }
 
 func TestAppraisalHappyPath(t *testing.T) {
-	f := newFixture(t, TypeAppraisal)
+	f := newFixture(t, workflows.TypeAppraisal)
 	when := time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC)
 	var early, sched, deliverNoPDF, deliver *updateResult
 	f.at(time.Second, func() {
 		// Delivering before scheduling is refused.
-		early = f.update(UpdateDeliver, DeliverInput{Report: pdfRef, AppraisedValue: 500000})
+		early = f.update(workflows.UpdateDeliver, workflows.DeliverInput{Report: pdfRef, AppraisedValue: 500000})
 	})
 	f.at(time.Hour, func() {
-		require.Equal(t, StageAwaitSchedule, f.status().Stage)
-		sched = f.update(UpdateSchedule, ScheduleInput{InspectionAt: when, Appraiser: "Scott Cooper"})
+		require.Equal(t, workflows.StageAwaitSchedule, f.status().Stage)
+		sched = f.update(workflows.UpdateSchedule, workflows.ScheduleInput{InspectionAt: when, Appraiser: "Scott Cooper"})
 	})
 	f.at(2*time.Hour, func() {
-		require.Equal(t, StageAwaitReport, f.status().Stage)
-		deliverNoPDF = f.update(UpdateDeliver, DeliverInput{AppraisedValue: 500000})
-		deliver = f.update(UpdateDeliver, DeliverInput{Report: pdfRef, AppraisedValue: 500000, CompletedAt: time.Date(2020, 4, 24, 19, 0, 4, 0, time.UTC)})
+		require.Equal(t, workflows.StageAwaitReport, f.status().Stage)
+		deliverNoPDF = f.update(workflows.UpdateDeliver, workflows.DeliverInput{AppraisedValue: 500000})
+		deliver = f.update(workflows.UpdateDeliver, workflows.DeliverInput{Report: pdfRef, AppraisedValue: 500000, CompletedAt: time.Date(2020, 4, 24, 19, 0, 4, 0, time.UTC)})
 	})
 	res := f.run()
 
@@ -268,58 +266,49 @@ func TestAppraisalHappyPath(t *testing.T) {
 
 	require.Equal(t, epc.StatusCompleted, res.ResponseStatus)
 	require.Len(t, f.p.events, 1)
-	require.Equal(t, PartnerEventScheduled, f.p.events[0].Type)
+	require.Equal(t, workflows.PartnerEventScheduled, f.p.events[0].Type)
 	require.Contains(t, f.p.events[0].Comments, "12/01/2026 at 16:00 UTC")
 	last := f.p.patches[len(f.p.patches)-1]
 	require.Equal(t, epc.StatusCompleted, last.Status)
 	require.Equal(t, "Appraisal Report Delivered", last.PartnerStatus)
 	require.JSONEq(t, `{"propertyAppraisedValueAmount":"500000","underwriterSummary":{"appraisalType":"Form 1004 appraisal with interior/exterior","appraisalCompletedDate":"2020-04-24T19:00:04Z"}}`, string(last.Loan))
-	require.Equal(t, AppraisalReportName, f.p.uploads[0].File.Name)
+	require.Equal(t, workflows.AppraisalReportName, f.p.uploads[0].File.Name)
 	require.Equal(t, pdfRef.SHA256, f.p.uploads[0].File.SHA256)
 
 }
 
-func TestActionsAfterCompletionRejected(t *testing.T) {
-	s := &txState{in: TransactionInput{TransactionID: txID}, product: Appraisal{}, st: Status{Stage: StageCompleted, Closed: true}}
-	require.ErrorContains(t, s.validateProgress(ProgressInput{Text: "late"}), "is closed (completed)")
-	require.ErrorContains(t, s.validateSchedule(ScheduleInput{InspectionAt: time.Now()}), "is closed")
-	require.ErrorContains(t, s.validateDeliver(DeliverInput{Report: pdfRef, AppraisedValue: 1}), "is closed")
-	s = &txState{in: TransactionInput{TransactionID: txID}, product: Appraisal{}, cancelRequested: true}
-	require.ErrorContains(t, s.validateProgress(ProgressInput{Text: "late"}), "canceled by the lender")
-}
-
 func TestInputRequiredThenResume(t *testing.T) {
-	f := newFixture(t, TypeFloodCertification)
+	f := newFixture(t, workflows.TypeFloodCertification)
 	incomplete := f.p.order
 	incomplete.Property.StreetAddress = ""
 	incomplete.Property.PostalCode = ""
 	f.p.gathers = []activities.OrderData{incomplete, f.p.order}
 	f.at(time.Hour, func() {
 		st := f.status()
-		require.Equal(t, StageInputRequired, st.Stage)
+		require.Equal(t, workflows.StageInputRequired, st.Stage)
 		require.Len(t, st.MissingInput, 2)
-		f.signal(WebhookSignal{EventID: "upd-1", EventType: epc.WebhookUpdated, ResourceType: epc.ResourceTransaction, ResourceID: txID})
+		f.signal(workflows.WebhookSignal{EventID: "upd-1", EventType: epc.WebhookUpdated, ResourceType: epc.ResourceTransaction, ResourceID: txID})
 	})
 	res := f.run()
 	require.Equal(t, epc.StatusCompleted, res.ResponseStatus)
 	require.Equal(t, []string{"processing", "inputRequired", "processing", "completed"}, f.statuses())
 	ir := f.p.patches[1]
 	require.Equal(t, []string{"loan.property.streetAddress", "loan.property.postalCode"}, []string{ir.Errors[0].FieldID, ir.Errors[1].FieldID})
-	require.Equal(t, CodeMissingInput, ir.Errors[0].Code)
+	require.Equal(t, workflows.CodeMissingInput, ir.Errors[0].Code)
 }
 
 func TestInputRequiredDeadline(t *testing.T) {
-	f := newFixture(t, TypeAppraisal)
+	f := newFixture(t, workflows.TypeAppraisal)
 	f.p.order.Property.City = ""
 	res := f.run()
 	require.Equal(t, epc.StatusFailed, res.ResponseStatus)
 	require.Equal(t, []string{"processing", "inputRequired", "failed"}, f.statuses())
-	require.Equal(t, CodeInputTimeout, res.Errors[0].Code)
+	require.Equal(t, workflows.CodeInputTimeout, res.Errors[0].Code)
 	require.Equal(t, "loan.property.city", res.Errors[0].FieldID)
 }
 
 func TestInvalidCredentialsFails(t *testing.T) {
-	f := newFixture(t, TypeAppraisal)
+	f := newFixture(t, workflows.TypeAppraisal)
 	f.p.order.CredentialsValid = false
 	f.p.order.CredentialsProblem = "the username and password do not match a partner account"
 	res := f.run()
@@ -334,26 +323,26 @@ func TestUnknownRequestTypeFails(t *testing.T) {
 	res := f.run()
 	require.Equal(t, epc.StatusFailed, res.ResponseStatus)
 	e := f.p.patches[len(f.p.patches)-1].Errors[0]
-	require.Equal(t, CodeUnsupportedType, e.Code)
+	require.Equal(t, workflows.CodeUnsupportedType, e.Code)
 	require.Equal(t, "request.type", e.FieldID)
 	require.Contains(t, e.Description, `"CreditReport"`)
 	require.Contains(t, e.Description, "Appraisal, FloodCertification")
 }
 
 func TestPermanentFailureRecordsFailed(t *testing.T) {
-	f := newFixture(t, TypeFloodCertification)
+	f := newFixture(t, workflows.TypeFloodCertification)
 	f.p.uploadErr = temporal.NewNonRetryableApplicationError("create resource: 400 Bad Request: mimeType not allowed", activities.ErrTypeRejected, nil)
 	res := f.run()
 	require.Equal(t, epc.StatusFailed, res.ResponseStatus)
 	last := f.p.patches[len(f.p.patches)-1]
 	require.Equal(t, epc.StatusFailed, last.Status)
-	require.Equal(t, CodeProcessingFailed, last.Errors[0].Code)
+	require.Equal(t, workflows.CodeProcessingFailed, last.Errors[0].Code)
 	require.Contains(t, last.Errors[0].Description, "mimeType not allowed")
-	require.Equal(t, StageFailed, f.status().Stage)
+	require.Equal(t, workflows.StageFailed, f.status().Stage)
 }
 
-func cancelWebhook(id string) WebhookSignal {
-	return WebhookSignal{EventID: "wh-" + id, EventType: epc.WebhookCreated, ResourceType: epc.ResourceTransactionEvent, ResourceID: id}
+func cancelWebhook(id string) workflows.WebhookSignal {
+	return workflows.WebhookSignal{EventID: "wh-" + id, EventType: epc.WebhookCreated, ResourceType: epc.ResourceTransactionEvent, ResourceID: id}
 }
 
 func TestCancelDuringEachStep(t *testing.T) {
@@ -364,16 +353,16 @@ func TestCancelDuringEachStep(t *testing.T) {
 		before       func(f *fixture)
 		wantReleased int
 	}{
-		{name: "awaiting schedule", requestType: TypeAppraisal, cancelAt: time.Hour},
-		{name: "awaiting report", requestType: TypeAppraisal, cancelAt: 3 * time.Hour, before: func(f *fixture) {
+		{name: "awaiting schedule", requestType: workflows.TypeAppraisal, cancelAt: time.Hour},
+		{name: "awaiting report", requestType: workflows.TypeAppraisal, cancelAt: 3 * time.Hour, before: func(f *fixture) {
 			f.at(time.Hour, func() {
-				f.update(UpdateSchedule, ScheduleInput{InspectionAt: time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC)})
+				f.update(workflows.UpdateSchedule, workflows.ScheduleInput{InspectionAt: time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC)})
 			})
 		}, wantReleased: 1},
-		{name: "input required", requestType: TypeFloodCertification, cancelAt: time.Hour, before: func(f *fixture) {
+		{name: "input required", requestType: workflows.TypeFloodCertification, cancelAt: time.Hour, before: func(f *fixture) {
 			f.p.order.Property.StreetAddress = ""
 		}},
-		{name: "flood work", requestType: TypeFloodCertification, cancelAt: time.Minute, before: func(f *fixture) {
+		{name: "flood work", requestType: workflows.TypeFloodCertification, cancelAt: time.Minute, before: func(f *fixture) {
 			f.floodTakes = time.Hour // the cancellation lands while the determination runs
 		}},
 	}
@@ -395,28 +384,28 @@ func TestCancelDuringEachStep(t *testing.T) {
 			require.Equal(t, epc.StatusCanceled, f.statuses()[len(f.statuses())-1])
 			require.Equal(t, tt.wantReleased, f.p.released)
 			require.Empty(t, f.p.uploads)
-			require.Equal(t, StageCanceled, f.status().Stage)
+			require.Equal(t, workflows.StageCanceled, f.status().Stage)
 		})
 	}
 }
 
 func TestCancelAfterCompletionChangesNothing(t *testing.T) {
-	f := newFixture(t, TypeFloodCertification)
+	f := newFixture(t, workflows.TypeFloodCertification)
 	f.p.canceled = "ev-cancel"
 	f.p.closed = true
 	f.p.patches = []epc.Response{{Status: epc.StatusCompleted}}
 	res := f.run()
 	require.Equal(t, epc.StatusCompleted, res.ResponseStatus)
 	require.Len(t, f.p.patches, 1, "nothing patched on a closed transaction")
-	require.Equal(t, StageClosedByOthers, f.status().Stage)
+	require.Equal(t, workflows.StageClosedByOthers, f.status().Stage)
 }
 
 func TestDuplicateAndReorderedSignals(t *testing.T) {
-	f := newFixture(t, TypeAppraisal)
-	updated := WebhookSignal{EventID: "a", EventType: epc.WebhookUpdated, ResourceType: epc.ResourceTransaction, ResourceID: txID}
-	created := WebhookSignal{EventID: "b", EventType: epc.WebhookCreated, ResourceType: epc.ResourceTransaction, ResourceID: txID}
-	ev := WebhookSignal{EventID: "c", EventType: epc.WebhookCreated, ResourceType: epc.ResourceTransactionEvent, ResourceID: "ev-1"}
-	noID := WebhookSignal{EventType: epc.WebhookUpdated, ResourceType: epc.ResourceTransaction, ResourceID: txID, EventTime: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	f := newFixture(t, workflows.TypeAppraisal)
+	updated := workflows.WebhookSignal{EventID: "a", EventType: epc.WebhookUpdated, ResourceType: epc.ResourceTransaction, ResourceID: txID}
+	created := workflows.WebhookSignal{EventID: "b", EventType: epc.WebhookCreated, ResourceType: epc.ResourceTransaction, ResourceID: txID}
+	ev := workflows.WebhookSignal{EventID: "c", EventType: epc.WebhookCreated, ResourceType: epc.ResourceTransactionEvent, ResourceID: "ev-1"}
+	noID := workflows.WebhookSignal{EventType: epc.WebhookUpdated, ResourceType: epc.ResourceTransaction, ResourceID: txID, EventTime: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	f.at(time.Minute, func() {
 		for i := 0; i < 3; i++ {
 			f.signal(updated)
@@ -428,9 +417,9 @@ func TestDuplicateAndReorderedSignals(t *testing.T) {
 	f.at(time.Hour, func() {
 		st := f.status()
 		require.Equal(t, 4, st.WebhooksSeen, "three copies of four webhooks count as four")
-		f.update(UpdateSchedule, ScheduleInput{InspectionAt: time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC)})
+		f.update(workflows.UpdateSchedule, workflows.ScheduleInput{InspectionAt: time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC)})
 	})
-	f.at(2*time.Hour, func() { f.update(UpdateDeliver, DeliverInput{Report: pdfRef, AppraisedValue: 1}) })
+	f.at(2*time.Hour, func() { f.update(workflows.UpdateDeliver, workflows.DeliverInput{Report: pdfRef, AppraisedValue: 1}) })
 	res := f.run()
 	require.Equal(t, epc.StatusCompleted, res.ResponseStatus)
 	require.LessOrEqual(t, f.p.inspects, 3, "webhook reads are coalesced")
@@ -438,81 +427,28 @@ func TestDuplicateAndReorderedSignals(t *testing.T) {
 }
 
 func TestValidatorsRejectBadActions(t *testing.T) {
-	f := newFixture(t, TypeFloodCertification, func(f *fixture) { f.floodTakes = time.Hour })
+	f := newFixture(t, workflows.TypeFloodCertification, func(f *fixture) { f.floodTakes = time.Hour })
 	var sched, prog, progEmpty *updateResult
 	f.at(time.Minute, func() {
-		sched = f.update(UpdateSchedule, ScheduleInput{InspectionAt: time.Now()})
-		progEmpty = f.update(UpdateProgress, ProgressInput{})
-		prog = f.update(UpdateProgress, ProgressInput{Text: "Determination under review"})
+		sched = f.update(workflows.UpdateSchedule, workflows.ScheduleInput{InspectionAt: time.Now()})
+		progEmpty = f.update(workflows.UpdateProgress, workflows.ProgressInput{})
+		prog = f.update(workflows.UpdateProgress, workflows.ProgressInput{Text: "Determination under review"})
 	})
 	f.run()
 	require.ErrorContains(t, sched.rejected, "this is a FloodCertification order, not an Appraisal")
 	require.ErrorContains(t, progEmpty.rejected, "text is required")
 	require.NoError(t, prog.rejected)
 	require.NoError(t, prog.err)
-	require.Equal(t, PartnerEventProgress, f.p.events[0].Type)
-}
-
-func TestDeliverValidation(t *testing.T) {
-	s := &txState{product: Appraisal{}, schedule: &ScheduleInput{InspectionAt: time.Now()}, st: Status{RequestType: TypeAppraisal}}
-	tests := []struct {
-		name string
-		in   DeliverInput
-		want string
-	}{
-		{"no pdf", DeliverInput{AppraisedValue: 1}, "report: a PDF is required"},
-		{"not a pdf", DeliverInput{Report: blobs.File{SHA256: pdfRef.SHA256, Size: 1, MimeType: "image/png"}, AppraisedValue: 1}, "report.mimeType"},
-		{"bad sha", DeliverInput{Report: blobs.File{SHA256: "xyz", Size: 1, MimeType: "application/pdf"}, AppraisedValue: 1}, "report.sha256"},
-		{"no value", DeliverInput{Report: pdfRef}, "appraisedValue"},
-		{"ok", DeliverInput{Report: pdfRef, AppraisedValue: 1}, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := s.validateDeliver(tt.in)
-			if tt.want == "" {
-				require.NoError(t, err)
-				return
-			}
-			require.ErrorContains(t, err, tt.want)
-		})
-	}
+	require.Equal(t, workflows.PartnerEventProgress, f.p.events[0].Type)
 }
 
 func TestWorkflowInputsCarryNoSecrets(t *testing.T) {
 	// The workflow's input, signals and activity results are built from these types; none
 	// has a field that could hold request.credentials.
-	for _, v := range []any{TransactionInput{}, WebhookSignal{}, activities.OrderData{}, activities.TxInfo{}, activities.TxSnapshot{}} {
+	for _, v := range []any{workflows.TransactionInput{}, workflows.WebhookSignal{}, activities.OrderData{}, activities.TxInfo{}, activities.TxSnapshot{}} {
 		b, err := json.Marshal(v)
 		require.NoError(t, err)
 		require.NotContains(t, strings.ToLower(string(b)), "password")
 		require.NotContains(t, strings.ToLower(string(b)), "credentials\"")
-	}
-	require.False(t, errors.Is(nil, errClosedElsewhere))
-}
-
-// TestProgressLimitsCountCharacters: the limits are in characters, as the API checks them,
-// so a text the API accepts is never refused here.
-func TestProgressLimitsCountCharacters(t *testing.T) {
-	s := &txState{in: TransactionInput{TransactionID: txID}, product: Appraisal{}, st: Status{Stage: StageAwaitReport}}
-	tests := []struct {
-		name     string
-		in       ProgressInput
-		accepted bool
-	}{
-		{"200 two-byte characters", ProgressInput{Text: strings.Repeat("é", 200)}, true},
-		{"201 characters", ProgressInput{Text: strings.Repeat("a", 201)}, false},
-		{"2000 characters of comments", ProgressInput{Text: "t", Comments: strings.Repeat("ü", 2000)}, true},
-		{"2001 characters of comments", ProgressInput{Text: "t", Comments: strings.Repeat("u", 2001)}, false},
-		{"no text", ProgressInput{}, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := s.validateProgress(tt.in)
-			if tt.accepted {
-				require.NoError(t, err)
-			} else {
-				require.Error(t, err)
-			}
-		})
 	}
 }

@@ -1,0 +1,105 @@
+package starter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/workflows"
+)
+
+// The transaction flow: EPC webhooks start and signal a transaction's workflow; operators
+// read it and act on it through updates.
+
+// SignalFromWebhook turns a parsed, verified webhook into the workflow's signal.
+func SignalFromWebhook(w epc.Webhook) (workflows.WebhookSignal, error) {
+	txID, err := epc.TransactionIDFromWebhook(w)
+	if err != nil {
+		return workflows.WebhookSignal{}, err
+	}
+	return workflows.WebhookSignal{
+		EventID: w.EventID, EventTime: w.EventTime, EventType: w.EventType,
+		ResourceType: w.Meta.ResourceType, ResourceID: w.Meta.ResourceID, TransactionID: txID,
+	}, nil
+}
+
+// DeliverWebhook hands a webhook to its transaction's workflow, starting it if needed
+// (SignalWithStart): any number of webhooks, in any order, make one workflow.
+func (s *Starter) DeliverWebhook(ctx context.Context, w epc.Webhook) (runID string, err error) {
+	sig, err := SignalFromWebhook(w)
+	if err != nil {
+		return "", err
+	}
+	opts := client.StartWorkflowOptions{
+		ID:        workflows.TransactionWorkflowID(sig.TransactionID),
+		TaskQueue: s.TaskQueue,
+		// A finished order is not started again by a late webhook.
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		StaticSummary:         "EPC transaction " + sig.TransactionID,
+		StaticDetails:         fmt.Sprintf("EPC transaction `%s` from lender client `%s`, first seen as a `%s` webhook.", sig.TransactionID, w.Meta.InstanceID, w.EventType),
+		TypedSearchAttributes: temporal.NewSearchAttributes(workflows.SATransactionID.ValueSet(sig.TransactionID)),
+	}
+	run, err := s.Client.SignalWithStartWorkflow(ctx, opts.ID, workflows.SignalWebhook, sig, opts,
+		workflows.TransactionWorkflowName, workflows.TransactionInput{TransactionID: sig.TransactionID, InstanceID: w.Meta.InstanceID})
+	if err != nil {
+		return "", classify(err)
+	}
+	return run.GetRunID(), nil
+}
+
+// Status queries a transaction's workflow.
+func (s *Starter) Status(ctx context.Context, transactionID string) (workflows.Status, error) {
+	var st workflows.Status
+	v, err := s.Client.QueryWorkflow(ctx, workflows.TransactionWorkflowID(transactionID), "", workflows.QueryStatus)
+	if err != nil {
+		return st, classify(err)
+	}
+	if err := v.Get(&st); err != nil {
+		return st, fmt.Errorf("decode status: %w", err)
+	}
+	return st, nil
+}
+
+// Schedule records the inspection appointment of an Appraisal order.
+func (s *Starter) Schedule(ctx context.Context, transactionID string, in workflows.ScheduleInput) (workflows.ActionResult, error) {
+	return s.update(ctx, transactionID, workflows.UpdateSchedule, in)
+}
+
+// Deliver hands over an Appraisal report and value.
+func (s *Starter) Deliver(ctx context.Context, transactionID string, in workflows.DeliverInput) (workflows.ActionResult, error) {
+	return s.update(ctx, transactionID, workflows.UpdateDeliver, in)
+}
+
+// Progress posts an operator's progress note to the lender.
+func (s *Starter) Progress(ctx context.Context, transactionID string, in workflows.ProgressInput) (workflows.ActionResult, error) {
+	return s.update(ctx, transactionID, workflows.UpdateProgress, in)
+}
+
+func (s *Starter) update(ctx context.Context, transactionID, name string, arg any) (workflows.ActionResult, error) {
+	var res workflows.ActionResult
+	h, err := s.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID:   workflows.TransactionWorkflowID(transactionID),
+		UpdateName:   name,
+		Args:         []any{arg},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = h.Get(ctx, &res)
+	}
+	if err == nil {
+		return res, nil
+	}
+	err = classify(err)
+	if errors.Is(err, ErrNotFound) {
+		// Temporal says "not found" for an update to a finished workflow: tell the two apart.
+		if st, qerr := s.Status(ctx, transactionID); qerr == nil && st.Closed {
+			return res, fmt.Errorf("%w: transaction %s is closed (%s): no further actions", ErrRejected, transactionID, st.Stage)
+		}
+	}
+	return res, err
+}

@@ -1,0 +1,47 @@
+package workflows_test
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/enums/v1"
+	"gopkg.in/yaml.v3"
+
+	"github.com/epcflow/epcflow/workflows"
+)
+
+// TestDockerComposeRegistersTheSearchAttributes: the production layout registers on its
+// Temporal server (service temporal-setup-attributes, a `temporal operator search-attribute
+// create` per name) exactly the search attributes the workflows set, with their type.
+func TestDockerComposeRegistersTheSearchAttributes(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "docker-compose.yml"))
+	require.NoError(t, err)
+	var compose struct {
+		Services map[string]struct {
+			Command []string `yaml:"command"`
+		} `yaml:"services"`
+	}
+	require.NoError(t, yaml.Unmarshal(raw, &compose))
+	setup, ok := compose.Services["temporal-setup-attributes"]
+	require.True(t, ok, "docker-compose.yml: no temporal-setup-attributes service")
+	script := strings.Join(setup.Command, "\n")
+
+	loop := regexp.MustCompile(`for a in ([^;]+); do\s+temporal operator search-attribute create .*--name \$\$a --type (\w+)`).FindStringSubmatch(script)
+	require.NotNil(t, loop, "temporal-setup-attributes: no `for a in …; do temporal operator search-attribute create … --name $$a --type …` in %q", script)
+	listed := strings.Fields(loop[1])
+	slices.Sort(listed)
+
+	var want []string
+	for name, typ := range workflows.SearchAttributes() {
+		want = append(want, name)
+		require.Equal(t, enums.INDEXED_VALUE_TYPE_KEYWORD, typ, "%s: docker-compose.yml registers every attribute as %s", name, loop[2])
+	}
+	slices.Sort(want)
+	require.Equal(t, "Keyword", loop[2])
+	require.Equal(t, want, listed, "docker-compose.yml's search attributes differ from workflows.SearchAttributes()")
+}

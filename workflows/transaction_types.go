@@ -1,0 +1,137 @@
+package workflows
+
+import (
+	"time"
+
+	"github.com/epcflow/epcflow/activities"
+	"github.com/epcflow/epcflow/blobs"
+	"github.com/epcflow/epcflow/epc"
+)
+
+// The transaction flow's inputs, signals, operator actions, status and result.
+
+// TransactionInput starts a transaction workflow. It carries no secret: the workflow reads
+// the transaction through activities.
+type TransactionInput struct {
+	TransactionID string `json:"transactionId"`
+	// InstanceID is the webhook's meta.instanceId (the lender's client id), when known.
+	InstanceID string `json:"instanceId,omitempty"`
+	// InputDeadline bounds how long the workflow waits for the lender after inputRequired;
+	// zero means DefaultInputDeadline.
+	InputDeadline time.Duration `json:"inputDeadline,omitempty"`
+	// Restored carries state across continue-as-new.
+	Restored *Status `json:"restored,omitempty"`
+}
+
+// DefaultInputDeadline is how long a lender has to answer inputRequired.
+const DefaultInputDeadline = 72 * time.Hour
+
+// WebhookSignal is a verified EPC webhook, as the API hands it to the workflow.
+type WebhookSignal struct {
+	EventID       string    `json:"eventId,omitempty"`
+	EventTime     time.Time `json:"eventTime"`
+	EventType     string    `json:"eventType"`
+	ResourceType  string    `json:"resourceType"`
+	ResourceID    string    `json:"resourceId"`
+	TransactionID string    `json:"transactionId"`
+}
+
+// DedupKey identifies a webhook delivery: its eventId, or, for platforms that omit it, the
+// fields that together name the notification.
+func (w WebhookSignal) DedupKey() string {
+	if w.EventID != "" {
+		return w.EventID
+	}
+	return w.EventType + "|" + w.ResourceType + "|" + w.ResourceID + "|" + w.EventTime.UTC().Format(time.RFC3339Nano)
+}
+
+// Stages of a transaction, as shown by the status query and the EpcStage search attribute.
+const (
+	StageReceived       = "received"
+	StageAcknowledged   = "acknowledged"
+	StageGathering      = "gathering-data"
+	StageInputRequired  = "input-required"
+	StageAwaitSchedule  = "awaiting-schedule"
+	StageAwaitReport    = "awaiting-report"
+	StageWorking        = "working"
+	StageServiceEvents  = "service-events"
+	StageUploading      = "uploading"
+	StageCompleting     = "completing"
+	StageCompleted      = "completed"
+	StageFailed         = "failed"
+	StageCanceled       = "canceled"
+	StageClosedByOthers = "closed-elsewhere"
+)
+
+// Status is what the status query returns.
+type Status struct {
+	TransactionID   string                         `json:"transactionId"`
+	ClientID        string                         `json:"clientId,omitempty"`
+	Product         string                         `json:"product,omitempty"`
+	RequestType     string                         `json:"requestType,omitempty"`
+	LoanNumber      string                         `json:"loanNumber,omitempty"`
+	Stage           string                         `json:"stage"`
+	WaitingFor      string                         `json:"waitingFor,omitempty"`
+	PartnerStatus   string                         `json:"partnerStatus,omitempty"`
+	ResponseStatus  string                         `json:"responseStatus,omitempty"`
+	ReferenceNumber string                         `json:"referenceNumber,omitempty"`
+	Events          []EventRecord                  `json:"events,omitempty"`
+	Resources       []epc.Resource                 `json:"resources,omitempty"`
+	ServiceEvents   *activities.ServiceOutcome     `json:"serviceEvents,omitempty"`
+	MissingInput    []epc.ErrorItem                `json:"missingInput,omitempty"`
+	Errors          []epc.ErrorItem                `json:"errors,omitempty"`
+	LastError       string                         `json:"lastError,omitempty"`
+	Inspection      *ScheduleInput                 `json:"inspection,omitempty"`
+	Report          *DeliverInput                  `json:"report,omitempty"`
+	Flood           *activities.FloodDetermination `json:"flood,omitempty"`
+	WebhooksSeen    int                            `json:"webhooksSeen"`
+	Closed          bool                           `json:"closed"`
+}
+
+// EventRecord is a transaction event this workflow created or reacted to.
+type EventRecord struct {
+	ID       string    `json:"id,omitempty"`
+	Type     string    `json:"type"`
+	Text     string    `json:"text,omitempty"`
+	Comments string    `json:"comments,omitempty"`
+	At       time.Time `json:"at"`
+}
+
+// ScheduleInput is the operator's "inspection scheduled" action on an Appraisal order.
+type ScheduleInput struct {
+	InspectionAt time.Time `json:"inspectionAt"`
+	Appraiser    string    `json:"appraiser,omitempty"`
+	Comments     string    `json:"comments,omitempty"`
+}
+
+// DeliverInput is the operator's delivery of an Appraisal report.
+type DeliverInput struct {
+	// Report is the PDF, already stored in the blob store by the API.
+	Report blobs.File `json:"report"`
+	// AppraisedValue is the appraised value in whole dollars.
+	AppraisedValue int64     `json:"appraisedValue"`
+	AppraisalType  string    `json:"appraisalType,omitempty"`
+	CompletedAt    time.Time `json:"completedAt,omitempty"`
+	Comments       string    `json:"comments,omitempty"`
+}
+
+// ProgressInput is an operator's progress note, posted to the lender as a transaction event.
+type ProgressInput struct {
+	Text     string `json:"text"`
+	Comments string `json:"comments,omitempty"`
+}
+
+// ActionResult answers an operator update.
+type ActionResult struct {
+	Stage   string `json:"stage"`
+	Message string `json:"message"`
+}
+
+// TransactionResult is the workflow's result.
+type TransactionResult struct {
+	TransactionID  string          `json:"transactionId"`
+	ResponseStatus string          `json:"responseStatus"`
+	PartnerStatus  string          `json:"partnerStatus,omitempty"`
+	Resources      []epc.Resource  `json:"resources,omitempty"`
+	Errors         []epc.ErrorItem `json:"errors,omitempty"`
+}

@@ -1,0 +1,84 @@
+package workflows
+
+import (
+	"fmt"
+	"strings"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/epcflow/epcflow/activities"
+)
+
+// What the Temporal UI and visibility show of a transaction: its search attributes (names in
+// names.go) and the execution's "current details".
+
+// learn copies what an activity read about the transaction into the status and search
+// attributes.
+func (s *txState) learn(ctx workflow.Context, info activities.TxInfo) {
+	var upd []temporal.SearchAttributeUpdate
+	set := func(dst *string, v string, key temporal.SearchAttributeKeyKeyword) {
+		if v != "" && *dst != v {
+			*dst = v
+			upd = append(upd, key.ValueSet(v))
+		}
+	}
+	set(&s.st.ClientID, info.ClientID, SAClientID)
+	set(&s.st.Product, info.Product, SAProduct)
+	set(&s.st.RequestType, info.RequestType, SARequestType)
+	set(&s.st.LoanNumber, info.LoanNumber, SALoanNumber)
+	if info.ResponseStatus != "" {
+		s.st.ResponseStatus = info.ResponseStatus
+	}
+	if len(upd) > 0 {
+		upd = append(upd, SATransactionID.ValueSet(s.in.TransactionID))
+		s.upsert(ctx, upd...)
+	}
+}
+
+func (s *txState) setPartnerStatus(ctx workflow.Context, ps string) {
+	if s.st.PartnerStatus == ps {
+		return
+	}
+	s.st.PartnerStatus = ps
+	s.upsert(ctx, SAPartnerStatus.ValueSet(ps))
+	s.details(ctx)
+}
+
+func (s *txState) setStage(ctx workflow.Context, stage, waitingFor string) {
+	if s.st.Stage == stage && s.st.WaitingFor == waitingFor {
+		return
+	}
+	s.st.Stage, s.st.WaitingFor = stage, waitingFor
+	s.upsert(ctx, SAStage.ValueSet(stage), SATransactionID.ValueSet(s.in.TransactionID))
+	s.details(ctx)
+	s.log.Info("stage", "stage", stage, "waitingFor", waitingFor)
+}
+
+func (s *txState) upsert(ctx workflow.Context, upd ...temporal.SearchAttributeUpdate) {
+	if err := workflow.UpsertTypedSearchAttributes(ctx, upd...); err != nil {
+		s.log.Warn("upsert search attributes failed", "error", err)
+	}
+}
+
+// details keeps the execution's "current details" readable in the Temporal UI.
+func (s *txState) details(ctx workflow.Context) {
+	st := s.st
+	var b strings.Builder
+	fmt.Fprintf(&b, "**EPC transaction** `%s`\n\n", st.TransactionID)
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(&b, "- %s: %s\n", k, v)
+		}
+	}
+	row("Product", st.RequestType)
+	row("Loan", st.LoanNumber)
+	row("Lender client", st.ClientID)
+	row("Reference", st.ReferenceNumber)
+	row("Stage", st.Stage)
+	row("Waiting for", st.WaitingFor)
+	row("Partner status", st.PartnerStatus)
+	row("Response status", st.ResponseStatus)
+	row("Last error", st.LastError)
+	workflow.SetCurrentDetails(ctx, b.String())
+}
