@@ -67,8 +67,10 @@ func TestProductionBinary(t *testing.T) {
 			t.Errorf("epcflow %s: %v, stderr %q; want exit 1 saying it is not in this build", name, err, stderr.String())
 		}
 	}
-	if out, err := exec.Command(bin, "worker", "-h").CombinedOutput(); err != nil || !strings.Contains(string(out), "-blob-s3-bucket") {
-		t.Errorf("epcflow worker -h: %v\n%s", err, out)
+	for _, args := range [][]string{{"worker", "-h"}, {"api", "-h"}, {"sandbox", "-h"}, {"replay", "-h"}, {"start"}} {
+		if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil || len(out) == 0 {
+			t.Errorf("epcflow %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
 	}
 }
 
