@@ -243,7 +243,7 @@ type testAPI struct {
 	srv    *httptest.Server
 	eng    *fakeEngine
 	logs   *logBuffer
-	blobs  *blobs.Store
+	blobs  blobs.Store
 	reg    *metrics.Registry
 	cfg    Config
 	client *http.Client
