@@ -49,7 +49,7 @@ type portalAPI struct {
 	created []pos.CreateSessionRequest // what the POS Framework was asked
 }
 
-func newPortalAPI(t *testing.T, opts ...func(*Delivery)) *portalAPI {
+func newPortalAPI(t testing.TB, opts ...func(*Delivery)) *portalAPI {
 	t.Helper()
 	store, err := portal.Open(context.Background(), ":memory:")
 	require.NoError(t, err)
@@ -86,11 +86,11 @@ func newPortalAPI(t *testing.T, opts ...func(*Delivery)) *portalAPI {
 
 // get serves a GET of target (a path, or a portal link whose path and query are taken) with
 // the session cookie when given.
-func (p *portalAPI) get(t *testing.T, target, session string) *httptest.ResponseRecorder {
+func (p *portalAPI) get(t testing.TB, target, session string) *httptest.ResponseRecorder {
 	return p.serve(t, http.MethodGet, target, session)
 }
 
-func (p *portalAPI) serve(t *testing.T, method, target, session string) *httptest.ResponseRecorder {
+func (p *portalAPI) serve(t testing.TB, method, target, session string) *httptest.ResponseRecorder {
 	t.Helper()
 	u, err := url.Parse(target)
 	require.NoError(t, err)
@@ -105,7 +105,7 @@ func (p *portalAPI) serve(t *testing.T, method, target, session string) *httptes
 
 // postPackage sends a signed Create Package Event and returns the answer's raw bytes and
 // portal links by recipient.
-func (p *portalAPI) postPackage(t *testing.T, ev pos.PackageEvent) ([]byte, map[string]string) {
+func (p *portalAPI) postPackage(t testing.TB, ev pos.PackageEvent) ([]byte, map[string]string) {
 	t.Helper()
 	body, err := json.Marshal(ev)
 	require.NoError(t, err)
@@ -124,7 +124,7 @@ func (p *portalAPI) postPackage(t *testing.T, ev pos.PackageEvent) ([]byte, map[
 }
 
 // signIn follows a link and returns the session cookie it set.
-func (p *portalAPI) signIn(t *testing.T, link string) (*http.Cookie, *httptest.ResponseRecorder) {
+func (p *portalAPI) signIn(t testing.TB, link string) (*http.Cookie, *httptest.ResponseRecorder) {
 	t.Helper()
 	rec := p.get(t, link, "")
 	require.Equal(t, http.StatusFound, rec.Code, rec.Body.String())
@@ -285,7 +285,7 @@ func TestPortalRefusalsAreLimitedAndLogged(t *testing.T) {
 	}
 }
 
-func tokenOf(t *testing.T, link string) string {
+func tokenOf(t testing.TB, link string) string {
 	u, err := url.Parse(link)
 	require.NoError(t, err)
 	return u.Query().Get("token")
