@@ -39,11 +39,9 @@ func TestPackageRecords(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s := open(t)
 			ctx := context.Background()
-			alice, _, err := s.ResolveUser(ctx, "alice@example.com", "", "")
-			require.NoError(t, err)
-			bob, _, err := s.ResolveUser(ctx, "bob@example.com", "", "")
-			require.NoError(t, err)
-			_, err = s.PackageRecord(ctx, "k1")
+			alice := mustUser(t, s, "alice@example.com")
+			bob := mustUser(t, s, "bob@example.com")
+			_, err := s.PackageRecord(ctx, "k1")
 			require.ErrorIs(t, err, ErrNotFound)
 
 			rec, answer := record(t, "k1", "pkg-1", map[string]string{"r1": alice.ID, "r2": bob.ID})

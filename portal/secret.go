@@ -7,11 +7,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
+
+	"github.com/epcflow/epcflow/internal/secretfile"
 )
 
 // MinSecretLength is the shortest portal secret accepted, in bytes.
@@ -112,29 +110,12 @@ func (s *Secret) invitationID(token string) (string, bool) {
 // its payload key. Production passes the secret through configuration. A file others can read
 // is refused.
 func LoadOrCreateSecretFile(path string) (*Secret, error) {
-	s, err := loadSecretFile(path)
-	if !errors.Is(err, fs.ErrNotExist) {
-		return s, err
-	}
-	if err := createSecretFile(path); err != nil && !errors.Is(err, fs.ErrExist) {
-		return nil, err
-	}
-	return loadSecretFile(path) // created now, or by a concurrent start a moment ago
-}
-
-func loadSecretFile(path string) (*Secret, error) {
-	b, err := os.ReadFile(path)
+	b, err := secretfile.LoadOrCreate(path, "portal secret file", func() (string, error) {
+		return "# epcflow portal secret (development): it derives the portal's invitation links.\n" +
+			"# Losing or changing it makes the links already sent stop working.\n" + randomSecretValue() + "\n", nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	if runtime.GOOS != "windows" {
-		st, err := os.Stat(path)
-		if err != nil {
-			return nil, err
-		}
-		if perm := st.Mode().Perm(); perm&0o077 != 0 {
-			return nil, fmt.Errorf("portal secret file %s: permissions %#o let others read it: chmod 600 %s", path, perm, path)
-		}
 	}
 	var lines []string
 	for _, l := range strings.Split(string(b), "\n") {
@@ -147,38 +128,4 @@ func loadSecretFile(path string) (*Secret, error) {
 		return nil, fmt.Errorf("portal secret file %s: %w", path, err)
 	}
 	return s, nil
-}
-
-// createSecretFile writes a whole file under a temporary name and links it into place: a
-// crash never leaves half a secret, and an existing file is never replaced.
-func createSecretFile(path string) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("portal secret file: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, ".portal-secret-*") // created 0600
-	if err != nil {
-		return fmt.Errorf("portal secret file: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	content := "# epcflow portal secret (development): it derives the portal's invitation links.\n" +
-		"# Losing or changing it makes the links already sent stop working.\n" + randomSecretValue() + "\n"
-	_, err = tmp.WriteString(content)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("portal secret file: %w", err)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		var le *os.LinkError
-		if errors.As(err, &le) && errors.Is(le.Err, fs.ErrExist) {
-			return fs.ErrExist
-		}
-		return fmt.Errorf("portal secret file: %w", err)
-	}
-	return nil
 }

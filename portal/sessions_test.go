@@ -14,10 +14,9 @@ func TestSignInAndSessions(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s := open(t)
 			ctx := context.Background()
-			u, _, err := s.ResolveUser(ctx, "ann@example.com", "", "")
-			require.NoError(t, err)
+			u := mustUser(t, s, "ann@example.com")
 			rec, _ := record(t, "k1", "pkg-1", map[string]string{"r1": u.ID})
-			_, _, err = s.SavePackage(ctx, rec)
+			_, _, err := s.SavePackage(ctx, rec)
 			require.NoError(t, err)
 			invite := testSecret.InvitationToken(rec.Invitations[0].ID)
 
@@ -82,12 +81,10 @@ func TestRevokeUser(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s := open(t)
 			ctx := context.Background()
-			ann, _, err := s.ResolveUser(ctx, "ann@example.com", "", "")
-			require.NoError(t, err)
-			ben, _, err := s.ResolveUser(ctx, "ben@example.com", "", "")
-			require.NoError(t, err)
+			ann := mustUser(t, s, "ann@example.com")
+			ben := mustUser(t, s, "ben@example.com")
 			rec, _ := record(t, "k1", "pkg-1", map[string]string{"r1": ann.ID, "r2": ben.ID})
-			_, _, err = s.SavePackage(ctx, rec)
+			_, _, err := s.SavePackage(ctx, rec)
 			require.NoError(t, err)
 			annInvite, benInvite := testSecret.InvitationToken(rec.Invitations[0].ID), testSecret.InvitationToken(rec.Invitations[1].ID)
 			if rec.Invitations[0].UserID != ann.ID {

@@ -58,6 +58,14 @@ func backends(t *testing.T) map[string]func(t *testing.T) *Store {
 	return m
 }
 
+// mustUser resolves (creates) the portal user with this e-mail.
+func mustUser(t *testing.T, s *Store, email string) User {
+	t.Helper()
+	u, _, err := s.ResolveUser(context.Background(), email, "", "")
+	require.NoError(t, err)
+	return u
+}
+
 var testSecret, _ = NewSecret("0123456789abcdef0123456789abcdef")
 
 func TestStore(t *testing.T) {
