@@ -31,8 +31,12 @@ func TestSignInAndSessions(t *testing.T) {
 
 			another, err := NewSecret(strings.Repeat("x", 32))
 			require.NoError(t, err)
+			last := "A"
+			if strings.HasSuffix(invite, last) {
+				last = "B"
+			}
 			for _, bad := range []string{
-				invite[:len(invite)-1] + "A", another.InvitationToken(rec.Invitations[0].ID),
+				invite[:len(invite)-1] + last, another.InvitationToken(rec.Invitations[0].ID),
 				testSecret.InvitationToken(NewInvitationID()), "pi_", "pi_x.y", "pt_unknown", "", "ps_x", invite + ".",
 			} {
 				_, err := s.SignIn(ctx, testSecret, bad)
