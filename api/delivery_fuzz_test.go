@@ -87,7 +87,7 @@ func FuzzPackageEventHandler(f *testing.F) {
 	// A panic would be recovered as a 500, which fails the target.
 	engine := directAPI(f, &fakeEngine{}, func(c *Config) {
 		c.Delivery = &Delivery{
-			Verifier: signer.Verifier(), Portal: store, Engine: starter.New(temporal),
+			Verifier: signer.Verifier(), Portal: store, Engine: starter.New(temporal), Secret: portal.RandomSecret(),
 			PortalBaseURL: "https://partner.example", DeliveryRoom: &pos.DeliveryRoomClient{BaseURL: "http://127.0.0.1:1", Signer: signer},
 		}
 	})
