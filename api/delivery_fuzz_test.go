@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/epcflow/epcflow/portal"
 	"github.com/epcflow/epcflow/pos"
 	"github.com/epcflow/epcflow/starter"
 	"github.com/epcflow/epcflow/workflows"
@@ -77,7 +78,7 @@ func FuzzPackageEventHandler(f *testing.F) {
 	// A panic would be recovered as a 500, which fails the target.
 	engine := directAPI(f, &fakeEngine{}, func(c *Config) {
 		c.Delivery = &Delivery{
-			Verifier: signer.Verifier(), Portal: store, Engine: starter.New(temporal),
+			Verifier: signer.Verifier(), Portal: store, Engine: starter.New(temporal), Secret: portal.RandomSecret(),
 			PortalBaseURL: "https://partner.example", DeliveryRoom: &pos.DeliveryRoomClient{BaseURL: "http://127.0.0.1:1", Signer: signer},
 		}
 	})

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/mocks"
 
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/portal"
 	"github.com/epcflow/epcflow/pos"
 	"github.com/epcflow/epcflow/starter"
 )
@@ -27,7 +28,7 @@ func TestOneErrorBodyOnEveryRoute(t *testing.T) {
 		c.OperatorToken = token
 		c.MaxWebhookBytes = 4 << 10
 		c.Ready = func(context.Context) error { return errors.New("connection refused") }
-		c.Delivery = &Delivery{Verifier: signer.Verifier(), Portal: store, Engine: temporal, PortalBaseURL: "https://partner.example",
+		c.Delivery = &Delivery{Verifier: signer.Verifier(), Portal: store, Engine: temporal, PortalBaseURL: "https://partner.example", Secret: portal.RandomSecret(),
 			DeliveryRoom: &pos.DeliveryRoomClient{BaseURL: "http://127.0.0.1:1", Signer: signer}}
 		c.Payments = &Payments{Engine: temporal, APIKey: "inbank-key", CallbackBaseURL: "https://partner.example"}
 	})
@@ -71,6 +72,9 @@ func TestOneErrorBodyOnEveryRoute(t *testing.T) {
 		{"package too large", http.MethodPost, PackagesPath, big, nil, 413, CodeBodyTooLarge, false},
 		{"portal without sign-in", http.MethodGet, OpenURLPath("p", "r"), "", nil, 401, CodeUnauthorized, false},
 		{"portal unknown token", http.MethodGet, SignInURL("", "pt_unknown", ""), "", nil, 401, CodeUnauthorized, false},
+		{"portal forged invitation", http.MethodGet, SignInURL("", "pi_0123456789abcdef01234567.bm9wZQ", ""), "", nil, 401, CodeUnauthorized, false},
+		{"portal home without sign-in", http.MethodGet, HomePath, "", nil, 401, CodeUnauthorized, false},
+		{"portal unknown session", http.MethodGet, OpenURLPath("p", "r"), "", map[string]string{"Cookie": CookieName + "=ps_unknown"}, 401, CodeUnauthorized, false},
 		{"portal open redirect", http.MethodGet, SignInURL("", "pt_x", "https://evil.example/portal/"), "", nil, 400, CodeInvalidRequest, false},
 		{"payment without token", http.MethodPost, PaymentSessionsPath, `{}`, nil, 401, CodeUnauthorized, false},
 		{"payment invalid", http.MethodPost, PaymentSessionsPath, `{}`, auth, 400, CodeInvalidRequest, true},

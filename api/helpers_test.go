@@ -171,7 +171,7 @@ type testAPI struct {
 	srv    *httptest.Server
 	eng    *fakeEngine
 	logs   *testkit.Logs
-	blobs  *blobs.Store
+	blobs  blobs.Store
 	reg    *metrics.Registry
 	cfg    Config
 	client *http.Client

@@ -6,14 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
-	"github.com/epcflow/epcflow/internal/atomicfile"
+	"github.com/epcflow/epcflow/internal/secretfile"
 )
 
 // ParseKeys reads a key list as configured in EPCFLOW_CODEC_KEYS: comma- or newline-separated
@@ -86,59 +82,23 @@ func Ephemeral() *Keyring {
 //
 // An existing file readable by others is refused, as ssh does with private keys.
 func LoadOrCreateKeyFile(path string) (*Keyring, error) {
-	k, err := loadKeyFile(path)
-	if !errors.Is(err, fs.ErrNotExist) {
-		return k, err
-	}
-	if err := createKeyFile(path); err != nil && !errors.Is(err, fs.ErrExist) {
-		return nil, err
-	}
-	// Created now, or by a concurrent start a moment ago: read what is there.
-	return loadKeyFile(path)
-}
-
-func loadKeyFile(path string) (*Keyring, error) {
-	b, err := os.ReadFile(path)
+	b, err := secretfile.LoadOrCreate(path, "codec key file", func() (string, error) {
+		key, err := GenerateKey("local-" + time.Now().UTC().Format("20060102") + "-" + randomHex(3))
+		if err != nil {
+			return "", err
+		}
+		return "# epcflow payload encryption keys (development). One id:base64key a line; the first\n" +
+			"# encrypts new payloads, the others still decrypt old ones. Losing this file makes the\n" +
+			"# payloads in the Temporal database unreadable.\n" + FormatKeys(key) + "\n", nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	if runtime.GOOS != "windows" {
-		st, err := os.Stat(path)
-		if err != nil {
-			return nil, err
-		}
-		if perm := st.Mode().Perm(); perm&0o077 != 0 {
-			return nil, fmt.Errorf("codec key file %s: permissions %#o let others read it: chmod 600 %s", path, perm, path)
-		}
 	}
 	k, err := ParseKeys(string(b))
 	if err != nil {
 		return nil, fmt.Errorf("codec key file %s: %w", path, err)
 	}
 	return k, nil
-}
-
-// createKeyFile writes a new key file whole (atomicfile.Create): a crash never leaves a
-// half-written key file and an existing file is never replaced (fs.ErrExist).
-func createKeyFile(path string) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("codec key file: %w", err)
-	}
-	key, err := GenerateKey("local-" + time.Now().UTC().Format("20060102") + "-" + randomHex(3))
-	if err != nil {
-		return err
-	}
-	content := "# epcflow payload encryption keys (development). One id:base64key a line; the first\n" +
-		"# encrypts new payloads, the others still decrypt old ones. Losing this file makes the\n" +
-		"# payloads in the Temporal database unreadable.\n" + FormatKeys(key) + "\n"
-	if err := atomicfile.Create(path, []byte(content)); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return fs.ErrExist
-		}
-		return fmt.Errorf("codec key file: %w", err)
-	}
-	return nil
 }
 
 func randomHex(n int) string {

@@ -94,12 +94,17 @@ func (l *Logs) nextWrite() <-chan struct{} {
 	return l.wrote
 }
 
-// Logger writes at level and above to the test's output until the test ends: servers'
-// goroutines may log a moment after they stopped, and must not log into a finished test.
+// Logger writes at level and above to Output(t).
 func Logger(t testing.TB, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(Output(t), &slog.HandlerOptions{Level: level}))
+}
+
+// Output is the test's output until the test ends, and nothing after: servers' goroutines may
+// log a moment after they stopped, and must not log into a finished test.
+func Output(t testing.TB) io.Writer {
 	w := &cutoff{w: t.Output()}
 	t.Cleanup(w.cut)
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+	return w
 }
 
 type cutoff struct {
