@@ -49,7 +49,7 @@ type Validator interface {
 type Transaction struct {
 	EPC      EPC
 	Accounts accounts.Store
-	Blobs    *blobs.Store
+	Blobs    blobs.Store
 	Schemas  Validator
 	// Partner is the responding party sent with completed responses.
 	Partner epc.Party

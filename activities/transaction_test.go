@@ -464,7 +464,7 @@ func TestUploadFillsTheSlotOfAnEarlierAttempt(t *testing.T) {
 	require.Equal(t, 1, f.slots, "the earlier attempt's slot was filled, no new one asked for")
 	require.Equal(t, uploadTries+1, f.uploads)
 	require.Len(t, f.patches, 1)
-	_, err = a.Blobs.Note(slotNoteKey("tx-1", in.File))
+	_, err = a.Blobs.Note(ctx, slotNoteKey("tx-1", in.File))
 	require.ErrorIs(t, err, blobs.ErrNotFound, "the note is gone once the file is attached")
 }
 
@@ -479,7 +479,7 @@ func TestUploadForgetsARefusedSlot(t *testing.T) {
 	require.NoError(t, err)
 	file := blobs.File{SHA256: sha, Size: int64(len(pdf)), Name: "FloodCertificate.pdf", MimeType: "application/pdf"}
 	key := slotNoteKey("tx-1", file)
-	require.NoError(t, a.noteSlot(key, file, epc.Resource{ID: "res-old", Name: file.Name, MimeType: file.MimeType, Location: "http://x/old", Authorization: "elli-signature old"}))
+	require.NoError(t, a.noteSlot(ctx, key, file, epc.Resource{ID: "res-old", Name: file.Name, MimeType: file.MimeType, Location: "http://x/old", Authorization: "elli-signature old"}))
 	f.uploadFaults = []error{&epc.APIError{Status: 401, Message: "grant expired"}}
 
 	_, err = a.UploadFile(ctx, UploadInput{TransactionID: "tx-1", File: file})

@@ -77,7 +77,7 @@ func (a *Transaction) UploadFile(ctx context.Context, in UploadInput) (epc.Resou
 			return epc.Resource{}, fmt.Errorf("create resource: platform returned %d slots, want 1", len(slots))
 		}
 		slot = slots[0]
-		if err := a.noteSlot(key, in.File, slot); err != nil {
+		if err := a.noteSlot(ctx, key, in.File, slot); err != nil {
 			// Not fatal: without the note a later attempt asks for a new slot.
 			log.Warn("upload slot not noted", "resourceId", slot.ID, "error", err)
 		}
@@ -98,7 +98,7 @@ func (a *Transaction) UploadFile(ctx context.Context, in UploadInput) (epc.Resou
 	case err != nil && noted && !epc.IsRetryable(err):
 		// The platform refuses the noted slot (an expired grant, say): forget it, and the
 		// next attempt asks for a new one.
-		_ = a.Blobs.DeleteNote(key)
+		_ = a.Blobs.DeleteNote(ctx, key)
 		return epc.Resource{}, temporal.NewApplicationError(fmt.Sprintf("upload bytes to the slot of an earlier attempt: %v; a new slot will be asked for", err), ErrTypeUnavailable)
 	case err != nil:
 		return epc.Resource{}, epcError("upload bytes", err)
@@ -111,7 +111,7 @@ func (a *Transaction) UploadFile(ctx context.Context, in UploadInput) (epc.Resou
 		}
 		return epc.Resource{}, epcError("attach resource", err)
 	}
-	_ = a.Blobs.DeleteNote(key) // attached: the response now says where the file is
+	_ = a.Blobs.DeleteNote(ctx, key) // attached: the response now says where the file is
 	log.Info("file uploaded", "resourceId", res.ID, "name", res.Name, "bytes", in.File.Size, "took", time.Since(start))
 	return res, nil
 }
@@ -130,7 +130,7 @@ func slotNoteKey(txID string, f blobs.File) string {
 
 // notedSlot returns the slot an earlier attempt noted for this file.
 func (a *Transaction) notedSlot(ctx context.Context, key string, f blobs.File) (epc.Resource, bool) {
-	b, err := a.Blobs.Note(key)
+	b, err := a.Blobs.Note(ctx, key)
 	if err != nil {
 		if !errors.Is(err, blobs.ErrNotFound) {
 			a.logger(ctx, "").Warn("upload slot note unreadable", "error", err)
@@ -144,12 +144,12 @@ func (a *Transaction) notedSlot(ctx context.Context, key string, f blobs.File) (
 	return n.Slot, true
 }
 
-func (a *Transaction) noteSlot(key string, f blobs.File, slot epc.Resource) error {
+func (a *Transaction) noteSlot(ctx context.Context, key string, f blobs.File, slot epc.Resource) error {
 	b, err := json.Marshal(slotNote{SHA256: f.SHA256, Slot: slot})
 	if err != nil {
 		return err
 	}
-	return a.Blobs.PutNote(key, b)
+	return a.Blobs.PutNote(ctx, key, b)
 }
 
 // heartbeatReader heartbeats while a long upload streams, so a stuck upload is noticed.

@@ -31,7 +31,7 @@ import (
 type Config struct {
 	Engine   Engine
 	Verifier *epc.Verifier
-	Blobs    *blobs.Store
+	Blobs    blobs.Store
 	// Logger receives the access log and the handlers' lines; nil means slog.Default().
 	Logger *slog.Logger
 	// Metrics serves GET /metrics and records HTTP metrics; nil means a registry of its own.

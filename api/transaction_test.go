@@ -285,8 +285,8 @@ func TestDeliver(t *testing.T) {
 				if r.SHA256 != hex.EncodeToString(sum[:]) || r.Size != int64(len(testPDF)) || r.Name != "AppraisalReport.pdf" || r.MimeType != "application/pdf" {
 					t.Errorf("report reference %+v", r)
 				}
-				if !a.blobs.Has(r.SHA256) {
-					t.Error("the report is not in the blob store")
+				if _, err := a.blobs.Stat(t.Context(), r.SHA256); err != nil {
+					t.Errorf("the report is not in the blob store: %v", err)
 				}
 				f, err := a.blobs.Open(t.Context(), r.SHA256)
 				if err != nil {

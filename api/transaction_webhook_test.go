@@ -273,7 +273,7 @@ func TestWebhookDedupStoreDown(t *testing.T) {
 			t.Errorf("store errors (%s): %q", op, line)
 		}
 	}
-	a.logs.waitLine(t, func(l map[string]any) bool {
+	a.logs.WaitLine(t, func(l map[string]any) bool {
 		return l["msg"] == "webhook dedup store failed: delivering the webhook all the same"
 	})
 }
@@ -298,7 +298,7 @@ func TestWebhookTypesNotActedOnAreCounted(t *testing.T) {
 			t.Errorf("got %q, want %s %s", line, sample, want)
 		}
 	}
-	a.logs.waitLine(t, func(l map[string]any) bool {
+	a.logs.WaitLine(t, func(l map[string]any) bool {
 		return l["msg"] == "webhook of a type epcflow does not act on: recorded on its order" && l["eventType"] == "deleted"
 	})
 }
@@ -313,7 +313,7 @@ func TestWebhookLogsBoundUntrustedValues(t *testing.T) {
 	if r := a.webhook(t, body, signingKey); r.status != 202 {
 		t.Fatalf("status %d: %s", r.status, r.body)
 	}
-	a.logs.waitLine(t, func(l map[string]any) bool { return l["msg"] == "http request" })
+	a.logs.WaitLine(t, func(l map[string]any) bool { return l["msg"] == "http request" })
 	for _, l := range strings.Split(a.logs.String(), "\n") {
 		if len(l) > 2048 {
 			t.Errorf("log line of %d bytes: %.200s…", len(l), l)

@@ -1,6 +1,11 @@
-// Package blobs stores files (reports, certificates) by content between the API, activities
-// and workers, so that file bytes never travel through workflow histories: a workflow only
-// carries a File reference.
+// Package blobs stores files (reports, certificates, lender attachments) by content between
+// the API, activities and workers, so that file bytes never travel through workflow
+// histories: a workflow only carries a File reference. Beside the files it keeps small notes
+// that must outlive an attempt or a process (see Store).
+//
+// Two stores implement Store: a directory (NewStore), the default, for one machine or a
+// volume every process mounts; and an S3-compatible bucket (NewS3), shared by workers and API
+// replicas on many hosts. Open picks one from a Config.
 package blobs
 
 import (
@@ -12,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"regexp"
 )
 
@@ -24,101 +28,110 @@ type File struct {
 	MimeType string `json:"mimeType"`
 }
 
-// ErrNotFound is returned by Open for bytes the store does not hold.
+// ErrNotFound is returned for bytes or a note the store does not hold.
 var ErrNotFound = errors.New("blob not found")
+
+// ErrTooLarge is returned by Put for more bytes than its limit.
+var ErrTooLarge = errors.New("blob too large")
+
+// Store keeps content-addressed bytes and notes. Every implementation makes writing the same
+// bytes twice a no-op, which makes every writer idempotent, and is safe for concurrent use by
+// many processes sharing it.
+type Store interface {
+	// Put stores the bytes of r and returns their SHA-256 and size. At most limit bytes are
+	// read (limit <= 0: no limit); more is an error wrapping ErrTooLarge, and nothing is kept.
+	Put(ctx context.Context, r io.Reader, limit int64) (sha string, size int64, err error)
+	// PutBytes stores b and returns its SHA-256.
+	PutBytes(ctx context.Context, b []byte) (string, error)
+	// Open returns the bytes stored under sha, or an error wrapping ErrNotFound. The caller
+	// closes the reader.
+	Open(ctx context.Context, sha string) (io.ReadCloser, error)
+	// Stat returns the size of the bytes stored under sha, or an error wrapping ErrNotFound.
+	Stat(ctx context.Context, sha string) (int64, error)
+
+	// Notes are small records kept by key for work that must outlive an attempt or a process:
+	// an activity notes an upload slot it obtained from EPC, so that a later attempt, on any
+	// worker sharing the store, fills that slot instead of asking for another. They may hold
+	// grants: stores keep them private and nobody logs them. A key is lower-case letters,
+	// digits and '-', at most 128.
+
+	// PutNote stores b under key, replacing what was there, atomically.
+	PutNote(ctx context.Context, key string, b []byte) error
+	// Note returns what is stored under key, or an error wrapping ErrNotFound.
+	Note(ctx context.Context, key string) ([]byte, error)
+	// DeleteNote removes the note under key; a missing note is not an error.
+	DeleteNote(ctx context.Context, key string) error
+}
 
 var shaPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // ValidSHA256 reports whether s is a lowercase hex SHA-256.
 func ValidSHA256(s string) bool { return shaPattern.MatchString(s) }
 
-// Store keeps content-addressed bytes in a directory. Writing the same bytes twice is a no-op,
-// which makes every writer idempotent. A directory shared by API and workers (a volume in
-// production) is all it needs.
-type Store struct {
-	dir string
+var noteKeyPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,127}$`)
+
+// checkNoteKey refuses a key that is not a note key (it becomes a file or object name).
+func checkNoteKey(key string) error {
+	if !noteKeyPattern.MatchString(key) {
+		return fmt.Errorf("blobs: note key %q: want lower-case letters, digits and '-', at most 128", key)
+	}
+	return nil
 }
 
-// NewStore opens (creating) a store in dir.
-func NewStore(dir string) (*Store, error) {
-	if dir == "" {
-		return nil, errors.New("blobs: empty directory")
+// checkSHA refuses a name that is not a SHA-256 as a missing blob: a caller may pass what a
+// client sent.
+func checkSHA(sha string) error {
+	if !ValidSHA256(sha) {
+		return fmt.Errorf("blobs: %q is not a SHA-256: %w", sha, ErrNotFound)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("blobs: create %s: %w", dir, err)
-	}
-	return &Store{dir: dir}, nil
+	return nil
 }
 
-// Put stores the bytes of r and returns their SHA-256 and size. At most limit bytes are read
-// (limit <= 0: no limit); more is an error.
-func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (sha string, size int64, err error) {
-	tmp, err := os.CreateTemp(s.dir, ".put-*")
-	if err != nil {
-		return "", 0, fmt.Errorf("blobs: %w", err)
-	}
-	defer func() {
-		tmp.Close()
-		os.Remove(tmp.Name())
-	}()
-	h := sha256.New()
-	src := r
-	if limit > 0 {
-		src = io.LimitReader(r, limit+1)
-	}
-	n, err := io.Copy(io.MultiWriter(tmp, h), ctxReader{ctx, src})
-	if err != nil {
-		return "", 0, fmt.Errorf("blobs: write: %w", err)
-	}
-	if limit > 0 && n > limit {
-		return "", 0, fmt.Errorf("blobs: larger than %d bytes", limit)
-	}
-	if err := tmp.Sync(); err != nil {
-		return "", 0, fmt.Errorf("blobs: sync: %w", err)
-	}
-	sha = hex.EncodeToString(h.Sum(nil))
-	if err := os.Rename(tmp.Name(), s.path(sha)); err != nil {
-		return "", 0, fmt.Errorf("blobs: store: %w", err)
-	}
-	return sha, n, nil
-}
-
-// PutBytes stores b.
-func (s *Store) PutBytes(ctx context.Context, b []byte) (string, error) {
+// putBytes stores b in s unless s holds it already.
+func putBytes(ctx context.Context, s Store, b []byte) (string, error) {
 	sum := sha256.Sum256(b)
 	sha := hex.EncodeToString(sum[:])
-	if _, err := os.Stat(s.path(sha)); err == nil {
+	if _, err := s.Stat(ctx, sha); err == nil {
 		return sha, nil
 	}
 	got, _, err := s.Put(ctx, bytes.NewReader(b), 0)
 	return got, err
 }
 
-// Open returns the bytes stored under sha. The caller closes the reader.
-func (s *Store) Open(_ context.Context, sha string) (*os.File, error) {
-	if !ValidSHA256(sha) {
-		return nil, fmt.Errorf("blobs: %q is not a SHA-256: %w", sha, ErrNotFound)
-	}
-	f, err := os.Open(s.path(sha))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("blobs: %s: %w", sha, ErrNotFound)
-	}
+// spool copies r into a new temporary file in dir while hashing it, reading at most limit
+// bytes (limit <= 0: no limit), and returns the file, synced, positioned at its start. On
+// error nothing is left behind; otherwise the caller closes and removes the file.
+func spool(ctx context.Context, dir string, r io.Reader, limit int64) (_ *os.File, sha string, n int64, err error) {
+	f, err := os.CreateTemp(dir, ".put-*")
 	if err != nil {
-		return nil, fmt.Errorf("blobs: %w", err)
+		return nil, "", 0, fmt.Errorf("blobs: %w", err)
 	}
-	return f, nil
-}
-
-// Has reports whether sha is stored.
-func (s *Store) Has(sha string) bool {
-	if !ValidSHA256(sha) {
-		return false
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	h := sha256.New()
+	src := r
+	if limit > 0 {
+		src = io.LimitReader(r, limit+1)
 	}
-	_, err := os.Stat(s.path(sha))
-	return err == nil
+	n, err = io.Copy(io.MultiWriter(f, h), ctxReader{ctx, src})
+	if err != nil {
+		return nil, "", 0, fmt.Errorf("blobs: write: %w", err)
+	}
+	if limit > 0 && n > limit {
+		return nil, "", 0, fmt.Errorf("blobs: larger than %d bytes: %w", limit, ErrTooLarge)
+	}
+	if err = f.Sync(); err != nil {
+		return nil, "", 0, fmt.Errorf("blobs: sync: %w", err)
+	}
+	if _, err = f.Seek(0, io.SeekStart); err != nil {
+		return nil, "", 0, fmt.Errorf("blobs: %w", err)
+	}
+	return f, hex.EncodeToString(h.Sum(nil)), n, nil
 }
-
-func (s *Store) path(sha string) string { return filepath.Join(s.dir, sha) }
 
 type ctxReader struct {
 	ctx context.Context

@@ -1,22 +1,17 @@
 package blobs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 )
 
-// Notes are small records kept beside the files, by key, for work that must outlive an
-// attempt or a process: an activity notes an upload slot it obtained from EPC, so that a
-// later attempt, on any worker sharing the directory, fills that slot instead of asking for
-// another. They may hold grants, so they are written 0600 in a 0700 directory and never logged.
+// A directory store keeps its notes 0600 in a 0700 directory: they may hold grants.
 
-var noteKeyPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,127}$`)
-
-// PutNote stores b under key, replacing what was there, atomically.
-func (s *Store) PutNote(key string, b []byte) error {
+// PutNote implements Store.
+func (s *Dir) PutNote(_ context.Context, key string, b []byte) error {
 	p, err := s.notePath(key)
 	if err != nil {
 		return err
@@ -46,8 +41,8 @@ func (s *Store) PutNote(key string, b []byte) error {
 	return nil
 }
 
-// Note returns what is stored under key, or an error wrapping ErrNotFound.
-func (s *Store) Note(key string) ([]byte, error) {
+// Note implements Store.
+func (s *Dir) Note(_ context.Context, key string) ([]byte, error) {
 	p, err := s.notePath(key)
 	if err != nil {
 		return nil, err
@@ -62,8 +57,8 @@ func (s *Store) Note(key string) ([]byte, error) {
 	return b, nil
 }
 
-// DeleteNote removes the note under key; a missing note is not an error.
-func (s *Store) DeleteNote(key string) error {
+// DeleteNote implements Store.
+func (s *Dir) DeleteNote(_ context.Context, key string) error {
 	p, err := s.notePath(key)
 	if err != nil {
 		return err
@@ -74,9 +69,9 @@ func (s *Store) DeleteNote(key string) error {
 	return nil
 }
 
-func (s *Store) notePath(key string) (string, error) {
-	if !noteKeyPattern.MatchString(key) {
-		return "", fmt.Errorf("blobs: note key %q: want lower-case letters, digits and '-', at most 128", key)
+func (s *Dir) notePath(key string) (string, error) {
+	if err := checkNoteKey(key); err != nil {
+		return "", err
 	}
 	return filepath.Join(s.dir, "notes", key), nil
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/epcflow/epcflow/activities"
 	"github.com/epcflow/epcflow/api"
-	"github.com/epcflow/epcflow/blobs"
 	"github.com/epcflow/epcflow/codec"
 	"github.com/epcflow/epcflow/dedup"
 	"github.com/epcflow/epcflow/epc"
@@ -70,15 +69,16 @@ func (t *temporalFlags) connect(ctx context.Context, log *slog.Logger, keys *cod
 func runWorker(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "worker")
 	var (
-		tf                         temporalFlags
-		baseURL, clientID, blobDir string
-		secret                     string
-		authStyle                  epc.AuthStyle
-		metricsListen              string
-		logs                       logging
-		codecKeys                  codecKeysFlag
-		cacheSize                  int
-		recheck                    time.Duration
+		tf                temporalFlags
+		baseURL, clientID string
+		blob              blobFlags
+		secret            string
+		authStyle         epc.AuthStyle
+		metricsListen     string
+		logs              logging
+		codecKeys         codecKeysFlag
+		cacheSize         int
+		recheck           time.Duration
 	)
 	tf.register(f)
 	codecKeys.register(f)
@@ -91,7 +91,7 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	f.str(&clientID, "epc-client-id", "EPC_CLIENT_ID", "sandbox-client", "EPC OAuth2 client id")
 	f.secret(&secret, "epc-client-secret", "EPC_CLIENT_SECRET", "sandbox-secret", "EPC OAuth2 client secret")
 	f.value(&authStyle, "epc-auth-style", "EPC_AUTH_STYLE", "`style` in which the EPC client id and secret reach the token endpoint: form (in the form body, as ICE documents; the default) or basic (HTTP Basic)")
-	f.str(&blobDir, "blob-dir", "EPCFLOW_BLOB_DIR", ".epcflow/blobs", "shared directory of stored files (reports, certificates)")
+	blob.register(f)
 	f.str(&metricsListen, "metrics-listen", "EPCFLOW_METRICS_LISTEN", "127.0.0.1:9090", "address of the worker's /metrics (empty: none)")
 	var inbankURL, inbankKey string
 	f.str(&inbankURL, "inbank-base-url", "INBANK_BASE_URL", "http://127.0.0.1:8090", "Inbank Partner API base URL")
@@ -108,7 +108,7 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := blobs.NewStore(blobDir)
+	store, err := blob.open(ctx, log)
 	if err != nil {
 		return err
 	}
@@ -153,13 +153,14 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 func runAPI(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "api")
 	var (
-		tf                    temporalFlags
-		listen, keys, blobDir string
-		token                 string
-		logs                  logging
-		codecKeys             codecKeysFlag
-		codecToken            string
-		codecOrigins          string
+		tf           temporalFlags
+		listen, keys string
+		blob         blobFlags
+		token        string
+		logs         logging
+		codecKeys    codecKeysFlag
+		codecToken   string
+		codecOrigins string
 	)
 	tf.register(f)
 	codecKeys.register(f)
@@ -167,12 +168,12 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 	f.str(&codecOrigins, "codec-origins", "EPCFLOW_CODEC_ORIGINS", "", "comma-separated browser origins (the Temporal UI's, e.g. https://temporal.example.com) allowed to call /codec")
 	f.str(&listen, "listen", "EPCFLOW_API_LISTEN", ":8080", "address to serve the API on")
 	f.secret(&keys, "webhook-signing-keys", "EPC_WEBHOOK_SIGNING_KEYS", "sandbox-signing-key", "comma-separated webhook signing keys; any one verifies (rotation)")
-	f.str(&blobDir, "blob-dir", "EPCFLOW_BLOB_DIR", ".epcflow/blobs", "shared directory of stored files (reports, certificates)")
+	blob.register(f)
 	f.secret(&token, "operator-token", "EPCFLOW_OPERATOR_TOKEN", "", "bearer token required by the operator and read endpoints (required unless --allow-open-operator-endpoints)")
 	var allowOpen bool
 	f.boolean(&allowOpen, "allow-open-operator-endpoints", false, "serve /v1 without a bearer token (a local test only: anyone who reaches the API could then act on orders)")
 	var sc stack.SessionsConfig
-	var portalDSN, dedupDSN string
+	var portalDSN, portalSecret, dedupDSN string
 	var dedupAge time.Duration
 	var dedupKeys int
 	f.str(&sc.PublicURL, "public-url", "EPCFLOW_PUBLIC_URL", "http://127.0.0.1:8080", "the API's base URL as consumers and Inbank reach it (portal links, callbacks)")
@@ -184,10 +185,21 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 	f.str(&sc.POSSubscriptionID, "pos-subscription-id", "POS_SUBSCRIPTION_ID", "sandbox-integration", "our POS Framework integration id")
 	f.str(&sc.POSKeyID, "pos-signing-key-id", "POS_SIGNING_KEY_ID", "sandbox-pos-key", "POS Framework signing key id")
 	f.secret(&sc.POSSecret, "pos-signing-secret", "POS_SIGNING_SECRET", "", "POS Framework signing secret (empty: no Delivery Room endpoints)")
+	f.secret(&portalSecret, "portal-secret", "EPCFLOW_PORTAL_SECRET", "", "portal secret: derives the invitation links (at least 32 bytes, e.g. openssl rand -base64 32; comma-separated, the first derives: rotation); required with the Delivery Room endpoints")
+	f.duration(&sc.PortalSessionTTL, "portal-session-ttl", "EPCFLOW_PORTAL_SESSION_TTL", api.DefaultSessionTTL, "how long a portal session (cookie) lasts after sign-in")
 	f.secret(&sc.InbankAPIKey, "inbank-api-key", "INBANK_API_KEY", "", "Inbank API key, to verify callbacks (empty: no payment sessions)")
 	logs.register(f, "json")
 	if err := f.parse(args); err != nil {
 		return err
+	}
+	if sc.POSSecret != "" {
+		if portalSecret == "" {
+			return usageErr("--portal-secret (or EPCFLOW_PORTAL_SECRET) is required with the Delivery Room endpoints (POS_SIGNING_SECRET is set): it derives the portal's invitation links; make one with: openssl rand -base64 32")
+		}
+		var err error
+		if sc.PortalSecret, err = portal.ParseSecret(portalSecret); err != nil {
+			return usageErr("--portal-secret (EPCFLOW_PORTAL_SECRET): %v", err)
+		}
 	}
 	if token == "" && !allowOpen {
 		return usageErr("--operator-token (or EPCFLOW_OPERATOR_TOKEN) is required: it guards the operator and read endpoints under /v1 (schedule, deliver, order state); for a local test, --allow-open-operator-endpoints serves them open")
@@ -203,7 +215,7 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usageErr("--webhook-signing-keys: %v", err)
 	}
-	store, err := blobs.NewStore(blobDir)
+	store, err := blob.open(ctx, log)
 	if err != nil {
 		return err
 	}
@@ -269,6 +281,9 @@ func runSandbox(ctx context.Context, e *env, args []string) error {
 	f.str(&clientID, "client-id", "SANDBOX_CLIENT_ID", sandbox.DefaultClientID, "OAuth2 client id the sandbox accepts")
 	f.secret(&secret, "client-secret", "SANDBOX_CLIENT_SECRET", sandbox.DefaultClientSecret, "OAuth2 client secret the sandbox accepts")
 	f.secret(&key, "signing-key", "SANDBOX_SIGNING_KEY", sandbox.DefaultSigningKey, "webhook signing key of the default product")
+	var posSecret, inbankKey string
+	f.secret(&posSecret, "pos-signing-secret", "SANDBOX_POS_SIGNING_SECRET", sandbox.DefaultPOSSigningSecret, "POS Framework signing secret the sandbox signs and verifies with (the api's POS_SIGNING_SECRET)")
+	f.secret(&inbankKey, "inbank-api-key", "SANDBOX_INBANK_API_KEY", sandbox.DefaultInbankAPIKey, "API key of the Inbank sandbox shop "+sandbox.DefaultInbankShopUUID+" (the worker's and api's INBANK_API_KEY)")
 	f.duration(&tokenLife, "token-lifetime", "", sandbox.DefaultTokenLifetime, "lifetime of issued access tokens")
 	f.duration(&retry, "webhook-retry-interval", "", sandbox.DefaultWebhookRetryInterval, "interval between webhook delivery tries")
 	f.str(&stateFile, "state-file", "SANDBOX_STATE_FILE", "", "file the sandbox keeps its state in across restarts, file bytes in <file>.media/ (empty: in memory only)")
@@ -290,6 +305,7 @@ func runSandbox(ctx context.Context, e *env, args []string) error {
 	sb, err := sandbox.New(sandbox.Config{
 		PartnerURL: partnerURL, PublicURL: publicURL, ClientID: clientID, ClientSecret: secret, SigningKey: key,
 		TokenLifetime: tokenLife, WebhookRetryInterval: retry, Logger: log, StateFile: stateFile,
+		POSSigningSecret: posSecret, InbankShops: map[string]sandbox.InbankShop{sandbox.DefaultInbankShopUUID: {APIKey: inbankKey}},
 	})
 	if err != nil {
 		ln.Close()

@@ -64,6 +64,8 @@ type Config struct {
 	CodecToken string
 	// Accounts checks request.credentials (default: the demo store).
 	Accounts accounts.Store
+	// Blobs stores files and upload notes (default: a directory store in DataDir/blobs).
+	Blobs blobs.Store
 	// PortalDSN is the portal users' database: a PostgreSQL DSN, or a SQLite path; default
 	// DataDir/portal.db (in memory when DBPath is in memory; SQLite also when Temporal's
 	// database is a PostgreSQL URL: it is not shared with Temporal).
@@ -78,6 +80,9 @@ type Config struct {
 	RecheckInterval time.Duration
 	// TemporalDynamicConfig overrides the embedded server's dynamic config (key → value).
 	TemporalDynamicConfig map[string]any
+	// PortalSecret derives the portal's invitation links (nil: a random one, in memory: links
+	// of an earlier start then stop working; `dev` keeps one in its data directory).
+	PortalSecret *portal.Secret
 	// PackageExpiresAfter is how long Delivery Room package workflows track their recipients
 	// (zero: the workflow's default, 30 days).
 	PackageExpiresAfter time.Duration
@@ -93,7 +98,7 @@ type Stack struct {
 	Starter    *starter.Starter
 	Sandbox    *sandbox.Server
 	Worker     sdkworker.Worker
-	Blobs      *blobs.Store
+	Blobs      blobs.Store
 	Portal     *portal.Store
 	Dedup      *dedup.Store
 	Metrics    *metrics.Registry
@@ -187,9 +192,10 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	st.onClose(func() error { st.Client.Close(); return nil })
 	st.Starter = starter.New(st.Client)
 
-	st.Blobs, err = blobs.NewStore(filepath.Join(cfg.DataDir, "blobs"))
-	if err != nil {
-		return nil, err
+	if st.Blobs = cfg.Blobs; st.Blobs == nil {
+		if st.Blobs, err = blobs.NewStore(filepath.Join(cfg.DataDir, "blobs")); err != nil {
+			return nil, err
+		}
 	}
 	if !cfg.NoWorker {
 		acts, err := NewActivities(ActivitiesConfig{
@@ -238,8 +244,12 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		return nil, err
 	}
 	st.onClose(st.Dedup.Close)
+	portalSecret := cfg.PortalSecret
+	if portalSecret == nil {
+		portalSecret = portal.RandomSecret()
+	}
 	delivery, payments, err := SessionRoutes(SessionsConfig{
-		Temporal: st.Client, Portal: st.Portal, PublicURL: st.APIURL, POSBaseURL: st.SandboxURL,
+		Temporal: st.Client, Portal: st.Portal, PortalSecret: portalSecret, PublicURL: st.APIURL, POSBaseURL: st.SandboxURL,
 		POSSubscriptionID: sandbox.DefaultPOSSubscriptionID, POSKeyID: sandbox.DefaultPOSSigningKeyID, POSSecret: sandbox.DefaultPOSSigningSecret,
 		InbankAPIKey: sandbox.DefaultInbankAPIKey, PackageExpiresAfter: cfg.PackageExpiresAfter,
 	})
@@ -346,7 +356,7 @@ func Dial(ctx context.Context, hostPort, namespace string, log *slog.Logger, m *
 type ActivitiesConfig struct {
 	EPCBaseURL, EPCClientID, EPCClientSecret string
 	EPCAuthStyle                             epc.AuthStyle // default: epc.AuthForm
-	Blobs                                    *blobs.Store
+	Blobs                                    blobs.Store
 	Accounts                                 accounts.Store // default: the demo store
 	Partner                                  *epc.Party     // default: DemoPartner()
 	Logger                                   *slog.Logger
