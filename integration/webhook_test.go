@@ -94,9 +94,8 @@ func (e *env) waitStatus(ctx context.Context, txID string, ok func(workflows.Sta
 func TestReplayedWebhookNeitherGrowsTheHistoryNorCutsTheOrderOff(t *testing.T) {
 	e := sharedEnv(t)
 	ctx := ctxFor(t, 5*time.Minute)
-	o, err := e.lender.PlaceOrder(ctx, demo.SampleOrder(workflows.TypeAppraisal, "LN-REPLAY-20K", "1 Harbor Way"))
-	require.NoError(t, err)
-	_, err = e.operator.WaitStage(ctx, o.ID, workflows.StageAwaitSchedule)
+	o := e.place(ctx, demo.SampleOrder(workflows.TypeAppraisal, "LN-REPLAY-20K", "1 Harbor Way"))
+	_, err := e.operator.WaitStage(ctx, o.ID, workflows.StageAwaitSchedule)
 	require.NoError(t, err)
 	before := e.quiet(ctx, o.ID)
 	seen, err := e.operator.Status(ctx, o.ID)
@@ -154,10 +153,7 @@ func TestReplayedWebhookNeitherGrowsTheHistoryNorCutsTheOrderOff(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, seen.WebhooksSeen+1, st.WebhooksSeen, "the replayed webhook counted once")
 
-	require.NoError(t, e.lender.Cancel(ctx, o.ID, "borrower withdrew"))
-	res := e.await(ctx, o.ID)
-	require.Equal(t, epc.StatusCanceled, res.ResponseStatus)
-	require.Equal(t, epc.StatusCanceled, e.view(ctx, o.ID).Response.Status)
+	e.cancel(ctx, o.ID)
 }
 
 // TestRecheckEndsOrdersWhoseWebhooksWereLost: the sandbox delivers only each order's creation
@@ -172,15 +168,10 @@ func TestRecheckEndsOrdersWhoseWebhooksWereLost(t *testing.T) {
 	require.NoError(t, e.lender.SetWebhookBehavior(ctx, sandbox.WebhookBehavior{FirstOnly: true}))
 
 	t.Run("cancellation", func(t *testing.T) {
-		o, err := e.lender.PlaceOrder(ctx, demo.SampleOrder(workflows.TypeAppraisal, "LN-LOST-CANCEL", "77 Levee Rd"))
+		o := e.place(ctx, demo.SampleOrder(workflows.TypeAppraisal, "LN-LOST-CANCEL", "77 Levee Rd"))
+		_, err := e.operator.WaitStage(ctx, o.ID, workflows.StageAwaitSchedule)
 		require.NoError(t, err)
-		_, err = e.operator.WaitStage(ctx, o.ID, workflows.StageAwaitSchedule)
-		require.NoError(t, err)
-		require.NoError(t, e.lender.Cancel(ctx, o.ID, "borrower withdrew"))
-		res := e.await(ctx, o.ID)
-		require.Equal(t, epc.StatusCanceled, res.ResponseStatus)
-		v := e.view(ctx, o.ID)
-		require.Equal(t, epc.StatusCanceled, v.Response.Status)
+		v := e.cancel(ctx, o.ID)
 		outcomes := map[string]int{}
 		for _, w := range v.Webhooks {
 			outcomes[w.Outcome]++
@@ -196,8 +187,7 @@ func TestRecheckEndsOrdersWhoseWebhooksWereLost(t *testing.T) {
 	t.Run("lender input", func(t *testing.T) {
 		req := demo.SampleOrder(workflows.TypeFloodCertification, "LN-LOST-INPUT", "")
 		req.Loan = json.RawMessage(`{"loanNumber":"LN-LOST-INPUT"}`)
-		o, err := e.lender.PlaceOrder(ctx, req)
-		require.NoError(t, err)
+		o := e.place(ctx, req)
 		e.waitView(ctx, o.ID, func(v sandboxView) bool { return v.Response.Status == epc.StatusInputRequired })
 		require.NoError(t, e.lender.UpdateRequest(ctx, o.ID, json.RawMessage(`{"loan":{"property":{"streetAddress":"12 Hilltop Ct","city":"Pleasanton","state":"CA","postalCode":"94588"}}}`)))
 		res := e.await(ctx, o.ID)
@@ -217,8 +207,7 @@ func TestContinueAsNewCarriesTheOrder(t *testing.T) {
 	}
 	e := startStack(t, stack.Config{TemporalDynamicConfig: map[string]any{"limit.historyCount.suggestContinueAsNew": 20}})
 	ctx := ctxFor(t, 2*time.Minute)
-	o, err := e.lender.PlaceOrder(ctx, demo.SampleOrder(workflows.TypeAppraisal, "LN-CAN-1", "950 Bay St"))
-	require.NoError(t, err)
+	o := e.place(ctx, demo.SampleOrder(workflows.TypeAppraisal, "LN-CAN-1", "950 Bay St"))
 	id := workflows.TransactionWorkflowID(o.ID)
 	st := e.waitStatus(ctx, o.ID, func(st workflows.Status) bool { return st.Runs > 1 && st.Stage == workflows.StageAwaitSchedule })
 	require.NotEmpty(t, st.LoanNumber, "the next run carries what the first one read")
@@ -249,9 +238,8 @@ func TestContinueAsNewCarriesTheOrder(t *testing.T) {
 func TestWebhookNotActedOnIsRecordedOnTheOrder(t *testing.T) {
 	e := sharedEnv(t)
 	ctx := ctxFor(t, time.Minute)
-	o, err := e.lender.PlaceOrder(ctx, demo.SampleOrder(workflows.TypeAppraisal, "LN-UNKNOWN-1", "12 Hilltop Ct"))
-	require.NoError(t, err)
-	_, err = e.operator.WaitStage(ctx, o.ID, workflows.StageAwaitSchedule)
+	o := e.place(ctx, demo.SampleOrder(workflows.TypeAppraisal, "LN-UNKNOWN-1", "12 Hilltop Ct"))
+	_, err := e.operator.WaitStage(ctx, o.ID, workflows.StageAwaitSchedule)
 	require.NoError(t, err)
 	created := e.view(ctx, o.ID).eventsOfType(epc.EventRequestCreated)
 	require.Len(t, created, 1)
