@@ -178,7 +178,7 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 	var dedupKeys int
 	f.str(&sc.PublicURL, "public-url", "EPCFLOW_PUBLIC_URL", "http://127.0.0.1:8080", "the API's base URL as consumers and Inbank reach it (portal links, callbacks)")
 	f.str(&portalDSN, "portal-db", "EPCFLOW_PORTAL_DSN", ".epcflow/portal.db", "portal users' database: a postgres:// DSN or a SQLite file")
-	f.temporalDB(&dedupDSN, "dedup-db", "EPCFLOW_DEDUP_DSN", "", "`database` of delivered webhooks, shared by every API replica: a postgres:// DSN or a SQLite file (default: the portal's database, a table of its own)")
+	f.str(&dedupDSN, "dedup-db", "EPCFLOW_DEDUP_DSN", "", "`database` of delivered webhooks, shared by every API replica: a postgres:// DSN or a SQLite file (default: the portal's database, a table of its own)")
 	f.duration(&dedupAge, "dedup-retention", "EPCFLOW_DEDUP_RETENTION", dedup.DefaultMaxAge, "how long a delivered webhook is remembered, so that a copy of it is dropped (keep it well beyond ICE's retries, about 8h)")
 	f.integer(&dedupKeys, "dedup-max-keys", "EPCFLOW_DEDUP_MAX_KEYS", dedup.DefaultMaxKeys, "most delivered webhooks remembered (the oldest are forgotten first)")
 	f.str(&sc.POSBaseURL, "pos-base-url", "POS_BASE_URL", "http://127.0.0.1:8090", "ICE POS Framework base URL (Create a Session)")
