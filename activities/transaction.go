@@ -11,6 +11,9 @@ package activities
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -116,6 +119,9 @@ type TxInfo struct {
 	ResponseStatus    string `json:"responseStatus,omitempty"`
 	// CanceledEventID is set when the lender has already canceled the request.
 	CanceledEventID string `json:"canceledEventId,omitempty"`
+	// RequestDigest is the SHA-256 of the request without its credentials: it changes when
+	// the lender updates the request.
+	RequestDigest string `json:"requestDigest,omitempty"`
 }
 
 // Closed reports whether the transaction accepts no more response updates.
@@ -129,6 +135,7 @@ func txInfo(tx *epc.Transaction) TxInfo {
 	if tx.Request != nil {
 		info.RequestType = tx.Request.Type
 		info.LoanNumber = loanNumber(tx.Request.Loan)
+		info.RequestDigest = requestDigest(*tx.Request)
 	}
 	if tx.Response != nil {
 		info.ResponseStatus = tx.Response.Status
@@ -139,6 +146,18 @@ func txInfo(tx *epc.Transaction) TxInfo {
 		}
 	}
 	return info
+}
+
+// requestDigest digests the request as read, less the credentials (a digest of a password
+// could be guessed back).
+func requestDigest(r epc.Request) string {
+	r.Credentials = nil
+	b, err := json.Marshal(r)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // PatchInput asks for a response PATCH: the full intended state of the fields it sets.

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -167,6 +168,29 @@ func TestGatherDataChecksCredentialsWithoutReturningThem(t *testing.T) {
 			require.NotContains(t, o.CredentialsProblem, "p@s$w0rd")
 		})
 	}
+}
+
+// TestRequestDigestTellsAnUpdate: the digest read with the order and with every re-read of the
+// transaction changes when the lender updates the request, not when the credentials change.
+func TestRequestDigestTellsAnUpdate(t *testing.T) {
+	f := &fakeEPC{tx: pendingTx("Appraisal")}
+	a := newActs(t, f)
+	o, err := a.GatherData(context.Background(), "tx-1")
+	require.NoError(t, err)
+	require.Len(t, o.RequestDigest, 64)
+	snap, err := a.InspectTransaction(context.Background(), "tx-1")
+	require.NoError(t, err)
+	require.Equal(t, o.RequestDigest, snap.RequestDigest)
+
+	f.tx.Request.Credentials = &epc.Credentials{Username: "other", Password: "other-password"}
+	snap, err = a.InspectTransaction(context.Background(), "tx-1")
+	require.NoError(t, err)
+	require.Equal(t, o.RequestDigest, snap.RequestDigest, "credentials are not part of the digest")
+
+	f.tx.Request.Loan = json.RawMessage(`{"loanNumber":"LN1","property":{"streetAddress":"2 Main St"}}`)
+	snap, err = a.InspectTransaction(context.Background(), "tx-1")
+	require.NoError(t, err)
+	require.NotEqual(t, o.RequestDigest, snap.RequestDigest)
 }
 
 type leakyStore struct{}

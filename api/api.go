@@ -13,13 +13,16 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/epcflow/epcflow/blobs"
+	"github.com/epcflow/epcflow/dedup"
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/metrics"
 )
@@ -39,6 +42,10 @@ type Config struct {
 	// OperatorToken, when set, is required as "Authorization: Bearer <token>" on every
 	// endpoint under /v1. Empty leaves them open (development only; New logs a warning).
 	OperatorToken string
+	// Dedup is the record of delivered webhooks every API replica shares (*dedup.Store): a
+	// copy of a delivered webhook is answered without reaching its workflow. Nil: every copy
+	// is signalled and the workflow drops it (New logs a warning).
+	Dedup dedup.Backend
 	// MaxWebhookBytes bounds a webhook body (default 1 MiB; larger gets 413).
 	MaxWebhookBytes int64
 	// MaxReportBytes bounds a delivered report PDF (default 64 MiB; larger gets 413).
@@ -62,7 +69,7 @@ type Config struct {
 
 // Defaults applied by New to zero Config fields.
 const (
-	DefaultMaxWebhookBytes = 1 << 20
+	DefaultMaxWebhookBytes = epc.DefaultMaxWebhookBody
 	DefaultMaxReportBytes  = 64 << 20
 	DefaultWebhookTimeout  = 5 * time.Second
 	DefaultOperatorTimeout = 30 * time.Second
@@ -70,8 +77,10 @@ const (
 )
 
 type server struct {
-	cfg Config
-	log *slog.Logger
+	cfg      Config
+	log      *slog.Logger
+	dedup    *dedup.Guard
+	webhooks *webhookMetrics
 }
 
 // New builds the HTTP handler: every flow's routes (transaction.go, delivery.go,
@@ -110,6 +119,14 @@ func New(cfg Config) (http.Handler, error) {
 		cfg.Logger.Warn("api: no operator token configured: the /v1 endpoints are open to anyone who can reach the API (development only)")
 	}
 	s := &server{cfg: cfg, log: cfg.Logger}
+	var err error
+	if s.webhooks, err = newWebhookMetrics(cfg.Metrics.Prometheus()); err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	if cfg.Dedup == nil {
+		cfg.Logger.Warn("api: no webhook dedup store: every copy of a webhook reaches its workflow's history")
+	}
+	s.dedup = s.newDedup(cfg.Dedup)
 
 	// Release mode only silences gin's debug printing (process-wide, as gin keeps it).
 	gin.SetMode(gin.ReleaseMode)
@@ -165,9 +182,11 @@ func (s *server) ready(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ready"})
 }
 
+// truncate bounds an untrusted value for a message or a log line: at most n bytes, cut at a
+// character boundary, the rest replaced by "…".
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n] + "…"
+	return strings.ToValidUTF8(s[:n], "") + "…"
 }

@@ -52,6 +52,7 @@ type actionCall[T any] struct {
 type fakeEngine struct {
 	mu         sync.Mutex
 	webhooks   []epc.Webhook
+	digests    []string
 	statusIDs  []string
 	schedules  []actionCall[workflows.ScheduleInput]
 	delivers   []actionCall[workflows.DeliverInput]
@@ -77,9 +78,10 @@ func (f *fakeEngine) answer(ctx context.Context) error {
 	return err
 }
 
-func (f *fakeEngine) DeliverWebhook(ctx context.Context, w epc.Webhook) (string, error) {
+func (f *fakeEngine) DeliverWebhook(ctx context.Context, w epc.Webhook, bodySHA256 string) (string, error) {
 	f.mu.Lock()
 	f.webhooks = append(f.webhooks, w)
+	f.digests = append(f.digests, bodySHA256)
 	f.mu.Unlock()
 	if err := f.answer(ctx); err != nil {
 		return "", err
@@ -145,6 +147,7 @@ func (f *fakeEngine) recorded() fakeEngineCalls {
 	defer f.mu.Unlock()
 	return fakeEngineCalls{
 		webhooks:   append([]epc.Webhook(nil), f.webhooks...),
+		digests:    append([]string(nil), f.digests...),
 		statusIDs:  append([]string(nil), f.statusIDs...),
 		schedules:  append([]actionCall[workflows.ScheduleInput](nil), f.schedules...),
 		delivers:   append([]actionCall[workflows.DeliverInput](nil), f.delivers...),
@@ -154,6 +157,7 @@ func (f *fakeEngine) recorded() fakeEngineCalls {
 
 type fakeEngineCalls struct {
 	webhooks   []epc.Webhook
+	digests    []string
 	statusIDs  []string
 	schedules  []actionCall[workflows.ScheduleInput]
 	delivers   []actionCall[workflows.DeliverInput]

@@ -92,7 +92,8 @@ func (s *server) accessLog(c *gin.Context) {
 		slog.Int("bytes", c.Writer.Size()),
 	}
 	if len(c.Errors) > 0 {
-		attrs = append(attrs, slog.String("error", c.Errors.Last().Error()))
+		// Bounded: an error may quote what the client sent.
+		attrs = append(attrs, slog.String("error", truncate(c.Errors.Last().Error(), 1024)))
 	}
 	level := slog.LevelInfo
 	switch {

@@ -15,10 +15,10 @@ import (
 	"github.com/epcflow/epcflow/workflows"
 )
 
-// The transaction flow's routes: EPC webhooks, and the operator's reads and actions on a
-// transaction (the delivery of a report is in transaction_deliver.go).
+// The transaction flow's routes: EPC webhooks (transaction_webhook.go), and the operator's
+// reads and actions on a transaction (the delivery of a report is in transaction_deliver.go).
 //
-//	POST /webhooks/epc                   EPC webhook (Elli-Signature)
+//	POST /webhooks/epc                   EPC webhook (Elli-Signature or X-Elli-Signature)
 //	GET  /v1/transactions/:id            transaction status (workflow query)
 //	POST /v1/transactions/:id/schedule   operator: inspection scheduled (JSON)
 //	POST /v1/transactions/:id/deliver    operator: report PDF and value (multipart or JSON)
@@ -27,7 +27,9 @@ import (
 // Engine runs transactions; *starter.Starter satisfies it. Errors wrap the starter package's
 // sentinels (ErrNotFound, ErrRejected, ErrUnavailable, ErrClosed).
 type Engine interface {
-	DeliverWebhook(ctx context.Context, w epc.Webhook) (runID string, err error)
+	// DeliverWebhook hands a verified webhook to its transaction's workflow; bodySHA256 is
+	// the hex SHA-256 of its raw body, its identity when it has no eventId.
+	DeliverWebhook(ctx context.Context, w epc.Webhook, bodySHA256 string) (runID string, err error)
 	Status(ctx context.Context, transactionID string) (workflows.Status, error)
 	Schedule(ctx context.Context, transactionID string, in workflows.ScheduleInput) (workflows.ActionResult, error)
 	Deliver(ctx context.Context, transactionID string, in workflows.DeliverInput) (workflows.ActionResult, error)
@@ -45,126 +47,6 @@ func (s *server) mountTransaction(r *gin.Engine) {
 	tx.POST("/schedule", s.schedule)
 	tx.POST("/deliver", s.deliver)
 	tx.POST("/events", s.progress)
-}
-
-// WebhookPath receives EPC's webhooks.
-const WebhookPath = "/webhooks/epc"
-
-// retryAfterSeconds is what a 503 asks the caller to wait.
-const retryAfterSeconds = "5"
-
-// webhook takes an EPC webhook: its signature is checked on the raw body before anything
-// else. It answers 401 for a missing or bad signature, 400 only for a body that can never be
-// processed, 202 once the workflow has the webhook, and 503 for anything on our side, so
-// that the platform retries.
-func (s *server) webhook(c *gin.Context) {
-	body, ok := readBody(c, s.cfg.MaxWebhookBytes)
-	if !ok {
-		return
-	}
-	if err := s.cfg.Verifier.Verify(body, c.GetHeader(epc.SignatureHeader)); err != nil {
-		msg := "missing signature: header " + epc.SignatureHeader + " is required"
-		if !errors.Is(err, epc.ErrMissingSignature) {
-			msg = strings.TrimPrefix(err.Error(), "epc: ") + ": " + epc.SignatureHeader +
-				" must be the base64 HMAC-SHA256 of the raw body under a configured signing key"
-		}
-		abort(c, http.StatusUnauthorized, CodeBadSignature, msg)
-		return
-	}
-	w, probs, err := parseWebhook(body)
-	if err != nil {
-		// Only a missing embedded schema gets here: our bug. 503, not 4xx, so the platform
-		// keeps the webhook and retries once a fixed build is deployed.
-		_ = c.Error(err)
-		unavailable(c, retryAfterSeconds, "cannot validate webhooks right now")
-		return
-	}
-	if len(probs) > 0 {
-		invalid(c, "invalid webhook", probs)
-		return
-	}
-	// parseWebhook has checked that the transaction id can be derived.
-	txID, _ := epc.TransactionIDFromWebhook(w)
-	setTransactionID(c, txID)
-	log := LoggerFrom(c).With("eventId", w.EventID, "eventType", w.EventType, "resourceType", w.Meta.ResourceType)
-
-	ctx, cancel := context.WithTimeout(c.Request.Context(), s.cfg.WebhookTimeout)
-	defer cancel()
-	runID, err := s.cfg.Engine.DeliverWebhook(ctx, w)
-	switch {
-	case err == nil:
-		log.Info("webhook delivered to workflow", "runId", runID)
-		c.JSON(http.StatusAccepted, gin.H{
-			"transactionId": txID,
-			"workflowId":    workflows.TransactionWorkflowID(txID),
-			"runId":         runID,
-		})
-	case errors.Is(err, starter.ErrClosed):
-		log.Info("webhook for a finished transaction ignored")
-		c.JSON(http.StatusAccepted, gin.H{
-			"transactionId": txID,
-			"status":        "closed",
-			"message":       "the transaction's workflow has finished; nothing to do",
-		})
-	default:
-		// Unavailable, timeout, connection or anything unexpected: never lose the webhook.
-		_ = c.Error(err)
-		unavailable(c, retryAfterSeconds, "cannot accept the webhook right now")
-	}
-}
-
-// parseWebhook parses body and validates it against the webhook schema, returning every
-// problem found. ParseWebhook's problems come first, at the member they are about; a schema
-// problem is added unless it sits at one of those pointers or above one (the schema reports
-// a missing member at its parent: "": missing property "eventTime"), so nothing is listed
-// twice. err is only for a fault of ours.
-func parseWebhook(body []byte) (epc.Webhook, []schemas.Problem, error) {
-	var probs []schemas.Problem
-	w, err := epc.ParseWebhook(body)
-	if err != nil {
-		probs = schemas.Problems(err)
-		if len(probs) == 0 {
-			probs = []schemas.Problem{{Pointer: "", Message: err.Error()}}
-		}
-	} else if _, err := epc.TransactionIDFromWebhook(w); err != nil {
-		ptr := "/meta/resourceId"
-		if w.Meta.ResourceType == epc.ResourceTransactionEvent {
-			ptr = "/meta/resourceRef"
-		}
-		msg := err.Error()
-		if inner := errors.Unwrap(err); inner != nil {
-			msg = inner.Error() // without the "epc: webhook /meta/…:" prefix
-		}
-		probs = append(probs, schemas.Problem{Pointer: ptr, Message: msg})
-	}
-	if err := schemas.Default().Validate(schemas.Webhook, body); err != nil {
-		extra := schemas.Problems(err)
-		if extra == nil {
-			return epc.Webhook{}, nil, err
-		}
-		if len(probs) == 1 && probs[0].Pointer == "" {
-			// Not a JSON object at all: the schema's wording says where the JSON breaks.
-			probs = nil
-		}
-		own := len(probs)
-		for _, p := range extra {
-			if !covered(p.Pointer, probs[:own]) {
-				probs = append(probs, p)
-			}
-		}
-	}
-	sortProblems(probs)
-	return w, probs, nil
-}
-
-// covered reports whether ptr is, or is a parent of, the pointer of one of probs.
-func covered(ptr string, probs []schemas.Problem) bool {
-	for _, p := range probs {
-		if p.Pointer == ptr || strings.HasPrefix(p.Pointer, ptr+"/") {
-			return true
-		}
-	}
-	return false
 }
 
 const (

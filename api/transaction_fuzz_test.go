@@ -76,7 +76,9 @@ func FuzzWebhookHandler(f *testing.F) {
 // noopEngine accepts every webhook at once, so the benchmark measures the handler alone.
 type noopEngine struct{ fakeEngine }
 
-func (*noopEngine) DeliverWebhook(context.Context, epc.Webhook) (string, error) { return "run", nil }
+func (*noopEngine) DeliverWebhook(context.Context, epc.Webhook, string) (string, error) {
+	return "run", nil
+}
 
 // BenchmarkWebhook: a signed webhook through the whole handler (middlewares, signature,
 // schema validation, parsing) to a no-op engine.

@@ -6,7 +6,8 @@
 // sandbox's records of every order and counts what went missing or happened twice.
 //
 // `go test ./chaos/` runs it at a CI size; `epcflow chaos` (or `go test ./chaos/
-// -chaos.orders=200`) at full size.
+// -chaos.orders=200`) at full size. A variant (Config.LostWebhooks, `epcflow chaos
+// --lost-webhooks`) withholds every webhook after an order's first ones.
 package chaos
 
 import (
@@ -57,6 +58,13 @@ type Config struct {
 	Outage time.Duration
 	// WebhookCopies delivers every webhook this many times, shuffled (default 3).
 	WebhookCopies int
+	// LostWebhooks runs the lost-webhook variant (lostwebhooks.go): the sandbox delivers
+	// only each order's creation webhooks; the lender cancels every fourth order and supplies
+	// the missing input of every fourth; the workers' recheck must end each right.
+	LostWebhooks bool
+	// RecheckInterval is the workers' --recheck-interval (default: theirs, 6h; in the
+	// lost-webhook variant DefaultLostWebhooksRecheck).
+	RecheckInterval time.Duration
 	// Workers is how many worker processes run (default 2; the first is the one killed).
 	Workers int
 	// Kills is how many times the first worker is SIGKILLed and restarted (default 2;
@@ -130,6 +138,9 @@ func (c Config) withDefaults() (Config, error) {
 	case c.Kills < 0:
 		c.Kills = 0
 	}
+	if c.RecheckInterval == 0 && c.LostWebhooks {
+		c.RecheckInterval = DefaultLostWebhooksRecheck
+	}
 	if c.ServerDowntime == 0 {
 		c.ServerDowntime = 3 * time.Second
 	}
@@ -157,6 +168,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Workers < 2 {
 		errs = append(errs, fmt.Errorf("workers %d: at least 2 (one keeps going while the other is killed)", c.Workers))
+	}
+	if c.RecheckInterval < 0 {
+		errs = append(errs, fmt.Errorf("recheck interval %s: must be positive", c.RecheckInterval))
 	}
 	if c.WebhookCopies < 1 || c.WebhookCopies > 100 {
 		errs = append(errs, fmt.Errorf("webhook copies %d: between 1 and 100", c.WebhookCopies))
@@ -257,7 +271,7 @@ func start(ctx context.Context, cfg Config) (r *runner, err error) {
 			Command: cfg.WorkerCommand, Env: cfg.WorkerEnv,
 			Frontend: r.st.Server.FrontendAddress(), Namespace: r.st.Server.Namespace(),
 			SandboxURL: r.st.SandboxURL, BlobDir: filepath.Join(dataDir, "blobs"), CodecKeys: codec.FormatKeys(key),
-			MetricsListen: "127.0.0.1:" + strconv.Itoa(mport), Stderr: cfg.WorkerStderr,
+			MetricsListen: "127.0.0.1:" + strconv.Itoa(mport), Stderr: cfg.WorkerStderr, RecheckInterval: cfg.RecheckInterval,
 			InbankAPIKey: sandbox.DefaultInbankAPIKey,
 		})
 		w, err := workerproc.Start(ctx, r.st.Client, r.wcfg[i])

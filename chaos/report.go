@@ -16,9 +16,14 @@ import (
 // Report is what a run found.
 type Report struct {
 	// Orders placed; Completed ended completed on both sides (the workflow's result and the
-	// sandbox's record); Lost did not. DuplicatedEffects counts effects beyond the one each
-	// order should have had (a second completed PATCH, upload, service event batch…).
-	Orders, Completed, Lost, DuplicatedEffects int
+	// sandbox's record), Canceled canceled there as the lender asked; Lost did not end as it
+	// should. DuplicatedEffects counts effects beyond the one each order should have had (a
+	// second completed PATCH, upload, service event batch…).
+	Orders, Completed, Canceled, Lost, DuplicatedEffects int
+	// The lost-webhook variant: webhooks the sandbox withheld, the lender's cancellations and
+	// updates, and the longest an order took to act on one (its rechecks RecheckInterval apart).
+	WebhooksWithheld, LenderChanges int
+	LatestNotice, RecheckInterval   time.Duration
 	// Deviations lists every problem, one line per order and kind.
 	Deviations []string
 	// What was done to the system.
@@ -55,6 +60,9 @@ func (r *Report) OK() bool { return len(r.Deviations) == 0 && r.Lost == 0 && r.D
 
 // Summary is the run's one-line verdict.
 func (r *Report) Summary() string {
+	if r.Canceled > 0 {
+		return fmt.Sprintf("chaos: %d orders, %d completed, %d canceled by the lender, %d lost, %d duplicated effects", r.Orders, r.Completed, r.Canceled, r.Lost, r.DuplicatedEffects)
+	}
 	return fmt.Sprintf("chaos: %d orders, %d completed, %d lost, %d duplicated effects", r.Orders, r.Completed, r.Lost, r.DuplicatedEffects)
 }
 
@@ -81,6 +89,10 @@ func (r *Report) Details() string {
 	}
 	fmt.Fprintf(&b, "\nchaos: webhooks %d, HTTP tries of their copies %d, events with no copy accepted %d; unused upload slots (create reply lost) %d; uploads re-sent after a lost reply %d",
 		r.Webhooks, r.WebhookTries, r.WebhooksUndelivered, r.OrphanSlots, r.Resent)
+	if r.LenderChanges > 0 || r.WebhooksWithheld > 0 {
+		fmt.Fprintf(&b, "\nchaos: lost webhooks: %d withheld after the orders' first ones; %d lender cancellations and updates, each acted on by the first recheck after it (at most %s later, faults delaying the read; recheck every %s)",
+			r.WebhooksWithheld, r.LenderChanges, r.LatestNotice.Round(100*time.Millisecond), r.RecheckInterval)
+	}
 	return b.String()
 }
 
@@ -153,7 +165,7 @@ func (rec *record) events(typ string) int {
 // check reads every order's record from the sandbox and its workflow runs from Temporal.
 func (r *runner) check(ctx context.Context, orders []*order) (*Report, error) {
 	rep := &Report{
-		Orders: len(orders), Faults: map[string]int{},
+		Orders: len(orders), Faults: map[string]int{}, RecheckInterval: r.cfg.RecheckInterval,
 		Kills: r.stats.kills, KillsMidActivity: r.stats.killsMidActivity, Outages: r.stats.outages, ServerRestarts: r.stats.restarts,
 	}
 	if len(orders) < r.cfg.Orders {
@@ -168,14 +180,17 @@ func (r *runner) check(ctx context.Context, orders []*order) (*Report, error) {
 		rep.Deviations = append(rep.Deviations, fmt.Sprintf("the sandbox holds %d transactions, %d were placed", len(list), len(orders)))
 	}
 	for _, o := range orders {
-		problems, extra, completed, err := r.checkOrder(ctx, o, rep)
+		problems, extra, ended, err := r.checkOrder(ctx, o, rep)
 		if err != nil {
 			return nil, err
 		}
-		if completed {
-			rep.Completed++
-		} else {
+		switch {
+		case !ended:
 			rep.Lost++
+		case o.kind == kindCancel:
+			rep.Canceled++
+		default:
+			rep.Completed++
 		}
 		rep.DuplicatedEffects += extra
 		for _, p := range problems {
@@ -185,8 +200,9 @@ func (r *runner) check(ctx context.Context, orders []*order) (*Report, error) {
 	return rep, nil
 }
 
-// checkOrder returns the order's problems, its duplicated effects and whether it completed.
-func (r *runner) checkOrder(ctx context.Context, o *order, rep *Report) (problems []string, extra int, completed bool, err error) {
+// checkOrder returns the order's problems, its duplicated effects and whether it ended as it
+// should: completed, or canceled when the lender canceled it.
+func (r *runner) checkOrder(ctx context.Context, o *order, rep *Report) (problems []string, extra int, ended bool, err error) {
 	raw, err := r.lender.Transaction(ctx, o.id)
 	if err != nil {
 		return nil, 0, false, fmt.Errorf("chaos: read transaction %s: %w", o.id, err)
@@ -204,36 +220,64 @@ func (r *runner) checkOrder(ctx context.Context, o *order, rep *Report) (problem
 	for _, w := range rec.Webhooks {
 		rep.Webhooks++
 		rep.WebhookTries += len(w.Attempts)
-		if w.Outcome != "delivered" {
+		switch w.Outcome {
+		case "delivered":
+		case "withheld":
+			rep.WebhooksWithheld++
+		default:
 			rep.WebhooksUndelivered++
 		}
 	}
 
+	want := epc.StatusCompleted
+	if o.kind == kindCancel {
+		want = epc.StatusCanceled
+	}
 	switch {
 	case o.err != nil:
 		problems = append(problems, fmt.Sprintf("workflow never ended: %v", o.err))
-	case o.result.ResponseStatus != epc.StatusCompleted:
-		problems = append(problems, fmt.Sprintf("workflow ended with response status %q", o.result.ResponseStatus))
+	case o.result.ResponseStatus != want:
+		problems = append(problems, fmt.Sprintf("workflow ended with response status %q, want %q", o.result.ResponseStatus, want))
 	}
-	if rec.Status != epc.TransactionCompleted || rec.Response.Status != epc.StatusCompleted {
+	if rec.Status != epc.TransactionCompleted || rec.Response.Status != want {
 		problems = append(problems, fmt.Sprintf("sandbox shows transaction %q, response %q", rec.Status, rec.Response.Status))
 	}
-	completed = len(problems) == 0
+	ended = len(problems) == 0
 	if o.appraise != nil {
 		problems = append(problems, "appraiser: "+o.appraise.Error())
 	}
+	if o.lender != nil {
+		problems = append(problems, o.lender.Error())
+	}
+	late, err := r.checkRecheck(ctx, o, rep)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	problems = append(problems, late...)
 
-	// Each effect once: more is a duplicate, less a deviation of its own.
-	once := func(what string, n int) {
+	// Each effect as often as the order should have had it: more is a duplicate, less a
+	// deviation of its own.
+	times := func(what string, n, wantN int) {
 		switch {
-		case n > 1:
-			extra += n - 1
+		case n > wantN:
+			extra += n - wantN
 			problems = append(problems, fmt.Sprintf("%s %d times", what, n))
-		case n == 0 && completed:
-			problems = append(problems, what+" never")
+		case n < wantN && ended:
+			problems = append(problems, fmt.Sprintf("%s %d times, want %d", what, n, wantN))
 		}
 	}
-	once("PATCH status processing", rec.patches(epc.StatusProcessing))
+	completes := 1
+	if o.kind == kindCancel {
+		completes = 0
+		times("PATCH status canceled", rec.patches(epc.StatusCanceled), 1)
+	}
+	processing := 1
+	if o.kind == kindInput {
+		processing = 2 // acknowledged, and again once the lender's input came
+		times("PATCH status inputRequired", rec.patches(epc.StatusInputRequired), 1)
+	}
+	once := func(what string, n int) { times(what, n, completes) }
+	times("PATCH status processing", rec.patches(epc.StatusProcessing), processing)
 	once("PATCH status completed", rec.patches(epc.StatusCompleted))
 	once("CREATE_SERVICE_EVENTS PATCH", rec.serviceEventPatches())
 	once("service events processed (response:processed)", rec.events(epc.EventResponseProcessed))
@@ -269,6 +313,6 @@ func (r *runner) checkOrder(ctx context.Context, o *order, rep *Report) (problem
 	if err != nil {
 		return nil, 0, false, err
 	}
-	once("workflow run", runs)
-	return problems, extra, completed, nil
+	times("workflow run", runs, 1)
+	return problems, extra, ended, nil
 }

@@ -23,9 +23,14 @@ import (
 
 // order is one placed order and what became of it.
 type order struct {
-	n   int
-	id  string
-	typ string
+	n    int
+	id   string
+	typ  string
+	kind orderKind
+
+	// Set by the lender of a changed order: when it canceled or updated it, or why not.
+	changedAt time.Time
+	lender    error
 
 	// Set by its follower before it counts as finished.
 	result   workflows.TransactionResult
@@ -42,7 +47,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		return nil, fmt.Errorf("chaos: service event mappings: %w", err)
 	}
 	if err := r.lender.SetWebhookBehavior(ctx, sandbox.WebhookBehavior{
-		Copies: cfg.WebhookCopies, Shuffle: true, Window: sandbox.Duration(500 * time.Millisecond),
+		Copies: cfg.WebhookCopies, Shuffle: true, Window: sandbox.Duration(500 * time.Millisecond), FirstOnly: cfg.LostWebhooks,
 	}); err != nil {
 		return nil, fmt.Errorf("chaos: webhook behavior: %w", err)
 	}
@@ -51,6 +56,9 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	}
 	r.log.printf("faults on every partner route: %.0f%% 5xx, %.0f%% 429 (Retry-After 1s), %.0f%% 5xx after the work was done, +%s latency; every webhook %d times, shuffled",
 		cfg.ErrorRate*100, cfg.RateLimited*100, cfg.LostReplies*100, cfg.Latency, cfg.WebhookCopies)
+	if cfg.LostWebhooks {
+		r.log.printf("lost webhooks: none delivered after an order's first ones; the lender cancels every 4th order and supplies the input of every 4th; workers recheck every %s", cfg.RecheckInterval)
+	}
 
 	prog := newProgress()
 	var (
@@ -159,12 +167,12 @@ func (r *runner) faults(outage *sandbox.FaultOutage) sandbox.FaultConfig {
 func (r *runner) place(ctx context.Context, add func(*order)) error {
 	streets := []string{"4430 Rosewood Dr", "1 Harbor Way", "77 Levee Rd", "12 Hilltop Ct", "950 Bay St", "5 River Bend"}
 	err := pace(ctx, r.cfg.Orders, time.Duration(float64(time.Second)/r.cfg.Rate), func(i int) error {
-		typ := orderType(i)
-		o, err := r.lender.PlaceOrder(ctx, demo.SampleOrder(typ, fmt.Sprintf("CHAOS-%04d", i+1), streets[i%len(streets)]))
+		req, kind := r.orderFor(i, streets[i%len(streets)])
+		o, err := r.lender.PlaceOrder(ctx, req)
 		if err != nil {
 			return fmt.Errorf("chaos: place order %d: %w", i+1, err)
 		}
-		add(&order{n: i + 1, id: o.ID, typ: typ})
+		add(&order{n: i + 1, id: o.ID, typ: req.Type, kind: kind})
 		return nil
 	})
 	if err == nil {
@@ -193,10 +201,18 @@ func pace(ctx context.Context, n int, interval time.Duration, do func(i int) err
 	return nil
 }
 
-// follow plays the appraiser on an Appraisal and waits for the order's workflow to end.
+// follow plays the appraiser on an Appraisal (unless the lender cancels it) and the lender on
+// an order it changes, and waits for the order's workflow to end.
 func (r *runner) follow(ctx context.Context, o *order) {
 	var appraised sync.WaitGroup
-	if o.typ == workflows.TypeAppraisal {
+	switch {
+	case o.kind != kindPlain:
+		appraised.Add(1)
+		go func() {
+			defer appraised.Done()
+			o.lender = r.lenderActs(ctx, o)
+		}()
+	case o.typ == workflows.TypeAppraisal:
 		appraised.Add(1)
 		go func() {
 			defer appraised.Done()

@@ -32,6 +32,8 @@ func runChaos(ctx context.Context, e *env, args []string) error {
 	f.duration(&c.Latency, "latency", "", 20*time.Millisecond, "latency added to every partner call")
 	f.duration(&c.Outage, "outage", "", 10*time.Second, "length of the partner API outage (negative: none)")
 	f.integer(&c.WebhookCopies, "webhook-copies", "", 3, "deliveries of every webhook, shuffled")
+	f.boolean(&c.LostWebhooks, "lost-webhooks", false, "deliver no webhook after an order's first ones; the lender cancels every 4th order and supplies the missing input of every 4th: the workers' recheck must end each right")
+	f.duration(&c.RecheckInterval, "recheck-interval", "", 0, "the workers' --recheck-interval (0: theirs, 6h; with --lost-webhooks 5s)")
 	f.integer(&c.Kills, "kills", "", 2, "times the first worker process is SIGKILLed and restarted (negative: none)")
 	f.duration(&c.ServerDowntime, "server-downtime", "", 3*time.Second, "how long the Temporal server stays down in its restart (negative: no restart)")
 	f.duration(&c.Timeout, "timeout", "", 10*time.Minute, "bound on the whole run")

@@ -93,3 +93,27 @@ func TestWorkerAuthStyle(t *testing.T) {
 		t.Fatalf("style %q, err %v; want basic", style, err)
 	}
 }
+
+// TestWebhookPathSettingsAreChecked: a recheck interval or a dedup retention that is not
+// positive is refused before anything starts, naming the flag.
+func TestWebhookPathSettingsAreChecked(t *testing.T) {
+	t.Setenv("EPCFLOW_OPERATOR_TOKEN", "t")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"worker, recheck 0", []string{"worker", "--recheck-interval", "0s"}, "--recheck-interval 0s: must be positive"},
+		{"dev, negative recheck", []string{"dev", "--recheck-interval", "-1h"}, "--recheck-interval -1h0m0s: must be positive"},
+		{"api, dedup retention 0", []string{"api", "--dedup-retention", "0s"}, "--dedup-retention 0s and --dedup-max-keys 1000000: both must be positive"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := Main(context.Background(), tt.args, &out, &errOut)
+			if code != 2 || !strings.Contains(errOut.String(), tt.want) {
+				t.Fatalf("exit %d, stderr %q; want 2 and %q", code, errOut.String(), tt.want)
+			}
+		})
+	}
+}

@@ -26,7 +26,7 @@ func runDev(ctx context.Context, e *env, args []string) error {
 		portalSecretFlag                        string
 		demoOn, encrypt                         bool
 		codecKeys                               codecKeysFlag
-		webhookRetry                            time.Duration
+		webhookRetry, recheck                   time.Duration
 		logs                                    logging
 	)
 	f.integer(&temporalPort, "temporal-port", "", 7233, "embedded Temporal frontend (gRPC) port")
@@ -41,8 +41,12 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	f.secret(&portalSecretFlag, "portal-secret", "EPCFLOW_PORTAL_SECRET", "", "portal secret deriving the invitation links (default: <data-dir>/portal-secret, generated at the first start; an ephemeral one with --db :memory:)")
 	f.boolean(&demoOn, "demo", true, "place demo orders and run a simulated appraiser")
 	f.duration(&webhookRetry, "webhook-retry-interval", "", 2*time.Second, "sandbox webhook retry interval (ICE uses 20s)")
+	recheckInterval(f, &recheck)
 	logs.register(f, "text")
 	if err := f.parse(args); err != nil {
+		return err
+	}
+	if _, err := txEngine(recheck); err != nil {
 		return err
 	}
 	if err := devserver.ValidateDBPath(db); err != nil {
@@ -73,7 +77,7 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	st, err := stack.Start(ctx, stack.Config{
 		DataDir: dataDir, DBPath: db, TemporalPort: temporalPort, UIPort: uiPort, PortalSecret: portalSecret,
 		APIListen: apiListen, SandboxListen: sbListen, OperatorToken: token, Logger: log, CodecKeys: keys,
-		Sandbox: sandbox.Config{WebhookRetryInterval: webhookRetry},
+		Sandbox: sandbox.Config{WebhookRetryInterval: webhookRetry}, RecheckInterval: recheck,
 	})
 	if err != nil {
 		return err

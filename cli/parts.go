@@ -15,6 +15,7 @@ import (
 	"github.com/epcflow/epcflow/activities"
 	"github.com/epcflow/epcflow/api"
 	"github.com/epcflow/epcflow/codec"
+	"github.com/epcflow/epcflow/dedup"
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/metrics"
 	"github.com/epcflow/epcflow/portal"
@@ -23,6 +24,7 @@ import (
 	"github.com/epcflow/epcflow/stack"
 	"github.com/epcflow/epcflow/starter"
 	"github.com/epcflow/epcflow/worker"
+	"github.com/epcflow/epcflow/workflows"
 )
 
 type temporalFlags struct{ address, namespace string }
@@ -30,6 +32,23 @@ type temporalFlags struct{ address, namespace string }
 func (t *temporalFlags) register(f *flags) {
 	f.str(&t.address, "temporal-address", "TEMPORAL_ADDRESS", "127.0.0.1:7233", "Temporal frontend host:port")
 	f.str(&t.namespace, "temporal-namespace", "TEMPORAL_NAMESPACE", "default", "Temporal namespace")
+}
+
+// recheckInterval registers --recheck-interval (worker and dev): how often a waiting order
+// re-reads its transaction.
+func recheckInterval(f *flags, p *time.Duration) {
+	f.duration(p, "recheck-interval", "EPCFLOW_RECHECK_INTERVAL", workflows.DefaultRecheckInterval,
+		"how often an order waiting for the lender, the operator or the platform re-reads its transaction, acting on a cancellation or update whose webhook ICE gave up on")
+}
+
+// txEngine is the transaction workflow's engine with the checked recheck interval.
+func txEngine(recheck time.Duration) (*workflows.Engine, error) {
+	if recheck <= 0 {
+		return nil, usageErr("--recheck-interval %s: must be positive", recheck)
+	}
+	e := workflows.NewEngine()
+	e.RecheckInterval = recheck
+	return e, nil
 }
 
 // connect dials Temporal with the configured payload keys and a fresh metrics registry: what
@@ -59,9 +78,11 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 		logs              logging
 		codecKeys         codecKeysFlag
 		cacheSize         int
+		recheck           time.Duration
 	)
 	tf.register(f)
 	codecKeys.register(f)
+	recheckInterval(f, &recheck)
 	// The SDK keeps up to 10,000 workflows in memory by default, about 70 KB each for an open
 	// order: 10,000 orders waiting for appraisers would cost ~700 MB for nothing, since an
 	// evicted order is rebuilt from its history in milliseconds when its next event comes.
@@ -77,6 +98,10 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	f.secret(&inbankKey, "inbank-api-key", "INBANK_API_KEY", "", "Inbank API key (empty: a payment session's Inbank calls fail at once)")
 	logs.register(f, "json")
 	if err := f.parse(args); err != nil {
+		return err
+	}
+	eng, err := txEngine(recheck)
+	if err != nil {
 		return err
 	}
 	log, err := logs.logger(e.stderr)
@@ -105,7 +130,7 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	if inbankKey != "" {
 		inbank = &pos.InbankClient{BaseURL: inbankURL, APIKey: inbankKey, Logger: log}
 	}
-	w, err := worker.New(c, worker.Deps{Transaction: acts, Payment: &activities.Payment{Inbank: inbank}}, worker.Options{})
+	w, err := worker.New(c, worker.Deps{Engine: eng, Transaction: acts, Payment: &activities.Payment{Inbank: inbank}}, worker.Options{})
 	if err != nil {
 		return err
 	}
@@ -116,7 +141,7 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 		}
 		defer stop()
 	}
-	log.Info("worker started", "temporal", tf.address, "namespace", tf.namespace, "epc", baseURL)
+	log.Info("worker started", "temporal", tf.address, "namespace", tf.namespace, "epc", baseURL, "recheckInterval", recheck)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
@@ -148,9 +173,14 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 	var allowOpen bool
 	f.boolean(&allowOpen, "allow-open-operator-endpoints", false, "serve /v1 without a bearer token (a local test only: anyone who reaches the API could then act on orders)")
 	var sc stack.SessionsConfig
-	var portalDSN, portalSecret string
+	var portalDSN, portalSecret, dedupDSN string
+	var dedupAge time.Duration
+	var dedupKeys int
 	f.str(&sc.PublicURL, "public-url", "EPCFLOW_PUBLIC_URL", "http://127.0.0.1:8080", "the API's base URL as consumers and Inbank reach it (portal links, callbacks)")
 	f.str(&portalDSN, "portal-db", "EPCFLOW_PORTAL_DSN", ".epcflow/portal.db", "portal users' database: a postgres:// DSN or a SQLite file")
+	f.str(&dedupDSN, "dedup-db", "EPCFLOW_DEDUP_DSN", "", "`database` of delivered webhooks, shared by every API replica: a postgres:// DSN or a SQLite file (default: the portal's database, a table of its own)")
+	f.duration(&dedupAge, "dedup-retention", "EPCFLOW_DEDUP_RETENTION", dedup.DefaultMaxAge, "how long a delivered webhook is remembered, so that a copy of it is dropped (keep it well beyond ICE's retries, about 8h)")
+	f.integer(&dedupKeys, "dedup-max-keys", "EPCFLOW_DEDUP_MAX_KEYS", dedup.DefaultMaxKeys, "most delivered webhooks remembered (the oldest are forgotten first)")
 	f.str(&sc.POSBaseURL, "pos-base-url", "POS_BASE_URL", "http://127.0.0.1:8090", "ICE POS Framework base URL (Create a Session)")
 	f.str(&sc.POSSubscriptionID, "pos-subscription-id", "POS_SUBSCRIPTION_ID", "sandbox-integration", "our POS Framework integration id")
 	f.str(&sc.POSKeyID, "pos-signing-key-id", "POS_SIGNING_KEY_ID", "sandbox-pos-key", "POS Framework signing key id")
@@ -173,6 +203,9 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 	}
 	if token == "" && !allowOpen {
 		return usageErr("--operator-token (or EPCFLOW_OPERATOR_TOKEN) is required: it guards the operator and read endpoints under /v1 (schedule, deliver, order state); for a local test, --allow-open-operator-endpoints serves them open")
+	}
+	if dedupAge <= 0 || dedupKeys <= 0 {
+		return usageErr("--dedup-retention %s and --dedup-max-keys %d: both must be positive", dedupAge, dedupKeys)
 	}
 	log, err := logs.logger(e.stderr)
 	if err != nil {
@@ -198,6 +231,17 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 		}
 		codecHandler = codec.Handler(ring, codec.HandlerOptions{Token: codecToken, AllowedOrigins: splitList(codecOrigins)})
 	}
+	if dedupAge < 8*time.Hour {
+		log.Warn("--dedup-retention is shorter than ICE's retries (about 8h): a late retry of a delivered webhook reaches its workflow's history", "retention", dedupAge)
+	}
+	if dedupDSN == "" {
+		dedupDSN = portalDSN
+	}
+	dd, err := dedup.Open(ctx, dedupDSN, dedup.Options{MaxAge: dedupAge, MaxKeys: dedupKeys, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer dd.Close()
 	sc.Temporal = c
 	if sc.POSSecret != "" {
 		if sc.Portal, err = portal.Open(ctx, portalDSN); err != nil {
@@ -210,7 +254,7 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	engine := starter.New(c)
-	h, err := api.New(api.Config{Engine: engine, Verifier: v, Blobs: store, Logger: log, Metrics: m, Ready: engine.CheckHealth, OperatorToken: token, Codec: codecHandler, Delivery: delivery, Payments: payments})
+	h, err := api.New(api.Config{Engine: engine, Verifier: v, Blobs: store, Logger: log, Metrics: m, Ready: engine.CheckHealth, OperatorToken: token, Codec: codecHandler, Delivery: delivery, Payments: payments, Dedup: dd})
 	if err != nil {
 		return err
 	}

@@ -8,20 +8,23 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/gin-gonic/gin"
-
 	"github.com/epcflow/epcflow/schemas"
 )
 
-// SignatureHeader carries base64(HMAC-SHA256(signing key, raw body)).
+// SignatureHeader carries base64(HMAC-SHA256(signing key, raw body)) [doc].
 const SignatureHeader = "Elli-Signature"
+
+// AltSignatureHeader is the header ICE's .NET reference integration reads the signature from
+// [sample]; a webhook signed in either header is accepted.
+const AltSignatureHeader = "X-Elli-Signature"
+
+// DefaultMaxWebhookBody bounds a webhook body by default (1 MiB).
+const DefaultMaxWebhookBody = 1 << 20
 
 // Signature verification failures.
 var (
@@ -92,11 +95,12 @@ func (v *Verifier) Verify(body []byte, signature string) error {
 	return nil
 }
 
-// ParseWebhook decodes a webhook body and checks its required fields: eventType is created or
-// updated, eventTime an RFC 3339 time, meta.resourceType one of the two known types and
-// meta.resourceId non-empty. Unknown fields are allowed (the platform may add some). The
-// error is a *schemas.ValidationError (Schema: schemas.Webhook) listing every problem found,
-// so callers handle it like any other document problem (schemas.Problems, schemas.ErrInvalid).
+// ParseWebhook decodes a webhook body and checks its required fields: eventTime an RFC 3339
+// time, eventType, meta.resourceType and meta.resourceId non-empty strings. Any event or
+// resource type is taken (Handled tells those epcflow acts on): a webhook refused with a 4xx
+// is lost for good, and the platform may add types. Unknown fields are allowed too. The error
+// is a *schemas.ValidationError (Schema: schemas.Webhook) listing every problem found, so
+// callers handle it like any other document problem (schemas.Problems, schemas.ErrInvalid).
 func ParseWebhook(body []byte) (Webhook, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(body, &top); err != nil || top == nil {
@@ -114,12 +118,7 @@ func ParseWebhook(body []byte) (Webhook, error) {
 		}
 		w.EventTime = t
 	}
-	if s, ok := reqString(top, "eventType", "/eventType", add); ok {
-		if s != WebhookCreated && s != WebhookUpdated {
-			add("/eventType", fmt.Sprintf("must be one of %q, %q (got %s)", WebhookCreated, WebhookUpdated, quoteShort(s)))
-		}
-		w.EventType = s
-	}
+	w.EventType, _ = reqString(top, "eventType", "/eventType", add)
 
 	var meta map[string]json.RawMessage
 	switch raw, ok := top["meta"]; {
@@ -129,12 +128,7 @@ func ParseWebhook(body []byte) (Webhook, error) {
 		add("/meta", "must be an object")
 	default:
 		m := &w.Meta
-		if s, ok := reqString(meta, "resourceType", "/meta/resourceType", add); ok {
-			if s != ResourceTransaction && s != ResourceTransactionEvent {
-				add("/meta/resourceType", fmt.Sprintf("must be one of %q, %q (got %s)", ResourceTransaction, ResourceTransactionEvent, quoteShort(s)))
-			}
-			m.ResourceType = s
-		}
+		m.ResourceType, _ = reqString(meta, "resourceType", "/meta/resourceType", add)
 		m.ResourceID, _ = reqString(meta, "resourceId", "/meta/resourceId", add)
 		m.InstanceID, _ = optString(meta, "instanceId", "/meta/instanceId", add)
 		m.ResourceRef, _ = optString(meta, "resourceRef", "/meta/resourceRef", add)
@@ -190,9 +184,27 @@ func quoteShort(s string) string {
 	return strconv.Quote(s)
 }
 
+// Handled reports whether epcflow acts on webhooks of this resource and event type: a
+// transaction created or updated, a transaction event created. The others are accepted (a
+// refusal would lose them for good), counted and recorded on their order.
+func Handled(resourceType, eventType string) bool {
+	switch resourceType {
+	case ResourceTransaction:
+		return eventType == WebhookCreated || eventType == WebhookUpdated
+	case ResourceTransactionEvent:
+		return eventType == WebhookCreated
+	}
+	return false
+}
+
+// ErrNoTransaction: a webhook of a resource type epcflow does not know names no transaction
+// it can find (its resourceRef is not under /partner/v2/transactions/{id}).
+var ErrNoTransaction = errors.New("epc: webhook names no transaction")
+
 // TransactionIDFromWebhook names the transaction a webhook is about: meta.resourceId for a
 // transaction webhook; for a transaction event webhook, the {txId} of meta.resourceRef
-// …/partner/v2/transactions/{txId}/events/{eventId}.
+// …/partner/v2/transactions/{txId}/events/{eventId}. For any other resource type it is the
+// {txId} of a resourceRef …/partner/v2/transactions/{txId}[/…], else ErrNoTransaction.
 func TransactionIDFromWebhook(w Webhook) (string, error) {
 	switch w.Meta.ResourceType {
 	case ResourceTransaction:
@@ -201,100 +213,57 @@ func TransactionIDFromWebhook(w Webhook) (string, error) {
 		}
 		return w.Meta.ResourceID, nil
 	case ResourceTransactionEvent:
-		tx, err := txIDFromEventRef(w.Meta.ResourceRef)
+		tx, _, err := EventFromRef(w.Meta.ResourceRef)
 		if err != nil {
 			return "", fmt.Errorf("epc: webhook /meta/resourceRef: %w", err)
 		}
 		return tx, nil
 	default:
-		return "", fmt.Errorf("epc: webhook /meta/resourceType: unsupported %s", quoteShort(w.Meta.ResourceType))
+		tx, _, err := transactionRef(w.Meta.ResourceRef)
+		if err != nil {
+			return "", fmt.Errorf("%w (resource type %s)", ErrNoTransaction, quoteShort(w.Meta.ResourceType))
+		}
+		return tx, nil
 	}
 }
 
-// txIDFromEventRef accepts a URL or a path ending in /partner/v2/transactions/{txId}/events/{eventId}.
-func txIDFromEventRef(ref string) (string, error) {
+// EventFromRef reads a transaction event's reference, a URL or a path ending in
+// /partner/v2/transactions/{txId}/events/{eventId}.
+func EventFromRef(ref string) (txID, eventID string, err error) {
 	if ref == "" {
-		return "", errors.New("required for an event webhook")
+		return "", "", errors.New("required for an event webhook")
 	}
-	u, err := url.Parse(ref)
+	want := errors.New("must end in /partner/v2/transactions/{transactionId}/events/{eventId}")
+	tx, rest, err := transactionRef(ref)
+	if err != nil || len(rest) != 2 || rest[0] != "events" || rest[1] == "" {
+		return "", "", want
+	}
+	ev, err := url.PathUnescape(rest[1])
 	if err != nil {
-		return "", errors.New("not a valid URL or path")
+		return "", "", want
+	}
+	return tx, ev, nil
+}
+
+// transactionRef finds …/partner/v2/transactions/{txId} in a URL or path and returns the
+// transaction id and the path segments after it (still escaped).
+func transactionRef(ref string) (txID string, rest []string, err error) {
+	bad := errors.New("not a reference under /partner/v2/transactions/{transactionId}")
+	u, err := url.Parse(ref)
+	if err != nil || ref == "" {
+		return "", nil, bad
 	}
 	segs := strings.Split(strings.Trim(u.EscapedPath(), "/"), "/")
-	want := errors.New("must end in /partner/v2/transactions/{transactionId}/events/{eventId}")
-	n := len(segs)
-	if n < 6 || segs[n-6] != "partner" || segs[n-5] != "v2" || segs[n-4] != "transactions" || segs[n-2] != "events" {
-		return "", want
-	}
-	tx, err := url.PathUnescape(segs[n-3])
-	if err != nil || tx == "" || segs[n-1] == "" {
-		return "", want
-	}
-	return tx, nil
-}
-
-// RawBodyKey is the gin context key under which VerifyMiddleware stores the verified raw body.
-const RawBodyKey = "epc.rawBody"
-
-// DefaultMaxWebhookBody is the body limit VerifyMiddleware applies when given maxBody <= 0.
-const DefaultMaxWebhookBody = 1 << 20
-
-// VerifyMiddleware checks the Elli-Signature of a request body before any handler binds it.
-// Over maxBody bytes it answers 413; on a missing or bad signature 401; both as JSON
-// {"error","detail"} and aborting the chain. Otherwise the raw bytes are available through
-// RawBody and c.Request.Body is restored, so later binding sees the same bytes.
-func VerifyMiddleware(v *Verifier, maxBody int64) gin.HandlerFunc {
-	if v == nil {
-		panic("epc: VerifyMiddleware: nil Verifier")
-	}
-	if maxBody <= 0 {
-		maxBody = DefaultMaxWebhookBody
-	}
-	tooLarge := func(c *gin.Context) {
-		c.AbortWithStatusJSON(http.StatusRequestEntityTooLarge, gin.H{
-			"error":  "request body too large",
-			"detail": fmt.Sprintf("limit is %d bytes", maxBody),
-		})
-	}
-	return func(c *gin.Context) {
-		if c.Request.ContentLength > maxBody {
-			tooLarge(c)
-			return
+	// The last match: a prefix of the platform's own may come before it.
+	for i := len(segs) - 4; i >= 0; i-- {
+		if segs[i] != "partner" || segs[i+1] != "v2" || segs[i+2] != "transactions" {
+			continue
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBody))
-		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				tooLarge(c)
-				return
-			}
-			c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"error": "cannot read request body", "detail": nil})
-			return
+		tx, err := url.PathUnescape(segs[i+3])
+		if err != nil || tx == "" {
+			return "", nil, bad
 		}
-		if err := v.Verify(body, c.GetHeader(SignatureHeader)); err != nil {
-			msg, detail := "bad signature", SignatureHeader+" does not match the body under any configured key"
-			switch {
-			case errors.Is(err, ErrMissingSignature):
-				msg, detail = "missing signature", "header "+SignatureHeader+" is required"
-			case errors.Is(err, errMalformedSignature):
-				detail = SignatureHeader + " must be a standard base64 HMAC-SHA256"
-			}
-			c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"error": msg, "detail": detail})
-			return
-		}
-		c.Set(RawBodyKey, body)
-		c.Request.Body = io.NopCloser(bytes.NewReader(body))
-		c.Request.ContentLength = int64(len(body))
-		c.Next()
+		return tx, segs[i+4:], nil
 	}
-}
-
-// RawBody returns the verified raw body stored by VerifyMiddleware, or nil.
-func RawBody(c *gin.Context) []byte {
-	if v, ok := c.Get(RawBodyKey); ok {
-		if b, ok := v.([]byte); ok {
-			return b
-		}
-	}
-	return nil
+	return "", nil, bad
 }

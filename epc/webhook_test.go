@@ -3,17 +3,11 @@ package epc
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/stretchr/testify/require"
 
 	"github.com/epcflow/epcflow/schemas"
@@ -121,6 +115,12 @@ func TestParseWebhook(t *testing.T) {
 	require.Empty(t, w.EventID)
 	require.Equal(t, 123*time.Millisecond, time.Duration(w.EventTime.Nanosecond()))
 
+	// Types we do not act on are taken all the same: a refusal would lose the webhook.
+	w, err = ParseWebhook([]byte(`{"eventTime":"2024-05-01T12:00:00Z","eventType":"deleted","meta":{"resourceType":"urn:elli:epc:loan","resourceId":"x"}}`))
+	require.NoError(t, err)
+	require.Equal(t, "deleted", w.EventType)
+	require.Equal(t, "urn:elli:epc:loan", w.Meta.ResourceType)
+
 	// Unknown fields, anywhere, are the platform's to add.
 	_, err = ParseWebhook([]byte(`{"eventTime":"2024-05-01T12:00:00Z","eventType":"updated","extra":{"a":1},` +
 		`"meta":{"resourceType":"urn:elli:epc:transaction","resourceId":"tx-1","newField":true}}`))
@@ -141,11 +141,11 @@ func TestParseWebhookProblems(t *testing.T) {
 			{Pointer: "/eventType", Message: "required"},
 			{Pointer: "/meta", Message: "required"},
 		}},
-		{"every meta problem", `{"eventId":7,"eventTime":"yesterday","eventType":"deleted","meta":{"resourceType":"urn:elli:epc:loan","resourceId":"","instanceId":5}}`, []schemas.Problem{
+		{"every meta problem", `{"eventId":7,"eventTime":"yesterday","eventType":" ","meta":{"resourceType":"","resourceId":"","instanceId":5}}`, []schemas.Problem{
 			{Pointer: "/eventId", Message: "must be a string"},
 			{Pointer: "/eventTime", Message: "must be an RFC 3339 date-time"},
-			{Pointer: "/eventType", Message: `must be one of "created", "updated" (got "deleted")`},
-			{Pointer: "/meta/resourceType", Message: `must be one of "urn:elli:epc:transaction", "urn:elli:epc:transaction:event" (got "urn:elli:epc:loan")`},
+			{Pointer: "/eventType", Message: "required"},
+			{Pointer: "/meta/resourceType", Message: "required"},
 			{Pointer: "/meta/resourceId", Message: "required"},
 			{Pointer: "/meta/instanceId", Message: "must be a string"},
 		}},
@@ -196,13 +196,19 @@ func TestTransactionIDFromWebhook(t *testing.T) {
 		{"event ref to the transaction", event("/partner/v2/transactions/" + tx), "", "/meta/resourceRef: must end in"},
 		{"event ref to another API", event("/partner/v1/transactions/" + tx + "/events/ev-1"), "", "/meta/resourceRef: must end in"},
 		{"event ref without event id", event("/partner/v2/transactions/" + tx + "/events/"), "", "/meta/resourceRef: must end in"},
-		{"unknown resource type", Webhook{Meta: WebhookMeta{ResourceType: "urn:elli:epc:loan", ResourceID: "x"}}, "", "/meta/resourceType: unsupported"},
+		{"unknown resource type without a reference", Webhook{Meta: WebhookMeta{ResourceType: "urn:elli:epc:loan", ResourceID: "x"}}, "", "names no transaction"},
+		{"unknown resource type under a transaction", Webhook{Meta: WebhookMeta{ResourceType: "urn:elli:epc:transaction:message", ResourceID: "m-1",
+			ResourceRef: "https://api.elliemae.com/partner/v2/transactions/" + tx + "/messages/m-1"}}, tx, ""},
+		{"unknown resource type, the transaction itself", Webhook{Meta: WebhookMeta{ResourceType: "urn:x", ResourceID: "x", ResourceRef: "/partner/v2/transactions/" + tx}}, tx, ""},
+		{"unknown resource type elsewhere", Webhook{Meta: WebhookMeta{ResourceType: "urn:x", ResourceID: "x", ResourceRef: "/partner/v2/products/p-1"}}, "", "names no transaction"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := TransactionIDFromWebhook(tt.w)
 			if tt.wantErr != "" {
 				require.ErrorContains(t, err, tt.wantErr)
+				known := tt.w.Meta.ResourceType == ResourceTransaction || tt.w.Meta.ResourceType == ResourceTransactionEvent
+				require.Equal(t, !known, errors.Is(err, ErrNoTransaction), "ErrNoTransaction only for unknown resource types")
 				return
 			}
 			require.NoError(t, err)
@@ -211,152 +217,31 @@ func TestTransactionIDFromWebhook(t *testing.T) {
 	}
 }
 
-// webhookServer runs VerifyMiddleware in front of a handler that records what it saw.
-type webhookServer struct {
-	*httptest.Server
-	mu      sync.Mutex
-	reached int
-	raw     []byte
-	reread  []byte
-	bound   Webhook
-}
-
-func newWebhookServer(t *testing.T, maxBody int64, keys ...string) *webhookServer {
-	t.Helper()
-	gin.SetMode(gin.TestMode)
-	v, err := NewVerifier(keys...)
-	require.NoError(t, err)
-	ws := &webhookServer{}
-	r := gin.New()
-	r.POST("/webhooks/epc", VerifyMiddleware(v, maxBody), func(c *gin.Context) {
-		raw := RawBody(c)
-		reread, err := io.ReadAll(c.Request.Body)
-		if err != nil {
-			c.Status(http.StatusInternalServerError)
-			return
-		}
-		var w Webhook
-		// Binding after the middleware must see the body again.
-		c.Request.Body = io.NopCloser(bytes.NewReader(reread))
-		if err := c.ShouldBindJSON(&w); err != nil {
-			c.Status(http.StatusBadRequest)
-			return
-		}
-		ws.mu.Lock()
-		ws.reached++
-		ws.raw, ws.reread, ws.bound = raw, reread, w
-		ws.mu.Unlock()
-		c.Status(http.StatusAccepted)
-	})
-	ws.Server = httptest.NewServer(r)
-	t.Cleanup(ws.Close)
-	return ws
-}
-
-// seen returns what the handler recorded (under the lock: it ran on a server goroutine).
-func (ws *webhookServer) seen() (reached int, raw, reread []byte, bound Webhook) {
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	return ws.reached, ws.raw, ws.reread, ws.bound
-}
-
-func (ws *webhookServer) post(t *testing.T, body io.Reader, sig string) (int, map[string]any) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, ws.URL+"/webhooks/epc", body)
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	if sig != "" {
-		req.Header.Set(SignatureHeader, sig)
-	}
-	resp, err := ws.Client().Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	var out map[string]any
-	if resp.StatusCode >= 400 {
-		require.Equal(t, "application/json; charset=utf-8", resp.Header.Get("Content-Type"))
-		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
-	}
-	return resp.StatusCode, out
-}
-
-func TestVerifyMiddleware(t *testing.T) {
-	// Odd spacing: the handler must see these bytes, not a re-serialisation.
-	body := []byte("{ \"eventTime\":\"2024-05-01T12:00:00Z\",\n  \"eventType\":\"updated\", \"meta\":{\"resourceType\":\"urn:elli:epc:transaction\",\"resourceId\":\"tx-1\"} }")
-
-	t.Run("valid signature reaches the handler with the raw bytes", func(t *testing.T) {
-		ws := newWebhookServer(t, 1024, primaryKey, rotatedKey)
-		status, _ := ws.post(t, bytes.NewReader(body), Sign(rotatedKey, body))
-		require.Equal(t, http.StatusAccepted, status)
-		reached, raw, reread, bound := ws.seen()
-		require.Equal(t, 1, reached)
-		require.Equal(t, body, raw)
-		require.Equal(t, body, reread)
-		require.Equal(t, "tx-1", bound.Meta.ResourceID)
-	})
-
-	t.Run("openssl vector", func(t *testing.T) {
-		ws := newWebhookServer(t, 1024, primaryKey)
-		status, _ := ws.post(t, strings.NewReader(vectorBody), primarySignature)
-		require.Equal(t, http.StatusAccepted, status)
-		_, raw, _, _ := ws.seen()
-		require.Equal(t, []byte(vectorBody), raw)
-	})
-
-	rejected := []struct {
-		name       string
-		sig        string
-		wantError  string
-		wantDetail string
+func TestHandled(t *testing.T) {
+	for _, tt := range []struct {
+		resource, event string
+		want            bool
 	}{
-		{"missing signature", "", "missing signature", "header Elli-Signature is required"},
-		{"signature under another key", Sign("someone-else", body), "bad signature", "Elli-Signature does not match the body under any configured key"},
-		{"signature of another body", primarySignature, "bad signature", "Elli-Signature does not match the body under any configured key"},
-		{"malformed signature", "%%%", "bad signature", "Elli-Signature must be a standard base64 HMAC-SHA256"},
+		{ResourceTransaction, WebhookCreated, true},
+		{ResourceTransaction, WebhookUpdated, true},
+		{ResourceTransactionEvent, WebhookCreated, true},
+		{ResourceTransactionEvent, WebhookUpdated, false},
+		{ResourceTransaction, "deleted", false},
+		{"urn:elli:epc:loan", WebhookCreated, false},
+	} {
+		require.Equal(t, tt.want, Handled(tt.resource, tt.event), "%s %s", tt.resource, tt.event)
 	}
-	for _, tt := range rejected {
-		t.Run(tt.name, func(t *testing.T) {
-			ws := newWebhookServer(t, 1024, primaryKey)
-			status, out := ws.post(t, bytes.NewReader(body), tt.sig)
-			require.Equal(t, http.StatusUnauthorized, status)
-			require.Equal(t, map[string]any{"error": tt.wantError, "detail": tt.wantDetail}, out)
-			reached, _, _, _ := ws.seen()
-			require.Zero(t, reached, "handler must not run")
-		})
-	}
-
-	t.Run("oversize with Content-Length", func(t *testing.T) {
-		ws := newWebhookServer(t, 64, primaryKey)
-		big := bytes.Repeat([]byte("x"), 65)
-		status, out := ws.post(t, bytes.NewReader(big), Sign(primaryKey, big))
-		require.Equal(t, http.StatusRequestEntityTooLarge, status)
-		require.Equal(t, "request body too large", out["error"])
-		reached, _, _, _ := ws.seen()
-		require.Zero(t, reached)
-	})
-
-	t.Run("oversize chunked", func(t *testing.T) {
-		ws := newWebhookServer(t, 64, primaryKey)
-		big := bytes.Repeat([]byte("x"), 65)
-		// A reader of unknown length makes the client send chunked, with no Content-Length.
-		status, out := ws.post(t, io.MultiReader(bytes.NewReader(big)), Sign(primaryKey, big))
-		require.Equal(t, http.StatusRequestEntityTooLarge, status)
-		require.Equal(t, "request body too large", out["error"])
-		reached, _, _, _ := ws.seen()
-		require.Zero(t, reached)
-	})
-
-	t.Run("exactly at the limit is accepted", func(t *testing.T) {
-		ws := newWebhookServer(t, int64(len(body)), primaryKey)
-		status, _ := ws.post(t, io.MultiReader(bytes.NewReader(body)), Sign(primaryKey, body))
-		require.Equal(t, http.StatusAccepted, status)
-		_, raw, _, _ := ws.seen()
-		require.Equal(t, body, raw)
-	})
 }
 
-func TestRawBodyWithoutMiddleware(t *testing.T) {
-	c, _ := gin.CreateTestContext(httptest.NewRecorder())
-	require.Nil(t, RawBody(c))
+func TestEventFromRef(t *testing.T) {
+	tx, ev, err := EventFromRef("https://api.elliemae.com/partner/v2/transactions/tx-1/events/ev%2F2")
+	require.NoError(t, err)
+	require.Equal(t, "tx-1", tx)
+	require.Equal(t, "ev/2", ev)
+	for _, ref := range []string{"", "/partner/v2/transactions/tx-1", "/partner/v2/transactions/tx-1/events", "/partner/v2/transactions/tx-1/files/f", "/partner/v2/transactions/tx-1/events/e/more"} {
+		_, _, err := EventFromRef(ref)
+		require.Error(t, err, ref)
+	}
 }
 
 // FuzzWebhook: parsing never panics and fails only with a *ValidationError; a signature

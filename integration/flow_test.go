@@ -79,12 +79,7 @@ func TestAppraisalCanceledByLenderReleasesInspection(t *testing.T) {
 	ctx := ctxFor(t, time.Minute)
 	o := e.place(ctx, demo.SampleOrder(workflows.TypeAppraisal, "LN-APPR-2", "77 Levee Rd"))
 	require.NoError(t, demo.ScheduleInspection(ctx, e.operator, o.ID, 0))
-	require.NoError(t, e.lender.Cancel(ctx, o.ID, "borrower withdrew"))
-
-	res := e.await(ctx, o.ID)
-	require.Equal(t, epc.StatusCanceled, res.ResponseStatus)
-	v := e.view(ctx, o.ID)
-	require.Equal(t, epc.StatusCanceled, v.Response.Status)
+	v := e.cancel(ctx, o.ID)
 	require.Len(t, v.eventsOfType("urn:elli:epc:partner:appraisal:released"), 1)
 	require.Empty(t, v.Resources, "nothing uploaded for a canceled order")
 	e.saveHistory(ctx, "transaction", workflows.TransactionWorkflowID(o.ID), "appraisal-canceled")

@@ -85,6 +85,17 @@ func (e *env) place(ctx context.Context, req demo.OrderRequest) demo.Order {
 	return o
 }
 
+// cancel has the lender cancel the order, waits for its workflow to end canceled and returns
+// the sandbox's record of it, canceled too.
+func (e *env) cancel(ctx context.Context, txID string) sandboxView {
+	e.t.Helper()
+	require.NoError(e.t, e.lender.Cancel(ctx, txID, "borrower withdrew"))
+	require.Equal(e.t, epc.StatusCanceled, e.await(ctx, txID).ResponseStatus)
+	v := e.view(ctx, txID)
+	require.Equal(e.t, epc.StatusCanceled, v.Response.Status)
+	return v
+}
+
 // sharedEnv starts a stack with the default configuration for one test.
 func sharedEnv(t *testing.T) *env {
 	t.Helper()
@@ -287,7 +298,12 @@ func (e *env) saveHistory(ctx context.Context, flow, workflowID, name string) {
 	if !updateHistories {
 		return
 	}
-	writeHistory(e.t, filepath.Join("..", "workflows", "testdata", "histories", flow), name, e.historyOf(ctx, workflowID, ""))
+	writeHistory(e.t, historiesDir(flow), name, e.historyOf(ctx, workflowID, ""))
+}
+
+// historiesDir is where the histories of a flow are kept for the replay test.
+func historiesDir(flow string) string {
+	return filepath.Join("..", "workflows", "testdata", "histories", flow)
 }
 
 // historyOf reads a workflow run's whole history (runID "": the latest run).

@@ -24,6 +24,7 @@ import (
 	"github.com/epcflow/epcflow/api"
 	"github.com/epcflow/epcflow/blobs"
 	"github.com/epcflow/epcflow/codec"
+	"github.com/epcflow/epcflow/dedup"
 	"github.com/epcflow/epcflow/devserver"
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/metrics"
@@ -69,6 +70,16 @@ type Config struct {
 	// DataDir/portal.db (in memory when DBPath is in memory; SQLite also when Temporal's
 	// database is a PostgreSQL URL: it is not shared with Temporal).
 	PortalDSN string
+	// DedupDSN is the store of delivered webhooks (dedup.Open); default: the portal's
+	// database (its own table). DedupMaxAge is how long a key is kept (default
+	// dedup.DefaultMaxAge).
+	DedupDSN    string
+	DedupMaxAge time.Duration
+	// RecheckInterval is how often the worker's orders re-read their transaction while they
+	// wait (zero: workflows.DefaultRecheckInterval).
+	RecheckInterval time.Duration
+	// TemporalDynamicConfig overrides the embedded server's dynamic config (key → value).
+	TemporalDynamicConfig map[string]any
 	// PortalSecret derives the portal's invitation links (nil: a random one, in memory: links
 	// of an earlier start then stop working; `dev` keeps one in its data directory).
 	PortalSecret *portal.Secret
@@ -89,6 +100,7 @@ type Stack struct {
 	Worker     sdkworker.Worker
 	Blobs      blobs.Store
 	Portal     *portal.Store
+	Dedup      *dedup.Store
 	Metrics    *metrics.Registry
 	SandboxURL string
 	APIURL     string
@@ -165,6 +177,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		Logger:           log.With("component", "temporal"),
 		LogLevel:         cfg.TemporalLogLevel,
 	}
+	st.serverCfg.ExtraDynamicConfig = cfg.TemporalDynamicConfig
 	st.Server, err = devserver.Start(ctx, st.serverCfg)
 	if err != nil {
 		return nil, fmt.Errorf("temporal dev server: %w", err)
@@ -194,7 +207,9 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 			return nil, err
 		}
 		inbank := &pos.InbankClient{BaseURL: st.SandboxURL, APIKey: sandbox.DefaultInbankAPIKey, Logger: log}
-		st.Worker, err = worker.New(st.Client, worker.Deps{Transaction: acts, Payment: &activities.Payment{Inbank: inbank}}, worker.Options{})
+		engine := workflows.NewEngine()
+		engine.RecheckInterval = cfg.RecheckInterval
+		st.Worker, err = worker.New(st.Client, worker.Deps{Engine: engine, Transaction: acts, Payment: &activities.Payment{Inbank: inbank}}, worker.Options{})
 		if err != nil {
 			return nil, err
 		}
@@ -224,6 +239,11 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		return nil, err
 	}
 	st.onClose(st.Portal.Close)
+	st.Dedup, err = dedup.Open(ctx, orDefault(cfg.DedupDSN, portalDSN), dedup.Options{MaxAge: cfg.DedupMaxAge, Logger: log.With("component", "dedup")})
+	if err != nil {
+		return nil, err
+	}
+	st.onClose(st.Dedup.Close)
 	portalSecret := cfg.PortalSecret
 	if portalSecret == nil {
 		portalSecret = portal.RandomSecret()
@@ -239,7 +259,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	h, err := api.New(api.Config{
 		Engine: st.Starter, Verifier: verifier, Blobs: st.Blobs, Logger: log.With("component", "api"),
 		Metrics: st.Metrics, Ready: st.Starter.CheckHealth, OperatorToken: cfg.OperatorToken,
-		Codec: codecHandler, Delivery: delivery, Payments: payments,
+		Codec: codecHandler, Delivery: delivery, Payments: payments, Dedup: st.Dedup,
 	})
 	if err != nil {
 		return nil, err

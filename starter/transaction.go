@@ -16,22 +16,28 @@ import (
 // The transaction flow: EPC webhooks start and signal a transaction's workflow; operators
 // read it and act on it through updates.
 
-// SignalFromWebhook turns a parsed, verified webhook into the workflow's signal.
-func SignalFromWebhook(w epc.Webhook) (workflows.WebhookSignal, error) {
+// SignalFromWebhook turns a parsed, verified webhook into the workflow's signal; bodySHA256
+// is the hex SHA-256 of its raw body.
+func SignalFromWebhook(w epc.Webhook, bodySHA256 string) (workflows.WebhookSignal, error) {
 	txID, err := epc.TransactionIDFromWebhook(w)
 	if err != nil {
 		return workflows.WebhookSignal{}, err
 	}
-	return workflows.WebhookSignal{
+	sig := workflows.WebhookSignal{
 		EventID: w.EventID, EventTime: w.EventTime, EventType: w.EventType,
 		ResourceType: w.Meta.ResourceType, ResourceID: w.Meta.ResourceID, TransactionID: txID,
-	}, nil
+		BodySHA256: bodySHA256,
+	}
+	if tx, ev, err := epc.EventFromRef(w.Meta.ResourceRef); err == nil && tx == txID {
+		sig.RefEventID = ev
+	}
+	return sig, nil
 }
 
 // DeliverWebhook hands a webhook to its transaction's workflow, starting it if needed
 // (SignalWithStart): any number of webhooks, in any order, make one workflow.
-func (s *Starter) DeliverWebhook(ctx context.Context, w epc.Webhook) (runID string, err error) {
-	sig, err := SignalFromWebhook(w)
+func (s *Starter) DeliverWebhook(ctx context.Context, w epc.Webhook, bodySHA256 string) (runID string, err error) {
+	sig, err := SignalFromWebhook(w, bodySHA256)
 	if err != nil {
 		return "", err
 	}

@@ -40,6 +40,8 @@ type Config struct {
 	InbankAPIKey string
 	// MetricsListen is the worker's /metrics address ("" for none).
 	MetricsListen string
+	// RecheckInterval is the worker's --recheck-interval (zero: its default).
+	RecheckInterval time.Duration
 	// LogLevel of the worker (default "warn"); its logs go to Stderr (nil: discarded).
 	LogLevel string
 	Stderr   io.Writer
@@ -71,6 +73,9 @@ func Start(ctx context.Context, c client.Client, cfg Config) (*Process, error) {
 		"--epc-base-url", cfg.SandboxURL, "--epc-client-id", sandbox.DefaultClientID,
 		"--blob-dir", cfg.BlobDir, "--metrics-listen", cfg.MetricsListen, "--inbank-base-url", cfg.SandboxURL,
 		"--log-format", "text", "--log-level", cfg.LogLevel)
+	if cfg.RecheckInterval > 0 {
+		args = append(args, "--recheck-interval", cfg.RecheckInterval.String())
+	}
 	cmd := exec.Command(cfg.Command[0], args...)
 	cmd.Env = append(os.Environ(), "EPC_CLIENT_SECRET="+sandbox.DefaultClientSecret, "EPCFLOW_CODEC_KEYS="+cfg.CodecKeys, "INBANK_API_KEY="+cfg.InbankAPIKey)
 	cmd.Env = append(cmd.Env, cfg.Env...)

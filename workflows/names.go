@@ -3,6 +3,10 @@ package workflows
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
+	"unicode"
+	"unicode/utf8"
 
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
@@ -28,6 +32,30 @@ const (
 // TransactionWorkflowID derives the one workflow id of an EPC transaction, so every webhook
 // for it lands on the same execution.
 func TransactionWorkflowID(transactionID string) string { return "epc-transaction-" + transactionID }
+
+// MaxTransactionIDBytes bounds a transaction id, so its workflow id stays within the server's
+// limit (maxWorkflowIDBytes) with room to spare.
+const MaxTransactionIDBytes = 900
+
+// CheckTransactionID tells whether Temporal can take transactionID in a workflow id: valid
+// UTF-8, no control character, 1 to MaxTransactionIDBytes bytes. A webhook naming one it
+// cannot take would be refused by Temporal on every retry: it is refused at once instead.
+func CheckTransactionID(transactionID string) error {
+	switch {
+	case transactionID == "":
+		return errors.New("the transaction id is empty")
+	case len(transactionID) > MaxTransactionIDBytes:
+		return fmt.Errorf("the transaction id is %d bytes long; at most %d are accepted", len(transactionID), MaxTransactionIDBytes)
+	case !utf8.ValidString(transactionID):
+		return errors.New("the transaction id is not valid UTF-8")
+	}
+	for i, r := range transactionID {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("the transaction id holds a control character (%U at byte %d)", r, i)
+		}
+	}
+	return nil
+}
 
 // PaymentWorkflowID is the workflow id of payment session id.
 func PaymentWorkflowID(id string) string { return "payment-session-" + id }

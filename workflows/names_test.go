@@ -45,3 +45,29 @@ func TestDockerComposeRegistersTheSearchAttributes(t *testing.T) {
 	require.Equal(t, "Keyword", loop[2])
 	require.Equal(t, want, listed, "docker-compose.yml's search attributes differ from workflows.SearchAttributes()")
 }
+
+func TestCheckTransactionID(t *testing.T) {
+	for _, tt := range []struct {
+		name, id, wantErr string
+	}{
+		{"uuid", "0bf34a40-8ca1-4b58-8cbc-dd6b9f67dc63", ""},
+		{"unicode letters", "tx-é-1", ""},
+		{"at the limit", strings.Repeat("a", workflows.MaxTransactionIDBytes), ""},
+		{"empty", "", "empty"},
+		{"too long", strings.Repeat("a", workflows.MaxTransactionIDBytes+1), "901 bytes long"},
+		{"NUL", "tx\x00", "control character (U+0000 at byte 2)"},
+		{"newline", "tx\n1", "control character"},
+		{"C1 control", "tx\u00851", "control character"},
+		{"invalid UTF-8", "tx\xff", "not valid UTF-8"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := workflows.CheckTransactionID(tt.id)
+			if tt.wantErr == "" {
+				require.NoError(t, err)
+				require.LessOrEqual(t, len(workflows.TransactionWorkflowID(tt.id)), 1000, "Temporal's limit on workflow ids")
+				return
+			}
+			require.ErrorContains(t, err, tt.wantErr)
+		})
+	}
+}

@@ -19,6 +19,7 @@ const (
 	awaitCall                  // a wait on the platform, heartbeating
 	uploadCall                 // a file upload, heartbeating
 	localWork                  // work on the worker (a determination, a PDF)
+	infoCall                   // a read of EPC for the record only: a few tries, then without it
 )
 
 // withActivity sets the options of a transaction activity: summary shows in the UI. No
@@ -40,6 +41,8 @@ func withActivity(ctx workflow.Context, summary string, kind callKind) workflow.
 		o.HeartbeatTimeout = 30 * time.Second
 	case localWork:
 		o.StartToCloseTimeout = time.Minute
+	case infoCall:
+		retry.MaximumAttempts = 5
 	}
 	return workflow.WithActivityOptions(ctx, o)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"sort"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
@@ -16,10 +17,24 @@ import (
 // Engine runs EPC transactions. Products maps a request type to the product that fulfils it.
 type Engine struct {
 	Products map[string]Product
+	// RecheckInterval is how often an order waiting for someone outside it re-reads its
+	// transaction (webhooks ICE gave up on are lost); zero means DefaultRecheckInterval.
+	RecheckInterval time.Duration
 }
 
+// DefaultRecheckInterval is the default of Engine.RecheckInterval.
+const DefaultRecheckInterval = 6 * time.Hour
+
+// changeWebhookPath versions what the webhook path changed in the workflow's commands: the
+// transaction re-read while the order waits (transaction_wait.go), continue-as-new at those
+// waiting points, the request's changes told by reads rather than counted webhooks, and
+// webhooks of types not acted on recorded with their event (transaction_webhook.go). Orders
+// started before it keep the old behaviour, so their histories replay.
+const changeWebhookPath = "webhook-path"
+
 // Transaction is the transaction workflow, registered as TransactionWorkflowName: it works
-// the order (work), then records how it ended (finish).
+// the order (work), then records how it ended (finish). A long-lived order continues as new
+// at a waiting point when Temporal suggests it, carrying its state (in.Restored).
 func (e *Engine) Transaction(ctx workflow.Context, in TransactionInput) (TransactionResult, error) {
 	if in.TransactionID == "" {
 		return TransactionResult{}, temporal.NewNonRetryableApplicationError("transactionId is required", "InvalidInput", nil)
@@ -32,6 +47,10 @@ func (e *Engine) Transaction(ctx workflow.Context, in TransactionInput) (Transac
 	workCtx, cancelWork := workflow.WithCancel(ctx)
 	s.cancelWork = cancelWork
 	err := s.work(workCtx)
+	var can *workflow.ContinueAsNewError
+	if errors.As(err, &can) {
+		return TransactionResult{}, err
+	}
 	s.finish(ctx, err)
 	// Let an operator update that is still running (e.g. posting a progress event) finish.
 	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
@@ -44,12 +63,26 @@ type txState struct {
 	in     TransactionInput
 	log    log.Logger
 	st     Status
+	v      workflow.Version // of changeWebhookPath
 
+	signals    workflow.ReceiveChannel
 	seen       map[string]bool // webhook dedup keys
 	seenOrder  []string
 	knownEvent map[string]bool // transaction events already inspected
+	busy       int             // activities run for webhooks beside refresh (ReadEvent)
 
-	requestUpdates int // lender request updates seen (transaction "updated" webhooks)
+	requestUpdates int // before changeWebhookPath: lender request updates seen ("updated" webhooks)
+	// From changeWebhookPath on, a request change is told by reads of the transaction: a
+	// digest of the request never seen before (stale reads show one seen already).
+	requestDigests map[string]bool
+	requestChanged bool
+
+	// The lender's input (awaitInput): whether this wait asked for it, and until when.
+	inputAsked    bool
+	inputDeadline time.Time
+	// resume is the waiting point a continued run starts at ("" for a fresh run, and once
+	// the run has left it).
+	resume string
 
 	// The lender's cancellation (transaction_cancel.go).
 	cancelRequested          bool
@@ -63,20 +96,23 @@ type txState struct {
 	delivery *DeliverInput
 }
 
-// maxSeenWebhooks bounds the dedup memory of a long-lived order.
-const maxSeenWebhooks = 2000
-
 func newTxState(ctx workflow.Context, e *Engine, in TransactionInput) *txState {
 	s := &txState{
-		engine:     e,
-		in:         in,
-		log:        log.With(workflow.GetLogger(ctx), "transactionId", in.TransactionID),
-		seen:       map[string]bool{},
-		knownEvent: map[string]bool{},
-		st:         Status{TransactionID: in.TransactionID, ClientID: in.InstanceID, Stage: StageReceived},
+		engine:         e,
+		in:             in,
+		log:            log.With(workflow.GetLogger(ctx), "transactionId", in.TransactionID),
+		seen:           map[string]bool{},
+		knownEvent:     map[string]bool{},
+		requestDigests: map[string]bool{},
+		st:             Status{TransactionID: in.TransactionID, ClientID: in.InstanceID, Stage: StageReceived, Runs: 1},
 	}
+	// Before any command: histories recorded before the change have no marker here.
+	s.v = workflow.GetVersion(ctx, changeWebhookPath, workflow.DefaultVersion, 1)
 	if in.InputDeadline <= 0 {
 		s.in.InputDeadline = DefaultInputDeadline
+	}
+	if in.Restored != nil {
+		s.restore(ctx, *in.Restored)
 	}
 	return s
 }
@@ -97,53 +133,38 @@ func (s *txState) registerHandlers(ctx workflow.Context) error {
 		workflow.UpdateHandlerOptions{Validator: s.validateProgress}); err != nil {
 		return err
 	}
-	ch := workflow.GetSignalChannel(ctx, SignalWebhook)
+	s.signals = workflow.GetSignalChannel(ctx, SignalWebhook)
 	workflow.Go(ctx, func(gctx workflow.Context) {
 		for {
 			var sig WebhookSignal
-			ch.Receive(gctx, &sig)
-			s.onWebhook(gctx, sig)
+			if s.v == workflow.DefaultVersion {
+				s.signals.Receive(gctx, &sig)
+				s.onWebhook(gctx, sig)
+				continue
+			}
+			// A blocked Receive takes the signal off the channel before this goroutine runs:
+			// it stays on the channel (Len) until it is handled, so that the run never
+			// continues as new with one taken and not handled.
+			_ = workflow.Await(gctx, func() bool { return s.signals.Len() > 0 })
+			for s.signals.ReceiveAsync(&sig) {
+				s.onWebhook(gctx, sig)
+			}
 		}
 	})
 	return nil
 }
 
-// onWebhook reacts to a verified webhook. A webhook is a trigger, never the truth: what it
-// means is read back from EPC (refresh, in transaction_cancel.go).
-func (s *txState) onWebhook(ctx workflow.Context, sig WebhookSignal) {
-	key := sig.DedupKey()
-	if s.seen[key] {
-		s.log.Debug("duplicate webhook ignored", "eventId", sig.EventID)
-		return
-	}
-	s.seen[key] = true
-	s.seenOrder = append(s.seenOrder, key)
-	if len(s.seenOrder) > maxSeenWebhooks {
-		delete(s.seen, s.seenOrder[0])
-		s.seenOrder = s.seenOrder[1:]
-	}
-	s.st.WebhooksSeen++
-	switch {
-	case sig.ResourceType == epc.ResourceTransaction && sig.EventType == epc.WebhookCreated:
-		return // the order itself: the workflow is already working it
-	case sig.ResourceType == epc.ResourceTransaction && sig.EventType == epc.WebhookUpdated:
-		s.requestUpdates++
-	case sig.ResourceType == epc.ResourceTransactionEvent && s.knownEvent[sig.ResourceID]:
-		return // already seen in an earlier read of the transaction
-	}
-	if !s.st.Closed && !s.cancelRequested {
-		s.refresh(ctx)
-	}
-}
-
-// work runs the order from acknowledgement to completion.
+// work runs the order from acknowledgement to completion. A continued run has done the
+// first steps already and starts at the waiting point it was continued at (s.resume).
 func (s *txState) work(ctx workflow.Context) error {
-	if err := s.acknowledge(ctx); err != nil {
-		return err
-	}
-	s.setStage(ctx, StageGathering, "")
-	if err := s.gather(ctx); err != nil {
-		return err
+	if s.resume == "" {
+		if err := s.acknowledge(ctx); err != nil {
+			return err
+		}
+		s.setStage(ctx, StageGathering, "")
+		if err := s.gather(ctx); err != nil {
+			return err
+		}
 	}
 	if err := s.chooseProduct(); err != nil {
 		return err
@@ -151,7 +172,9 @@ func (s *txState) work(ctx workflow.Context) error {
 	if err := s.awaitInput(ctx); err != nil {
 		return err
 	}
-	s.setStage(ctx, StageWorking, "")
+	if !s.resuming(atSchedule) && !s.resuming(atReport) {
+		s.setStage(ctx, StageWorking, "")
+	}
 	d, err := s.product.Work(ctx, s)
 	if err != nil {
 		return err
@@ -187,6 +210,8 @@ func (s *txState) gather(ctx workflow.Context) error {
 		return err
 	}
 	s.order = o
+	s.requestDigests[o.RequestDigest] = true
+	s.requestChanged = false
 	s.learn(ctx, o.TxInfo)
 	if o.Closed() {
 		return errClosedElsewhere
@@ -212,21 +237,28 @@ func (s *txState) chooseProduct() error {
 }
 
 // awaitInput asks the lender for missing input (inputRequired) until the product has what it
-// needs, or fails the order when the lender stays silent past the deadline.
+// needs, or fails the order when the lender stays silent past the deadline. A run continued
+// while waiting for the input goes on waiting.
 func (s *txState) awaitInput(ctx workflow.Context) error {
-	asked := false
+	if s.resuming(atInput) {
+		if err := s.waitForInput(ctx); err != nil {
+			return err
+		}
+	} else {
+		s.inputAsked = false
+	}
 	for {
 		missing := s.product.Requirements(s.order)
 		s.st.MissingInput = missing
 		if len(missing) == 0 {
 			break
 		}
-		asked = true
+		s.inputAsked = true
 		if err := s.askForInput(ctx, missing); err != nil {
 			return err
 		}
 	}
-	if !asked {
+	if !s.inputAsked {
 		return nil
 	}
 	_, err := s.patch(ctx, "resume", epc.Response{
@@ -248,12 +280,26 @@ func (s *txState) askForInput(ctx workflow.Context, missing []epc.ErrorItem) err
 	if !out.Applied {
 		return errClosedElsewhere
 	}
-	seen := s.requestUpdates
-	ok, err := workflow.AwaitWithTimeout(ctx, s.in.InputDeadline, func() bool { return s.requestUpdates > seen })
+	s.inputDeadline = workflow.Now(ctx).Add(s.in.InputDeadline)
+	return s.waitForInput(ctx)
+}
+
+// waitForInput waits for the lender's update of the request and reads the order again, or
+// fails the order once s.inputDeadline has passed.
+func (s *txState) waitForInput(ctx workflow.Context) error {
+	var ok bool
+	var err error
+	if s.v == workflow.DefaultVersion {
+		seen := s.requestUpdates
+		ok, err = workflow.AwaitWithTimeout(ctx, s.in.InputDeadline, func() bool { return s.requestUpdates > seen })
+	} else {
+		ok, err = s.waitOutside(ctx, atInput, s.inputDeadline, func() bool { return s.requestChanged })
+	}
 	if err != nil {
 		return err
 	}
 	if !ok {
+		missing := s.st.MissingInput
 		return fail(CodeInputTimeout, missing[0].FieldID, "the lender did not supply %s within %s", fieldList(missing), s.in.InputDeadline)
 	}
 	return s.gather(ctx)
@@ -277,7 +323,11 @@ func (s *txState) sendServiceEvents(ctx workflow.Context, d Delivery) error {
 		return errClosedElsewhere
 	}
 	var outcome activities.ServiceOutcome
-	if err := workflow.ExecuteActivity(withActivity(ctx, "await service events outcome", awaitCall), ActivityAwaitServiceOutcome, s.in.TransactionID).Get(ctx, &outcome); err != nil {
+	f := workflow.ExecuteActivity(withActivity(ctx, "await service events outcome", awaitCall), ActivityAwaitServiceOutcome, s.in.TransactionID)
+	if err := s.waitWhilePending(ctx, f); err != nil {
+		return err
+	}
+	if err := f.Get(ctx, &outcome); err != nil {
 		return err
 	}
 	s.st.ServiceEvents = &outcome

@@ -11,8 +11,9 @@ import (
 // a urn:elli:epc:transaction:request:canceled event ([ours]: epc.EventRequestCanceled) and
 // sends webhooks. The workflow
 //
-//  1. detects it: every webhook triggers a re-read of the transaction (refresh), and the
-//     acknowledgement and the order's reads report it too (canceledBefore);
+//  1. detects it: every webhook triggers a re-read of the transaction (refresh), an order that
+//     waits re-reads it now and then (recheck, transaction_wait.go), and the acknowledgement
+//     and the order's reads report it too (canceledBefore);
 //  2. records the request (requestCancel) and stops the work: the pipeline runs on a context
 //     that requestCancel cancels, so whatever step it is in returns;
 //  3. compensates: each product step that promised something to the lender registers, as it
@@ -41,12 +42,7 @@ func (s *txState) refresh(ctx workflow.Context) {
 				s.log.Warn("reading transaction after webhook failed", "error", err)
 				return
 			}
-			for _, id := range snap.EventIDs {
-				s.knownEvent[id] = true
-			}
-			if snap.CanceledEventID != "" {
-				s.requestCancel(snap.CanceledEventID, snap.CancelComments)
-			}
+			s.observe(snap)
 			if !s.refreshDirty || s.st.Closed || s.cancelRequested {
 				return
 			}

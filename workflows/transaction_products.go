@@ -146,16 +146,18 @@ func (Appraisal) Requirements(o activities.OrderData) []epc.ErrorItem {
 }
 
 // Work implements Product: the inspection is scheduled (and announced), then the report is
-// delivered.
+// delivered. A run continued while waiting for the report has done the rest.
 func (Appraisal) Work(ctx workflow.Context, s *txState) (Delivery, error) {
-	if err := awaitSchedule(ctx, s); err != nil {
-		return Delivery{}, err
+	if !s.resuming(atReport) {
+		if err := awaitSchedule(ctx, s); err != nil {
+			return Delivery{}, err
+		}
+		if err := announceSchedule(ctx, s, *s.schedule); err != nil {
+			return Delivery{}, err
+		}
+		s.setStage(ctx, StageAwaitReport, "operator: deliver the report and appraised value")
 	}
-	if err := announceSchedule(ctx, s, *s.schedule); err != nil {
-		return Delivery{}, err
-	}
-	s.setStage(ctx, StageAwaitReport, "operator: deliver the report and appraised value")
-	if err := workflow.Await(ctx, func() bool { return s.delivery != nil }); err != nil {
+	if err := s.waitAt(ctx, atReport, func() bool { return s.delivery != nil }); err != nil {
 		return Delivery{}, err
 	}
 	return appraisalDelivery(ctx, s, *s.delivery), nil
@@ -166,11 +168,13 @@ func awaitSchedule(ctx workflow.Context, s *txState) error {
 	if s.schedule != nil {
 		return nil
 	}
-	s.setStage(ctx, StageAwaitSchedule, "operator: schedule the inspection")
-	if _, err := s.patch(ctx, "partner status", epc.Response{PartnerStatus: "Scheduling Inspection"}, false); err != nil {
-		return err
+	if !s.resuming(atSchedule) {
+		s.setStage(ctx, StageAwaitSchedule, "operator: schedule the inspection")
+		if _, err := s.patch(ctx, "partner status", epc.Response{PartnerStatus: "Scheduling Inspection"}, false); err != nil {
+			return err
+		}
 	}
-	return workflow.Await(ctx, func() bool { return s.schedule != nil })
+	return s.waitAt(ctx, atSchedule, func() bool { return s.schedule != nil })
 }
 
 // scheduleInspection takes the operator's appointment (the schedule-inspection update). From

@@ -3,6 +3,7 @@ package workflows_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -27,8 +28,7 @@ var pdfRef = blobs.File{SHA256: strings.Repeat("ab", 32), Size: 1234, Name: "rep
 // platform is a fake EPC behind the mocked activities: it records what the workflow asked for.
 type platform struct {
 	mu          sync.Mutex
-	order       activities.OrderData
-	gathers     []activities.OrderData // successive answers of GatherData; the last repeats
+	order       activities.OrderData // the order as the platform holds it (the lender may update it)
 	patches     []epc.Response
 	closed      bool
 	events      []activities.PostEventInput
@@ -38,10 +38,27 @@ type platform struct {
 	canceled    string // canceled event id reported by InspectTransaction
 	uploadErr   error
 	released    int
+	reads       []activities.EventRef // ReadEvent calls
+}
+
+// update is the lender's update of the request (setOrder changes it as the lender would).
+func (p *platform) update(setOrder func(o *activities.OrderData)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	setOrder(&p.order)
+}
+
+// cancel is the lender's cancellation, as the next read of the transaction shows it.
+func (p *platform) cancel(eventID string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.canceled = eventID
 }
 
 func (p *platform) info() activities.TxInfo {
 	info := p.order.TxInfo
+	// Stands for the digest of the request: it changes when the lender updates it.
+	info.RequestDigest = fmt.Sprintf("%+v", p.order.Property)
 	if p.closed {
 		info.TransactionStatus = epc.TransactionCompleted
 	}
@@ -60,8 +77,9 @@ type fixture struct {
 	t   *testing.T
 	env *testsuite.TestWorkflowEnvironment
 	p   *platform
-	// floodTakes makes the flood determination take this long (simulated time).
-	floodTakes time.Duration
+	// floodTakes makes the flood determination take this long (simulated time); outcomeTakes
+	// the platform's processing of service events; inspectTakes a read of the transaction.
+	floodTakes, outcomeTakes, inspectTakes time.Duration
 }
 
 func newFixture(t *testing.T, requestType string, opts ...func(*fixture)) *fixture {
@@ -103,23 +121,23 @@ func (f *fixture) mockActivities() {
 	env.OnActivity(workflows.ActivityGatherData, mock.Anything, mock.Anything).Return(func(_ context.Context, id string) (activities.OrderData, error) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		if len(p.gathers) > 0 {
-			p.order = p.gathers[0]
-			if len(p.gathers) > 1 {
-				p.gathers = p.gathers[1:]
-			}
-		}
 		o := p.order
 		o.TxInfo = p.info()
 		return o, nil
 	})
-	env.OnActivity(workflows.ActivityInspectTransaction, mock.Anything, mock.Anything).Return(func(_ context.Context, id string) (activities.TxSnapshot, error) {
+	env.OnActivity(workflows.ActivityInspectTransaction, mock.Anything, mock.Anything).After(f.inspectTakes).Return(func(_ context.Context, id string) (activities.TxSnapshot, error) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		p.inspects++
 		snap := activities.TxSnapshot{TxInfo: p.info()}
 		snap.TxInfo.CanceledEventID = p.canceled
 		return snap, nil
+	})
+	env.OnActivity(workflows.ActivityReadEvent, mock.Anything, mock.Anything).Return(func(_ context.Context, ref activities.EventRef) (activities.EventInfo, error) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.reads = append(p.reads, ref)
+		return activities.EventInfo{ID: ref.EventID, Type: "urn:elli:epc:transaction:message", Text: "Lender message"}, nil
 	})
 	env.OnActivity(workflows.ActivityPostEvent, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.PostEventInput) (activities.EventInfo, error) {
 		p.mu.Lock()
@@ -139,7 +157,7 @@ func (f *fixture) mockActivities() {
 		p.serviceSent = append(p.serviceSent, in)
 		return activities.PatchOutcome{Applied: !p.closed, Info: p.info()}, nil
 	})
-	env.OnActivity(workflows.ActivityAwaitServiceOutcome, mock.Anything, mock.Anything).Return(func(_ context.Context, id string) (activities.ServiceOutcome, error) {
+	env.OnActivity(workflows.ActivityAwaitServiceOutcome, mock.Anything, mock.Anything).After(f.outcomeTakes).Return(func(_ context.Context, id string) (activities.ServiceOutcome, error) {
 		return activities.ServiceOutcome{EventID: "ev-processed", Status: "Success", Success: []epc.ProcessedServiceEvent{{Code: "X"}}}, nil
 	})
 	env.OnActivity(workflows.ActivityUploadFile, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.UploadInput) (epc.Resource, error) {
@@ -279,14 +297,14 @@ func TestAppraisalHappyPath(t *testing.T) {
 
 func TestInputRequiredThenResume(t *testing.T) {
 	f := newFixture(t, workflows.TypeFloodCertification)
-	incomplete := f.p.order
-	incomplete.Property.StreetAddress = ""
-	incomplete.Property.PostalCode = ""
-	f.p.gathers = []activities.OrderData{incomplete, f.p.order}
+	complete := f.p.order.Property
+	f.p.order.Property.StreetAddress = ""
+	f.p.order.Property.PostalCode = ""
 	f.at(time.Hour, func() {
 		st := f.status()
 		require.Equal(t, workflows.StageInputRequired, st.Stage)
 		require.Len(t, st.MissingInput, 2)
+		f.p.update(func(o *activities.OrderData) { o.Property = complete })
 		f.signal(workflows.WebhookSignal{EventID: "upd-1", EventType: epc.WebhookUpdated, ResourceType: epc.ResourceTransaction, ResourceID: txID})
 	})
 	res := f.run()
@@ -374,9 +392,7 @@ func TestCancelDuringEachStep(t *testing.T) {
 				}
 			})
 			f.at(tt.cancelAt, func() {
-				f.p.mu.Lock()
-				f.p.canceled = "ev-cancel"
-				f.p.mu.Unlock()
+				f.p.cancel("ev-cancel")
 				f.signal(cancelWebhook("ev-cancel"))
 			})
 			res := f.run()
@@ -445,7 +461,7 @@ func TestValidatorsRejectBadActions(t *testing.T) {
 func TestWorkflowInputsCarryNoSecrets(t *testing.T) {
 	// The workflow's input, signals and activity results are built from these types; none
 	// has a field that could hold request.credentials.
-	for _, v := range []any{workflows.TransactionInput{}, workflows.WebhookSignal{}, activities.OrderData{}, activities.TxInfo{}, activities.TxSnapshot{}} {
+	for _, v := range []any{workflows.TransactionInput{}, workflows.Carried{}, workflows.WebhookSignal{}, activities.OrderData{}, activities.TxInfo{}, activities.TxSnapshot{}} {
 		b, err := json.Marshal(v)
 		require.NoError(t, err)
 		require.NotContains(t, strings.ToLower(string(b)), "password")

@@ -19,8 +19,24 @@ type TransactionInput struct {
 	// InputDeadline bounds how long the workflow waits for the lender after inputRequired;
 	// zero means DefaultInputDeadline.
 	InputDeadline time.Duration `json:"inputDeadline,omitempty"`
-	// Restored carries state across continue-as-new.
-	Restored *Status `json:"restored,omitempty"`
+	// Restored carries the order's state when a run continues as new at a waiting point.
+	Restored *Carried `json:"restored,omitempty"`
+}
+
+// Carried is what a transaction's run hands to the next when it continues as new.
+type Carried struct {
+	Status Status               `json:"status"`
+	Order  activities.OrderData `json:"order"`
+	// At is the waiting point the next run resumes at: atInput, atSchedule or atReport.
+	At string `json:"at"`
+	// InputAsked and InputDeadline: the lender was asked for input, and has until then.
+	InputAsked    bool      `json:"inputAsked,omitempty"`
+	InputDeadline time.Time `json:"inputDeadline,omitempty"`
+	// Seen are the webhook dedup keys, oldest first; KnownEvents the transaction events read
+	// already; RequestDigests the digests of the request seen in reads.
+	Seen           []string `json:"seen,omitempty"`
+	KnownEvents    []string `json:"knownEvents,omitempty"`
+	RequestDigests []string `json:"requestDigests,omitempty"`
 }
 
 // DefaultInputDeadline is how long a lender has to answer inputRequired.
@@ -34,13 +50,23 @@ type WebhookSignal struct {
 	ResourceType  string    `json:"resourceType"`
 	ResourceID    string    `json:"resourceId"`
 	TransactionID string    `json:"transactionId"`
+	// BodySHA256 is the hex SHA-256 of the raw body: the webhook's identity when it has no
+	// eventId. Empty in signals sent before it was added.
+	BodySHA256 string `json:"bodySha256,omitempty"`
+	// RefEventID is the transaction event meta.resourceRef names, if it names one.
+	RefEventID string `json:"refEventId,omitempty"`
 }
 
-// DedupKey identifies a webhook delivery: its eventId, or, for platforms that omit it, the
-// fields that together name the notification.
+// DedupKey identifies a webhook delivery: its eventId, or for platforms that omit it the
+// digest of its body (eventTime is given to the second: two updates of one second differ in
+// nothing else). Signals recorded before the digest keep the fields that name the
+// notification, so their histories replay alike.
 func (w WebhookSignal) DedupKey() string {
-	if w.EventID != "" {
+	switch {
+	case w.EventID != "":
 		return w.EventID
+	case w.BodySHA256 != "":
+		return "sha256:" + w.BodySHA256
 	}
 	return w.EventType + "|" + w.ResourceType + "|" + w.ResourceID + "|" + w.EventTime.UTC().Format(time.RFC3339Nano)
 }
@@ -85,7 +111,26 @@ type Status struct {
 	Report          *DeliverInput                  `json:"report,omitempty"`
 	Flood           *activities.FloodDetermination `json:"flood,omitempty"`
 	WebhooksSeen    int                            `json:"webhooksSeen"`
-	Closed          bool                           `json:"closed"`
+	// UnhandledWebhooks counts the webhooks of a type epcflow does not act on; Unhandled
+	// keeps the latest (maxUnhandled).
+	UnhandledWebhooks int                `json:"unhandledWebhooks,omitempty"`
+	Unhandled         []UnhandledWebhook `json:"unhandled,omitempty"`
+	// Rechecks counts the reads of the transaction made because the order waited a whole
+	// recheck interval; Runs the runs of the workflow (more than one after continue-as-new).
+	Rechecks int  `json:"rechecks,omitempty"`
+	Runs     int  `json:"runs,omitempty"`
+	Closed   bool `json:"closed"`
+}
+
+// UnhandledWebhook is a webhook of a type epcflow does not act on, as recorded on its order.
+type UnhandledWebhook struct {
+	EventID      string    `json:"eventId,omitempty"`
+	EventType    string    `json:"eventType"`
+	ResourceType string    `json:"resourceType"`
+	ResourceID   string    `json:"resourceId"`
+	EventTime    time.Time `json:"eventTime"`
+	// Event is the transaction event the webhook names, as read from EPC, when it names one.
+	Event *EventRecord `json:"event,omitempty"`
 }
 
 // EventRecord is a transaction event this workflow created or reacted to.

@@ -119,6 +119,7 @@ func (e *EPC) createTransaction(w http.ResponseWriter, r *http.Request) error {
 	t.mu.Lock()
 	e.notifyTransaction(t, base, epc.WebhookCreated)
 	e.notifyEvent(t, base, created.ID)
+	t.announced = true
 	out := t.partnerJSON()
 	t.mu.Unlock()
 	e.rt.Log.Info("sandbox: transaction created", "transaction", t.id, "product", p.Name, "type", t.requestType)

@@ -249,7 +249,7 @@ func (e *EPC) restoreTx(ts *txSnapshot, media MediaReader) (*txState, error) {
 		id: ts.ID, status: ts.Status, clientID: ts.ClientID, created: ts.Created, entityRef: ts.EntityRef,
 		product: prod, request: ts.Request, response: ts.Response, responseHistory: ts.ResponseHistory,
 		events: ts.Events, calls: core.CallLog{Calls: ts.PartnerCalls, Dropped: ts.PartnerCallsDropped},
-		closedBy: ts.ClosedBy, cancelRequested: ts.CancelRequested,
+		closedBy: ts.ClosedBy, cancelRequested: ts.CancelRequested, announced: true,
 	}
 	_ = json.Unmarshal(t.request["type"], &t.requestType)
 	if t.attachments, err = restoreMedia(t, ts.Attachments, true, "attachments", media); err != nil {

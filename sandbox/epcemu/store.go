@@ -171,6 +171,9 @@ type txState struct {
 	calls           core.CallLog
 	closedBy        string // response status that closed the transaction
 	cancelRequested bool
+	// announced: the webhooks of the transaction's creation are queued; later ones are
+	// withheld under WebhookBehavior.FirstOnly.
+	announced bool
 
 	view []byte // cached partner view of the transaction; nil after any change
 }

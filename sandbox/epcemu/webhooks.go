@@ -72,6 +72,11 @@ func (e *EPC) notify(t *txState, base, eventType, resourceType, resourceID, ref 
 		body:         body,
 	}
 	t.webhooks = append(t.webhooks, rec)
+	if t.announced && e.rt.Hooks().Behavior().FirstOnly {
+		rec.Outcome, rec.body = core.OutcomeWithheld, nil
+		e.rt.Log.Info("sandbox: webhook withheld (firstOnly)", "transaction", t.id, "webhook", eventType+" "+resourceType)
+		return
+	}
 	rec.Copies = e.rt.Hooks().Send(e.delivery(t, rec))
 	if rec.Copies == 0 {
 		rec.Outcome = core.OutcomeAbandoned

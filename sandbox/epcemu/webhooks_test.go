@@ -171,7 +171,7 @@ func TestWebhookCopiesAndShuffle(t *testing.T) {
 	if rep.Status != http.StatusOK {
 		t.Fatalf("put behavior: %d %s", rep.Status, rep.Body)
 	}
-	if rep := e.Do(http.MethodGet, "/sandbox/webhooks/behavior", nil); string(rep.Body) != `{"copies":3,"shuffle":true,"delay":"0s","window":"20ms"}`+"\n" {
+	if rep := e.Do(http.MethodGet, "/sandbox/webhooks/behavior", nil); string(rep.Body) != `{"copies":3,"shuffle":true,"delay":"0s","window":"20ms","firstOnly":false}`+"\n" {
 		t.Errorf("GET behavior = %s", rep.Body)
 	}
 	id := e.Order(nil)
@@ -201,6 +201,33 @@ func TestWebhookCopiesAndShuffle(t *testing.T) {
 		t.Fatalf("invalid behavior: %d", bad.Status)
 	}
 	sbtest.WantPointers(t, bad.Err(t), "/copies", "/delay", "/extra")
+}
+
+// TestWebhooksFirstOnly: under firstOnly a transaction's creation webhooks are delivered and
+// every later one (a lender update, a cancellation, their events) is recorded as withheld and
+// never sent, as when the platform gives up on a webhook.
+func TestWebhooksFirstOnly(t *testing.T) {
+	e := newEnv(t)
+	e.Must(http.StatusOK, http.MethodPut, "/sandbox/webhooks/behavior", map[string]any{"firstOnly": true})
+	id := e.Order(nil)
+	e.Idle()
+	e.Must(http.StatusOK, http.MethodPatch, "/sandbox/epc/transactions/"+id+"/request", map[string]any{"options": map[string]any{"rush": true}})
+	e.Must(http.StatusOK, http.MethodPost, "/sandbox/epc/transactions/"+id+"/cancel", map[string]any{"comments": "withdrawn"})
+	e.Idle()
+	if n := len(e.Hooks.Received()); n != 2 {
+		t.Fatalf("partner received %d webhooks, want the 2 of the creation", n)
+	}
+	outcomes := map[string]int{}
+	for _, wh := range e.Control(id).Webhooks {
+		outcomes[wh.Outcome]++
+	}
+	if outcomes[core.OutcomeDelivered] != 2 || outcomes[core.OutcomeWithheld] != 4 || len(outcomes) != 2 {
+		t.Errorf("webhook outcomes %v; want 2 delivered, 4 withheld", outcomes)
+	}
+	// The transaction itself changed: a read shows it.
+	if tx := e.Control(id); !tx.CancelRequested {
+		t.Error("the cancellation was not applied")
+	}
 }
 
 // TestCloseStopsDelivery: Close returns promptly with a retry pending, and nothing is left

@@ -186,7 +186,7 @@ func (rt *Runtime) putWebhookBehavior(w http.ResponseWriter, r *http.Request) er
 	var ps Problems
 	var b WebhookBehavior
 	DecodeFields(obj, "", &ps, map[string]any{
-		"copies": &b.Copies, "shuffle": &b.Shuffle, "delay": &b.Delay, "window": &b.Window,
+		"copies": &b.Copies, "shuffle": &b.Shuffle, "delay": &b.Delay, "window": &b.Window, "firstOnly": &b.FirstOnly,
 	})
 	if b.Copies < 0 || b.Copies > 100 {
 		ps.Add("/copies", "must be between 0 and 100")

@@ -39,6 +39,10 @@ type WebhookBehavior struct {
 	Delay Duration `json:"delay"`
 	// Window bounds the random shuffle delay; 0 means 100ms.
 	Window Duration `json:"window"`
+	// FirstOnly delivers only the webhooks of an object's creation (EPC: a transaction's
+	// first ones); every later one is recorded as withheld and never sent, as if the platform
+	// had given up on it after its retries. Emulators without such objects ignore it.
+	FirstOnly bool `json:"firstOnly"`
 }
 
 const defaultShuffleWindow = 100 * time.Millisecond

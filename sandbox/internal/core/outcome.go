@@ -9,6 +9,7 @@ const (
 	OutcomeDropped   = "dropped"   // a 4xx: never tried again (the platform's rule)
 	OutcomeFailed    = "failed"    // every try failed with a 5xx, a timeout or a network error
 	OutcomeAbandoned = "abandoned" // the sandbox was closed before it was sent
+	OutcomeWithheld  = "withheld"  // never sent: WebhookBehavior.FirstOnly (as if the platform gave up on it)
 )
 
 // Attempt is one try of one copy of a webhook.
