@@ -42,7 +42,7 @@ func readBody(c *gin.Context, limit int64) ([]byte, bool) {
 		if errors.As(err, &mbe) {
 			tooLarge(c, limit)
 		} else {
-			abort(c, http.StatusBadRequest, CodeInvalidRequest, "cannot read the request body")
+			bodyFailed(c, err)
 		}
 		return nil, false
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/epcflow/epcflow/blobs"
+	"github.com/epcflow/epcflow/internal/httpserver"
 	"github.com/epcflow/epcflow/schemas"
 	"github.com/epcflow/epcflow/workflows"
 )
@@ -48,6 +49,11 @@ const appraisedValueRule = "the appraised value in whole dollars"
 // fields as form values) or as JSON with the PDF in "reportBase64". The PDF is checked and
 // stored in the blob store; the workflow only gets its reference.
 func (s *server) deliver(c *gin.Context) {
+	// The operator is authenticated (operatorAuth ran first): their upload gets its own
+	// budget instead of the server's read timeout.
+	if err := httpserver.Extend(c.Writer, s.cfg.UploadTimeout); err != nil {
+		LoggerFrom(c).Debug("upload budget not extended", "error", err)
+	}
 	mt, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	var (
 		file blobs.File

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"go.temporal.io/sdk/client"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"github.com/epcflow/epcflow/api"
 	"github.com/epcflow/epcflow/codec"
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/internal/httpserver"
 	"github.com/epcflow/epcflow/metrics"
 	"github.com/epcflow/epcflow/portal"
 	"github.com/epcflow/epcflow/pos"
@@ -110,7 +110,7 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if metricsListen != "" {
-		stop, err := serve(metricsListen, m.Handler(), log)
+		stop, err := serve(metricsListen, m.Handler(), httpserver.Limits{}, log)
 		if err != nil {
 			return err
 		}
@@ -136,8 +136,14 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 		codecKeys    codecKeysFlag
 		codecToken   string
 		codecOrigins string
+		httpf        httpFlags
+		reportLimit  int
+		uploadTime   time.Duration
 	)
 	tf.register(f)
+	httpf.register(f, "EPCFLOW_")
+	f.integer(&reportLimit, "max-report-bytes", "EPCFLOW_MAX_REPORT_BYTES", api.DefaultMaxReportBytes, "largest report PDF an operator may deliver, in bytes (413 past it)")
+	f.duration(&uploadTime, "upload-timeout", "EPCFLOW_UPLOAD_TIMEOUT", api.DefaultUploadTimeout, "time a report delivery's body may take to arrive, instead of --http-read-timeout (counted once the operator token is checked)")
 	codecKeys.register(f)
 	f.secret(&codecToken, "codec-token", "EPCFLOW_CODEC_TOKEN", "", "bearer `token` required by the codec server at /codec (empty: it answers only loopback clients; set one in production)")
 	f.str(&codecOrigins, "codec-origins", "EPCFLOW_CODEC_ORIGINS", "", "comma-separated browser origins (the Temporal UI's, e.g. https://temporal.example.com) allowed to call /codec")
@@ -159,6 +165,13 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 	logs.register(f, "json")
 	if err := f.parse(args); err != nil {
 		return err
+	}
+	limits, err := httpf.limits()
+	if err != nil {
+		return err
+	}
+	if reportLimit <= 0 || uploadTime <= 0 {
+		return usageErr("--max-report-bytes and --upload-timeout must be positive")
 	}
 	if token == "" && !allowOpen {
 		return usageErr("--operator-token (or EPCFLOW_OPERATOR_TOKEN) is required: it guards the operator and read endpoints under /v1 (schedule, deliver, order state); for a local test, --allow-open-operator-endpoints serves them open")
@@ -199,11 +212,14 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	engine := starter.New(c)
-	h, err := api.New(api.Config{Engine: engine, Verifier: v, Blobs: store, Logger: log, Metrics: m, Ready: engine.CheckHealth, OperatorToken: token, Codec: codecHandler, Delivery: delivery, Payments: payments})
+	h, err := api.New(api.Config{
+		Engine: engine, Verifier: v, Blobs: store, Logger: log, Metrics: m, Ready: engine.CheckHealth, OperatorToken: token,
+		Codec: codecHandler, Delivery: delivery, Payments: payments, MaxReportBytes: int64(reportLimit), UploadTimeout: uploadTime,
+	})
 	if err != nil {
 		return err
 	}
-	stop, err := serve(listen, h, log)
+	stop, err := serve(listen, h, limits, log)
 	if err != nil {
 		return err
 	}
@@ -219,6 +235,7 @@ func runSandbox(ctx context.Context, e *env, args []string) error {
 		listen, partnerURL, publicURL, clientID, secret, key, stateFile string
 		tokenLife, retry                                                time.Duration
 		logs                                                            logging
+		httpf                                                           httpFlags
 	)
 	f.str(&listen, "listen", "SANDBOX_LISTEN", "127.0.0.1:8090", "address to serve the sandbox on")
 	f.str(&partnerURL, "partner-url", "SANDBOX_PARTNER_URL", sandbox.DefaultPartnerURL, "the partner's base URL; webhooks go to <partner-url>/webhooks/epc")
@@ -232,8 +249,13 @@ func runSandbox(ctx context.Context, e *env, args []string) error {
 	f.duration(&tokenLife, "token-lifetime", "", sandbox.DefaultTokenLifetime, "lifetime of issued access tokens")
 	f.duration(&retry, "webhook-retry-interval", "", sandbox.DefaultWebhookRetryInterval, "interval between webhook delivery tries")
 	f.str(&stateFile, "state-file", "SANDBOX_STATE_FILE", "", "file the sandbox keeps its state in across restarts, file bytes in <file>.media/ (empty: in memory only)")
+	httpf.register(f, "SANDBOX_")
 	logs.register(f, "text")
 	if err := f.parse(args); err != nil {
+		return err
+	}
+	limits, err := httpf.limits()
+	if err != nil {
 		return err
 	}
 	log, err := logs.logger(e.stderr)
@@ -257,30 +279,11 @@ func runSandbox(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer sb.Close()
-	srv := &http.Server{Handler: sb.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
+	srv, err := httpserver.Serve(ln, sb.Handler(), limits, log)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(e.stdout, "EPC sandbox on %s (webhooks to %s/webhooks/epc)\n", publicURL, partnerURL)
 	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return srv.Shutdown(sctx)
-}
-
-// serve runs h on addr until the returned stop is called.
-func serve(addr string, h http.Handler, log *slog.Logger) (stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("http server stopped", "addr", addr, "error", err)
-		}
-	}()
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	}, nil
+	return srv.Stop(5 * time.Second)
 }
