@@ -59,16 +59,18 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 		logs              logging
 		codecKeys         codecKeysFlag
 		cacheSize         int
+		sandboxed         sandboxSecrets
 	)
 	tf.register(f)
 	codecKeys.register(f)
+	sandboxed.register(f)
 	// The SDK keeps up to 10,000 workflows in memory by default, about 70 KB each for an open
 	// order: 10,000 orders waiting for appraisers would cost ~700 MB for nothing, since an
 	// evicted order is rebuilt from its history in milliseconds when its next event comes.
 	f.integer(&cacheSize, "workflow-cache-size", "EPCFLOW_WORKFLOW_CACHE_SIZE", 2000, "workflows kept in memory between tasks (sticky cache); more only saves replays of orders that wait")
 	f.str(&baseURL, "epc-base-url", "EPC_BASE_URL", "http://127.0.0.1:8090", "EPC Partner API base URL (production: https://api.elliemae.com)")
 	f.str(&clientID, "epc-client-id", "EPC_CLIENT_ID", "sandbox-client", "EPC OAuth2 client id")
-	f.secret(&secret, "epc-client-secret", "EPC_CLIENT_SECRET", "sandbox-secret", "EPC OAuth2 client secret")
+	f.secret(&secret, "epc-client-secret", "EPC_CLIENT_SECRET", "", "EPC OAuth2 client secret (required; with --sandbox-secrets, the sandbox's by default)")
 	f.value(&authStyle, "epc-auth-style", "EPC_AUTH_STYLE", "`style` in which the EPC client id and secret reach the token endpoint: form (in the form body, as ICE documents; the default) or basic (HTTP Basic)")
 	blob.register(f)
 	f.str(&metricsListen, "metrics-listen", "EPCFLOW_METRICS_LISTEN", "127.0.0.1:9090", "address of the worker's /metrics (empty: none)")
@@ -77,6 +79,9 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	f.secret(&inbankKey, "inbank-api-key", "INBANK_API_KEY", "", "Inbank API key (empty: a payment session's Inbank calls fail at once)")
 	logs.register(f, "json")
 	if err := f.parse(args); err != nil {
+		return err
+	}
+	if err := sandboxed.check(epcClientSecretRule(&secret), inbankKeyRule(&inbankKey)); err != nil {
 		return err
 	}
 	log, err := logs.logger(e.stderr)
@@ -139,16 +144,20 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 		httpf        httpFlags
 		reportLimit  int
 		uploadTime   time.Duration
+		sandboxed    sandboxSecrets
+		codecOpen    bool
 	)
 	tf.register(f)
+	sandboxed.register(f)
 	httpf.register(f, "EPCFLOW_")
 	f.integer(&reportLimit, "max-report-bytes", "EPCFLOW_MAX_REPORT_BYTES", api.DefaultMaxReportBytes, "largest report PDF an operator may deliver, in bytes (413 past it)")
 	f.duration(&uploadTime, "upload-timeout", "EPCFLOW_UPLOAD_TIMEOUT", api.DefaultUploadTimeout, "time a report delivery's body may take to arrive, instead of --http-read-timeout (counted once the operator token is checked)")
 	codecKeys.register(f)
-	f.secret(&codecToken, "codec-token", "EPCFLOW_CODEC_TOKEN", "", "bearer `token` required by the codec server at /codec (empty: it answers only loopback clients; set one in production)")
+	f.secret(&codecToken, "codec-token", "EPCFLOW_CODEC_TOKEN", "", "bearer `token` required by the codec server at /codec (required with --codec-keys unless --allow-codec-without-token)")
+	f.boolean(&codecOpen, "allow-codec-without-token", false, "serve /codec without --codec-token: it then answers loopback clients only (one machine with no reverse proxy: behind a proxy on the same host every caller is loopback)")
 	f.str(&codecOrigins, "codec-origins", "EPCFLOW_CODEC_ORIGINS", "", "comma-separated browser origins (the Temporal UI's, e.g. https://temporal.example.com) allowed to call /codec")
 	f.str(&listen, "listen", "EPCFLOW_API_LISTEN", ":8080", "address to serve the API on")
-	f.secret(&keys, "webhook-signing-keys", "EPC_WEBHOOK_SIGNING_KEYS", "sandbox-signing-key", "comma-separated webhook signing keys; any one verifies (rotation)")
+	f.secret(&keys, "webhook-signing-keys", "EPC_WEBHOOK_SIGNING_KEYS", "", "comma-separated webhook signing keys; any one verifies (rotation); required (with --sandbox-secrets, the sandbox's by default)")
 	blob.register(f)
 	f.secret(&token, "operator-token", "EPCFLOW_OPERATOR_TOKEN", "", "bearer token required by the operator and read endpoints (required unless --allow-open-operator-endpoints)")
 	var allowOpen bool
@@ -173,8 +182,18 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 	if reportLimit <= 0 || uploadTime <= 0 {
 		return usageErr("--max-report-bytes and --upload-timeout must be positive")
 	}
+	var refusals []error
 	if token == "" && !allowOpen {
-		return usageErr("--operator-token (or EPCFLOW_OPERATOR_TOKEN) is required: it guards the operator and read endpoints under /v1 (schedule, deliver, order state); for a local test, --allow-open-operator-endpoints serves them open")
+		refusals = append(refusals, usageErr("--operator-token (or EPCFLOW_OPERATOR_TOKEN) is required: it guards the operator and read endpoints under /v1 (schedule, deliver, order state); for a local test, --allow-open-operator-endpoints serves them open"))
+	}
+	if codecKeys.keys != "" && codecToken == "" && !codecOpen {
+		refusals = append(refusals, usageErr("--codec-token (or EPCFLOW_CODEC_TOKEN) is required to serve /codec, which decrypts payloads for whoever calls it; on one machine with no proxy, --allow-codec-without-token serves it to loopback clients only"))
+	}
+	if err := sandboxed.check(webhookKeysRule(&keys), posSecretRule(&sc.POSSecret), inbankKeyRule(&sc.InbankAPIKey)); err != nil {
+		refusals = append(refusals, err)
+	}
+	if err := joinRefusals(refusals); err != nil {
+		return err
 	}
 	log, err := logs.logger(e.stderr)
 	if err != nil {

@@ -70,7 +70,8 @@ func Start(ctx context.Context, c client.Client, cfg Config) (*Process, error) {
 		"--temporal-address", cfg.Frontend, "--temporal-namespace", cfg.Namespace,
 		"--epc-base-url", cfg.SandboxURL, "--epc-client-id", sandbox.DefaultClientID,
 		"--blob-dir", cfg.BlobDir, "--metrics-listen", cfg.MetricsListen, "--inbank-base-url", cfg.SandboxURL,
-		"--log-format", "text", "--log-level", cfg.LogLevel)
+		"--log-format", "text", "--log-level", cfg.LogLevel,
+		"--sandbox-secrets") // it plays against the sandbox, with the sandbox's public secrets
 	cmd := exec.Command(cfg.Command[0], args...)
 	cmd.Env = append(os.Environ(), "EPC_CLIENT_SECRET="+sandbox.DefaultClientSecret, "EPCFLOW_CODEC_KEYS="+cfg.CodecKeys, "INBANK_API_KEY="+cfg.InbankAPIKey)
 	cmd.Env = append(cmd.Env, cfg.Env...)
