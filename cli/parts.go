@@ -146,6 +146,7 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 		uploadTime   time.Duration
 		sandboxed    sandboxSecrets
 		codecOpen    bool
+		sweep        sweepFlags
 	)
 	tf.register(f)
 	sandboxed.register(f)
@@ -159,6 +160,7 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 	f.str(&listen, "listen", "EPCFLOW_API_LISTEN", ":8080", "address to serve the API on")
 	f.secret(&keys, "webhook-signing-keys", "EPC_WEBHOOK_SIGNING_KEYS", "", "comma-separated webhook signing keys; any one verifies (rotation); required (with --sandbox-secrets, the sandbox's by default)")
 	blob.register(f)
+	sweep.register(f)
 	f.secret(&token, "operator-token", "EPCFLOW_OPERATOR_TOKEN", "", "bearer token required by the operator and read endpoints (required unless --allow-open-operator-endpoints)")
 	var allowOpen bool
 	f.boolean(&allowOpen, "allow-open-operator-endpoints", false, "serve /v1 without a bearer token (a local test only: anyone who reaches the API could then act on orders)")
@@ -192,6 +194,9 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 	if err := sandboxed.check(webhookKeysRule(&keys), posSecretRule(&sc.POSSecret), inbankKeyRule(&sc.InbankAPIKey)); err != nil {
 		refusals = append(refusals, err)
 	}
+	if err := sweep.check(); err != nil {
+		refusals = append(refusals, err)
+	}
 	if err := joinRefusals(refusals); err != nil {
 		return err
 	}
@@ -207,6 +212,7 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	sweep.start(ctx, store, log)
 	c, m, ring, err := tf.connect(ctx, log, &codecKeys)
 	if err != nil {
 		return err

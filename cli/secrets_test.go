@@ -65,6 +65,8 @@ func TestPartsRefuseToStartWithoutTheirSecrets(t *testing.T) {
 		{"api, codec keys without a codec token", "api",
 			with(tok, "EPC_WEBHOOK_SIGNING_KEYS", "own-key-1", "EPCFLOW_CODEC_KEYS", "k1:ZXBjZmxvdy10ZXN0LWtleS0zMi1ieXRlcy1sb25nLi4="), nil,
 			[]string{"--codec-token (or EPCFLOW_CODEC_TOKEN) is required to serve /codec", "--allow-codec-without-token"}},
+		{"api, a sweeper grace under the minimum", "api", with(tok, "EPC_WEBHOOK_SIGNING_KEYS", "own-key-1"), []string{"--blob-grace", "1m"},
+			[]string{"--blob-grace / --blob-sweep-interval", "must be at least"}},
 		{"worker, no configuration", "worker", nil, nil, []string{
 			"--epc-client-secret (or EPC_CLIENT_SECRET) is required",
 			"--sandbox-secrets (or EPCFLOW_SANDBOX_SECRETS=true)",

@@ -189,6 +189,10 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 			return nil, err
 		}
 	}
+	// Files no workflow references (a delivery refused, a crash) go after blobs.DefaultGrace.
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	st.onClose(func() error { stopSweep(); return nil })
+	go func() { _ = blobs.Sweeper{Store: st.Blobs, Logger: log.With("component", "blobs")}.Run(sweepCtx) }()
 	if !cfg.NoWorker {
 		acts, err := NewActivities(ActivitiesConfig{
 			EPCBaseURL: st.SandboxURL, EPCClientID: orDefault(cfg.Sandbox.ClientID, sandbox.DefaultClientID),
