@@ -92,6 +92,8 @@ func (s *S3) Remove(ctx context.Context, sha string, writtenBefore time.Time) (b
 }
 
 // removeStaleSpools implements spoolCleaner: a crash during a Put leaves its local spool file.
-func (s *S3) removeStaleSpools(before time.Time) (int, error) { return removeSpools(s.spoolDir, before) }
+func (s *S3) removeStaleSpools(before time.Time) (int, error) {
+	return removeSpools(s.spoolDir, before)
+}
 
 func (s *S3) keptKey(sha string) string { return s.prefix + keptDir + "/" + sha }
