@@ -63,11 +63,21 @@ type fakeEngine struct {
 
 	err    error
 	status workflows.Status
+	// deliverErr, when set, is Deliver's answer: the workflow refused the report after the
+	// API stored it (a cancellation in between, say).
+	deliverErr error
 	// hook, when set, runs first in every method; a non-nil return is the method's error.
 	hook func(ctx context.Context) error
 }
 
 var okResult = workflows.ActionResult{Stage: workflows.StageAwaitReport, Message: "done"}
+
+// awaitingReport is the status of an Appraisal order waiting for its report: the fake
+// engine's, unless a test sets another.
+var awaitingReport = workflows.Status{
+	TransactionID: txID, RequestType: workflows.TypeAppraisal, Stage: workflows.StageAwaitReport,
+	Inspection: &workflows.ScheduleInput{InspectionAt: time.Date(2026, 7, 1, 14, 0, 0, 0, time.UTC)},
+}
 
 func (f *fakeEngine) answer(ctx context.Context) error {
 	f.mu.Lock()
@@ -115,7 +125,11 @@ func (f *fakeEngine) Schedule(ctx context.Context, id string, in workflows.Sched
 func (f *fakeEngine) Deliver(ctx context.Context, id string, in workflows.DeliverInput) (workflows.ActionResult, error) {
 	f.mu.Lock()
 	f.delivers = append(f.delivers, actionCall[workflows.DeliverInput]{id, in})
+	derr := f.deliverErr
 	f.mu.Unlock()
+	if derr != nil {
+		return workflows.ActionResult{}, derr
+	}
 	if err := f.answer(ctx); err != nil {
 		return workflows.ActionResult{}, err
 	}
@@ -251,7 +265,7 @@ type testAPI struct {
 
 func newTestAPI(t *testing.T, opts ...func(*Config)) *testAPI {
 	t.Helper()
-	eng := &fakeEngine{}
+	eng := &fakeEngine{status: awaitingReport}
 	v, err := epc.NewVerifier(signingKey)
 	if err != nil {
 		t.Fatal(err)

@@ -33,7 +33,7 @@ const fuzzTxPath = "/v1/transactions/" + txID
 // would (text limits in characters, as the API promises them). It keeps only the last call: a fuzzing run sends millions of bodies, and each call
 // runs in the goroutine that served the request.
 type actionEngine struct {
-	fakeEngine // Status and DeliverWebhook: not reached by these targets
+	fakeEngine // Status: an order awaiting its report (deliver asks first); DeliverWebhook: not reached
 	calls      int
 	invalid    string // why the last action should have been refused with 400
 }
@@ -180,7 +180,7 @@ func FuzzOperatorJSON(f *testing.F) {
 		f.Add(uint8(i), ctype, []byte(`{"text":"x"}`))
 	}
 
-	eng := &actionEngine{}
+	eng := &actionEngine{fakeEngine: fakeEngine{status: awaitingReport}}
 	h := directAPI(f, eng, func(c *Config) { c.MaxReportBytes = fuzzReportLimit })
 	f.Fuzz(func(t *testing.T, action uint8, ctype string, body []byte) {
 		operatorCall(t, h, eng, fuzzTxPath+operatorActions[int(action)%len(operatorActions)], ctype, body)
@@ -255,7 +255,7 @@ func FuzzDeliverMultipart(f *testing.F) {
 	f.Add("multipart/form-data; boundary="+strings.Repeat("b", 71), []byte("x"))
 	f.Add("application/pdf", testPDF)
 
-	eng := &actionEngine{}
+	eng := &actionEngine{fakeEngine: fakeEngine{status: awaitingReport}}
 	h := directAPI(f, eng, func(c *Config) { c.MaxReportBytes = fuzzReportLimit })
 	f.Fuzz(func(t *testing.T, ctype string, body []byte) {
 		operatorCall(t, h, eng, fuzzTxPath+"/deliver", ctype, body)
@@ -274,7 +274,7 @@ func FuzzDeliverForm(f *testing.F) {
 	f.Add(" 1", strings.Repeat("é", 201), "", "", []byte{}, "comments", "twice")
 	f.Add("9223372036854775807", "", "", "", bytes.Repeat(testPDF, 60), "", "")
 
-	eng := &actionEngine{}
+	eng := &actionEngine{fakeEngine: fakeEngine{status: awaitingReport}}
 	h := directAPI(f, eng, func(c *Config) { c.MaxReportBytes = fuzzReportLimit })
 	f.Fuzz(func(t *testing.T, value, appraisalType, completedAt, comments string, report []byte, extraName, extraValue string) {
 		if strings.ContainsFunc(extraName, unicode.IsControl) {

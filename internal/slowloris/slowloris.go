@@ -16,8 +16,10 @@ type Request struct {
 	// Header lines, e.g. "Content-Type: application/json" (Host, Content-Length and
 	// Connection: close are added).
 	Header []string
-	// Size is the body's declared length; Interval the time between two of its bytes.
-	Size     int
+	// Body is sent a byte at a time; without it, Size bytes of "x".
+	Body []byte
+	Size int
+	// Interval is the time between two bytes of the body.
 	Interval time.Duration
 }
 
@@ -34,6 +36,10 @@ type Result struct {
 // Trickle sends r and trickles its body until the server closes the connection or stop is
 // closed (nil: never).
 func Trickle(r Request, stop <-chan struct{}) (Result, error) {
+	if r.Body == nil {
+		r.Body = []byte(strings.Repeat("x", r.Size))
+	}
+	r.Size = len(r.Body)
 	conn, err := net.Dial("tcp", r.Addr)
 	if err != nil {
 		return Result{}, err
@@ -64,7 +70,7 @@ func Trickle(r Request, stop <-chan struct{}) (Result, error) {
 			return res, nil
 		case <-tick.C:
 			if res.Sent < r.Size {
-				if _, err := conn.Write([]byte("x")); err == nil {
+				if _, err := conn.Write(r.Body[res.Sent : res.Sent+1]); err == nil {
 					res.Sent++
 				}
 			}
