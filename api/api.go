@@ -76,8 +76,9 @@ const (
 )
 
 type server struct {
-	cfg Config
-	log *slog.Logger
+	cfg         Config
+	log         *slog.Logger
+	crossOrigin *http.CrossOriginProtection
 }
 
 // New builds the HTTP handler: every flow's routes (transaction.go, delivery.go,
@@ -118,7 +119,7 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.OperatorToken == "" {
 		cfg.Logger.Warn("api: no operator token configured: the /v1 endpoints are open to anyone who can reach the API (development only)")
 	}
-	s := &server{cfg: cfg, log: cfg.Logger}
+	s := &server{cfg: cfg, log: cfg.Logger, crossOrigin: http.NewCrossOriginProtection()}
 
 	// Release mode only silences gin's debug printing (process-wide, as gin keeps it).
 	gin.SetMode(gin.ReleaseMode)
@@ -151,7 +152,7 @@ func New(cfg Config) (http.Handler, error) {
 		}
 	}
 	if cfg.Payments != nil {
-		if err := mountPayments(r, r.Group("", s.operatorAuth), *cfg.Payments); err != nil {
+		if err := mountPayments(r, r.Group("", s.sameOrigin, s.operatorAuth), *cfg.Payments); err != nil {
 			return nil, err
 		}
 	}

@@ -40,7 +40,7 @@ var _ Engine = (*starter.Starter)(nil)
 // endpoints (behind the operator token).
 func (s *server) mountTransaction(r *gin.Engine) {
 	r.POST(WebhookPath, s.webhook)
-	tx := r.Group("/v1/transactions/:id", s.operatorAuth, s.transactionParam)
+	tx := r.Group("/v1/transactions/:id", s.sameOrigin, s.operatorAuth, s.transactionParam)
 	tx.GET("", s.status)
 	tx.POST("/schedule", s.schedule)
 	tx.POST("/deliver", s.deliver)

@@ -15,6 +15,8 @@ import (
 
 const (
 	ibNonBlank = "must be a non-empty string (not blank)"
+	ibAmount   = "must be an amount in EUR: a number with at most two decimal places, from 0 to 1000000"
+	ibPeriod   = "must be a whole number of months from 1 to 120"
 	ibHTTPURL  = "must be an absolute http(s) URL"
 	ibAssets   = "/rentalApplicationData/assets"
 	ibHero     = ibAssets + "/0"
@@ -163,7 +165,7 @@ var ruleCases = []struct {
 		{Pointer: ibSecond, Message: `missing property "netPrice"`},
 	}},
 	{"negative netPrice", "", func(d map[string]any) { ibSet(d, ibHero+"/netPrice", -1) },
-		[]schemas.Problem{{Pointer: ibHero + "/netPrice", Message: "must be >= 0"}}},
+		[]schemas.Problem{{Pointer: ibHero + "/netPrice", Message: ibAmount}}},
 	{"hero device CATEGORY_BASED", "", func(d map[string]any) {
 		ibSet(d, ibHero+"/type", "CATEGORY_BASED")
 		ibSet(d, ibHero+"/categoryCode", "add_on")
@@ -201,9 +203,9 @@ var ruleCases = []struct {
 	{"missing period", "", func(d map[string]any) { ibDel(d, "/rentalApplicationData/period") },
 		[]schemas.Problem{{Pointer: "/rentalApplicationData", Message: `missing property "period"`}}},
 	{"period zero", "", func(d map[string]any) { ibSet(d, "/rentalApplicationData/period", 0) },
-		[]schemas.Problem{{Pointer: "/rentalApplicationData/period", Message: "must be >= 1"}}},
+		[]schemas.Problem{{Pointer: "/rentalApplicationData/period", Message: ibPeriod}}},
 	{"period not whole months", "", func(d map[string]any) { ibSet(d, "/rentalApplicationData/period", 1.5) },
-		[]schemas.Problem{{Pointer: "/rentalApplicationData/period", Message: "must be of type integer, got number"}}},
+		[]schemas.Problem{{Pointer: "/rentalApplicationData/period", Message: ibPeriod}}},
 	{"partnerUrls without cancelUrl", "inbank-session-full.json", func(d map[string]any) { ibDel(d, "/partnerUrls/cancelUrl") },
 		[]schemas.Problem{{Pointer: "/partnerUrls", Message: `missing property "cancelUrl"`}}},
 	{"partnerUrls without returnUrl", "inbank-session-full.json", func(d map[string]any) { ibDel(d, "/partnerUrls/returnUrl") },
@@ -242,7 +244,7 @@ var ruleCases = []struct {
 		{Pointer: ibAssets + "/8/categoryCode", Message: "required for a CATEGORY_BASED asset (type defaults to CATEGORY_BASED)"},
 		{Pointer: ibAssets + "/9/categoryCode", Message: "required for a CATEGORY_BASED asset (type defaults to CATEGORY_BASED)"},
 		{Pointer: ibAssets + "/10/categoryCode", Message: "required for a CATEGORY_BASED asset (type defaults to CATEGORY_BASED)"},
-		{Pointer: "/rentalApplicationData/period", Message: "must be >= 1"},
+		{Pointer: "/rentalApplicationData/period", Message: ibPeriod},
 	}},
 }
 
@@ -325,7 +327,7 @@ func TestTypedSessionRequest(t *testing.T) {
 		{Pointer: "", Message: `missing property "productCode"`},
 		{Pointer: "/purchase", Message: `missing property "description"`},
 		{Pointer: "/rentalApplicationData", Message: `missing property "assets"`},
-		{Pointer: "/rentalApplicationData/period", Message: "must be >= 1"},
+		{Pointer: "/rentalApplicationData/period", Message: ibPeriod},
 	}
 	if got := schemas.Problems(err); !reflect.DeepEqual(got, want) {
 		t.Errorf("zero request:\n got %v\nwant %v", got, want)
@@ -379,4 +381,77 @@ func FuzzValidateSessionRequest(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSessionAmounts: amounts are decimals with at most two places within [ours] bounds and
+// the period a whole number of months, each refusal at its pointer, before any call to
+// Inbank (the API, the Inbank client and the sandbox all validate with this). The first rows
+// were accepted before, and 1e400 made Inbank (the sandbox) answer 500.
+func TestSessionAmounts(t *testing.T) {
+	hero := ibHero + "/netPrice"
+	period := "/rentalApplicationData/period"
+	discount := "/rentalApplicationData/grossCampaignDiscount"
+	tests := []struct {
+		member, value string // the member's JSON text in the minimal body
+		ptr, msg      string // "": valid
+	}{
+		{"netPrice", "0", hero, "the hero device (first asset) must have a netPrice above 0"},
+		{"netPrice", "-0", hero, "the hero device (first asset) must have a netPrice above 0"},
+		{"netPrice", "1e308", hero, ibAmount},
+		{"netPrice", "0.30000000000000004", hero, ibAmount},
+		{"netPrice", "1e400", hero, ibAmount},
+		{"period", "1000000000000", period, ibPeriod},
+		{"netPrice", "-1", hero, ibAmount},
+		{"netPrice", "0.001", hero, ibAmount},
+		{"netPrice", "1000000.01", hero, ibAmount},
+		{"netPrice", `"699.17"`, hero, ibAmount},
+		{"period", "0", period, ibPeriod},
+		{"period", "121", period, ibPeriod},
+		{"period", "24.5", period, ibPeriod},
+		{"period", "24.0", period, "must be a whole number of months written without a fraction or exponent, such as 24"},
+		{"period", "2.4e1", period, "must be a whole number of months written without a fraction or exponent, such as 24"},
+		{"discount", "0.005", discount, ibAmount},
+		{"discount", "-5", discount, ibAmount},
+
+		{"netPrice", "0.01", "", ""},
+		{"netPrice", "1000000", "", ""},
+		{"netPrice", "1000000.00", "", ""},
+		{"netPrice", "0.07", "", ""},
+		{"netPrice", "1.5e2", "", ""},
+		{"period", "1", "", ""},
+		{"period", "120", "", ""},
+		{"discount", "0", "", ""},
+		{"discount", "12.50", "", ""},
+	}
+	minimal := string(readFixture(t, "inbank-session-minimal.json"))
+	for _, tt := range tests {
+		t.Run(tt.member+"="+tt.value, func(t *testing.T) {
+			var body string
+			switch tt.member {
+			case "netPrice":
+				body = strings.Replace(minimal, `"netPrice": 699.17`, `"netPrice": `+tt.value, 1)
+			case "period":
+				body = strings.Replace(minimal, `"period": 24`, `"period": `+tt.value, 1)
+			case "discount":
+				body = strings.Replace(minimal, `"period": 24`, `"period": 24, "grossCampaignDiscount": `+tt.value, 1)
+			}
+			if body == minimal {
+				t.Fatal("the fixture changed: nothing replaced")
+			}
+			err := pos.ValidateSessionRequest([]byte(body))
+			if tt.ptr == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if _, err := pos.ParseSessionRequest([]byte(body)); err != nil {
+					t.Fatalf("valid but does not decode: %v", err)
+				}
+				return
+			}
+			want := []schemas.Problem{{Pointer: tt.ptr, Message: tt.msg}}
+			if got := schemas.Problems(err); !reflect.DeepEqual(got, want) {
+				t.Fatalf("got %+v, want %+v", got, want)
+			}
+		})
+	}
 }
