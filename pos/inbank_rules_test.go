@@ -3,6 +3,7 @@ package pos_test
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -366,6 +367,7 @@ func FuzzValidateSessionRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		err := pos.ValidateSessionRequest(body)
 		if err == nil {
+			checkAccepted(t, body)
 			return
 		}
 		var ve *schemas.ValidationError
@@ -454,4 +456,67 @@ func TestSessionAmounts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkAccepted: a body the rules accept decodes for the Inbank client, with every amount a
+// whole number of cents from 0 to 1,000,000 and the period 1 to 120 months.
+func checkAccepted(t *testing.T, body []byte) {
+	t.Helper()
+	req, err := pos.ParseSessionRequest(body)
+	if err != nil {
+		t.Fatalf("accepted but does not decode: %v", err)
+	}
+	amounts := []float64{}
+	for _, a := range req.RentalApplication.Assets {
+		amounts = append(amounts, a.NetPrice)
+	}
+	for _, p := range []*float64{req.RentalApplication.GrossCampaignDiscount, req.RentalApplication.GrossTradeInAmount} {
+		if p != nil {
+			amounts = append(amounts, *p)
+		}
+	}
+	for _, v := range amounts {
+		if cents := v * 100; v < 0 || v > 1_000_000 || math.Abs(cents-math.Round(cents)) > 1e-6 {
+			t.Fatalf("accepted amount %v", v)
+		}
+	}
+	if p := req.RentalApplication.Period; p < 1 || p > pos.MaxPeriodMonths {
+		t.Fatalf("accepted period %d", p)
+	}
+}
+
+// FuzzSessionAmounts puts arbitrary JSON text in the hero device's netPrice, the period and
+// the campaign discount of a valid body: an accepted body passes checkAccepted; a refused one
+// points at those members only (or at the root when the text breaks the JSON).
+func FuzzSessionAmounts(f *testing.F) {
+	for _, s := range [][3]string{
+		{"699.17", "24", "0"}, {"0", "1000000000000", "0.005"}, {"1e308", "24.0", "-0"}, {"0.30000000000000004", "2.4e1", "1e-2"},
+		{"1e400", "120", "1000000"}, {"-1e-400", "0x10", "NaN"}, {"1000000.00", "1", "12.50"}, {`"1"`, "null", "{}"},
+	} {
+		f.Add(s[0], s[1], s[2])
+	}
+	minimal := string(readFixture(f, "inbank-session-minimal.json"))
+	f.Fuzz(func(t *testing.T, price, period, discount string) {
+		body := strings.Replace(minimal, `"netPrice": 699.17`, `"netPrice": `+price, 1)
+		body = strings.Replace(body, `"period": 24`, `"period": `+period+`, "grossCampaignDiscount": `+discount, 1)
+		err := pos.ValidateSessionRequest([]byte(body))
+		if err == nil {
+			checkAccepted(t, []byte(body))
+			return
+		}
+		ps := schemas.Problems(err)
+		if len(ps) == 0 {
+			t.Fatalf("not a validation error with problems: %v", err)
+		}
+		if !json.Valid([]byte(body)) {
+			return
+		}
+		for _, p := range ps {
+			switch p.Pointer {
+			case ibHero + "/netPrice", "/rentalApplicationData/period", "/rentalApplicationData/grossCampaignDiscount":
+			default:
+				t.Fatalf("problem %+v: not at an amount (%s)", p, body)
+			}
+		}
+	})
 }
