@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -215,11 +216,15 @@ func (s *objectStream) next() (byte, error) {
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
-// name reads a member name (after its opening quote), unescaped.
+// name reads a member name (after its opening quote), unescaped; bytes that are not UTF-8
+// become U+FFFD, as encoding/json decodes them.
 func (s *objectStream) name() (string, error) {
 	var b bytes.Buffer
 	if _, err := io.Copy(&b, &stringReader{s: s}); err != nil {
 		return "", err
+	}
+	if !utf8.Valid(b.Bytes()) {
+		return string([]rune(b.String())), nil
 	}
 	return b.String(), nil
 }
@@ -363,17 +368,31 @@ func (r *stringReader) escape() error {
 	case 't':
 		r.rest = []byte{'\t'}
 	case 'u':
-		var v rune
-		for range 4 {
-			h, err := r.s.readByte()
-			if err != nil {
+		var digits [4]byte
+		for i := range digits {
+			if digits[i], err = r.s.readByte(); err != nil {
 				return unexpectedEOF(err)
 			}
-			d, ok := hexDigit(h)
-			if !ok {
-				return r.s.syntax(`invalid \u escape in a string`)
+		}
+		v, ok := hex4(digits[:])
+		if !ok {
+			return r.s.syntax(`invalid \u escape in a string`)
+		}
+		// A surrogate pair is one character, as encoding/json decodes it; a lone
+		// surrogate is U+FFFD.
+		if utf16.IsSurrogate(v) {
+			if b, err := r.s.r.Peek(6); err == nil && b[0] == '\\' && b[1] == 'u' {
+				if lo, ok := hex4(b[2:]); ok {
+					if pair := utf16.DecodeRune(v, lo); pair != utf8.RuneError {
+						for range 6 {
+							if _, err := r.s.readByte(); err != nil {
+								return err
+							}
+						}
+						v = pair
+					}
+				}
 			}
-			v = v<<4 | d
 		}
 		r.rest = utf8.AppendRune(nil, v)
 	default:
@@ -382,14 +401,22 @@ func (r *stringReader) escape() error {
 	return nil
 }
 
-func hexDigit(c byte) (rune, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return rune(c - '0'), true
-	case c >= 'a' && c <= 'f':
-		return rune(c-'a') + 10, true
-	case c >= 'A' && c <= 'F':
-		return rune(c-'A') + 10, true
+// hex4 reads four hex digits.
+func hex4(b []byte) (rune, bool) {
+	var v rune
+	for _, c := range b[:4] {
+		var d rune
+		switch {
+		case c >= '0' && c <= '9':
+			d = rune(c - '0')
+		case c >= 'a' && c <= 'f':
+			d = rune(c-'a') + 10
+		case c >= 'A' && c <= 'F':
+			d = rune(c-'A') + 10
+		default:
+			return 0, false
+		}
+		v = v<<4 | d
 	}
-	return 0, false
+	return v, true
 }

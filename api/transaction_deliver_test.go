@@ -254,3 +254,31 @@ func TestDeliverHasALongerReadBudget(t *testing.T) {
 	require.True(t, strings.HasPrefix(res.Answer, "HTTP/1.1 408"), "the slow schedule: %q", res.Answer)
 	require.Contains(t, res.Answer, `"code":"request_timeout"`)
 }
+
+// TestDeliverLimitBoundary: a report of exactly MaxReportBytes is taken in either form, one
+// byte more is 413 with the one error body, and the members other than the report are held
+// to their own budget.
+func TestDeliverLimitBoundary(t *testing.T) {
+	const limit = 1000
+	report := bigPDF(limit + 1)
+	for _, n := range []int{limit, limit + 1} {
+		want := http.StatusOK
+		if n > limit {
+			want = http.StatusRequestEntityTooLarge
+		}
+		a := newTestAPI(t, func(c *Config) { c.MaxReportBytes = limit })
+		body, ctype := form(t, [2]string{"appraisedValue", "1"}, [2]string{"@report", string(report[:n])})
+		resp := a.do(t, http.MethodPost, "/v1/transactions/"+txID+"/deliver", body, map[string]string{"Content-Type": ctype})
+		require.Equal(t, want, resp.status, "multipart, %d bytes: %s", n, resp.body)
+		resp = a.postJSON(t, "/v1/transactions/"+txID+"/deliver", `{"appraisedValue":1,"reportBase64":"`+base64.StdEncoding.EncodeToString(report[:n])+`"}`, nil)
+		require.Equal(t, want, resp.status, "json, %d bytes: %s", n, resp.body)
+		if want != http.StatusOK {
+			require.Equal(t, CodeBodyTooLarge, resp.errorBody(t).Code)
+		}
+	}
+	a := newTestAPI(t)
+	resp := a.postJSON(t, "/v1/transactions/"+txID+"/deliver", `{"appraisedValue":1,"comments":"`+strings.Repeat("x", maxJSONBytes)+`","reportBase64":"`+base64.StdEncoding.EncodeToString(testPDF)+`"}`, nil)
+	require.Equal(t, http.StatusRequestEntityTooLarge, resp.status, "%s", resp.body)
+	require.Contains(t, resp.errorBody(t).Message, "the members other than reportBase64 are limited to")
+	require.Empty(t, a.eng.recorded().delivers)
+}

@@ -176,8 +176,23 @@ func FuzzOperatorJSON(f *testing.F) {
 	for i, body := range []string{``, `null`, `[]`, `{}`, `"x"`, `{"a":1} {}`, `{"a":1}]`, `{`, strings.Repeat("[", 10000), "\xef\xbb\xbf{}"} {
 		f.Add(uint8(i), "", []byte(body))
 	}
-	for i, ctype := range []string{"application/problem+json; charset=utf-8", "text/plain", "multipart/form-data", "application/json; charset", ";;", "APPLICATION/JSON"} {
+	for i, ctype := range []string{"application/problem+json; charset=utf-8", "text/plain", "multipart/form-data", "application/json; charset", ";;", "APPLICATION/JSON",
+		"", "text/plain; charset=utf-8", "application/x-www-form-urlencoded", "application/jsonx"} {
 		f.Add(uint8(i), ctype, []byte(`{"text":"x"}`))
+	}
+	// The delivery's limits: a report of exactly the limit and one byte more, the other
+	// members past their budget, the report streamed with escapes and split by them.
+	report := bytes.Repeat([]byte("%PDF-"), fuzzReportLimit/5+2)
+	for _, body := range []string{
+		`{"appraisedValue":1,"reportBase64":"` + base64.StdEncoding.EncodeToString(report[:fuzzReportLimit]) + `"}`,
+		`{"appraisedValue":1,"reportBase64":"` + base64.StdEncoding.EncodeToString(report[:fuzzReportLimit+1]) + `"}`,
+		`{"appraisedValue":1,"comments":"` + strings.Repeat("x", maxJSONBytes) + `","reportBase64":"` + b64 + `"}`,
+		`{"appraisedValue":1,"reportBase64":"` + strings.ReplaceAll(b64, "/", `\/`) + `"}`,
+		`{"appraisedValue":1,"reportBase64":"` + b64[:8] + `\n\u0041` + b64[8:] + `"}`,
+		`{"appraisedValue":1,"reportBase64":"` + b64 + `","reportBase64":"` + b64 + `"}`,
+		`{"appraisedValue":1,"reportBase64":"` + b64,
+	} {
+		f.Add(uint8(2), "application/json", []byte(body))
 	}
 
 	eng := &actionEngine{fakeEngine: fakeEngine{status: awaitingReport}}
