@@ -114,15 +114,11 @@ func (s *server) deliver(c *gin.Context) {
 // awaitsReport asks the order's workflow whether it waits for a report, as the deliver
 // update's validator will, and answers 404 or 409 if not: false when it has answered.
 func (s *server) awaitsReport(c *gin.Context) bool {
-	id := c.Param(keyParamID)
-	ctx, cancel := s.operatorContext(c)
-	defer cancel()
-	st, err := s.cfg.Engine.Status(ctx, id)
-	if err != nil {
-		engineError(c, ctx, id, err)
+	st, ok := s.queryStatus(c)
+	if !ok {
 		return false
 	}
-	if msg := deliverRefusal(id, st); msg != "" {
+	if msg := deliverRefusal(c.Param(keyParamID), st); msg != "" {
 		abort(c, http.StatusConflict, CodeConflict, msg)
 		return false
 	}
