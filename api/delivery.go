@@ -22,11 +22,13 @@ import (
 )
 
 // The delivery flow's routes: the POS Framework's Create Package Event (this file) and the
-// portal that leads each recipient into the ICE Delivery Room (portal.go).
+// portal that leads each recipient into the ICE Delivery Room (portal.go, portal_home.go).
 //
 //	POST /v1/packages                                              signed package event → 200 per-recipient e-mail and portal link
-//	GET  /portal/signin?token=…&next=…                             invitation link → cookie, redirect
-//	GET  /portal/packages/{packageId}/recipients/{recipientId}/open  → redirect into the Delivery Room
+//	GET  /portal/signin?token=…&next=…                             invitation link → fresh session cookie, redirect
+//	GET  /portal/                                                  the signed-in user's packages
+//	GET  /portal/packages/{packageId}/recipients/{recipientId}/open  → redirect into the Delivery Room (the invited user only)
+//	POST /portal/signout                                           ends the session
 
 // PackagesPath receives the POS Framework's Create Package Events.
 const PackagesPath = "/v1/packages"
@@ -58,8 +60,17 @@ type Delivery struct {
 	PortalBaseURL string
 	// DeliveryRoom creates Delivery Room sessions.
 	DeliveryRoom *pos.DeliveryRoomClient
-	// TokenTTL is the life of invitation tokens; zero means DefaultTokenTTL.
-	TokenTTL time.Duration
+	// Secret derives each invitation link's token from the invitation's id, so no usable
+	// token is stored and a resent event answers the same link.
+	Secret *portal.Secret
+	// InvitationTTL is how long invitation links sign in; zero means DefaultInvitationTTL.
+	InvitationTTL time.Duration
+	// SessionTTL is how long a portal session (the cookie) lasts; zero means
+	// DefaultSessionTTL.
+	SessionTTL time.Duration
+	// RefusedOpens limits each portal user's refused opens (see RateLimit); zero fields mean
+	// DefaultRefusedOpens'.
+	RefusedOpens RateLimit
 	// ExpiresAfter is how long package workflows track their recipients; zero means
 	// workflows.DefaultExpiresAfter.
 	ExpiresAfter time.Duration
@@ -79,6 +90,9 @@ func (d *Delivery) check() error {
 	if d.DeliveryRoom == nil {
 		missing = append(missing, "DeliveryRoom")
 	}
+	if d.Secret == nil {
+		missing = append(missing, "Secret")
+	}
 	if len(missing) > 0 {
 		return fmt.Errorf("api: Delivery: %s required", strings.Join(missing, ", "))
 	}
@@ -90,8 +104,9 @@ func (d *Delivery) check() error {
 }
 
 type deliveryRoutes struct {
-	cfg  Delivery
-	base string // PortalBaseURL without a trailing slash
+	cfg     Delivery
+	base    string // PortalBaseURL without a trailing slash
+	refused *userLimiter
 }
 
 // mountDelivery adds the package event and the portal routes, all public: the event is
@@ -100,13 +115,18 @@ func mountDelivery(r gin.IRoutes, cfg Delivery) error {
 	if err := cfg.check(); err != nil {
 		return err
 	}
-	if cfg.TokenTTL <= 0 {
-		cfg.TokenTTL = DefaultTokenTTL
+	if cfg.InvitationTTL <= 0 {
+		cfg.InvitationTTL = DefaultInvitationTTL
 	}
-	h := &deliveryRoutes{cfg: cfg, base: strings.TrimRight(cfg.PortalBaseURL, "/")}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = DefaultSessionTTL
+	}
+	h := &deliveryRoutes{cfg: cfg, base: strings.TrimRight(cfg.PortalBaseURL, "/"), refused: newUserLimiter(cfg.RefusedOpens)}
 	r.POST(PackagesPath, h.postPackage)
 	r.GET(SignInPath, h.signIn)
+	r.GET(HomePath, h.home)
 	r.GET(OpenPath, h.open)
+	r.POST(SignOutPath, h.signOut)
 	return nil
 }
 
@@ -132,15 +152,15 @@ func (h *deliveryRoutes) postPackage(c *gin.Context) {
 	key := ev.Key()
 	log := LoggerFrom(c).With(slog.String("package", ev.PackageID))
 
-	if stored, err := h.cfg.Portal.Answer(ctx, key); err == nil {
+	if rec, err := h.cfg.Portal.PackageRecord(ctx, key); err == nil {
 		log.Info("package event resent: answering the stored answer")
-		c.Data(http.StatusOK, "application/json; charset=utf-8", stored)
+		c.Data(http.StatusOK, "application/json; charset=utf-8", rec.AnswerWithLinks(h.cfg.Secret))
 		return
 	} else if !errors.Is(err, portal.ErrNotFound) {
 		packageUnavailable(c, log, "read answer", err)
 		return
 	}
-	answer, in, err := h.answer(ctx, ev)
+	rec, in, err := h.answer(ctx, ev)
 	if err != nil {
 		packageUnavailable(c, log, "answer", err)
 		return
@@ -152,47 +172,46 @@ func (h *deliveryRoutes) postPackage(c *gin.Context) {
 		packageUnavailable(c, log, "start workflow", err)
 		return
 	}
-	raw, err := json.Marshal(answer)
-	if err != nil {
-		packageUnavailable(c, log, "encode answer", err)
-		return
-	}
-	stored, first, err := h.cfg.Portal.SaveAnswer(ctx, key, raw)
+	stored, first, err := h.cfg.Portal.SavePackage(ctx, rec)
 	if err != nil {
 		packageUnavailable(c, log, "save answer", err)
 		return
 	}
 	log.Info("package event answered", slog.Int("recipients", len(ev.Recipients)), slog.Bool("first", first))
-	c.Data(http.StatusOK, "application/json; charset=utf-8", stored)
+	c.Data(http.StatusOK, "application/json; charset=utf-8", stored.AnswerWithLinks(h.cfg.Secret))
 }
 
-// answer gives every recipient a portal user and an invitation, saves the package, and
-// returns the answer to the platform and the workflow's input.
-func (h *deliveryRoutes) answer(ctx context.Context, ev pos.PackageEvent) (pos.PackageAnswer, workflows.PackageInput, error) {
+// answer gives every recipient a portal user (matched by the event's e-mail, normalised) and
+// an invitation for that user alone, and returns what to store (the answer to the platform
+// with the links sealed) and the workflow's input.
+func (h *deliveryRoutes) answer(ctx context.Context, ev pos.PackageEvent) (portal.PackageRecord, workflows.PackageInput, error) {
 	key := ev.Key()
+	now := time.Now().UTC()
 	answer := pos.PackageAnswer{Recipients: make([]pos.RecipientAnswer, 0, len(ev.Recipients))}
-	ids := make([]string, len(ev.Recipients))
+	rec := portal.PackageRecord{Package: portal.Package{Key: key, PackageID: ev.PackageID, InstanceID: ev.InstanceID,
+		GroupNamespace: ev.GroupNamespace, GroupID: ev.GroupID, RecipientIDs: make([]string, len(ev.Recipients))}}
 	in := workflows.PackageInput{Key: key, InstanceID: ev.InstanceID, GroupNamespace: ev.GroupNamespace, GroupID: ev.GroupID,
 		PackageID: ev.PackageID, Recipients: make([]workflows.PackageRecipient, len(ev.Recipients)), ExpiresAfter: h.cfg.ExpiresAfter}
 	for i, r := range ev.Recipients {
-		ids[i] = r.RecipientID
+		rec.Package.RecipientIDs[i] = r.RecipientID
 		in.Recipients[i] = workflows.PackageRecipient{RecipientID: r.RecipientID, Role: r.Role}
 		u, _, err := h.cfg.Portal.ResolveUser(ctx, r.Email, r.FirstName, r.LastName)
 		if err != nil {
-			return answer, in, fmt.Errorf("resolve user: %w", err)
+			return rec, in, fmt.Errorf("resolve user: %w", err)
 		}
-		tok, err := h.cfg.Portal.IssueToken(ctx, u.ID, h.cfg.TokenTTL)
-		if err != nil {
-			return answer, in, fmt.Errorf("issue token: %w", err)
-		}
-		link := SignInURL(h.base, tok, OpenURLPath(ev.PackageID, r.RecipientID))
+		inv := portal.Invitation{ID: portal.NewInvitationID(), PackageKey: key, RecipientID: r.RecipientID, Role: r.Role,
+			UserID: u.ID, Created: now, Expires: now.Add(h.cfg.InvitationTTL)}
+		rec.Invitations = append(rec.Invitations, inv)
+		link := SignInURL(h.base, h.cfg.Secret.InvitationToken(inv.ID), OpenURLPath(ev.PackageID, r.RecipientID))
 		answer.Recipients = append(answer.Recipients, pos.RecipientAnswer{
 			RecipientID: r.RecipientID, EmailHTML: emailHTML(r, link), PortalURL: link})
 	}
-	if err := h.cfg.Portal.SavePackage(ctx, key, ev.PackageID, ev.InstanceID, ev.GroupNamespace, ev.GroupID, ids); err != nil {
-		return answer, in, fmt.Errorf("save package: %w", err)
+	raw, err := json.Marshal(answer)
+	if err != nil {
+		return rec, in, fmt.Errorf("encode answer: %w", err)
 	}
-	return answer, in, nil
+	rec.Answer = portal.SealAnswer(raw, rec.Invitations, h.cfg.Secret)
+	return rec, in, nil
 }
 
 // packageUnavailable answers 503: the platform retries the event. The cause is logged, not

@@ -33,7 +33,7 @@ func TestSafeNext(t *testing.T) {
 
 func TestDeliveryNeedsItsParts(t *testing.T) {
 	err := (&Delivery{PortalBaseURL: "not a url"}).check()
-	require.EqualError(t, err, "api: Delivery: Verifier, Portal, Engine, DeliveryRoom required")
+	require.EqualError(t, err, "api: Delivery: Verifier, Portal, Engine, DeliveryRoom, Secret required")
 }
 
 func TestSignInURL(t *testing.T) {

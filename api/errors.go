@@ -35,6 +35,7 @@ const (
 	CodeBodyTooLarge         = "body_too_large"         // 413
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415
 	CodeIdempotencyKeyReused = "idempotency_key_reused" // 422: the Idempotency-Key came with another request
+	CodeTooManyRequests      = "too_many_requests"      // 429: too many attempts; try again after Retry-After
 	CodeInternal             = "internal_error"         // 500
 	CodeUpstream             = "upstream_failed"        // 502: Inbank or the Delivery Room failed
 	CodeUnavailable          = "unavailable"            // 503: not now; try again (see Retry-After)

@@ -21,22 +21,14 @@ import (
 // method), 413s and 503s answer errors with ErrorBody, with the status the contract fixes
 // and the code that names the refusal.
 func TestOneErrorBodyOnEveryRoute(t *testing.T) {
-	store, err := portal.Open(context.Background(), ":memory:")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	signer, err := pos.NewSigner("", "integration-1", "key-1", "pos-secret")
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, signer := deliveryParts(t, "pos-secret")
 	temporal := starter.New(&mocks.Client{}) // no call may reach it: every case fails before
 	const token = "op-token"
 	a := newTestAPI(t, func(c *Config) {
 		c.OperatorToken = token
 		c.MaxWebhookBytes = 4 << 10
 		c.Ready = func(context.Context) error { return errors.New("connection refused") }
-		c.Delivery = &Delivery{Verifier: signer.Verifier(), Portal: store, Engine: temporal, PortalBaseURL: "https://partner.example",
+		c.Delivery = &Delivery{Verifier: signer.Verifier(), Portal: store, Engine: temporal, PortalBaseURL: "https://partner.example", Secret: portal.RandomSecret(),
 			DeliveryRoom: &pos.DeliveryRoomClient{BaseURL: "http://127.0.0.1:1", Signer: signer}}
 		c.Payments = &Payments{Engine: temporal, APIKey: "inbank-key", CallbackBaseURL: "https://partner.example"}
 	})
@@ -80,6 +72,9 @@ func TestOneErrorBodyOnEveryRoute(t *testing.T) {
 		{"package too large", http.MethodPost, PackagesPath, big, nil, 413, CodeBodyTooLarge, false},
 		{"portal without sign-in", http.MethodGet, OpenURLPath("p", "r"), "", nil, 401, CodeUnauthorized, false},
 		{"portal unknown token", http.MethodGet, SignInURL("", "pt_unknown", ""), "", nil, 401, CodeUnauthorized, false},
+		{"portal forged invitation", http.MethodGet, SignInURL("", "pi_0123456789abcdef01234567.bm9wZQ", ""), "", nil, 401, CodeUnauthorized, false},
+		{"portal home without sign-in", http.MethodGet, HomePath, "", nil, 401, CodeUnauthorized, false},
+		{"portal unknown session", http.MethodGet, OpenURLPath("p", "r"), "", map[string]string{"Cookie": CookieName + "=ps_unknown"}, 401, CodeUnauthorized, false},
 		{"portal open redirect", http.MethodGet, SignInURL("", "pt_x", "https://evil.example/portal/"), "", nil, 400, CodeInvalidRequest, false},
 		{"payment without token", http.MethodPost, PaymentSessionsPath, `{}`, nil, 401, CodeUnauthorized, false},
 		{"payment invalid", http.MethodPost, PaymentSessionsPath, `{}`, auth, 400, CodeInvalidRequest, true},

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,19 +18,31 @@ import (
 	"github.com/epcflow/epcflow/workflows"
 )
 
-// The portal: a recipient's invitation link signs them in; the open route binds them to the
-// recipient and hands them over to the Delivery Room.
+// The portal: a recipient's invitation link signs them in with a fresh session; the open
+// route lets the user invited for a recipient, and no one else, into its Delivery Room.
 
 // Routes and names of the portal, declared once.
 const (
-	SignInPath = "/portal/signin"
-	OpenPath   = "/portal/packages/:packageId/recipients/:recipientId/open"
-	// CookieName holds the portal token after sign-in.
+	SignInPath  = "/portal/signin"
+	HomePath    = "/portal/"
+	OpenPath    = "/portal/packages/:packageId/recipients/:recipientId/open"
+	SignOutPath = "/portal/signout"
+	// CookieName holds the portal session after sign-in.
 	CookieName = "epcflow_portal"
 )
 
-// DefaultTokenTTL is how long an invitation's portal token is good when Delivery names none.
-const DefaultTokenTTL = 30 * 24 * time.Hour
+// Lifetimes of the portal's credentials when Delivery names none.
+const (
+	// DefaultInvitationTTL: an invitation link (and a portal-token link) signs in for 30 days.
+	DefaultInvitationTTL = 30 * 24 * time.Hour
+	// DefaultSessionTTL: a session, the cookie, lasts 12 hours; the link signs in again.
+	DefaultSessionTTL = 12 * time.Hour
+)
+
+// notForYou is the one answer to an open the signed-in user may not make: an unknown package,
+// a recipient that is not one, another user's recipient, one bound to someone else. It
+// names nothing, so it tells nobody which ids exist.
+const notForYou = "there is nothing to open here for you: use the link from your invitation e-mail"
 
 // OpenURLPath is the portal path that opens a package as a recipient.
 func OpenURLPath(packageID, recipientID string) string {
@@ -47,8 +60,8 @@ func SignInURL(base, token, next string) string {
 }
 
 // IssuePortalToken gives the portal user with email (created if none) a sign-in token valid
-// for DefaultTokenTTL, and the sign-in URL under baseURL ("" → no URL). For `epcflow start
-// portal-token --email …`.
+// for DefaultInvitationTTL, and the sign-in URL under baseURL ("" → no URL). The user then
+// opens what they were invited for. For `epcflow start portal-token --email …`.
 func IssuePortalToken(ctx context.Context, store *portal.Store, email, baseURL string) (token, signInURL string, err error) {
 	if store == nil {
 		return "", "", errors.New("api: IssuePortalToken: no portal store")
@@ -57,7 +70,7 @@ func IssuePortalToken(ctx context.Context, store *portal.Store, email, baseURL s
 	if err != nil {
 		return "", "", err
 	}
-	tok, err := store.IssueToken(ctx, u.ID, DefaultTokenTTL)
+	tok, err := store.IssueToken(ctx, u.ID, DefaultInvitationTTL)
 	if err != nil {
 		return "", "", err
 	}
@@ -67,12 +80,13 @@ func IssuePortalToken(ctx context.Context, store *portal.Store, email, baseURL s
 	return tok, signInURL, nil
 }
 
-// signIn is GET /portal/signin?token=…&next=…: it checks the token, sets the cookie and
-// redirects to next, a path under /portal/ only (no open redirect).
+// signIn is GET /portal/signin?token=…&next=…: it exchanges the link's token for a fresh
+// session (the cookie) and redirects to next, a path under /portal/ only (no open redirect).
+// The link stays good until it expires or is revoked: a person may open it again.
 func (h *deliveryRoutes) signIn(c *gin.Context) {
 	next := c.Query("next")
 	if next == "" {
-		next = "/portal/"
+		next = HomePath
 	}
 	if !safeNext(next) {
 		abort(c, http.StatusBadRequest, CodeInvalidRequest, "next must be a path under /portal/")
@@ -83,21 +97,42 @@ func (h *deliveryRoutes) signIn(c *gin.Context) {
 		abort(c, http.StatusBadRequest, CodeInvalidRequest, "token required")
 		return
 	}
-	if _, ok := h.authenticate(c, tok); !ok {
+	ctx := c.Request.Context()
+	u, err := h.cfg.Portal.SignIn(ctx, h.cfg.Secret, tok)
+	switch {
+	case errors.Is(err, portal.ErrNotFound):
+		LoggerFrom(c).Info("portal sign-in refused: unknown, expired or revoked link")
+		abort(c, http.StatusUnauthorized, CodeUnauthorized, "this sign-in link is unknown, expired or revoked: ask for a new one")
+		return
+	case err != nil:
+		portalUnavailable(c, "read invitation", err)
 		return
 	}
+	session, _, err := h.cfg.Portal.CreateSession(ctx, u.ID, h.cfg.SessionTTL)
+	if err != nil {
+		portalUnavailable(c, "create session", err)
+		return
+	}
+	h.setCookie(c, session, int(h.cfg.SessionTTL/time.Second))
+	LoggerFrom(c).Info("portal sign-in", slog.String("user", u.ID))
+	c.Header("Cache-Control", "no-store")
+	c.Header("Referrer-Policy", "no-referrer") // the sign-in URL carries the token
+	c.Redirect(http.StatusFound, next)
+}
+
+// setCookie sets (maxAge > 0) or clears (maxAge < 0) the session cookie: HttpOnly, SameSite
+// Lax (it goes along when a person follows a link from their e-mail, not with another site's
+// form posts), Secure when the portal is served over https.
+func (h *deliveryRoutes) setCookie(c *gin.Context, value string, maxAge int) {
 	http.SetCookie(c.Writer, &http.Cookie{
 		Name:     CookieName,
-		Value:    tok,
-		Path:     "/portal/",
-		MaxAge:   int(h.cfg.TokenTTL / time.Second),
+		Value:    value,
+		Path:     HomePath,
+		MaxAge:   maxAge,
 		HttpOnly: true,
 		Secure:   strings.HasPrefix(h.base, "https://"),
 		SameSite: http.SameSiteLaxMode,
 	})
-	c.Header("Cache-Control", "no-store")
-	c.Header("Referrer-Policy", "no-referrer") // the sign-in URL carries the token
-	c.Redirect(http.StatusFound, next)
 }
 
 // safeNext accepts a relative path under /portal/ only: no scheme, no host, no "//", no
@@ -118,52 +153,63 @@ func safeNext(next string) bool {
 	return strings.HasPrefix(u.Path, "/portal/")
 }
 
-// authenticate finds the user of a token; on failure it has answered 401 (or 503).
-func (h *deliveryRoutes) authenticate(c *gin.Context, tok string) (portal.User, bool) {
-	if tok == "" {
-		abort(c, http.StatusUnauthorized, CodeUnauthorized, "portal sign-in required: Authorization: Bearer <portal token> or the invitation link")
+// sessionUser finds the user of the request's session cookie; on failure it has answered
+// 401 (or 503).
+func (h *deliveryRoutes) sessionUser(c *gin.Context) (portal.User, bool) {
+	ck, err := c.Request.Cookie(CookieName)
+	if err != nil || ck.Value == "" {
+		abort(c, http.StatusUnauthorized, CodeUnauthorized, "portal sign-in required: open the link from your invitation e-mail")
 		return portal.User{}, false
 	}
-	u, err := h.cfg.Portal.UserByToken(c.Request.Context(), tok)
+	u, err := h.cfg.Portal.UserBySession(c.Request.Context(), ck.Value)
 	switch {
 	case errors.Is(err, portal.ErrNotFound):
-		abort(c, http.StatusUnauthorized, CodeUnauthorized, "unknown or expired portal token")
+		abort(c, http.StatusUnauthorized, CodeUnauthorized, "your portal session has ended: open the link from your invitation e-mail again")
 		return portal.User{}, false
 	case err != nil:
-		LoggerFrom(c).Error("portal: read token", slog.String("error", err.Error()))
-		abort(c, http.StatusServiceUnavailable, CodeUnavailable, "the portal is unavailable; try again shortly")
+		portalUnavailable(c, "read session", err)
 		return portal.User{}, false
 	}
 	return u, true
 }
 
-// portalToken is the bearer token, else the sign-in cookie.
-func portalToken(c *gin.Context) string {
-	if a := c.GetHeader("Authorization"); a != "" {
-		if tok, ok := strings.CutPrefix(a, "Bearer "); ok {
-			return strings.TrimSpace(tok)
-		}
-		return ""
-	}
-	if ck, err := c.Request.Cookie(CookieName); err == nil {
-		return ck.Value
-	}
-	return ""
+// portalUnavailable answers 503; the cause is logged, not sent.
+func portalUnavailable(c *gin.Context, what string, err error) {
+	LoggerFrom(c).Error("portal: "+what, slog.String("error", err.Error()))
+	unavailable(c, "1", "the portal is unavailable; try again shortly")
 }
 
-// open is GET /portal/packages/{packageId}/recipients/{recipientId}/open: bind the recipient
-// to the signed-in user (first one wins, for good), create a Delivery Room session and
-// redirect to it. The session URL is neither stored nor logged.
+// open is GET /portal/packages/{packageId}/recipients/{recipientId}/open: if the signed-in
+// user is the one invited for that recipient, bind the recipient to them (for good: the
+// seed's rule), create a Delivery Room session and redirect to it. The session URL is neither
+// stored nor logged. Anything else gets notForYou, and counts against the user's limit of
+// refused opens; over it, every open of theirs gets 429 for a while.
 func (h *deliveryRoutes) open(c *gin.Context) {
-	user, ok := h.authenticate(c, portalToken(c))
+	user, ok := h.sessionUser(c)
 	if !ok {
 		return
 	}
 	ctx := c.Request.Context()
 	packageID, recipientID := c.Param("packageId"), c.Param("recipientId")
-	log := LoggerFrom(c).With(slog.String("package", packageID), slog.String("recipient", recipientID), slog.String("user", user.ID))
-	pkg, ok := h.bind(c, log, packageID, recipientID, user)
-	if !ok {
+	log := LoggerFrom(c).With(slog.String("user", user.ID), slog.String("package", logValue(packageID)), slog.String("recipient", logValue(recipientID)))
+	if wait, limited := h.refused.limited(user.ID); limited {
+		log.Warn("portal open refused: too many refused opens")
+		c.Header("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
+		abort(c, http.StatusTooManyRequests, CodeTooManyRequests, "too many attempts to open packages that are not yours: try again later")
+		return
+	}
+	pkg, err := h.cfg.Portal.Authorize(ctx, packageID, recipientID, user.ID)
+	if err == nil {
+		err = h.cfg.Portal.Bind(ctx, pkg.Key, recipientID, user.ID)
+	}
+	switch {
+	case errors.Is(err, portal.ErrNotFound), errors.Is(err, portal.ErrAmbiguous), errors.Is(err, portal.ErrBoundToOther):
+		h.refused.refuse(user.ID)
+		log.Warn("portal open refused", slog.String("reason", refusalReason(err)))
+		abort(c, http.StatusNotFound, CodeNotFound, notForYou)
+		return
+	case err != nil:
+		portalUnavailable(c, "authorize", err)
 		return
 	}
 	cctx, cancel := context.WithTimeout(ctx, callTimeout)
@@ -190,34 +236,39 @@ func (h *deliveryRoutes) open(c *gin.Context) {
 	c.Redirect(http.StatusFound, sess.URL)
 }
 
-// bind finds the package and binds the recipient to the user; on failure it has answered.
-func (h *deliveryRoutes) bind(c *gin.Context, log *slog.Logger, packageID, recipientID string, user portal.User) (portal.Package, bool) {
-	ctx := c.Request.Context()
-	pkg, err := h.cfg.Portal.PackageByID(ctx, packageID)
+// refusalReason says in the log why an open was refused; the person is told none of it.
+func refusalReason(err error) string {
 	switch {
-	case errors.Is(err, portal.ErrNotFound), errors.Is(err, portal.ErrAmbiguous):
-		abort(c, http.StatusNotFound, CodeNotFound, "package not found")
-		return pkg, false
-	case err != nil:
-		log.Error("portal: read package", slog.String("error", err.Error()))
-		abort(c, http.StatusServiceUnavailable, CodeUnavailable, "the portal is unavailable; try again shortly")
-		return pkg, false
-	}
-	if !pkg.HasRecipient(recipientID) {
-		abort(c, http.StatusNotFound, CodeNotFound, "recipient not found in the package")
-		return pkg, false
-	}
-	switch err := h.cfg.Portal.Bind(ctx, pkg.Key, recipientID, user.ID); {
 	case errors.Is(err, portal.ErrBoundToOther):
-		log.Warn("open refused: recipient bound to another user")
-		abort(c, http.StatusForbidden, CodeForbidden, "this recipient is bound to another portal user")
-		return pkg, false
-	case err != nil:
-		log.Error("portal: bind", slog.String("error", err.Error()))
-		abort(c, http.StatusServiceUnavailable, CodeUnavailable, "the portal is unavailable; try again shortly")
-		return pkg, false
+		return "recipient bound to another portal user"
+	case errors.Is(err, portal.ErrAmbiguous):
+		return "invited as this recipient under this packageId in more than one loan"
+	default:
+		return "not invited: no such package, no such recipient, or another user's"
 	}
-	return pkg, true
+}
+
+// logValue bounds an id from the URL for a log line.
+func logValue(s string) string {
+	const max = 128
+	if len(s) <= max {
+		return s
+	}
+	return strings.ToValidUTF8(s[:max], "") + "…"
+}
+
+// signOut is POST /portal/signout: the session ends and the cookie is cleared. Another site
+// cannot sign a user out: the SameSite=Lax cookie does not go along with its posts.
+func (h *deliveryRoutes) signOut(c *gin.Context) {
+	if ck, err := c.Request.Cookie(CookieName); err == nil && ck.Value != "" {
+		if err := h.cfg.Portal.EndSession(c.Request.Context(), ck.Value); err != nil {
+			portalUnavailable(c, "end session", err)
+			return
+		}
+	}
+	h.setCookie(c, "", -1)
+	c.Header("Cache-Control", "no-store")
+	c.Data(http.StatusOK, "text/html; charset=utf-8", []byte(signedOutPage))
 }
 
 // signalOpened tells the package workflow; a failure is logged only: the person is already

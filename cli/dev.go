@@ -13,6 +13,7 @@ import (
 	"github.com/epcflow/epcflow/codec"
 	"github.com/epcflow/epcflow/demo"
 	"github.com/epcflow/epcflow/devserver"
+	"github.com/epcflow/epcflow/portal"
 	"github.com/epcflow/epcflow/sandbox"
 	"github.com/epcflow/epcflow/stack"
 )
@@ -22,6 +23,7 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	var (
 		temporalPort, uiPort                    int
 		apiListen, sbListen, db, dataDir, token string
+		portalSecretFlag                        string
 		demoOn, encrypt                         bool
 		codecKeys                               codecKeysFlag
 		webhookRetry                            time.Duration
@@ -37,6 +39,7 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	f.secret(&token, "operator-token", "EPCFLOW_OPERATOR_TOKEN", "", "bearer token for the operator endpoints (empty: open, allowed only while --api-listen is a loopback address)")
 	f.boolean(&encrypt, "encrypt-payloads", true, "encrypt Temporal payloads (key: --codec-keys, else <data-dir>/codec-keys, generated at the first start; an ephemeral key with --db :memory:)")
 	codecKeys.register(f)
+	f.secret(&portalSecretFlag, "portal-secret", "EPCFLOW_PORTAL_SECRET", "", "portal secret deriving the invitation links (default: <data-dir>/portal-secret, generated at the first start; an ephemeral one with --db :memory:)")
 	f.boolean(&demoOn, "demo", true, "place demo orders and run a simulated appraiser")
 	f.duration(&webhookRetry, "webhook-retry-interval", "", 2*time.Second, "sandbox webhook retry interval (ICE uses 20s)")
 	httpf.register(f, "")
@@ -68,9 +71,13 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	portalSecret, err := devPortalSecret(portalSecretFlag, dataDir, db)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintln(e.stdout, "epcflow dev: starting (the first start creates the database)…")
 	st, err := stack.Start(ctx, stack.Config{
-		DataDir: dataDir, DBPath: db, TemporalPort: temporalPort, UIPort: uiPort,
+		DataDir: dataDir, DBPath: db, TemporalPort: temporalPort, UIPort: uiPort, PortalSecret: portalSecret,
 		APIListen: apiListen, SandboxListen: sbListen, OperatorToken: token, Logger: log, CodecKeys: keys,
 		Sandbox: sandbox.Config{WebhookRetryInterval: webhookRetry}, HTTP: limits,
 	})
@@ -137,6 +144,23 @@ func devCodecKeys(encrypt bool, configured codecKeysFlag, dataDir, db string, lo
 		return nil, "", err
 	}
 	return k, path, nil
+}
+
+// devPortalSecret picks the portal secret of `epcflow dev`: the one configured, else the one
+// kept in the data directory (created 0600 at the first start, so invitation links survive a
+// restart), else, for an in-memory database, none: the stack makes one that dies with it.
+func devPortalSecret(configured, dataDir, db string) (*portal.Secret, error) {
+	switch {
+	case configured != "":
+		s, err := portal.ParseSecret(configured)
+		if err != nil {
+			return nil, usageErr("--portal-secret (EPCFLOW_PORTAL_SECRET): %v", err)
+		}
+		return s, nil
+	case db == devserver.MemoryDB:
+		return nil, nil
+	}
+	return portal.LoadOrCreateSecretFile(filepath.Join(dataDir, "portal-secret"))
 }
 
 // temporalDB registers a Temporal database flag (a SQLite path, ":memory:" or a PostgreSQL

@@ -165,13 +165,15 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 	var allowOpen bool
 	f.boolean(&allowOpen, "allow-open-operator-endpoints", false, "serve /v1 without a bearer token (a local test only: anyone who reaches the API could then act on orders)")
 	var sc stack.SessionsConfig
-	var portalDSN string
+	var portalDSN, portalSecret string
 	f.str(&sc.PublicURL, "public-url", "EPCFLOW_PUBLIC_URL", "http://127.0.0.1:8080", "the API's base URL as consumers and Inbank reach it (portal links, callbacks)")
 	f.str(&portalDSN, "portal-db", "EPCFLOW_PORTAL_DSN", ".epcflow/portal.db", "portal users' database: a postgres:// DSN or a SQLite file")
 	f.str(&sc.POSBaseURL, "pos-base-url", "POS_BASE_URL", "http://127.0.0.1:8090", "ICE POS Framework base URL (Create a Session)")
 	f.str(&sc.POSSubscriptionID, "pos-subscription-id", "POS_SUBSCRIPTION_ID", "sandbox-integration", "our POS Framework integration id")
 	f.str(&sc.POSKeyID, "pos-signing-key-id", "POS_SIGNING_KEY_ID", "sandbox-pos-key", "POS Framework signing key id")
 	f.secret(&sc.POSSecret, "pos-signing-secret", "POS_SIGNING_SECRET", "", "POS Framework signing secret (empty: no Delivery Room endpoints)")
+	f.secret(&portalSecret, "portal-secret", "EPCFLOW_PORTAL_SECRET", "", "portal secret: derives the invitation links (at least 32 bytes, e.g. openssl rand -base64 32; comma-separated, the first derives: rotation); required with the Delivery Room endpoints")
+	f.duration(&sc.PortalSessionTTL, "portal-session-ttl", "EPCFLOW_PORTAL_SESSION_TTL", api.DefaultSessionTTL, "how long a portal session (cookie) lasts after sign-in")
 	f.secret(&sc.InbankAPIKey, "inbank-api-key", "INBANK_API_KEY", "", "Inbank API key, to verify callbacks (empty: no payment sessions)")
 	logs.register(f, "json")
 	if err := f.parse(args); err != nil {
@@ -185,6 +187,13 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 		return usageErr("--max-report-bytes and --upload-timeout must be positive")
 	}
 	var refusals []error
+	if sc.POSSecret != "" {
+		if portalSecret == "" {
+			refusals = append(refusals, usageErr("--portal-secret (or EPCFLOW_PORTAL_SECRET) is required with the Delivery Room endpoints (POS_SIGNING_SECRET is set): it derives the portal's invitation links; make one with: openssl rand -base64 32"))
+		} else if sc.PortalSecret, err = portal.ParseSecret(portalSecret); err != nil {
+			refusals = append(refusals, usageErr("--portal-secret (EPCFLOW_PORTAL_SECRET): %v", err))
+		}
+	}
 	if token == "" && !allowOpen {
 		refusals = append(refusals, usageErr("--operator-token (or EPCFLOW_OPERATOR_TOKEN) is required: it guards the operator and read endpoints under /v1 (schedule, deliver, order state); for a local test, --allow-open-operator-endpoints serves them open"))
 	}

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -22,7 +23,8 @@ Actions (the lender's ones go to the sandbox, the operator's to the epcflow API)
   schedule  schedule the inspection         --id TX [--at RFC3339] [--appraiser NAME]
   deliver   deliver the appraisal report    --id TX --pdf FILE --value DOLLARS
   show      show a transaction              --id TX [--sandbox-view]
-  portal-token  sign-in token for a portal user --email E [--portal-db DSN]
+  portal-token  sign-in link for a portal user  --email E [--portal-db DSN]
+  portal-revoke end a portal user's sessions and revoke their links --email E [--portal-db DSN]
 `
 
 func runStart(ctx context.Context, e *env, args []string) error {
@@ -62,8 +64,8 @@ func runStart(ctx context.Context, e *env, args []string) error {
 	case "deliver":
 		f.str(&pdf, "pdf", "", "", "report PDF file (default: a generated sample)")
 		f.integer(&value, "value", "", 0, "appraised value in whole dollars")
-	case "portal-token":
-		f.str(&email, "email", "", "", "the portal user's e-mail (created if new)")
+	case "portal-token", "portal-revoke":
+		f.str(&email, "email", "", "", "the portal user's e-mail (portal-token: created if new)")
 		f.str(&portalDB, "portal-db", "EPCFLOW_PORTAL_DSN", ".epcflow/portal.db", "portal users' database: a postgres:// DSN or a SQLite file")
 	case "show":
 		f.boolean(&sandboxView, "sandbox-view", false, "show the sandbox's record (response history, events, files, webhooks) instead of epcflow's state")
@@ -74,21 +76,8 @@ func runStart(ctx context.Context, e *env, args []string) error {
 	if err := f.parse(args[1:]); err != nil {
 		return err
 	}
-	if action == "portal-token" {
-		if email == "" {
-			return usageErr("--email is required")
-		}
-		store, err := portal.Open(ctx, portalDB)
-		if err != nil {
-			return err
-		}
-		defer store.Close()
-		tok, link, err := api.IssuePortalToken(ctx, store, email, apiURL)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "token:   %s\nsign in: %s\n(use the token as \"Authorization: Bearer <token>\" on the portal's open endpoint)\n", tok, link)
-		return nil
+	if action == "portal-token" || action == "portal-revoke" {
+		return portalAction(ctx, e, action, email, portalDB, apiURL)
 	}
 	if action != "order" && id == "" {
 		return usageErr("--id is required")
@@ -171,5 +160,37 @@ func runStart(ctx context.Context, e *env, args []string) error {
 		}
 		return out.Encode(st)
 	}
+	return nil
+}
+
+// portalAction runs the portal's own actions on its database: a sign-in link for a user, or
+// the revocation of everything that signs them in.
+func portalAction(ctx context.Context, e *env, action, email, portalDB, apiURL string) error {
+	if email == "" {
+		return usageErr("--email is required")
+	}
+	store, err := portal.Open(ctx, portalDB)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if action == "portal-token" {
+		_, link, err := api.IssuePortalToken(ctx, store, email, apiURL)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "sign in: %s\n(open it in a browser: it signs %s in, for %d days, and lists their packages; epcflow start portal-revoke --email %s revokes it)\n",
+			link, portal.NormalizeEmail(email), int(api.DefaultInvitationTTL.Hours()/24), portal.NormalizeEmail(email))
+		return nil
+	}
+	u, r, err := store.RevokeUser(ctx, email)
+	if errors.Is(err, portal.ErrNotFound) {
+		return fmt.Errorf("no portal user with e-mail %s", portal.NormalizeEmail(email))
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "portal user %s (%s): %d sessions ended, %d invitation links and %d sign-in links revoked\n(what they may open is unchanged: epcflow start portal-token --email %s gives them a new link)\n",
+		u.Email, u.ID, r.Sessions, r.Invitations, r.SignInLinks, u.Email)
 	return nil
 }

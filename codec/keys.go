@@ -6,12 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
+
+	"github.com/epcflow/epcflow/internal/secretfile"
 )
 
 // ParseKeys reads a key list as configured in EPCFLOW_CODEC_KEYS: comma- or newline-separated
@@ -84,80 +82,23 @@ func Ephemeral() *Keyring {
 //
 // An existing file readable by others is refused, as ssh does with private keys.
 func LoadOrCreateKeyFile(path string) (*Keyring, error) {
-	k, err := loadKeyFile(path)
-	if !errors.Is(err, fs.ErrNotExist) {
-		return k, err
-	}
-	if err := createKeyFile(path); err != nil && !errors.Is(err, fs.ErrExist) {
-		return nil, err
-	}
-	// Created now, or by a concurrent start a moment ago: read what is there.
-	return loadKeyFile(path)
-}
-
-func loadKeyFile(path string) (*Keyring, error) {
-	b, err := os.ReadFile(path)
+	b, err := secretfile.LoadOrCreate(path, "codec key file", func() (string, error) {
+		key, err := GenerateKey("local-" + time.Now().UTC().Format("20060102") + "-" + randomHex(3))
+		if err != nil {
+			return "", err
+		}
+		return "# epcflow payload encryption keys (development). One id:base64key a line; the first\n" +
+			"# encrypts new payloads, the others still decrypt old ones. Losing this file makes the\n" +
+			"# payloads in the Temporal database unreadable.\n" + FormatKeys(key) + "\n", nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	if runtime.GOOS != "windows" {
-		st, err := os.Stat(path)
-		if err != nil {
-			return nil, err
-		}
-		if perm := st.Mode().Perm(); perm&0o077 != 0 {
-			return nil, fmt.Errorf("codec key file %s: permissions %#o let others read it: chmod 600 %s", path, perm, path)
-		}
 	}
 	k, err := ParseKeys(string(b))
 	if err != nil {
 		return nil, fmt.Errorf("codec key file %s: %w", path, err)
 	}
 	return k, nil
-}
-
-// createKeyFile writes a complete file under a temporary name and links it into place, so a
-// crash never leaves a half-written key file and an existing file is never replaced.
-func createKeyFile(path string) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("codec key file: %w", err)
-	}
-	key, err := GenerateKey("local-" + time.Now().UTC().Format("20060102") + "-" + randomHex(3))
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, ".codec-keys-*")
-	if err != nil {
-		return fmt.Errorf("codec key file: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	content := "# epcflow payload encryption keys (development). One id:base64key a line; the first\n" +
-		"# encrypts new payloads, the others still decrypt old ones. Losing this file makes the\n" +
-		"# payloads in the Temporal database unreadable.\n" + FormatKeys(key) + "\n"
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("codec key file: %w", err)
-	}
-	if _, err := tmp.WriteString(content); err != nil {
-		tmp.Close()
-		return fmt.Errorf("codec key file: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("codec key file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("codec key file: %w", err)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		var le *os.LinkError
-		if errors.As(err, &le) && errors.Is(le.Err, fs.ErrExist) {
-			return fs.ErrExist
-		}
-		return fmt.Errorf("codec key file: %w", err)
-	}
-	return nil
 }
 
 func randomHex(n int) string {

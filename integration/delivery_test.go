@@ -185,35 +185,38 @@ func TestPackageEndToEnd(t *testing.T) {
 	resp, _ = portalGet(t, b, e.apiURL+loc, "")
 	require.Equal(t, http.StatusFound, resp.StatusCode)
 
-	// A resend with another e-mail for the bound recipient: the new user cannot open it.
+	// A resend with another e-mail for the bound recipient answers the first answer: the new
+	// address was never invited, and gets nothing even with a sign-in link of its own.
 	changed := ev
 	changed.Recipients = append([]pos.Recipient(nil), ev.Recipients...)
 	changed.Recipients[0].Email = "mallory@example.com"
 	reply3, _ := e.createPackage(changed)
 	require.JSONEq(t, string(reply.Partner.Body), string(reply3.Partner.Body))
-	malloryToken, signIn, err := api.IssuePortalToken(ctx, e.store, "mallory@example.com", e.apiURL)
+	_, signIn, err := api.IssuePortalToken(ctx, e.store, "mallory@example.com", e.apiURL)
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(signIn, e.apiURL+api.SignInPath+"?"))
-	resp, _ = portalGet(t, portalBrowser(t), e.apiURL+loc, malloryToken)
-	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	mallory, _ := e.signIn(signIn)
+	resp, _ = portalGet(t, mallory, e.apiURL+loc, "")
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
 
-	// Two users race for rcp-2: exactly one wins.
-	carol, _, err := api.IssuePortalToken(ctx, e.store, "carol@example.com", "")
-	require.NoError(t, err)
-	dave, _, err := api.IssuePortalToken(ctx, e.store, "dave@example.com", "")
-	require.NoError(t, err)
+	// Nobody else takes rcp-2 before Bob, however fast; Bob opening in two browsers at once
+	// gets in twice, bound once.
 	openBob := e.apiURL + api.OpenURLPath("pkg-1", "rcp-2")
-	noRedirect := &http.Client{Timeout: 10 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, _ = portalGet(t, mallory, openBob, "")
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+	var browsers []*http.Client
+	for range 2 {
+		b, _ := e.signIn(answer.Recipients[1].PortalURL)
+		browsers = append(browsers, b)
+	}
 	var wg sync.WaitGroup
 	codes := make([]int, 2)
-	for i, tok := range []string{carol, dave} {
+	for i, b := range browsers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			req, _ := http.NewRequest(http.MethodGet, openBob, nil)
-			req.Header.Set("Authorization", "Bearer "+tok)
-			r, err := noRedirect.Do(req)
+			r, err := b.Do(req)
 			if err == nil {
 				codes[i] = r.StatusCode
 				r.Body.Close()
@@ -221,12 +224,8 @@ func TestPackageEndToEnd(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	require.ElementsMatch(t, []int{http.StatusFound, http.StatusForbidden}, codes)
-	winner := carol
-	if codes[1] == http.StatusFound {
-		winner = dave
-	}
-	winnerUser, err := e.store.UserByToken(ctx, winner)
+	require.Equal(t, []int{http.StatusFound, http.StatusFound}, codes)
+	bob, err := e.store.UserByEmail(ctx, "bob@example.com")
 	require.NoError(t, err)
 
 	// Both recipients opened: the workflow ends.
@@ -235,7 +234,7 @@ func TestPackageEndToEnd(t *testing.T) {
 	require.False(t, res.Expired)
 	require.True(t, res.AllOpened())
 	require.Equal(t, alice.ID, res.Recipients[0].UserID)
-	require.Equal(t, winnerUser.ID, res.Recipients[1].UserID)
+	require.Equal(t, bob.ID, res.Recipients[1].UserID)
 	e.saveHistory(ctx, "delivery", workflows.PackageWorkflowID(key), "package-all-opened")
 }
 
@@ -269,7 +268,7 @@ func TestPortalRefusals(t *testing.T) {
 		require.Contains(t, msg, pos.HeaderSignature)
 		code, _ = post(http.Header{}, body)
 		require.Equal(t, http.StatusUnauthorized, code)
-		_, err := e.store.Answer(ctx, ev.Key())
+		_, err := e.store.PackageRecord(ctx, ev.Key())
 		require.ErrorIs(t, err, portal.ErrNotFound)
 		_, err = e.store.UserByEmail(ctx, "eve@example.com")
 		require.ErrorIs(t, err, portal.ErrNotFound)
@@ -289,27 +288,28 @@ func TestPortalRefusals(t *testing.T) {
 		require.ElementsMatch(t, []string{"/packageId", "/recipients/0/email", "/recipients/0/role"}, ptrs)
 	})
 
-	e.createPackage(ev)
-	tok, _, err := api.IssuePortalToken(ctx, e.store, "eve@example.com", "")
-	require.NoError(t, err)
+	_, answer := e.createPackage(ev)
+	eve, _ := e.signIn(answer.Recipients[0].PortalURL)
 	open := e.apiURL + api.OpenURLPath("pkg-2", "rcp-1")
+	link := answer.Recipients[0].PortalURL
 
 	tests := []struct {
-		name, url, bearer string
-		want              int
+		name, url string
+		browser   *http.Client
+		want      int
 	}{
-		{"open without sign-in", open, "", http.StatusUnauthorized},
-		{"open with an unknown token", open, "pt_unknown", http.StatusUnauthorized},
-		{"unknown package", e.apiURL + api.OpenURLPath("pkg-x", "rcp-1"), tok, http.StatusNotFound},
-		{"not a recipient", e.apiURL + api.OpenURLPath("pkg-2", "rcp-9"), tok, http.StatusNotFound},
-		{"sign-in with an unknown token", api.SignInURL(e.apiURL, "pt_unknown", "/portal/x"), "", http.StatusUnauthorized},
-		{"sign-in to another site", api.SignInURL(e.apiURL, tok, "https://evil.example/portal/"), "", http.StatusBadRequest},
-		{"sign-in to a protocol-relative URL", api.SignInURL(e.apiURL, tok, "//evil.example/portal/"), "", http.StatusBadRequest},
-		{"sign-in out of the portal", api.SignInURL(e.apiURL, tok, "/portal/../v1/packages"), "", http.StatusBadRequest},
+		{"open without sign-in", open, portalBrowser(t), http.StatusUnauthorized},
+		{"unknown package", e.apiURL + api.OpenURLPath("pkg-x", "rcp-1"), eve, http.StatusNotFound},
+		{"not a recipient", e.apiURL + api.OpenURLPath("pkg-2", "rcp-9"), eve, http.StatusNotFound},
+		{"sign-in with an unknown token", api.SignInURL(e.apiURL, "pt_unknown", "/portal/x"), portalBrowser(t), http.StatusUnauthorized},
+		{"sign-in with a forged invitation", api.SignInURL(e.apiURL, inviteToken(t, link)+"x", "/portal/x"), portalBrowser(t), http.StatusUnauthorized},
+		{"sign-in to another site", api.SignInURL(e.apiURL, inviteToken(t, link), "https://evil.example/portal/"), portalBrowser(t), http.StatusBadRequest},
+		{"sign-in to a protocol-relative URL", api.SignInURL(e.apiURL, inviteToken(t, link), "//evil.example/portal/"), portalBrowser(t), http.StatusBadRequest},
+		{"sign-in out of the portal", api.SignInURL(e.apiURL, inviteToken(t, link), "/portal/../v1/packages"), portalBrowser(t), http.StatusBadRequest},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, _ := portalGet(t, portalBrowser(t), tc.url, tc.bearer)
+			resp, _ := portalGet(t, tc.browser, tc.url, "")
 			require.Equal(t, tc.want, resp.StatusCode)
 			require.Empty(t, resp.Cookies())
 		})
@@ -321,7 +321,7 @@ func TestPortalRefusals(t *testing.T) {
 	require.NoError(t, e.temporal.GetWorkflow(ctx, workflows.PackageWorkflowID(ev.Key()), "").Get(ctx, &res))
 	require.True(t, res.Expired)
 	require.False(t, res.Recipients[0].Opened)
-	resp, _ := portalGet(t, portalBrowser(t), open, tok)
+	resp, _ := portalGet(t, eve, open, "")
 	require.Equal(t, http.StatusFound, resp.StatusCode)
 	e.saveHistory(ctx, "delivery", workflows.PackageWorkflowID(ev.Key()), "package-expired")
 }

@@ -36,7 +36,8 @@ import (
 	"github.com/epcflow/epcflow/demo"
 	"github.com/epcflow/epcflow/devserver"
 	"github.com/epcflow/epcflow/epc"
-	"github.com/epcflow/epcflow/internal/logbuf"
+	"github.com/epcflow/epcflow/internal/testkit"
+	"github.com/epcflow/epcflow/portal"
 	"github.com/epcflow/epcflow/sandbox"
 	"github.com/epcflow/epcflow/stack"
 	"github.com/epcflow/epcflow/workflows"
@@ -51,6 +52,7 @@ const (
 	markerSigningKey    = "marker-signing-key-5e6f"
 	markerOperatorToken = "marker-operator-token-a1b2"
 	markerCodecToken    = "marker-codec-token-c3d4"
+	markerPortalSecret  = "marker-portal-secret-e5f6-0123456789abcdef"
 )
 
 // Positive controls: not secrets, and meant to be found, so a scan that finds nothing is known
@@ -62,6 +64,9 @@ const (
 	// passes the store's own text on, which could echo credentials).
 	controlFlaky = "account store unavailable: retrying"
 )
+
+// codecTestKeys is the test key file the encrypted histories were recorded with.
+const codecTestKeys = "replay/testdata/codec-test-keys"
 
 // TestNoSecretLeaks runs orders of every kind with marker credentials and secrets through the
 // whole stack, then searches every log line (all components, at Debug), every field of
@@ -75,9 +80,7 @@ func TestNoSecretLeaks(t *testing.T) {
 	}
 	t.Run("encryption off", func(t *testing.T) { runSecretsScenario(t, nil) })
 	t.Run("encryption on", func(t *testing.T) {
-		b, err := os.ReadFile(filepath.Join("..", "replay", "testdata", "codec-test-keys"))
-		require.NoError(t, err)
-		keys, err := codec.ParseKeys(string(b))
+		keys, err := codec.ParseKeys(string(testkit.Fixture(t, codecTestKeys)))
 		require.NoError(t, err)
 		runSecretsScenario(t, keys)
 	})
@@ -85,8 +88,8 @@ func TestNoSecretLeaks(t *testing.T) {
 
 func runSecretsScenario(t *testing.T, keys *codec.Keyring) {
 	ctx := ctxFor(t, 2*time.Minute)
-	logs := &logbuf.Buffer{}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logs := &testkit.Logs{}
+	log := logs.JSON()
 
 	// Our own sandbox, behind a recorder of the access tokens and upload authorizations it hands out.
 	apiAddr := freeAddr(t)
@@ -117,6 +120,8 @@ func runSecretsScenario(t *testing.T, keys *codec.Keyring) {
 		APIListen: apiAddr, SandboxURL: sbURL, Sandbox: sbCfg, OperatorToken: markerOperatorToken,
 		Accounts: store, CodecKeys: keys, Logger: log, TemporalLogLevel: slog.LevelDebug,
 	}
+	cfg.PortalSecret, err = portal.NewSecret(markerPortalSecret)
+	require.NoError(t, err)
 	if keys != nil {
 		cfg.CodecToken = markerCodecToken
 		cfg.UIPort = freePort(t) // the UI too, to check it is pointed at the codec server
@@ -126,8 +131,7 @@ func runSecretsScenario(t *testing.T, keys *codec.Keyring) {
 	order := func(typ, loan string, creds map[string]any) string {
 		req := demo.SampleOrder(typ, loan, controlStreet)
 		req.Credentials = creds
-		o, err := e.lender.PlaceOrder(ctx, req)
-		require.NoError(t, err)
+		o := e.place(ctx, req)
 		return o.ID
 	}
 	good := map[string]any{"username": markerUser, "password": markerPass}
@@ -179,7 +183,7 @@ func runSecretsScenario(t *testing.T, keys *codec.Keyring) {
 	secrets := map[string]string{
 		"lender username": markerUser, "lender password": markerPass, "wrong password": markerWrongPass,
 		"EPC client secret": markerClientSecret, "webhook signing key": markerSigningKey,
-		"operator token": markerOperatorToken, "codec token": markerCodecToken,
+		"operator token": markerOperatorToken, "codec token": markerCodecToken, "portal secret": markerPortalSecret,
 	}
 	for name, v := range sessionSecrets {
 		secrets[name] = v
@@ -194,8 +198,7 @@ func runSecretsScenario(t *testing.T, keys *codec.Keyring) {
 		secrets[fmt.Sprintf("upload authorization #%d", i+1)] = a
 	}
 	if keys != nil {
-		b, _ := os.ReadFile(filepath.Join("..", "replay", "testdata", "codec-test-keys"))
-		for _, line := range strings.Split(string(b), "\n") {
+		for _, line := range strings.Split(string(testkit.Fixture(t, codecTestKeys)), "\n") {
 			if _, k, ok := strings.Cut(line, ":"); ok && !strings.HasPrefix(line, "#") {
 				secrets["codec key (base64)"] = strings.TrimSpace(k)
 				raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(k))
@@ -232,6 +235,18 @@ func runSecretsScenario(t *testing.T, keys *codec.Keyring) {
 		}
 	}
 	require.NotEmpty(t, stored)
+	// The portal's database too (SQLite in the data directory, whatever Temporal's is).
+	portalFiles, err := filepath.Glob(filepath.Join(dataDir, "portal.db*"))
+	require.NoError(t, err)
+	require.NotEmpty(t, portalFiles)
+	var portalData []byte
+	for _, f := range portalFiles {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		portalData = append(portalData, b...)
+		stored = append(stored, storedData{"the portal database file " + filepath.Base(f), b})
+	}
+	require.True(t, bytes.Contains(portalData, []byte(controlRecipient)), "control: the recipient's e-mail is not in the portal database: is the search blind?")
 	for _, d := range stored {
 		for name, s := range secrets {
 			if bytes.Contains(d.data, []byte(s)) {
@@ -564,10 +579,14 @@ func freePort(t *testing.T) int {
 	return n
 }
 
+// controlRecipient is the package recipient's e-mail: the portal database must hold it (a
+// positive control for the scan of that database).
+const controlRecipient = "donald@example.com"
+
 // runHostedSessions runs a Delivery Room package, opened by its recipient through the portal,
 // and an Inbank payment session paid by the customer, and returns the secrets they involve:
-// the POS signing secret, the Inbank API key, the portal invite token, the portal session
-// cookie and the one-time Delivery Room URL.
+// the POS signing secret, the Inbank API key, the portal invite token (and its MAC alone),
+// the portal session cookie and the one-time Delivery Room URL.
 func runHostedSessions(ctx context.Context, t *testing.T, e *env, sbURL string) map[string]string {
 	t.Helper()
 	out := map[string]string{
@@ -575,7 +594,7 @@ func runHostedSessions(ctx context.Context, t *testing.T, e *env, sbURL string) 
 		"Inbank API key":     sandbox.DefaultInbankAPIKey,
 	}
 	body := `{"instanceId":"BE11172718","groupNamespace":"loans","groupId":"bd751bb3-0c26-407a-8846-8219bdda01a9","packageId":"pkg-secrets-1",
-	  "recipients":[{"recipientId":"r1","firstName":"Donald","lastName":"Duck","email":"donald@example.com","role":"borrower"}]}`
+	  "recipients":[{"recipientId":"r1","firstName":"Donald","lastName":"Duck","email":"` + controlRecipient + `","role":"borrower"}]}`
 	var created struct {
 		Partner struct {
 			Status int `json:"status"`
@@ -595,6 +614,9 @@ func runHostedSessions(ctx context.Context, t *testing.T, e *env, sbURL string) 
 	invite := u.Query().Get("token")
 	require.NotEmpty(t, invite, "the portal link carries an invite token: %s", portalURL)
 	out["portal invite token"] = invite
+	_, mac, ok := strings.Cut(invite, ".")
+	require.True(t, ok, "an invitation token is pi_<id>.<MAC>: %s", invite)
+	out["portal invite MAC"] = mac
 
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second}
@@ -610,13 +632,11 @@ func runHostedSessions(ctx context.Context, t *testing.T, e *env, sbURL string) 
 	cookies := jar.Cookies(portalPath)
 	require.NotEmpty(t, cookies, "the portal set its session cookie")
 	for _, c := range cookies {
+		require.NotEqual(t, invite, c.Value, "the cookie is a session of its own, not the invitation")
 		out["portal cookie "+c.Name] = c.Value
 	}
 
-	pay := `{"shopUuid":"a93f1f44-d5dd-4469-bfcc-c1de9e969213","productCode":"smart_rent","currency":"EUR","locale":"et-EE",
-	  "purchase":{"description":"Appraisal fee"},"partnerUrls":{"returnUrl":"https://partner.example/ok","cancelUrl":"https://partner.example/cancel"},
-	  "rentalApplicationData":{"assets":[{"type":"MODEL_BASED","modelId":"m1","modelName":"Phone","netPrice":100}],"period":12}}`
-	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, e.st.APIURL+"/v1/payment-sessions", strings.NewReader(pay))
+	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, e.st.APIURL+"/v1/payment-sessions", bytes.NewReader(paymentBody(t, nil)))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+markerOperatorToken)
 	resp, err = http.DefaultClient.Do(req)

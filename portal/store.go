@@ -1,6 +1,9 @@
-// Package portal keeps the partner portal's users, their sign-in tokens, the Delivery Room
-// recipients bound to them and the answers given to Create Package Events, in a real database:
-// SQLite by default, PostgreSQL when a DSN is configured. Migrations run at Open.
+// Package portal keeps the partner portal's users, the invitations the Create Package Events
+// made (which portal user may open which Delivery Room recipient), their sign-in tokens and
+// sessions, the recipients bound to them and the answers given to the events, in a real
+// database: SQLite by default (files 0600), PostgreSQL when a DSN is configured. Migrations
+// run at Open. No usable token is stored: invitation links are derived (Secret), sign-in
+// tokens and sessions are kept as SHA-256 hashes.
 package portal
 
 import (
@@ -8,11 +11,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
-	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,6 +58,19 @@ const (
 // Open opens the store: dsn "postgres://…" (or "postgresql://…") uses PostgreSQL; anything
 // else is a SQLite file path (its directory is created), ":memory:" an in-memory database.
 func Open(ctx context.Context, dsn string) (*Store, error) {
+	s, err := open(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.migrate(ctx, len(migrations)); err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// open connects without migrating.
+func open(ctx context.Context, dsn string) (*Store, error) {
 	s := &Store{now: time.Now}
 	var err error
 	switch {
@@ -68,8 +83,8 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		s.dialect = sqliteDialect
 		path := dsn
 		if dsn != ":memory:" {
-			if err := os.MkdirAll(filepath.Dir(dsn), 0o700); err != nil {
-				return nil, fmt.Errorf("portal: %w", err)
+			if err := ownerOnly(dsn); err != nil {
+				return nil, err
 			}
 		} else {
 			// One shared in-memory database per Store, not one per connection.
@@ -87,11 +102,34 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		s.db.Close()
 		return nil, fmt.Errorf("portal: connect: %w", err)
 	}
-	if err := s.migrate(ctx); err != nil {
-		s.db.Close()
-		return nil, err
-	}
 	return s, nil
+}
+
+// ownerOnly creates the SQLite file 0600 when there is none (SQLite gives its WAL and shared
+// memory files the database file's mode) and takes the access of others away from an existing
+// database and its companions: they hold who was invited for which loan.
+func ownerOnly(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("portal: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("portal: %w", err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		st, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err == nil && st.Mode().Perm() != 0o600 {
+			err = os.Chmod(p, 0o600)
+		}
+		if err != nil {
+			return fmt.Errorf("portal: make %s readable by its owner only: %w", p, err)
+		}
+	}
+	return nil
 }
 
 func sqliteDSN(path string) string {
@@ -121,73 +159,6 @@ func (s *Store) q(query string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
-}
-
-// migrations are applied in order, each once; never edit one that has shipped, add another.
-var migrations = []string{
-	`CREATE TABLE portal_users (
-		id TEXT PRIMARY KEY,
-		email TEXT NOT NULL UNIQUE,
-		first_name TEXT NOT NULL DEFAULT '',
-		last_name TEXT NOT NULL DEFAULT '',
-		created_at TIMESTAMP NOT NULL
-	)`,
-	`CREATE TABLE portal_tokens (
-		token_hash TEXT PRIMARY KEY,
-		user_id TEXT NOT NULL REFERENCES portal_users(id),
-		created_at TIMESTAMP NOT NULL,
-		expires_at TIMESTAMP NOT NULL
-	)`,
-	`CREATE TABLE recipient_bindings (
-		package_key TEXT NOT NULL,
-		recipient_id TEXT NOT NULL,
-		user_id TEXT NOT NULL REFERENCES portal_users(id),
-		bound_at TIMESTAMP NOT NULL,
-		PRIMARY KEY (package_key, recipient_id)
-	)`,
-	`CREATE TABLE package_answers (
-		package_key TEXT PRIMARY KEY,
-		answer TEXT NOT NULL,
-		created_at TIMESTAMP NOT NULL
-	)`,
-	// The portal's open URL names a package by packageId only; this maps it back to the key.
-	`CREATE TABLE portal_packages (
-		package_key TEXT PRIMARY KEY,
-		package_id TEXT NOT NULL,
-		instance_id TEXT NOT NULL,
-		group_namespace TEXT NOT NULL,
-		group_id TEXT NOT NULL,
-		recipient_ids TEXT NOT NULL,
-		created_at TIMESTAMP NOT NULL
-	)`,
-	`CREATE INDEX portal_packages_package_id ON portal_packages (package_id)`,
-}
-
-func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS portal_schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMP NOT NULL)`); err != nil {
-		return fmt.Errorf("portal: migrations table: %w", err)
-	}
-	for i, m := range migrations {
-		v := i + 1
-		err := s.tx(ctx, func(tx *sql.Tx) error {
-			var n int
-			if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM portal_schema_migrations WHERE version = ?`), v).Scan(&n); err != nil {
-				return err
-			}
-			if n > 0 {
-				return nil
-			}
-			if _, err := tx.ExecContext(ctx, m); err != nil {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, s.q(`INSERT INTO portal_schema_migrations (version, applied_at) VALUES (?, ?)`), v, s.now().UTC())
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("portal: migration %d: %w", v, err)
-		}
-	}
-	return nil
 }
 
 func (s *Store) tx(ctx context.Context, f func(*sql.Tx) error) error {
@@ -246,162 +217,6 @@ func (s *Store) user(ctx context.Context, query string, arg any) (User, error) {
 		return User{}, fmt.Errorf("portal: read user: %w", err)
 	}
 	return u, nil
-}
-
-// IssueToken creates a sign-in token for a user, valid for ttl. Only its hash is stored.
-func (s *Store) IssueToken(ctx context.Context, userID string, ttl time.Duration) (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	tok := "pt_" + base64.RawURLEncoding.EncodeToString(b)
-	now := s.now().UTC()
-	if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO portal_tokens (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`),
-		hashToken(tok), userID, now, now.Add(ttl)); err != nil {
-		return "", fmt.Errorf("portal: issue token: %w", err)
-	}
-	return tok, nil
-}
-
-// UserByToken authenticates a token.
-func (s *Store) UserByToken(ctx context.Context, token string) (User, error) {
-	if !strings.HasPrefix(token, "pt_") {
-		return User{}, ErrNotFound
-	}
-	var userID string
-	var expires time.Time
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT user_id, expires_at FROM portal_tokens WHERE token_hash = ?`), hashToken(token)).Scan(&userID, &expires)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && !s.now().Before(expires)) {
-		return User{}, ErrNotFound
-	}
-	if err != nil {
-		return User{}, fmt.Errorf("portal: read token: %w", err)
-	}
-	return s.UserByID(ctx, userID)
-}
-
-// Bind binds a package's recipient to a user, permanently: the first user wins, and binding
-// the same user again is a no-op. A recipient bound to someone else gives ErrBoundToOther.
-// Race-safe: the primary key decides between concurrent binders.
-func (s *Store) Bind(ctx context.Context, packageKey, recipientID, userID string) error {
-	if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO recipient_bindings (package_key, recipient_id, user_id, bound_at) VALUES (?, ?, ?, ?) ON CONFLICT (package_key, recipient_id) DO NOTHING`),
-		packageKey, recipientID, userID, s.now().UTC()); err != nil {
-		return fmt.Errorf("portal: bind: %w", err)
-	}
-	owner, err := s.BoundUser(ctx, packageKey, recipientID)
-	if err != nil {
-		return err
-	}
-	if owner != userID {
-		return ErrBoundToOther
-	}
-	return nil
-}
-
-// BoundUser returns the user a recipient is bound to, or ErrNotFound.
-func (s *Store) BoundUser(ctx context.Context, packageKey, recipientID string) (string, error) {
-	var owner string
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT user_id FROM recipient_bindings WHERE package_key = ? AND recipient_id = ?`), packageKey, recipientID).Scan(&owner)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", ErrNotFound
-	}
-	if err != nil {
-		return "", fmt.Errorf("portal: read binding: %w", err)
-	}
-	return owner, nil
-}
-
-// SaveAnswer stores the answer to a Create Package Event unless one is stored already, and
-// returns the stored one: a resent event gets the first answer.
-func (s *Store) SaveAnswer(ctx context.Context, packageKey string, answer []byte) ([]byte, bool, error) {
-	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO package_answers (package_key, answer, created_at) VALUES (?, ?, ?) ON CONFLICT (package_key) DO NOTHING`),
-		packageKey, string(answer), s.now().UTC())
-	if err != nil {
-		return nil, false, fmt.Errorf("portal: save answer: %w", err)
-	}
-	n, _ := res.RowsAffected()
-	stored, err := s.Answer(ctx, packageKey)
-	return stored, n == 1, err
-}
-
-// Answer returns the stored answer to a package, or ErrNotFound.
-func (s *Store) Answer(ctx context.Context, packageKey string) ([]byte, error) {
-	var a string
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT answer FROM package_answers WHERE package_key = ?`), packageKey).Scan(&a)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("portal: read answer: %w", err)
-	}
-	return []byte(a), nil
-}
-
-// Package is a Delivery Room package as the portal knows it.
-type Package struct {
-	Key            string   `json:"key"`
-	PackageID      string   `json:"packageId"`
-	InstanceID     string   `json:"instanceId"`
-	GroupNamespace string   `json:"groupNamespace"`
-	GroupID        string   `json:"groupId"`
-	RecipientIDs   []string `json:"recipientIds"`
-}
-
-// HasRecipient reports whether id is a recipient of the package.
-func (p Package) HasRecipient(id string) bool {
-	for _, r := range p.RecipientIDs {
-		if r == id {
-			return true
-		}
-	}
-	return false
-}
-
-// SavePackage records a package under its key unless the key is known already: the first
-// Create Package Event for a key wins, as its answer does (SaveAnswer).
-func (s *Store) SavePackage(ctx context.Context, key, packageID, instanceID, groupNamespace, groupID string, recipientIDs []string) error {
-	ids, err := json.Marshal(recipientIDs)
-	if err != nil {
-		return fmt.Errorf("portal: save package: %w", err)
-	}
-	if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO portal_packages (package_key, package_id, instance_id, group_namespace, group_id, recipient_ids, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (package_key) DO NOTHING`),
-		key, packageID, instanceID, groupNamespace, groupID, string(ids), s.now().UTC()); err != nil {
-		return fmt.Errorf("portal: save package: %w", err)
-	}
-	return nil
-}
-
-// PackageByID finds a package by its packageId: ErrNotFound when none, ErrAmbiguous when
-// the id is known under more than one key.
-func (s *Store) PackageByID(ctx context.Context, packageID string) (Package, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT package_key, package_id, instance_id, group_namespace, group_id, recipient_ids FROM portal_packages WHERE package_id = ? LIMIT 2`), packageID)
-	if err != nil {
-		return Package{}, fmt.Errorf("portal: read package: %w", err)
-	}
-	defer rows.Close()
-	var found []Package
-	for rows.Next() {
-		var p Package
-		var ids string
-		if err := rows.Scan(&p.Key, &p.PackageID, &p.InstanceID, &p.GroupNamespace, &p.GroupID, &ids); err != nil {
-			return Package{}, fmt.Errorf("portal: read package: %w", err)
-		}
-		if err := json.Unmarshal([]byte(ids), &p.RecipientIDs); err != nil {
-			return Package{}, fmt.Errorf("portal: read package: recipient ids: %w", err)
-		}
-		found = append(found, p)
-	}
-	if err := rows.Err(); err != nil {
-		return Package{}, fmt.Errorf("portal: read package: %w", err)
-	}
-	switch len(found) {
-	case 0:
-		return Package{}, ErrNotFound
-	case 1:
-		return found[0], nil
-	default:
-		return Package{}, ErrAmbiguous
-	}
 }
 
 func hashToken(t string) string {

@@ -12,46 +12,61 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// backends are the databases the store runs on here: SQLite always, PostgreSQL when reachable
-// (CI and this machine run one at 127.0.0.1:5432; EPCFLOW_TEST_POSTGRES overrides the DSN).
-func backends(t *testing.T) map[string]func(t *testing.T) *Store {
-	m := map[string]func(t *testing.T) *Store{
-		"sqlite": func(t *testing.T) *Store {
-			s, err := Open(context.Background(), filepath.Join(t.TempDir(), "portal.db"))
-			require.NoError(t, err)
-			t.Cleanup(func() { s.Close() })
-			return s
-		},
-	}
+// databases are the databases the store runs on here, each giving a fresh empty DSN: SQLite
+// always, PostgreSQL when reachable (CI and this machine run one at 127.0.0.1:5432;
+// EPCFLOW_TEST_POSTGRES overrides the DSN), a schema of its own per test.
+func databases(t *testing.T) map[string]func(t *testing.T) string {
 	dsn := os.Getenv("EPCFLOW_TEST_POSTGRES")
 	if dsn == "" {
 		dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 	}
-	m["postgres"] = func(t *testing.T) *Store {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		admin, err := Open(ctx, dsn)
-		if err != nil {
-			t.Skipf("PostgreSQL not reachable at %s: %v", dsn, err)
-		}
-		// A schema of its own per test keeps runs independent.
-		schema := "portal_test_" + randomID(6)
-		_, err = admin.db.ExecContext(ctx, "CREATE SCHEMA "+schema)
-		require.NoError(t, err)
-		admin.Close()
-		s, err := Open(ctx, dsn+"&search_path="+schema)
-		require.NoError(t, err)
-		t.Cleanup(func() {
-			s.Close()
-			if a, err := Open(context.Background(), dsn); err == nil {
-				a.db.Exec("DROP SCHEMA " + schema + " CASCADE")
-				a.Close()
+	return map[string]func(t *testing.T) string{
+		"sqlite": func(t *testing.T) string { return filepath.Join(t.TempDir(), "portal.db") },
+		"postgres": func(t *testing.T) string {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			admin, err := open(ctx, dsn)
+			if err != nil {
+				t.Skipf("PostgreSQL not reachable at %s: %v", dsn, err)
 			}
-		})
-		return s
+			defer admin.Close()
+			schema := "portal_test_" + randomID(6)
+			_, err = admin.db.ExecContext(ctx, "CREATE SCHEMA "+schema)
+			require.NoError(t, err)
+			t.Cleanup(func() {
+				if a, err := open(context.Background(), dsn); err == nil {
+					a.db.Exec("DROP SCHEMA " + schema + " CASCADE")
+					a.Close()
+				}
+			})
+			return dsn + "&search_path=" + schema
+		},
+	}
+}
+
+// backends opens a migrated store on each database.
+func backends(t *testing.T) map[string]func(t *testing.T) *Store {
+	m := map[string]func(t *testing.T) *Store{}
+	for name, fresh := range databases(t) {
+		m[name] = func(t *testing.T) *Store {
+			s, err := Open(context.Background(), fresh(t))
+			require.NoError(t, err)
+			t.Cleanup(func() { s.Close() })
+			return s
+		}
 	}
 	return m
 }
+
+// mustUser resolves (creates) the portal user with this e-mail.
+func mustUser(t *testing.T, s *Store, email string) User {
+	t.Helper()
+	u, _, err := s.ResolveUser(context.Background(), email, "", "")
+	require.NoError(t, err)
+	return u
+}
+
+var testSecret, _ = NewSecret("0123456789abcdef0123456789abcdef")
 
 func TestStore(t *testing.T) {
 	for name, open := range backends(t) {
@@ -70,18 +85,6 @@ func TestStore(t *testing.T) {
 			_, _, err = s.ResolveUser(ctx, "not-an-email", "", "")
 			require.Error(t, err)
 
-			tok, err := s.IssueToken(ctx, u.ID, time.Hour)
-			require.NoError(t, err)
-			got, err := s.UserByToken(ctx, tok)
-			require.NoError(t, err)
-			require.Equal(t, u.ID, got.ID)
-			_, err = s.UserByToken(ctx, tok+"x")
-			require.ErrorIs(t, err, ErrNotFound)
-			s.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
-			_, err = s.UserByToken(ctx, tok)
-			require.ErrorIs(t, err, ErrNotFound, "expired token")
-			s.now = time.Now
-
 			other, _, err := s.ResolveUser(ctx, "daisy@example.com", "Daisy", "Duck")
 			require.NoError(t, err)
 			require.NoError(t, s.Bind(ctx, "pkg", "r1", u.ID))
@@ -90,14 +93,6 @@ func TestStore(t *testing.T) {
 			owner, err := s.BoundUser(ctx, "pkg", "r1")
 			require.NoError(t, err)
 			require.Equal(t, u.ID, owner)
-
-			a, first, err := s.SaveAnswer(ctx, "pkg", []byte(`{"n":1}`))
-			require.NoError(t, err)
-			require.True(t, first)
-			a2, first, err := s.SaveAnswer(ctx, "pkg", []byte(`{"n":2}`))
-			require.NoError(t, err)
-			require.False(t, first)
-			require.Equal(t, string(a), string(a2))
 		})
 	}
 }
@@ -156,28 +151,39 @@ func TestMigrationsAreIdempotent(t *testing.T) {
 	}
 }
 
-func TestPackages(t *testing.T) {
-	for name, open := range backends(t) {
-		t.Run(name, func(t *testing.T) {
-			s := open(t)
-			ctx := context.Background()
-			_, err := s.PackageByID(ctx, "pkg-1")
-			require.ErrorIs(t, err, ErrNotFound)
-
-			require.NoError(t, s.SavePackage(ctx, "i/loans/g/pkg-1", "pkg-1", "i", "loans", "g", []string{"r1", "r2"}))
-			// A resend under the same key keeps the first recipients.
-			require.NoError(t, s.SavePackage(ctx, "i/loans/g/pkg-1", "pkg-1", "i", "loans", "g", []string{"r3"}))
-			p, err := s.PackageByID(ctx, "pkg-1")
+// TestFilesAreOwnerOnly: the SQLite files are created 0600, and an existing database (and its
+// WAL) readable by others is tightened when opened.
+func TestFilesAreOwnerOnly(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "portal.db")
+	s, err := Open(context.Background(), path)
+	require.NoError(t, err)
+	_, _, err = s.ResolveUser(context.Background(), "a@example.com", "", "")
+	require.NoError(t, err)
+	perms := func() map[string]os.FileMode {
+		files, err := filepath.Glob(path + "*")
+		require.NoError(t, err)
+		require.NotEmpty(t, files)
+		m := map[string]os.FileMode{}
+		for _, f := range files {
+			st, err := os.Stat(f)
 			require.NoError(t, err)
-			require.Equal(t, Package{Key: "i/loans/g/pkg-1", PackageID: "pkg-1", InstanceID: "i", GroupNamespace: "loans",
-				GroupID: "g", RecipientIDs: []string{"r1", "r2"}}, p)
-			require.True(t, p.HasRecipient("r2"))
-			require.False(t, p.HasRecipient("r3"))
+			m[filepath.Base(f)] = st.Mode().Perm()
+		}
+		return m
+	}
+	for f, p := range perms() {
+		require.Equal(t, os.FileMode(0o600), p, "created %s", f)
+	}
+	require.NoError(t, s.Close())
 
-			// The same packageId under another loan makes the id ambiguous.
-			require.NoError(t, s.SavePackage(ctx, "i/loans/h/pkg-1", "pkg-1", "i", "loans", "h", []string{"r1"}))
-			_, err = s.PackageByID(ctx, "pkg-1")
-			require.ErrorIs(t, err, ErrAmbiguous)
-		})
+	require.NoError(t, os.Chmod(path, 0o644))
+	s, err = Open(context.Background(), path)
+	require.NoError(t, err)
+	defer s.Close()
+	_, _, err = s.ResolveUser(context.Background(), "b@example.com", "", "")
+	require.NoError(t, err)
+	for f, p := range perms() {
+		require.Equal(t, os.FileMode(0o600), p, "existing %s", f)
 	}
 }

@@ -16,6 +16,11 @@ import (
 type SessionsConfig struct {
 	Temporal client.Client
 	Portal   *portal.Store
+	// PortalSecret derives the portal's invitation links; required with the Delivery Room
+	// endpoints.
+	PortalSecret *portal.Secret
+	// PortalSessionTTL is how long a portal session lasts (zero: api.DefaultSessionTTL).
+	PortalSessionTTL time.Duration
 	// PublicURL is the API's base URL as consumers and callers reach it (portal links,
 	// Inbank callbacks).
 	PublicURL string
@@ -37,6 +42,9 @@ func SessionRoutes(cfg SessionsConfig) (*api.Delivery, *api.Payments, error) {
 		if cfg.Portal == nil {
 			return nil, nil, errors.New("stack: the Delivery Room endpoints need a portal database")
 		}
+		if cfg.PortalSecret == nil {
+			return nil, nil, errors.New("stack: the Delivery Room endpoints need a portal secret (EPCFLOW_PORTAL_SECRET)")
+		}
 		signer, err := pos.NewSigner("", cfg.POSSubscriptionID, cfg.POSKeyID, cfg.POSSecret)
 		if err != nil {
 			return nil, nil, err
@@ -44,6 +52,7 @@ func SessionRoutes(cfg SessionsConfig) (*api.Delivery, *api.Payments, error) {
 		delivery = &api.Delivery{
 			Verifier: signer.Verifier(), Portal: cfg.Portal, Engine: starter.New(cfg.Temporal), PortalBaseURL: cfg.PublicURL,
 			DeliveryRoom: &pos.DeliveryRoomClient{BaseURL: cfg.POSBaseURL, Signer: signer}, ExpiresAfter: cfg.PackageExpiresAfter,
+			Secret: cfg.PortalSecret, SessionTTL: cfg.PortalSessionTTL,
 		}
 	}
 	var payments *api.Payments

@@ -70,6 +70,9 @@ type Config struct {
 	// DataDir/portal.db (in memory when DBPath is in memory; SQLite also when Temporal's
 	// database is a PostgreSQL URL: it is not shared with Temporal).
 	PortalDSN string
+	// PortalSecret derives the portal's invitation links (nil: a random one, in memory: links
+	// of an earlier start then stop working; `dev` keeps one in its data directory).
+	PortalSecret *portal.Secret
 	// PackageExpiresAfter is how long Delivery Room package workflows track their recipients
 	// (zero: the workflow's default, 30 days).
 	PackageExpiresAfter time.Duration
@@ -233,8 +236,12 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		return nil, err
 	}
 	st.onClose(st.Portal.Close)
+	portalSecret := cfg.PortalSecret
+	if portalSecret == nil {
+		portalSecret = portal.RandomSecret()
+	}
 	delivery, payments, err := SessionRoutes(SessionsConfig{
-		Temporal: st.Client, Portal: st.Portal, PublicURL: st.APIURL, POSBaseURL: st.SandboxURL,
+		Temporal: st.Client, Portal: st.Portal, PortalSecret: portalSecret, PublicURL: st.APIURL, POSBaseURL: st.SandboxURL,
 		POSSubscriptionID: sandbox.DefaultPOSSubscriptionID, POSKeyID: sandbox.DefaultPOSSigningKeyID, POSSecret: sandbox.DefaultPOSSigningSecret,
 		InbankAPIKey: sandbox.DefaultInbankAPIKey, PackageExpiresAfter: cfg.PackageExpiresAfter,
 	})
