@@ -97,6 +97,10 @@ func (a *Transaction) GenerateFloodCertificate(ctx context.Context, in Certifica
 	if err != nil {
 		return blobs.File{}, fmt.Errorf("store certificate: %w", err)
 	}
+	// The workflow will reference it: never swept (see blobs.Sweep).
+	if err := a.Blobs.Keep(ctx, sha); err != nil {
+		return blobs.File{}, fmt.Errorf("keep certificate: %w", err)
+	}
 	return blobs.File{SHA256: sha, Size: int64(len(pdf)), Name: FloodCertificateName, MimeType: "application/pdf"}, nil
 }
 

@@ -312,6 +312,26 @@ func TestUploadFileIsIdempotent(t *testing.T) {
 	require.Equal(t, 1, f.uploads)
 	require.Equal(t, 1, f.slots)
 	require.Equal(t, []epc.Resource{{ID: "res-1", Name: "FloodCertificate.pdf", MimeType: "application/pdf"}}, f.tx.Response.Resources)
+	requireKept(t, a.Blobs, sha)
+}
+
+// requireKept: the workflow references the file, so the store's sweeper must never remove it.
+func requireKept(t *testing.T, s blobs.Store, sha string) {
+	t.Helper()
+	r, err := blobs.Sweep(context.Background(), s, 0, time.Now().Add(365*24*time.Hour))
+	require.NoError(t, err)
+	require.Zero(t, r.Removed, "a year later, the sweeper removes the file the workflow references")
+	_, err = s.Stat(context.Background(), sha)
+	require.NoError(t, err)
+}
+
+// TestFloodCertificateIsKept: the certificate a workflow will reference is marked kept as it
+// is stored.
+func TestFloodCertificateIsKept(t *testing.T) {
+	a := newActs(t, &fakeEPC{})
+	f, err := a.GenerateFloodCertificate(context.Background(), CertificateInput{TransactionID: "tx-1"})
+	require.NoError(t, err)
+	requireKept(t, a.Blobs, f.SHA256)
 }
 
 func TestFloodDeterminationIsStable(t *testing.T) {

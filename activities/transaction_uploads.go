@@ -55,6 +55,11 @@ func (a *Transaction) UploadFile(ctx context.Context, in UploadInput) (epc.Resou
 		return epc.Resource{}, fmt.Errorf("open %s: %w", in.File.Name, err)
 	}
 	f.Close()
+	// The workflow references the file: the store's sweeper must never remove it (the API
+	// marks a delivered report too, but may have died before it could).
+	if err := a.Blobs.Keep(ctx, in.File.SHA256); err != nil {
+		return epc.Resource{}, fmt.Errorf("keep %s: %w", in.File.Name, err)
+	}
 
 	// A slot an earlier attempt obtained is filled again rather than a new one asked for: its
 	// bytes may have arrived although the reply was lost, and EPC lists no unattached slots,

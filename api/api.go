@@ -48,8 +48,13 @@ type Config struct {
 	Dedup dedup.Backend
 	// MaxWebhookBytes bounds a webhook body (default 1 MiB; larger gets 413).
 	MaxWebhookBytes int64
-	// MaxReportBytes bounds a delivered report PDF (default 64 MiB; larger gets 413).
+	// MaxReportBytes bounds a delivered report PDF (default 50 MiB; larger gets 413).
 	MaxReportBytes int64
+	// UploadTimeout is how long a delivery's body may take to arrive (default 10 min), in
+	// place of the server's read timeout (httpserver.Limits.ReadTimeout, 30 s), which every
+	// other route keeps: a 50 MB report over a slow uplink takes minutes, a webhook does not.
+	// It is granted once the operator token has been checked.
+	UploadTimeout time.Duration
 	// WebhookTimeout is the budget for handing a webhook to its workflow (default 5 s, well
 	// under the platform's 30 s): past it the answer is 503 and the platform retries.
 	WebhookTimeout time.Duration
@@ -70,17 +75,19 @@ type Config struct {
 // Defaults applied by New to zero Config fields.
 const (
 	DefaultMaxWebhookBytes = epc.DefaultMaxWebhookBody
-	DefaultMaxReportBytes  = 64 << 20
+	DefaultMaxReportBytes  = 50 << 20
+	DefaultUploadTimeout   = 10 * time.Minute
 	DefaultWebhookTimeout  = 5 * time.Second
 	DefaultOperatorTimeout = 30 * time.Second
 	readyTimeout           = 2 * time.Second
 )
 
 type server struct {
-	cfg      Config
-	log      *slog.Logger
-	dedup    *dedup.Guard
-	webhooks *webhookMetrics
+	cfg         Config
+	log         *slog.Logger
+	dedup       *dedup.Guard
+	webhooks    *webhookMetrics
+	crossOrigin *http.CrossOriginProtection
 }
 
 // New builds the HTTP handler: every flow's routes (transaction.go, delivery.go,
@@ -109,6 +116,9 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.MaxReportBytes <= 0 {
 		cfg.MaxReportBytes = DefaultMaxReportBytes
 	}
+	if cfg.UploadTimeout <= 0 {
+		cfg.UploadTimeout = DefaultUploadTimeout
+	}
 	if cfg.WebhookTimeout <= 0 {
 		cfg.WebhookTimeout = DefaultWebhookTimeout
 	}
@@ -118,7 +128,7 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.OperatorToken == "" {
 		cfg.Logger.Warn("api: no operator token configured: the /v1 endpoints are open to anyone who can reach the API (development only)")
 	}
-	s := &server{cfg: cfg, log: cfg.Logger}
+	s := &server{cfg: cfg, log: cfg.Logger, crossOrigin: http.NewCrossOriginProtection()}
 	var err error
 	if s.webhooks, err = newWebhookMetrics(cfg.Metrics.Prometheus()); err != nil {
 		return nil, fmt.Errorf("api: %w", err)
@@ -159,7 +169,7 @@ func New(cfg Config) (http.Handler, error) {
 		}
 	}
 	if cfg.Payments != nil {
-		if err := mountPayments(r, r.Group("", s.operatorAuth), *cfg.Payments); err != nil {
+		if err := mountPayments(r, r.Group("", s.sameOrigin, s.operatorAuth), *cfg.Payments); err != nil {
 			return nil, err
 		}
 	}

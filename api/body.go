@@ -42,26 +42,27 @@ func readBody(c *gin.Context, limit int64) ([]byte, bool) {
 		if errors.As(err, &mbe) {
 			tooLarge(c, limit)
 		} else {
-			abort(c, http.StatusBadRequest, CodeInvalidRequest, "cannot read the request body")
+			bodyFailed(c, err)
 		}
 		return nil, false
 	}
 	return b, true
 }
 
-// requireJSON answers 415 unless the request says its body is JSON (or says nothing).
+// requireJSON answers 415 unless the request says its body is JSON. An empty or text/plain
+// Content-Type is refused too: those are what a cross-site HTML form can send without the
+// browser asking the API first (CORS preflight).
 func requireJSON(c *gin.Context) bool {
-	ct := c.GetHeader("Content-Type")
-	if ct == "" {
+	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	if err == nil && isJSONType(mt) {
 		return true
 	}
-	mt, _, err := mime.ParseMediaType(ct)
-	if err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json")) {
-		return true
-	}
-	abort(c, http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "the body must be application/json")
+	abort(c, http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "the body must be JSON: Content-Type: application/json")
 	return false
 }
+
+// isJSONType reports whether a parsed media type is JSON.
+func isJSONType(mt string) bool { return mt == "application/json" || strings.HasSuffix(mt, "+json") }
 
 // object reads a JSON object strictly: a single value, an object, members of the expected
 // types, no unknown member. Every problem is collected with its pointer, not just the first.

@@ -1,8 +1,10 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
+	"os"
 
 	"github.com/gin-gonic/gin"
 
@@ -28,6 +30,7 @@ const (
 	CodeForbidden            = "forbidden"              // 403: authenticated, but not allowed to act on this
 	CodeNotFound             = "not_found"              // 404: no such route, transaction, session or package
 	CodeMethodNotAllowed     = "method_not_allowed"     // 405
+	CodeRequestTimeout       = "request_timeout"        // 408: the request did not arrive in time
 	CodeConflict             = "conflict"               // 409: refused in the object's current state, or under way
 	CodeBodyTooLarge         = "body_too_large"         // 413
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415
@@ -56,6 +59,16 @@ func invalid(c *gin.Context, message string, problems []schemas.Problem) {
 func unavailable(c *gin.Context, retryAfter, message string) {
 	c.Header("Retry-After", retryAfter)
 	abort(c, http.StatusServiceUnavailable, CodeUnavailable, message)
+}
+
+// bodyFailed answers a request whose body could not be read: 408 when it did not arrive in
+// time (the server's read deadline), 400 otherwise.
+func bodyFailed(c *gin.Context, err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		abort(c, http.StatusRequestTimeout, CodeRequestTimeout, "the request body did not arrive in time")
+		return
+	}
+	abort(c, http.StatusBadRequest, CodeInvalidRequest, "cannot read the request body")
 }
 
 // tooLarge answers 413 with the limit.

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/epcflow/epcflow/blobs"
 	"github.com/epcflow/epcflow/epc"
@@ -60,11 +61,21 @@ type fakeEngine struct {
 
 	err    error
 	status workflows.Status
+	// deliverErr, when set, is Deliver's answer: the workflow refused the report after the
+	// API stored it (a cancellation in between, say).
+	deliverErr error
 	// hook, when set, runs first in every method; a non-nil return is the method's error.
 	hook func(ctx context.Context) error
 }
 
 var okResult = workflows.ActionResult{Stage: workflows.StageAwaitReport, Message: "done"}
+
+// awaitingReport is the status of an Appraisal order waiting for its report: the fake
+// engine's, unless a test sets another.
+var awaitingReport = workflows.Status{
+	TransactionID: txID, RequestType: workflows.TypeAppraisal, Stage: workflows.StageAwaitReport,
+	Inspection: &workflows.ScheduleInput{InspectionAt: time.Date(2026, 7, 1, 14, 0, 0, 0, time.UTC)},
+}
 
 func (f *fakeEngine) answer(ctx context.Context) error {
 	f.mu.Lock()
@@ -116,7 +127,14 @@ func (f *fakeEngine) Schedule(ctx context.Context, id string, in workflows.Sched
 }
 
 func (f *fakeEngine) Deliver(ctx context.Context, id string, in workflows.DeliverInput) (workflows.ActionResult, error) {
-	return action(ctx, f, &f.delivers, id, in)
+	res, err := action(ctx, f, &f.delivers, id, in)
+	f.mu.Lock()
+	derr := f.deliverErr
+	f.mu.Unlock()
+	if err == nil && derr != nil {
+		return workflows.ActionResult{}, derr
+	}
+	return res, err
 }
 
 func (f *fakeEngine) Progress(ctx context.Context, id string, in workflows.ProgressInput) (workflows.ActionResult, error) {
@@ -183,7 +201,7 @@ type testAPI struct {
 
 func newTestAPI(t *testing.T, opts ...func(*Config)) *testAPI {
 	t.Helper()
-	eng := &fakeEngine{}
+	eng := &fakeEngine{status: awaitingReport}
 	v, err := epc.NewVerifier(signingKey)
 	if err != nil {
 		t.Fatal(err)

@@ -155,3 +155,17 @@ func bearer(h string) (string, bool) {
 	}
 	return strings.TrimSpace(h[len(scheme):]), true
 }
+
+// sameOrigin refuses a state-changing request that a browser sends from another origin: a
+// page elsewhere must not make an operator's browser (or, with the operator endpoints open
+// in development, any browser) act on orders. Browsers say where a request comes from
+// (Sec-Fetch-Site, Origin); callers that are not browsers send neither and are let through,
+// as are same-origin requests and safe methods (GET, HEAD, OPTIONS). See
+// http.CrossOriginProtection.
+func (s *server) sameOrigin(c *gin.Context) {
+	if err := s.crossOrigin.Check(c.Request); err != nil {
+		abort(c, http.StatusForbidden, CodeForbidden, "cross-origin requests from a browser may not change state here")
+		return
+	}
+	c.Next()
+}

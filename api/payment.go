@@ -150,6 +150,9 @@ func (h *paymentRoutes) prepare(body []byte, id string) (string, []byte, []schem
 }
 
 func (h *paymentRoutes) create(c *gin.Context) {
+	if !requireJSON(c) {
+		return
+	}
 	body, ok := readBody(c, maxPaymentBody)
 	if !ok {
 		return

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -187,17 +188,24 @@ func timestampDigits(body []byte) string {
 	return n.String()
 }
 
-// FuzzCreatePaymentSession posts arbitrary bodies to POST /v1/payment-sessions: the answer is
-// 201 or 400, never a 5xx nor a panic; a 400 points at its problems; a 201 only for a body
-// that is one JSON object, and the workflow then gets a request that passes seed 001's rules
-// with our callbackUrl.
+// FuzzCreatePaymentSession posts arbitrary bodies under arbitrary content types to POST
+// /v1/payment-sessions: the answer is 201, 400 or (for a body not said to be JSON) 415, never
+// a 5xx nor a panic; a 400 points at its problems; a 201 only for a body that is one JSON
+// object said to be JSON, and the workflow then gets a request that passes seed 001's rules
+// (amounts included) with our callbackUrl.
 func FuzzCreatePaymentSession(f *testing.F) {
 	var doc map[string]any
 	testkit.FixtureJSON(f, "pos/testdata/inbank-session-minimal.json", &doc)
 	doc["shopUuid"] = fuzzShopUUID
 	doc["partnerUrls"] = map[string]any{"returnUrl": "https://shop.test/return", "cancelUrl": "https://shop.test/cancel"}
 	valid := testkit.Encode(f, doc)
-	f.Add(valid)
+	f.Add("application/json", valid)
+	for _, ctype := range []string{"", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/merge-patch+json", "APPLICATION/JSON; charset=utf-8"} {
+		f.Add(ctype, valid)
+	}
+	for _, amounts := range [][2]string{{"699.17", "0"}, {"699.17", "1e308"}, {"699.17", "0.30000000000000004"}, {"699.17", "1e400"}, {"24", "1000000000000"}} {
+		f.Add("application/json", bytes.Replace(valid, []byte(amounts[0]), []byte(amounts[1]), 1))
+	}
 	for _, edit := range []func(map[string]any){
 		func(m map[string]any) { m["partnerUrls"] = "https://shop.test" },
 		func(m map[string]any) {
@@ -209,24 +217,27 @@ func FuzzCreatePaymentSession(f *testing.F) {
 	} {
 		d := maps.Clone(doc)
 		edit(d)
-		f.Add(testkit.Encode(f, d))
+		f.Add("application/json", testkit.Encode(f, d))
 	}
 	for _, s := range []string{
 		string(valid) + ` {}`, string(valid) + `]`, `{"shopUuid":"` + fuzzShopUUID + `","partnerUrls":{}}`,
 		`{"a":1e999}`, `{"a":"\ud800"}`, `{}`, `null`, `[]`, ``, `"x"`, "\xff",
 	} {
-		f.Add([]byte(s))
+		f.Add("application/json", []byte(s))
 	}
 
 	h, temporal := paymentsAPI(f)
-	f.Fuzz(func(t *testing.T, body []byte) {
+	f.Fuzz(func(t *testing.T, ctype string, body []byte) {
 		req := httptest.NewRequest(http.MethodPost, PaymentSessionsPath, bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", ctype)
 		req.Header.Set("Authorization", "Bearer t")
 		rec := serveOne(t, h, temporal, req)
 
 		switch rec.Code {
 		case http.StatusCreated:
+			if mt, _, err := mime.ParseMediaType(ctype); err != nil || !isJSONType(mt) {
+				t.Fatalf("201 for Content-Type %q", ctype)
+			}
 			if !json.Valid(body) {
 				t.Fatalf("201 for a body that is not one JSON value: %q", body)
 			}
@@ -246,9 +257,9 @@ func FuzzCreatePaymentSession(f *testing.F) {
 				sent.PartnerURLs.CallbackURL != fuzzBaseURL+InbankCallbackPath+"?session="+in.ID {
 				t.Fatalf("callbackUrl %q, err %v", sent.PartnerURLs.CallbackURL, err)
 			}
-		case http.StatusBadRequest:
+		case http.StatusBadRequest, http.StatusUnsupportedMediaType:
 			if temporal.started != nil {
-				t.Fatal("400 but a workflow was started")
+				t.Fatalf("%d but a workflow was started", rec.Code)
 			}
 		default:
 			t.Fatalf("status %d for %q: %s", rec.Code, body, rec.Body)

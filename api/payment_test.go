@@ -1,6 +1,12 @@
 package api
 
 import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -42,4 +48,33 @@ func TestPaymentsConfigChecked(t *testing.T) {
 func TestKeyedPaymentID(t *testing.T) {
 	require.Equal(t, "ca270f86-0fe9-843c-8e7c-7e107a8ad919", keyedPaymentID("order-4711-payment"))
 	require.NotEqual(t, keyedPaymentID("a"), keyedPaymentID("b"))
+}
+
+// TestPaymentAmountsRefusedBeforeInbank: amounts that were accepted (0, 1e308,
+// 0.30000000000000004, a 10^12-month period) or made Inbank answer 500 (1e400) are refused
+// with 400 at their pointer, and no session is started.
+func TestPaymentAmountsRefusedBeforeInbank(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "pos", "testdata", "inbank-session-minimal.json"))
+	require.NoError(t, err)
+	minimal := strings.Replace(string(raw), "{", `{"shopUuid":"`+fuzzShopUUID+`","partnerUrls":{"returnUrl":"https://shop.test/r","cancelUrl":"https://shop.test/c"},`, 1)
+	hero := "/rentalApplicationData/assets/0/netPrice"
+	for _, tt := range []struct{ from, to, ptr string }{
+		{`"netPrice": 699.17`, `"netPrice": 0`, hero},
+		{`"netPrice": 699.17`, `"netPrice": 1e308`, hero},
+		{`"netPrice": 699.17`, `"netPrice": 0.30000000000000004`, hero},
+		{`"netPrice": 699.17`, `"netPrice": 1e400`, hero},
+		{`"period": 24`, `"period": 1000000000000`, "/rentalApplicationData/period"},
+	} {
+		h, temporal := paymentsAPI(t)
+		body := strings.Replace(minimal, tt.from, tt.to, 1)
+		require.NotEqual(t, minimal, body)
+		req := httptest.NewRequest(http.MethodPost, PaymentSessionsPath, bytes.NewReader([]byte(body)))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer t")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		require.Equal(t, http.StatusBadRequest, rec.Code, "%s: %s", tt.to, rec.Body)
+		require.Equal(t, []string{tt.ptr}, pointers(decodeErrorBody(t, rec.Code, rec.Body.Bytes()).Problems), "%s: %s", tt.to, rec.Body)
+		require.Nil(t, temporal.started, "%s: a session was started", tt.to)
+	}
 }

@@ -42,7 +42,7 @@ var _ Engine = (*starter.Starter)(nil)
 // endpoints (behind the operator token).
 func (s *server) mountTransaction(r *gin.Engine) {
 	r.POST(WebhookPath, s.webhook)
-	tx := r.Group("/v1/transactions/:id", s.operatorAuth, s.transactionParam)
+	tx := r.Group("/v1/transactions/:id", s.sameOrigin, s.operatorAuth, s.transactionParam)
 	tx.GET("", s.status)
 	tx.POST("/schedule", s.schedule)
 	tx.POST("/deliver", s.deliver)
@@ -87,15 +87,23 @@ func (s *server) operatorContext(c *gin.Context) (context.Context, context.Cance
 
 // status answers the transaction's live state (the workflow's status query).
 func (s *server) status(c *gin.Context) {
+	if st, ok := s.queryStatus(c); ok {
+		c.JSON(http.StatusOK, st)
+	}
+}
+
+// queryStatus asks the :id transaction's workflow for its status; false when it has answered
+// the failure.
+func (s *server) queryStatus(c *gin.Context) (workflows.Status, bool) {
 	id := c.Param(keyParamID)
 	ctx, cancel := s.operatorContext(c)
 	defer cancel()
 	st, err := s.cfg.Engine.Status(ctx, id)
 	if err != nil {
 		engineError(c, ctx, id, err)
-		return
+		return st, false
 	}
-	c.JSON(http.StatusOK, st)
+	return st, true
 }
 
 // schedule: {"inspectionAt": RFC 3339, "appraiser"?, "comments"?}.

@@ -33,7 +33,7 @@ const fuzzTxPath = "/v1/transactions/" + txID
 // would (text limits in characters, as the API promises them). It keeps only the last call: a fuzzing run sends millions of bodies, and each call
 // runs in the goroutine that served the request.
 type actionEngine struct {
-	fakeEngine // Status and DeliverWebhook: not reached by these targets
+	fakeEngine // Status: an order awaiting its report (deliver asks first); DeliverWebhook: not reached
 	calls      int
 	invalid    string // why the last action should have been refused with 400
 }
@@ -176,11 +176,26 @@ func FuzzOperatorJSON(f *testing.F) {
 	for i, body := range []string{``, `null`, `[]`, `{}`, `"x"`, `{"a":1} {}`, `{"a":1}]`, `{`, strings.Repeat("[", 10000), "\xef\xbb\xbf{}"} {
 		f.Add(uint8(i), "", []byte(body))
 	}
-	for i, ctype := range []string{"application/problem+json; charset=utf-8", "text/plain", "multipart/form-data", "application/json; charset", ";;", "APPLICATION/JSON"} {
+	for i, ctype := range []string{"application/problem+json; charset=utf-8", "text/plain", "multipart/form-data", "application/json; charset", ";;", "APPLICATION/JSON",
+		"", "text/plain; charset=utf-8", "application/x-www-form-urlencoded", "application/jsonx"} {
 		f.Add(uint8(i), ctype, []byte(`{"text":"x"}`))
 	}
+	// The delivery's limits: a report of exactly the limit and one byte more, the other
+	// members past their budget, the report streamed with escapes and split by them.
+	report := bytes.Repeat([]byte("%PDF-"), fuzzReportLimit/5+2)
+	for _, body := range []string{
+		`{"appraisedValue":1,"reportBase64":"` + base64.StdEncoding.EncodeToString(report[:fuzzReportLimit]) + `"}`,
+		`{"appraisedValue":1,"reportBase64":"` + base64.StdEncoding.EncodeToString(report[:fuzzReportLimit+1]) + `"}`,
+		`{"appraisedValue":1,"comments":"` + strings.Repeat("x", maxJSONBytes) + `","reportBase64":"` + b64 + `"}`,
+		`{"appraisedValue":1,"reportBase64":"` + strings.ReplaceAll(b64, "/", `\/`) + `"}`,
+		`{"appraisedValue":1,"reportBase64":"` + b64[:8] + `\n\u0041` + b64[8:] + `"}`,
+		`{"appraisedValue":1,"reportBase64":"` + b64 + `","reportBase64":"` + b64 + `"}`,
+		`{"appraisedValue":1,"reportBase64":"` + b64,
+	} {
+		f.Add(uint8(2), "application/json", []byte(body))
+	}
 
-	eng := &actionEngine{}
+	eng := &actionEngine{fakeEngine: fakeEngine{status: awaitingReport}}
 	h := directAPI(f, eng, func(c *Config) { c.MaxReportBytes = fuzzReportLimit })
 	f.Fuzz(func(t *testing.T, action uint8, ctype string, body []byte) {
 		operatorCall(t, h, eng, fuzzTxPath+operatorActions[int(action)%len(operatorActions)], ctype, body)
@@ -255,7 +270,7 @@ func FuzzDeliverMultipart(f *testing.F) {
 	f.Add("multipart/form-data; boundary="+strings.Repeat("b", 71), []byte("x"))
 	f.Add("application/pdf", testPDF)
 
-	eng := &actionEngine{}
+	eng := &actionEngine{fakeEngine: fakeEngine{status: awaitingReport}}
 	h := directAPI(f, eng, func(c *Config) { c.MaxReportBytes = fuzzReportLimit })
 	f.Fuzz(func(t *testing.T, ctype string, body []byte) {
 		operatorCall(t, h, eng, fuzzTxPath+"/deliver", ctype, body)
@@ -274,7 +289,7 @@ func FuzzDeliverForm(f *testing.F) {
 	f.Add(" 1", strings.Repeat("é", 201), "", "", []byte{}, "comments", "twice")
 	f.Add("9223372036854775807", "", "", "", bytes.Repeat(testPDF, 60), "", "")
 
-	eng := &actionEngine{}
+	eng := &actionEngine{fakeEngine: fakeEngine{status: awaitingReport}}
 	h := directAPI(f, eng, func(c *Config) { c.MaxReportBytes = fuzzReportLimit })
 	f.Fuzz(func(t *testing.T, value, appraisalType, completedAt, comments string, report []byte, extraName, extraValue string) {
 		if strings.ContainsFunc(extraName, unicode.IsControl) {

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/internal/httpserver"
 )
 
 // hook is one signed webhook as the sandbox sent it.
@@ -175,11 +177,9 @@ func serveHTTP(h http.Handler) (url string, stop func(), err error) {
 	if err != nil {
 		return "", nil, err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	return "http://" + ln.Addr().String(), func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	}, nil
+	srv, err := httpserver.Serve(ln, h, httpserver.Limits{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return "", nil, err
+	}
+	return srv.URL(), func() { _ = srv.Stop(5 * time.Second) }, nil
 }

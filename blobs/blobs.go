@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"time"
 )
 
 // File references stored bytes by their SHA-256.
@@ -61,6 +62,31 @@ type Store interface {
 	Note(ctx context.Context, key string) ([]byte, error)
 	// DeleteNote removes the note under key; a missing note is not an error.
 	DeleteNote(ctx context.Context, key string) error
+
+	// Sweeping (see Sweep): bytes nobody references are removed once the grace period after
+	// their last Put has passed, unless they are kept.
+
+	// Keep records for good that a workflow references the bytes under sha: Sweep never
+	// removes them. Writing a mark twice is a no-op.
+	Keep(ctx context.Context, sha string) error
+	// List calls fn for every stored file (not the notes, not the marks), in no set order,
+	// until fn returns an error, which List returns.
+	List(ctx context.Context, fn func(Info) error) error
+	// Remove deletes the bytes under sha if they are not kept and were last written before
+	// writtenBefore, both checked at the time of the call; it reports whether it did. Missing
+	// bytes are not an error.
+	Remove(ctx context.Context, sha string, writtenBefore time.Time) (bool, error)
+}
+
+// Info describes a stored file.
+type Info struct {
+	SHA256 string
+	Size   int64
+	// Written is when the bytes were last written: by the Put that stored them, or a later
+	// Put of the same bytes (see RefreshAfter).
+	Written time.Time
+	// Kept is true when a workflow references the bytes (Keep).
+	Kept bool
 }
 
 var shaPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -98,11 +124,14 @@ func putBytes(ctx context.Context, s Store, b []byte) (string, error) {
 	return got, err
 }
 
+// spoolPattern names the temporary files of spool.
+const spoolPattern = ".put-*"
+
 // spool copies r into a new temporary file in dir while hashing it, reading at most limit
 // bytes (limit <= 0: no limit), and returns the file, synced, positioned at its start. On
 // error nothing is left behind; otherwise the caller closes and removes the file.
 func spool(ctx context.Context, dir string, r io.Reader, limit int64) (_ *os.File, sha string, n int64, err error) {
-	f, err := os.CreateTemp(dir, ".put-*")
+	f, err := os.CreateTemp(dir, spoolPattern)
 	if err != nil {
 		return nil, "", 0, fmt.Errorf("blobs: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -42,7 +43,8 @@ type S3Config struct {
 	HTTPClient *http.Client
 }
 
-// S3 is a Store in an S3 bucket: files as <prefix><sha256>, notes as <prefix>notes/<key>.
+// S3 is a Store in an S3 bucket: files as <prefix><sha256>, notes as <prefix>notes/<key>,
+// marks of kept files as <prefix>kept/<sha256>.
 // Every worker and API replica pointed at the same bucket and prefix shares it. The bucket
 // must not be public: notes hold upload grants.
 type S3 struct {
@@ -109,7 +111,8 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 }
 
 // Put implements Store. The bytes are spooled to a local file first: their SHA-256 names
-// the object, and S3 wants the length before the body. Bytes the bucket holds are not sent.
+// the object, and S3 wants the length before the body. Bytes the bucket holds are not sent,
+// unless they were written more than RefreshAfter ago: sent again, they are young for Sweep.
 func (s *S3) Put(ctx context.Context, r io.Reader, limit int64) (string, int64, error) {
 	tmp, sha, n, err := spool(ctx, s.spoolDir, r, limit)
 	if err != nil {
@@ -119,10 +122,10 @@ func (s *S3) Put(ctx context.Context, r io.Reader, limit int64) (string, int64, 
 		tmp.Close()
 		os.Remove(tmp.Name())
 	}()
-	switch _, err := s.Stat(ctx, sha); {
-	case err == nil:
+	switch _, written, err := s.head(ctx, s.prefix+sha, sha); {
+	case err == nil && time.Since(written) < RefreshAfter:
 		return sha, n, nil
-	case !errors.Is(err, ErrNotFound):
+	case err != nil && !errors.Is(err, ErrNotFound):
 		return "", 0, err
 	}
 	if _, err := s.client.PutObject(ctx, &s3.PutObjectInput{
@@ -154,11 +157,17 @@ func (s *S3) Stat(ctx context.Context, sha string) (int64, error) {
 	if err := checkSHA(sha); err != nil {
 		return 0, err
 	}
-	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.prefix + sha)})
+	size, _, err := s.head(ctx, s.prefix+sha, sha)
+	return size, err
+}
+
+// head returns the size and time of the object key (name, for errors).
+func (s *S3) head(ctx context.Context, key, name string) (int64, time.Time, error) {
+	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
 	if err != nil {
-		return 0, s3Error("stat", sha, err)
+		return 0, time.Time{}, s3Error("stat", name, err)
 	}
-	return aws.ToInt64(out.ContentLength), nil
+	return aws.ToInt64(out.ContentLength), aws.ToTime(out.LastModified), nil
 }
 
 // PutNote implements Store. An S3 PUT replaces an object whole, so readers see the old note

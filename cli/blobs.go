@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"time"
 
 	"github.com/epcflow/epcflow/blobs"
 )
@@ -35,6 +36,40 @@ func (b *blobFlags) open(ctx context.Context, log *slog.Logger) (blobs.Store, er
 		log.Info("blob store: directory", "dir", b.cfg.Dir)
 	}
 	return s, nil
+}
+
+// sweepFlags configure the API's sweeper of unreferenced files (blobs.Sweeper).
+type sweepFlags struct{ interval, grace time.Duration }
+
+func (w *sweepFlags) register(f *flags) {
+	f.duration(&w.interval, "blob-sweep-interval", "EPCFLOW_BLOB_SWEEP_INTERVAL", blobs.DefaultSweepInterval,
+		"how often stored files no workflow references (a delivery refused, a crash) are looked for and removed (0: never)")
+	f.duration(&w.grace, "blob-grace", "EPCFLOW_BLOB_GRACE", blobs.DefaultGrace,
+		"age an unreferenced stored file must reach before it is removed (at least "+blobs.MinGrace.String()+")")
+}
+
+func (w *sweepFlags) sweeper(s blobs.Store, log *slog.Logger) blobs.Sweeper {
+	return blobs.Sweeper{Store: s, Interval: w.interval, Grace: w.grace, Logger: log}
+}
+
+// check refuses what the sweeper would.
+func (w *sweepFlags) check() error {
+	if w.grace <= 0 {
+		return usageErr("--blob-grace %v: must be positive", w.grace)
+	}
+	if err := w.sweeper(nil, nil).Check(); err != nil {
+		return usageErr("--blob-grace / --blob-sweep-interval: %v", err)
+	}
+	return nil
+}
+
+// start runs the sweeper until ctx ends, unless switched off.
+func (w *sweepFlags) start(ctx context.Context, s blobs.Store, log *slog.Logger) {
+	if w.interval == 0 {
+		log.Info("blob sweeper off (--blob-sweep-interval 0): unreferenced files are kept")
+		return
+	}
+	go func() { _ = w.sweeper(s, log).Run(ctx) }()
 }
 
 // boolEnv registers a boolean flag that an environment variable may set (true, false, 1, 0…).

@@ -28,6 +28,7 @@ func runDev(ctx context.Context, e *env, args []string) error {
 		codecKeys                               codecKeysFlag
 		webhookRetry, recheck                   time.Duration
 		logs                                    logging
+		httpf                                   httpFlags
 	)
 	f.integer(&temporalPort, "temporal-port", "", 7233, "embedded Temporal frontend (gRPC) port")
 	f.integer(&uiPort, "ui-port", "", 8233, "Temporal Web UI port (-1: no UI)")
@@ -42,11 +43,16 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	f.boolean(&demoOn, "demo", true, "place demo orders and run a simulated appraiser")
 	f.duration(&webhookRetry, "webhook-retry-interval", "", 2*time.Second, "sandbox webhook retry interval (ICE uses 20s)")
 	recheckInterval(f, &recheck)
+	httpf.register(f, "")
 	logs.register(f, "text")
 	if err := f.parse(args); err != nil {
 		return err
 	}
 	if _, err := txEngine(recheck); err != nil {
+		return err
+	}
+	limits, err := httpf.limits()
+	if err != nil {
 		return err
 	}
 	if err := devserver.ValidateDBPath(db); err != nil {
@@ -77,7 +83,7 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	st, err := stack.Start(ctx, stack.Config{
 		DataDir: dataDir, DBPath: db, TemporalPort: temporalPort, UIPort: uiPort, PortalSecret: portalSecret,
 		APIListen: apiListen, SandboxListen: sbListen, OperatorToken: token, Logger: log, CodecKeys: keys,
-		Sandbox: sandbox.Config{WebhookRetryInterval: webhookRetry}, RecheckInterval: recheck,
+		Sandbox: sandbox.Config{WebhookRetryInterval: webhookRetry}, RecheckInterval: recheck, HTTP: limits,
 	})
 	if err != nil {
 		return err

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"go.temporal.io/sdk/client"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 	"github.com/epcflow/epcflow/codec"
 	"github.com/epcflow/epcflow/dedup"
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/internal/httpserver"
 	"github.com/epcflow/epcflow/metrics"
 	"github.com/epcflow/epcflow/portal"
 	"github.com/epcflow/epcflow/pos"
@@ -79,17 +79,19 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 		codecKeys         codecKeysFlag
 		cacheSize         int
 		recheck           time.Duration
+		sandboxed         sandboxSecrets
 	)
 	tf.register(f)
 	codecKeys.register(f)
 	recheckInterval(f, &recheck)
+	sandboxed.register(f)
 	// The SDK keeps up to 10,000 workflows in memory by default, about 70 KB each for an open
 	// order: 10,000 orders waiting for appraisers would cost ~700 MB for nothing, since an
 	// evicted order is rebuilt from its history in milliseconds when its next event comes.
 	f.integer(&cacheSize, "workflow-cache-size", "EPCFLOW_WORKFLOW_CACHE_SIZE", 2000, "workflows kept in memory between tasks (sticky cache); more only saves replays of orders that wait")
 	f.str(&baseURL, "epc-base-url", "EPC_BASE_URL", "http://127.0.0.1:8090", "EPC Partner API base URL (production: https://api.elliemae.com)")
 	f.str(&clientID, "epc-client-id", "EPC_CLIENT_ID", "sandbox-client", "EPC OAuth2 client id")
-	f.secret(&secret, "epc-client-secret", "EPC_CLIENT_SECRET", "sandbox-secret", "EPC OAuth2 client secret")
+	f.secret(&secret, "epc-client-secret", "EPC_CLIENT_SECRET", "", "EPC OAuth2 client secret (required; with --sandbox-secrets, the sandbox's by default)")
 	f.value(&authStyle, "epc-auth-style", "EPC_AUTH_STYLE", "`style` in which the EPC client id and secret reach the token endpoint: form (in the form body, as ICE documents; the default) or basic (HTTP Basic)")
 	blob.register(f)
 	f.str(&metricsListen, "metrics-listen", "EPCFLOW_METRICS_LISTEN", "127.0.0.1:9090", "address of the worker's /metrics (empty: none)")
@@ -98,6 +100,9 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	f.secret(&inbankKey, "inbank-api-key", "INBANK_API_KEY", "", "Inbank API key (empty: a payment session's Inbank calls fail at once)")
 	logs.register(f, "json")
 	if err := f.parse(args); err != nil {
+		return err
+	}
+	if err := sandboxed.check(epcClientSecretRule(&secret), inbankKeyRule(&inbankKey)); err != nil {
 		return err
 	}
 	eng, err := txEngine(recheck)
@@ -135,7 +140,7 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if metricsListen != "" {
-		stop, err := serve(metricsListen, m.Handler(), log)
+		stop, err := serve(metricsListen, m.Handler(), httpserver.Limits{}, log)
 		if err != nil {
 			return err
 		}
@@ -161,14 +166,26 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 		codecKeys    codecKeysFlag
 		codecToken   string
 		codecOrigins string
+		httpf        httpFlags
+		reportLimit  int
+		uploadTime   time.Duration
+		sandboxed    sandboxSecrets
+		codecOpen    bool
+		sweep        sweepFlags
 	)
 	tf.register(f)
+	sandboxed.register(f)
+	httpf.register(f, "EPCFLOW_")
+	f.integer(&reportLimit, "max-report-bytes", "EPCFLOW_MAX_REPORT_BYTES", api.DefaultMaxReportBytes, "largest report PDF an operator may deliver, in bytes (413 past it)")
+	f.duration(&uploadTime, "upload-timeout", "EPCFLOW_UPLOAD_TIMEOUT", api.DefaultUploadTimeout, "time a report delivery's body may take to arrive, instead of --http-read-timeout (counted once the operator token is checked)")
 	codecKeys.register(f)
-	f.secret(&codecToken, "codec-token", "EPCFLOW_CODEC_TOKEN", "", "bearer `token` required by the codec server at /codec (empty: it answers only loopback clients; set one in production)")
+	f.secret(&codecToken, "codec-token", "EPCFLOW_CODEC_TOKEN", "", "bearer `token` required by the codec server at /codec (required with --codec-keys unless --allow-codec-without-token)")
+	f.boolean(&codecOpen, "allow-codec-without-token", false, "serve /codec without --codec-token: it then answers loopback clients only (one machine with no reverse proxy: behind a proxy on the same host every caller is loopback)")
 	f.str(&codecOrigins, "codec-origins", "EPCFLOW_CODEC_ORIGINS", "", "comma-separated browser origins (the Temporal UI's, e.g. https://temporal.example.com) allowed to call /codec")
 	f.str(&listen, "listen", "EPCFLOW_API_LISTEN", ":8080", "address to serve the API on")
-	f.secret(&keys, "webhook-signing-keys", "EPC_WEBHOOK_SIGNING_KEYS", "sandbox-signing-key", "comma-separated webhook signing keys; any one verifies (rotation)")
+	f.secret(&keys, "webhook-signing-keys", "EPC_WEBHOOK_SIGNING_KEYS", "", "comma-separated webhook signing keys; any one verifies (rotation); required (with --sandbox-secrets, the sandbox's by default)")
 	blob.register(f)
+	sweep.register(f)
 	f.secret(&token, "operator-token", "EPCFLOW_OPERATOR_TOKEN", "", "bearer token required by the operator and read endpoints (required unless --allow-open-operator-endpoints)")
 	var allowOpen bool
 	f.boolean(&allowOpen, "allow-open-operator-endpoints", false, "serve /v1 without a bearer token (a local test only: anyone who reaches the API could then act on orders)")
@@ -192,17 +209,35 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 	if err := f.parse(args); err != nil {
 		return err
 	}
+	limits, err := httpf.limits()
+	if err != nil {
+		return err
+	}
+	if reportLimit <= 0 || uploadTime <= 0 {
+		return usageErr("--max-report-bytes and --upload-timeout must be positive")
+	}
+	var refusals []error
 	if sc.POSSecret != "" {
 		if portalSecret == "" {
-			return usageErr("--portal-secret (or EPCFLOW_PORTAL_SECRET) is required with the Delivery Room endpoints (POS_SIGNING_SECRET is set): it derives the portal's invitation links; make one with: openssl rand -base64 32")
-		}
-		var err error
-		if sc.PortalSecret, err = portal.ParseSecret(portalSecret); err != nil {
-			return usageErr("--portal-secret (EPCFLOW_PORTAL_SECRET): %v", err)
+			refusals = append(refusals, usageErr("--portal-secret (or EPCFLOW_PORTAL_SECRET) is required with the Delivery Room endpoints (POS_SIGNING_SECRET is set): it derives the portal's invitation links; make one with: openssl rand -base64 32"))
+		} else if sc.PortalSecret, err = portal.ParseSecret(portalSecret); err != nil {
+			refusals = append(refusals, usageErr("--portal-secret (EPCFLOW_PORTAL_SECRET): %v", err))
 		}
 	}
 	if token == "" && !allowOpen {
-		return usageErr("--operator-token (or EPCFLOW_OPERATOR_TOKEN) is required: it guards the operator and read endpoints under /v1 (schedule, deliver, order state); for a local test, --allow-open-operator-endpoints serves them open")
+		refusals = append(refusals, usageErr("--operator-token (or EPCFLOW_OPERATOR_TOKEN) is required: it guards the operator and read endpoints under /v1 (schedule, deliver, order state); for a local test, --allow-open-operator-endpoints serves them open"))
+	}
+	if codecKeys.keys != "" && codecToken == "" && !codecOpen {
+		refusals = append(refusals, usageErr("--codec-token (or EPCFLOW_CODEC_TOKEN) is required to serve /codec, which decrypts payloads for whoever calls it; on one machine with no proxy, --allow-codec-without-token serves it to loopback clients only"))
+	}
+	if err := sandboxed.check(webhookKeysRule(&keys), posSecretRule(&sc.POSSecret), inbankKeyRule(&sc.InbankAPIKey)); err != nil {
+		refusals = append(refusals, err)
+	}
+	if err := sweep.check(); err != nil {
+		refusals = append(refusals, err)
+	}
+	if err := joinRefusals(refusals); err != nil {
+		return err
 	}
 	if dedupAge <= 0 || dedupKeys <= 0 {
 		return usageErr("--dedup-retention %s and --dedup-max-keys %d: both must be positive", dedupAge, dedupKeys)
@@ -219,6 +254,7 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	sweep.start(ctx, store, log)
 	c, m, ring, err := tf.connect(ctx, log, &codecKeys)
 	if err != nil {
 		return err
@@ -254,11 +290,14 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	engine := starter.New(c)
-	h, err := api.New(api.Config{Engine: engine, Verifier: v, Blobs: store, Logger: log, Metrics: m, Ready: engine.CheckHealth, OperatorToken: token, Codec: codecHandler, Delivery: delivery, Payments: payments, Dedup: dd})
+	h, err := api.New(api.Config{
+		Engine: engine, Verifier: v, Blobs: store, Logger: log, Metrics: m, Ready: engine.CheckHealth, OperatorToken: token,
+		Codec: codecHandler, Delivery: delivery, Payments: payments, Dedup: dd, MaxReportBytes: int64(reportLimit), UploadTimeout: uploadTime,
+	})
 	if err != nil {
 		return err
 	}
-	stop, err := serve(listen, h, log)
+	stop, err := serve(listen, h, limits, log)
 	if err != nil {
 		return err
 	}
@@ -274,6 +313,7 @@ func runSandbox(ctx context.Context, e *env, args []string) error {
 		listen, partnerURL, publicURL, clientID, secret, key, stateFile string
 		tokenLife, retry                                                time.Duration
 		logs                                                            logging
+		httpf                                                           httpFlags
 	)
 	f.str(&listen, "listen", "SANDBOX_LISTEN", "127.0.0.1:8090", "address to serve the sandbox on")
 	f.str(&partnerURL, "partner-url", "SANDBOX_PARTNER_URL", sandbox.DefaultPartnerURL, "the partner's base URL; webhooks go to <partner-url>/webhooks/epc")
@@ -287,8 +327,13 @@ func runSandbox(ctx context.Context, e *env, args []string) error {
 	f.duration(&tokenLife, "token-lifetime", "", sandbox.DefaultTokenLifetime, "lifetime of issued access tokens")
 	f.duration(&retry, "webhook-retry-interval", "", sandbox.DefaultWebhookRetryInterval, "interval between webhook delivery tries")
 	f.str(&stateFile, "state-file", "SANDBOX_STATE_FILE", "", "file the sandbox keeps its state in across restarts, file bytes in <file>.media/ (empty: in memory only)")
+	httpf.register(f, "SANDBOX_")
 	logs.register(f, "text")
 	if err := f.parse(args); err != nil {
+		return err
+	}
+	limits, err := httpf.limits()
+	if err != nil {
 		return err
 	}
 	log, err := logs.logger(e.stderr)
@@ -312,30 +357,11 @@ func runSandbox(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer sb.Close()
-	srv := &http.Server{Handler: sb.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
+	srv, err := httpserver.Serve(ln, sb.Handler(), limits, log)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(e.stdout, "EPC sandbox on %s (webhooks to %s/webhooks/epc)\n", publicURL, partnerURL)
 	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return srv.Shutdown(sctx)
-}
-
-// serve runs h on addr until the returned stop is called.
-func serve(addr string, h http.Handler, log *slog.Logger) (stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("http server stopped", "addr", addr, "error", err)
-		}
-	}()
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	}, nil
+	return srv.Stop(5 * time.Second)
 }

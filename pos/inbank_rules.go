@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
+	"strings"
 
 	"github.com/epcflow/epcflow/schemas"
 )
@@ -12,11 +14,17 @@ import (
 // ValidateSessionRequest checks a create-session body (seed 001) against the
 // schemas.InbankPOSSession JSON Schema and the rules a schema cannot say:
 //
-//   - the first asset is the hero device: it must be MODEL_BASED and have a modelId;
+//   - the first asset is the hero device: it must be MODEL_BASED, have a modelId and a
+//     netPrice above 0;
 //   - any other MODEL_BASED asset needs a modelId;
 //   - a CATEGORY_BASED asset (the default type) needs a categoryCode;
 //   - categoryCode copying_fee is for Latvia only. The body does not name the shop's country,
-//     so the locale's country part stands for it: copying_fee needs a locale "xx-LV".
+//     so the locale's country part stands for it: copying_fee needs a locale "xx-LV";
+//   - the period is written as a whole number (24, not 24.0 or 2.4e1), which every decoder
+//     takes as an integer.
+//
+// Amounts (a decimal with at most two places, within [ours] bounds) and the period's range
+// are the schema's (definitions amount, period).
 //
 // It returns nil, or a *schemas.ValidationError listing every problem at once, each with the
 // JSON pointer of the member at fault (a missing member: its object's pointer, or the member's
@@ -63,6 +71,10 @@ func (r InbankSessionRequest) Validate() error {
 
 const inbankAssetsPointer = "/rentalApplicationData/assets"
 
+// MaxPeriodMonths is the longest Smart Rent period taken, in months ([ours]: seed 001 gives
+// no bound; the schema's definition period says the same).
+const MaxPeriodMonths = 120
+
 // sessionRules applies the cross-field rules to a decoded body. Members of the wrong JSON
 // type are skipped: the schema reports them.
 func sessionRules(doc any) []schemas.Problem {
@@ -74,6 +86,12 @@ func sessionRules(doc any) []schemas.Problem {
 		country = loc[3:]
 	}
 	var ps []schemas.Problem
+	if n, ok := rental["period"].(json.Number); ok && strings.ContainsAny(n.String(), ".eE") {
+		if f, err := n.Float64(); err == nil && f == math.Trunc(f) && f >= 1 && f <= MaxPeriodMonths {
+			// In range, so the schema took it: say why it is refused all the same.
+			ps = append(ps, schemas.Problem{Pointer: "/rentalApplicationData/period", Message: "must be a whole number of months written without a fraction or exponent, such as 24"})
+		}
+	}
 	for i, a := range assets {
 		if asset, ok := a.(map[string]any); ok {
 			assetRules(i, asset, country, func(member, msg string) {
@@ -101,6 +119,11 @@ func assetRules(i int, asset map[string]any, country string, add func(member, ms
 		}
 		if !hasModelID {
 			add("modelId", "required: the hero device (first asset) needs a modelId")
+		}
+		if p, ok := asset["netPrice"].(json.Number); ok {
+			if f, err := p.Float64(); err == nil && f == 0 {
+				add("netPrice", "the hero device (first asset) must have a netPrice above 0")
+			}
 		}
 	case t == AssetModelBased && !hasModelID:
 		add("modelId", "required for a MODEL_BASED asset")

@@ -3,6 +3,7 @@ package pos_test
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -15,6 +16,8 @@ import (
 
 const (
 	ibNonBlank = "must be a non-empty string (not blank)"
+	ibAmount   = "must be an amount in EUR: a number with at most two decimal places, from 0 to 1000000"
+	ibPeriod   = "must be a whole number of months from 1 to 120"
 	ibHTTPURL  = "must be an absolute http(s) URL"
 	ibAssets   = "/rentalApplicationData/assets"
 	ibHero     = ibAssets + "/0"
@@ -125,7 +128,7 @@ var ruleCases = []struct {
 		{Pointer: ibSecond, Message: `missing property "netPrice"`},
 	}},
 	{"negative netPrice", "", func(d map[string]any) { testkit.Set(d, ibHero+"/netPrice", -1) },
-		[]schemas.Problem{{Pointer: ibHero + "/netPrice", Message: "must be >= 0"}}},
+		[]schemas.Problem{{Pointer: ibHero + "/netPrice", Message: ibAmount}}},
 	{"hero device CATEGORY_BASED", "", func(d map[string]any) {
 		testkit.Set(d, ibHero+"/type", "CATEGORY_BASED")
 		testkit.Set(d, ibHero+"/categoryCode", "add_on")
@@ -163,9 +166,9 @@ var ruleCases = []struct {
 	{"missing period", "", func(d map[string]any) { testkit.Delete(d, "/rentalApplicationData/period") },
 		[]schemas.Problem{{Pointer: "/rentalApplicationData", Message: `missing property "period"`}}},
 	{"period zero", "", func(d map[string]any) { testkit.Set(d, "/rentalApplicationData/period", 0) },
-		[]schemas.Problem{{Pointer: "/rentalApplicationData/period", Message: "must be >= 1"}}},
+		[]schemas.Problem{{Pointer: "/rentalApplicationData/period", Message: ibPeriod}}},
 	{"period not whole months", "", func(d map[string]any) { testkit.Set(d, "/rentalApplicationData/period", 1.5) },
-		[]schemas.Problem{{Pointer: "/rentalApplicationData/period", Message: "must be of type integer, got number"}}},
+		[]schemas.Problem{{Pointer: "/rentalApplicationData/period", Message: ibPeriod}}},
 	{"partnerUrls without cancelUrl", "inbank-session-full.json", func(d map[string]any) { testkit.Delete(d, "/partnerUrls/cancelUrl") },
 		[]schemas.Problem{{Pointer: "/partnerUrls", Message: `missing property "cancelUrl"`}}},
 	{"partnerUrls without returnUrl", "inbank-session-full.json", func(d map[string]any) { testkit.Delete(d, "/partnerUrls/returnUrl") },
@@ -204,7 +207,7 @@ var ruleCases = []struct {
 		{Pointer: ibAssets + "/8/categoryCode", Message: "required for a CATEGORY_BASED asset (type defaults to CATEGORY_BASED)"},
 		{Pointer: ibAssets + "/9/categoryCode", Message: "required for a CATEGORY_BASED asset (type defaults to CATEGORY_BASED)"},
 		{Pointer: ibAssets + "/10/categoryCode", Message: "required for a CATEGORY_BASED asset (type defaults to CATEGORY_BASED)"},
-		{Pointer: "/rentalApplicationData/period", Message: "must be >= 1"},
+		{Pointer: "/rentalApplicationData/period", Message: ibPeriod},
 	}},
 }
 
@@ -281,7 +284,7 @@ func TestTypedSessionRequest(t *testing.T) {
 		{Pointer: "", Message: `missing property "productCode"`},
 		{Pointer: "/purchase", Message: `missing property "description"`},
 		{Pointer: "/rentalApplicationData", Message: `missing property "assets"`},
-		{Pointer: "/rentalApplicationData/period", Message: "must be >= 1"},
+		{Pointer: "/rentalApplicationData/period", Message: ibPeriod},
 	}
 	if got := schemas.Problems(err); !reflect.DeepEqual(got, want) {
 		t.Errorf("zero request:\n got %v\nwant %v", got, want)
@@ -314,6 +317,7 @@ func FuzzValidateSessionRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		err := pos.ValidateSessionRequest(body)
 		if err == nil {
+			checkAccepted(t, body)
 			return
 		}
 		var ve *schemas.ValidationError
@@ -326,6 +330,142 @@ func FuzzValidateSessionRequest(f *testing.F) {
 			}
 			if p.Message == "" {
 				t.Fatalf("problem at %q has no message", p.Pointer)
+			}
+		}
+	})
+}
+
+// TestSessionAmounts: amounts are decimals with at most two places within [ours] bounds and
+// the period a whole number of months, each refusal at its pointer, before any call to
+// Inbank (the API, the Inbank client and the sandbox all validate with this). The first rows
+// were accepted before, and 1e400 made Inbank (the sandbox) answer 500.
+func TestSessionAmounts(t *testing.T) {
+	hero := ibHero + "/netPrice"
+	period := "/rentalApplicationData/period"
+	discount := "/rentalApplicationData/grossCampaignDiscount"
+	tests := []struct {
+		member, value string // the member's JSON text in the minimal body
+		ptr, msg      string // "": valid
+	}{
+		{"netPrice", "0", hero, "the hero device (first asset) must have a netPrice above 0"},
+		{"netPrice", "-0", hero, "the hero device (first asset) must have a netPrice above 0"},
+		{"netPrice", "1e308", hero, ibAmount},
+		{"netPrice", "0.30000000000000004", hero, ibAmount},
+		{"netPrice", "1e400", hero, ibAmount},
+		{"period", "1000000000000", period, ibPeriod},
+		{"netPrice", "-1", hero, ibAmount},
+		{"netPrice", "0.001", hero, ibAmount},
+		{"netPrice", "1000000.01", hero, ibAmount},
+		{"netPrice", `"699.17"`, hero, ibAmount},
+		{"period", "0", period, ibPeriod},
+		{"period", "121", period, ibPeriod},
+		{"period", "24.5", period, ibPeriod},
+		{"period", "24.0", period, "must be a whole number of months written without a fraction or exponent, such as 24"},
+		{"period", "2.4e1", period, "must be a whole number of months written without a fraction or exponent, such as 24"},
+		{"discount", "0.005", discount, ibAmount},
+		{"discount", "-5", discount, ibAmount},
+
+		{"netPrice", "0.01", "", ""},
+		{"netPrice", "1000000", "", ""},
+		{"netPrice", "1000000.00", "", ""},
+		{"netPrice", "0.07", "", ""},
+		{"netPrice", "1.5e2", "", ""},
+		{"period", "1", "", ""},
+		{"period", "120", "", ""},
+		{"discount", "0", "", ""},
+		{"discount", "12.50", "", ""},
+	}
+	minimal := string(testkit.Fixture(t, "pos/testdata/inbank-session-minimal.json"))
+	for _, tt := range tests {
+		t.Run(tt.member+"="+tt.value, func(t *testing.T) {
+			var body string
+			switch tt.member {
+			case "netPrice":
+				body = strings.Replace(minimal, `"netPrice": 699.17`, `"netPrice": `+tt.value, 1)
+			case "period":
+				body = strings.Replace(minimal, `"period": 24`, `"period": `+tt.value, 1)
+			case "discount":
+				body = strings.Replace(minimal, `"period": 24`, `"period": 24, "grossCampaignDiscount": `+tt.value, 1)
+			}
+			if body == minimal {
+				t.Fatal("the fixture changed: nothing replaced")
+			}
+			err := pos.ValidateSessionRequest([]byte(body))
+			if tt.ptr == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if _, err := pos.ParseSessionRequest([]byte(body)); err != nil {
+					t.Fatalf("valid but does not decode: %v", err)
+				}
+				return
+			}
+			want := []schemas.Problem{{Pointer: tt.ptr, Message: tt.msg}}
+			if got := schemas.Problems(err); !reflect.DeepEqual(got, want) {
+				t.Fatalf("got %+v, want %+v", got, want)
+			}
+		})
+	}
+}
+
+// checkAccepted: a body the rules accept decodes for the Inbank client, with every amount a
+// whole number of cents from 0 to 1,000,000 and the period 1 to 120 months.
+func checkAccepted(t *testing.T, body []byte) {
+	t.Helper()
+	req, err := pos.ParseSessionRequest(body)
+	if err != nil {
+		t.Fatalf("accepted but does not decode: %v", err)
+	}
+	amounts := []float64{}
+	for _, a := range req.RentalApplication.Assets {
+		amounts = append(amounts, a.NetPrice)
+	}
+	for _, p := range []*float64{req.RentalApplication.GrossCampaignDiscount, req.RentalApplication.GrossTradeInAmount} {
+		if p != nil {
+			amounts = append(amounts, *p)
+		}
+	}
+	for _, v := range amounts {
+		if cents := v * 100; v < 0 || v > 1_000_000 || math.Abs(cents-math.Round(cents)) > 1e-6 {
+			t.Fatalf("accepted amount %v", v)
+		}
+	}
+	if p := req.RentalApplication.Period; p < 1 || p > pos.MaxPeriodMonths {
+		t.Fatalf("accepted period %d", p)
+	}
+}
+
+// FuzzSessionAmounts puts arbitrary JSON text in the hero device's netPrice, the period and
+// the campaign discount of a valid body: an accepted body passes checkAccepted; a refused one
+// points at those members only (or at the root when the text breaks the JSON).
+func FuzzSessionAmounts(f *testing.F) {
+	for _, s := range [][3]string{
+		{"699.17", "24", "0"}, {"0", "1000000000000", "0.005"}, {"1e308", "24.0", "-0"}, {"0.30000000000000004", "2.4e1", "1e-2"},
+		{"1e400", "120", "1000000"}, {"-1e-400", "0x10", "NaN"}, {"1000000.00", "1", "12.50"}, {`"1"`, "null", "{}"},
+	} {
+		f.Add(s[0], s[1], s[2])
+	}
+	minimal := string(testkit.Fixture(f, "pos/testdata/inbank-session-minimal.json"))
+	f.Fuzz(func(t *testing.T, price, period, discount string) {
+		body := strings.Replace(minimal, `"netPrice": 699.17`, `"netPrice": `+price, 1)
+		body = strings.Replace(body, `"period": 24`, `"period": `+period+`, "grossCampaignDiscount": `+discount, 1)
+		err := pos.ValidateSessionRequest([]byte(body))
+		if err == nil {
+			checkAccepted(t, []byte(body))
+			return
+		}
+		ps := schemas.Problems(err)
+		if len(ps) == 0 {
+			t.Fatalf("not a validation error with problems: %v", err)
+		}
+		if !json.Valid([]byte(body)) {
+			return
+		}
+		for _, p := range ps {
+			switch p.Pointer {
+			case ibHero + "/netPrice", "/rentalApplicationData/period", "/rentalApplicationData/grossCampaignDiscount":
+			default:
+				t.Fatalf("problem %+v: not at an amount (%s)", p, body)
 			}
 		}
 	})

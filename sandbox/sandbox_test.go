@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/epcflow/epcflow/internal/httpserver"
 	"github.com/epcflow/epcflow/pos"
 )
 
@@ -84,7 +85,7 @@ func TestServe(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
+	go func() { done <- srv.Serve(ctx, ln, httpserver.Limits{}) }()
 	base := "http://" + ln.Addr().String()
 	rep, err := http.Get(base + "/sandbox/epc/transactions")
 	if err != nil {

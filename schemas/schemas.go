@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/big"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -165,6 +167,11 @@ func (v *Validator) Validate(name string, doc []byte) error {
 	if err != nil {
 		return &ValidationError{Schema: name, Problems: []Problem{{Pointer: "", Message: err.Error()}}}
 	}
+	// The library compares numbers as big.Rat and panics on one that big.Rat cannot hold
+	// (0e10000000000000000000): such numbers are refused here, each at its pointer.
+	if ps := outOfRangeNumbers(inst, ""); len(ps) > 0 {
+		return &ValidationError{Schema: name, Problems: ps}
+	}
 	err = s.Validate(inst)
 	if err == nil {
 		return nil
@@ -190,6 +197,30 @@ func (v *Validator) ValidateValue(name string, value any) error {
 		return fmt.Errorf("schemas: encode %T for %s: %w", value, name, err)
 	}
 	return v.Validate(name, b)
+}
+
+// outOfRangeNumbers lists the numbers of a decoded document that big.Rat cannot represent.
+func outOfRangeNumbers(v any, ptr string) []Problem {
+	switch v := v.(type) {
+	case json.Number:
+		if _, ok := new(big.Rat).SetString(v.String()); !ok {
+			return []Problem{{Pointer: ptr, Message: "number out of range"}}
+		}
+	case map[string]any:
+		var ps []Problem
+		for k, e := range v {
+			ps = append(ps, outOfRangeNumbers(e, ptr+"/"+strings.NewReplacer("~", "~0", "/", "~1").Replace(k))...)
+		}
+		sortProblems(ps)
+		return ps
+	case []any:
+		var ps []Problem
+		for i, e := range v {
+			ps = append(ps, outOfRangeNumbers(e, ptr+"/"+strconv.Itoa(i))...)
+		}
+		return ps
+	}
+	return nil
 }
 
 // decodeJSON decodes one JSON value, numbers as json.Number so no precision is lost.

@@ -454,3 +454,17 @@ func TestValueAt(t *testing.T) {
 		}
 	}
 }
+
+// TestNumbersBeyondRange: a number big.Rat cannot hold is refused at its pointer; the schema
+// library would panic comparing it with a minimum.
+func TestNumbersBeyondRange(t *testing.T) {
+	for _, n := range []string{"0e10000000000000000000", "1e-99999999999999999999"} {
+		doc := `{"productCode":"x","currency":"EUR","locale":"et-EE","purchase":{"description":"d"},` +
+			`"rentalApplicationData":{"assets":[{"type":"MODEL_BASED","modelId":"m","modelName":"M","netPrice":` + n + `}],"period":12}}`
+		err := schemas.Default().Validate(schemas.InbankPOSSession, []byte(doc))
+		want := []schemas.Problem{{Pointer: "/rentalApplicationData/assets/0/netPrice", Message: "number out of range"}}
+		if got := schemas.Problems(err); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: got %+v, want %+v", n, got, want)
+		}
+	}
+}

@@ -27,6 +27,7 @@ import (
 	"github.com/epcflow/epcflow/dedup"
 	"github.com/epcflow/epcflow/devserver"
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/internal/httpserver"
 	"github.com/epcflow/epcflow/metrics"
 	"github.com/epcflow/epcflow/portal"
 	"github.com/epcflow/epcflow/pos"
@@ -86,6 +87,11 @@ type Config struct {
 	// PackageExpiresAfter is how long Delivery Room package workflows track their recipients
 	// (zero: the workflow's default, 30 days).
 	PackageExpiresAfter time.Duration
+	// HTTP bounds the API's and the sandbox's listeners (zero fields: httpserver's defaults).
+	HTTP httpserver.Limits
+	// MaxReportBytes and UploadTimeout bound a report delivery (zero: the api defaults).
+	MaxReportBytes int64
+	UploadTimeout  time.Duration
 	// TemporalLogLevel filters the embedded server's logs (default: warnings and errors).
 	TemporalLogLevel slog.Leveler
 	Logger           *slog.Logger
@@ -159,7 +165,9 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 			return nil, err
 		}
 		st.Sandbox = sb
-		st.serve(sbLn, sb.Handler(), log.With("component", "sandbox"))
+		if err := st.serve(sbLn, sb.Handler(), cfg.HTTP, log.With("component", "sandbox")); err != nil {
+			return nil, err
+		}
 		st.onClose(func() error { sb.Close(); return nil })
 	}
 
@@ -197,6 +205,10 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 			return nil, err
 		}
 	}
+	// Files no workflow references (a delivery refused, a crash) go after blobs.DefaultGrace.
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	st.onClose(func() error { stopSweep(); return nil })
+	go func() { _ = blobs.Sweeper{Store: st.Blobs, Logger: log.With("component", "blobs")}.Run(sweepCtx) }()
 	if !cfg.NoWorker {
 		acts, err := NewActivities(ActivitiesConfig{
 			EPCBaseURL: st.SandboxURL, EPCClientID: orDefault(cfg.Sandbox.ClientID, sandbox.DefaultClientID),
@@ -260,11 +272,14 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		Engine: st.Starter, Verifier: verifier, Blobs: st.Blobs, Logger: log.With("component", "api"),
 		Metrics: st.Metrics, Ready: st.Starter.CheckHealth, OperatorToken: cfg.OperatorToken,
 		Codec: codecHandler, Delivery: delivery, Payments: payments, Dedup: st.Dedup,
+		MaxReportBytes: cfg.MaxReportBytes, UploadTimeout: cfg.UploadTimeout,
 	})
 	if err != nil {
 		return nil, err
 	}
-	st.serve(apiLn, h, log.With("component", "api"))
+	if err := st.serve(apiLn, h, cfg.HTTP, log.With("component", "api")); err != nil {
+		return nil, err
+	}
 	return st, nil
 }
 
@@ -280,18 +295,13 @@ func (s *Stack) Close() error {
 
 func (s *Stack) onClose(f func() error) { s.closers = append(s.closers, f) }
 
-func (s *Stack) serve(ln net.Listener, h http.Handler, log *slog.Logger) {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("http server stopped", "error", err)
-		}
-	}()
-	s.onClose(func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return srv.Shutdown(ctx)
-	})
+func (s *Stack) serve(ln net.Listener, h http.Handler, l httpserver.Limits, log *slog.Logger) error {
+	srv, err := httpserver.Serve(ln, h, l, log)
+	if err != nil {
+		return err
+	}
+	s.onClose(func() error { return srv.Stop(5 * time.Second) })
+	return nil
 }
 
 // DialOption adjusts the client options of Dial.

@@ -72,7 +72,8 @@ func Start(ctx context.Context, c client.Client, cfg Config) (*Process, error) {
 		"--temporal-address", cfg.Frontend, "--temporal-namespace", cfg.Namespace,
 		"--epc-base-url", cfg.SandboxURL, "--epc-client-id", sandbox.DefaultClientID,
 		"--blob-dir", cfg.BlobDir, "--metrics-listen", cfg.MetricsListen, "--inbank-base-url", cfg.SandboxURL,
-		"--log-format", "text", "--log-level", cfg.LogLevel)
+		"--log-format", "text", "--log-level", cfg.LogLevel,
+		"--sandbox-secrets") // it plays against the sandbox, with the sandbox's public secrets
 	if cfg.RecheckInterval > 0 {
 		args = append(args, "--recheck-interval", cfg.RecheckInterval.String())
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
@@ -22,6 +23,29 @@ type S3 struct {
 
 	mu       sync.Mutex
 	requests map[string]int // by HTTP method
+	clock    *clock
+}
+
+// clock is the server's time, shifted by an offset (Backdate).
+type clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *clock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
+
+// Backdate stamps the objects written from now on d earlier than the time (0: the time
+// again), as if they had been written long ago.
+func (s *S3) Backdate(d time.Duration) {
+	s.clock.mu.Lock()
+	defer s.clock.mu.Unlock()
+	s.clock.offset = -d
 }
 
 // Bucket is the name of the bucket NewS3 creates.
@@ -30,12 +54,14 @@ const Bucket = "epcflow-test"
 // NewS3 starts a server with an empty bucket.
 func NewS3(t testing.TB) *S3 {
 	t.Helper()
-	backend := s3mem.New()
+	c := &clock{}
+	backend := s3mem.New(s3mem.WithTimeSource(c))
 	if err := backend.CreateBucket(Bucket); err != nil {
 		t.Fatalf("blobstest: create bucket: %v", err)
 	}
-	faker := gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog()))
-	s := &S3{requests: map[string]int{}}
+	// No check of the client's clock against the server's: Backdate moves the server's.
+	faker := gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog()), gofakes3.WithTimeSource(c), gofakes3.WithTimeSkewLimit(0))
+	s := &S3{requests: map[string]int{}, clock: c}
 	h := faker.Server()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()

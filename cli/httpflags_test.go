@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/epcflow/epcflow/internal/slowloris"
+)
+
+// lineWriter collects output and signals every write, so a test waits for a line.
+type lineWriter struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	notify chan struct{}
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	select {
+	case w.notify <- struct{}{}:
+	default:
+	}
+	return w.buf.Write(p)
+}
+
+// wait returns the first match of re in the output, waiting for it.
+func (w *lineWriter) wait(t *testing.T, re *regexp.Regexp) []string {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		w.mu.Lock()
+		m := re.FindStringSubmatch(w.buf.String())
+		out := w.buf.String()
+		w.mu.Unlock()
+		if m != nil {
+			return m
+		}
+		select {
+		case <-w.notify:
+		case <-deadline:
+			t.Fatalf("no %s in the output:\n%s", re, out)
+		}
+	}
+}
+
+// TestSandboxCutsOffSlowBodies: `epcflow sandbox` bounds a whole request by
+// --http-read-timeout (here from its environment variable): a token request trickled one byte
+// every 200 ms is cut off, not read for the 200 s it would take.
+func TestSandboxCutsOffSlowBodies(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &lineWriter{notify: make(chan struct{}, 1)}
+	vars := map[string]string{"SANDBOX_HTTP_READ_TIMEOUT": "700ms", "SANDBOX_HTTP_READ_HEADER_TIMEOUT": "300ms"}
+	done := make(chan error, 1)
+	go func() {
+		done <- runSandbox(ctx, &env{stdout: out, stderr: out, getenv: func(k string) string { return vars[k] }}, []string{"--listen", "127.0.0.1:0"})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	addr := out.wait(t, regexp.MustCompile(`EPC sandbox on http://(\S+) `))[1]
+
+	stop := make(chan struct{})
+	timer := time.AfterFunc(30*time.Second, func() { close(stop) })
+	defer timer.Stop()
+	res, err := slowloris.Trickle(slowloris.Request{
+		Addr: addr, Path: "/oauth2/v1/token", Header: []string{"Content-Type: application/x-www-form-urlencoded"},
+		Size: 1000, Interval: 200 * time.Millisecond,
+	}, stop)
+	require.NoError(t, err)
+	require.False(t, res.Stopped, "the sandbox still reads a body trickled for 30 s (read timeout 700ms); %d bytes sent", res.Sent)
+	require.Less(t, res.Sent, 1000)
+}
+
+// TestHTTPFlagsRefuseNonPositive: a limit of zero or less is refused by its flag before
+// anything starts.
+func TestHTTPFlagsRefuseNonPositive(t *testing.T) {
+	for _, args := range [][]string{
+		{"--http-read-timeout", "0s"}, {"--http-max-connections", "0"}, {"--http-max-header-bytes", "-1"},
+		{"--http-idle-timeout", "-1s"}, {"--http-read-header-timeout", "1m", "--http-read-timeout", "30s"},
+	} {
+		var out, errOut bytes.Buffer
+		code := Main(context.Background(), append([]string{"sandbox", "--listen", "127.0.0.1:0"}, args...), &out, &errOut)
+		require.Equal(t, 2, code, "%v: %s", args, errOut.String())
+		require.Contains(t, errOut.String(), args[0], "the refusal names the flag")
+		require.True(t, strings.Contains(errOut.String(), "must be positive") || strings.Contains(errOut.String(), "must not exceed"), errOut.String())
+	}
+}
