@@ -65,15 +65,13 @@ const (
 
 // Status is what the status query returns.
 type Status struct {
-	TransactionID string `json:"transactionId"`
-	ClientID      string `json:"clientId,omitempty"`
-	Product       string `json:"product,omitempty"`
-	RequestType   string `json:"requestType,omitempty"`
-	LoanNumber    string `json:"loanNumber,omitempty"`
-	Stage         string `json:"stage"`
-	WaitingFor    string `json:"waitingFor,omitempty"`
-	// DueAt is when what the order waits for falls due (see SADueAt); zero when nothing is.
-	DueAt           time.Time                      `json:"dueAt,omitzero"`
+	TransactionID   string                         `json:"transactionId"`
+	ClientID        string                         `json:"clientId,omitempty"`
+	Product         string                         `json:"product,omitempty"`
+	RequestType     string                         `json:"requestType,omitempty"`
+	LoanNumber      string                         `json:"loanNumber,omitempty"`
+	Stage           string                         `json:"stage"`
+	WaitingFor      string                         `json:"waitingFor,omitempty"`
 	PartnerStatus   string                         `json:"partnerStatus,omitempty"`
 	ResponseStatus  string                         `json:"responseStatus,omitempty"`
 	ReferenceNumber string                         `json:"referenceNumber,omitempty"`
@@ -88,6 +86,8 @@ type Status struct {
 	Flood           *activities.FloodDetermination `json:"flood,omitempty"`
 	WebhooksSeen    int                            `json:"webhooksSeen"`
 	Closed          bool                           `json:"closed"`
+	// DueAt is when what the order waits for falls due (see SADueAt); zero when nothing is.
+	DueAt time.Time `json:"dueAt,omitzero"`
 }
 
 // EventRecord is a transaction event this workflow created or reacted to.
