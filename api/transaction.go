@@ -218,6 +218,10 @@ func (s *server) status(c *gin.Context) {
 
 // schedule: {"inspectionAt": RFC 3339, "appraiser"?, "comments"?}.
 func (s *server) schedule(c *gin.Context) {
+	actor, ok := requestActor(c)
+	if !ok {
+		return
+	}
 	o, ok := s.jsonObject(c, maxJSONBytes)
 	if !ok {
 		return
@@ -226,6 +230,7 @@ func (s *server) schedule(c *gin.Context) {
 		InspectionAt: o.time("inspectionAt", true),
 		Appraiser:    o.str("appraiser", false, maxNameLen),
 		Comments:     o.str("comments", false, maxCommentsLen),
+		Actor:        actor,
 	}
 	if !answerProblems(c, o.problems()) {
 		return
@@ -237,6 +242,10 @@ func (s *server) schedule(c *gin.Context) {
 
 // progress: {"text", "comments"?}, posted to the lender as a transaction event.
 func (s *server) progress(c *gin.Context) {
+	actor, ok := requestActor(c)
+	if !ok {
+		return
+	}
 	o, ok := s.jsonObject(c, maxJSONBytes)
 	if !ok {
 		return
@@ -244,6 +253,7 @@ func (s *server) progress(c *gin.Context) {
 	in := workflows.ProgressInput{
 		Text:     o.str("text", true, maxTextLen),
 		Comments: o.str("comments", false, maxCommentsLen),
+		Actor:    actor,
 	}
 	if !answerProblems(c, o.problems()) {
 		return

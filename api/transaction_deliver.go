@@ -48,11 +48,14 @@ const appraisedValueRule = "the appraised value in whole dollars"
 // fields as form values) or as JSON with the PDF in "reportBase64". The PDF is checked and
 // stored in the blob store; the workflow only gets its reference.
 func (s *server) deliver(c *gin.Context) {
+	actor, ok := requestActor(c)
+	if !ok {
+		return
+	}
 	mt, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	var (
 		file blobs.File
 		f    deliverFields
-		ok   bool
 	)
 	switch {
 	case mt == "multipart/form-data":
@@ -72,6 +75,7 @@ func (s *server) deliver(c *gin.Context) {
 		AppraisalType:  f.appraisalType,
 		CompletedAt:    f.completedAt,
 		Comments:       f.comments,
+		Actor:          actor,
 	}
 	LoggerFrom(c).Info("report stored", "sha256", file.SHA256, "size", file.Size)
 	s.act(c, "deliver", func(ctx context.Context, id string) (workflows.ActionResult, error) {

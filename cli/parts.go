@@ -145,6 +145,8 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 	f.secret(&keys, "webhook-signing-keys", "EPC_WEBHOOK_SIGNING_KEYS", "sandbox-signing-key", "comma-separated webhook signing keys; any one verifies (rotation)")
 	blob.register(f)
 	f.secret(&token, "operator-token", "EPCFLOW_OPERATOR_TOKEN", "", "bearer token required by the operator and read endpoints (required unless --allow-open-operator-endpoints)")
+	var cons consoleFlags
+	cons.register(f)
 	var allowOpen bool
 	f.boolean(&allowOpen, "allow-open-operator-endpoints", false, "serve /v1 without a bearer token (a local test only: anyone who reaches the API could then act on orders)")
 	var sc stack.SessionsConfig
@@ -209,8 +211,12 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	console, err := cons.config(c, ring, tf.namespace, sc.PublicURL)
+	if err != nil {
+		return err
+	}
 	engine := starter.New(c)
-	h, err := api.New(api.Config{Engine: engine, Verifier: v, Blobs: store, Logger: log, Metrics: m, Ready: engine.CheckHealth, OperatorToken: token, Codec: codecHandler, Delivery: delivery, Payments: payments})
+	h, err := api.New(api.Config{Engine: engine, Verifier: v, Blobs: store, Logger: log, Metrics: m, Ready: engine.CheckHealth, OperatorToken: token, Codec: codecHandler, Delivery: delivery, Payments: payments, Console: console})
 	if err != nil {
 		return err
 	}
