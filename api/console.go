@@ -156,7 +156,8 @@ func (s *server) mountConsole(r *gin.Engine, cfg Console) error {
 const consoleCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
-// consoleHeaders sets the console's security headers on every answer.
+// consoleHeaders sets the console's security headers on every answer; nothing is cached
+// but the static files.
 func consoleHeaders(c *gin.Context) {
 	h := c.Writer.Header()
 	h.Set("Content-Security-Policy", consoleCSP)
@@ -165,6 +166,7 @@ func consoleHeaders(c *gin.Context) {
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	h.Set("Cache-Control", "no-store") // the static files say otherwise
 	c.Next()
 }
 

@@ -249,7 +249,7 @@ type testAPI struct {
 	client *http.Client
 }
 
-func newTestAPI(t *testing.T, opts ...func(*Config)) *testAPI {
+func newTestAPI(t testing.TB, opts ...func(*Config)) *testAPI {
 	t.Helper()
 	eng := &fakeEngine{}
 	v, err := epc.NewVerifier(signingKey)
