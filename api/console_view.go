@@ -15,10 +15,10 @@ import (
 
 // consoleFuncs are the templates' functions.
 var consoleFuncs = template.FuncMap{
-	"iso":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-	"when":  func(t time.Time) string { return formatWhen(t, time.UTC) },
-	"bytes": formatBytes,
-	"dollars": formatDollars,
+	"iso":        func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"when":       func(t time.Time) string { return formatWhen(t, time.UTC) },
+	"bytes":      formatBytes,
+	"dollars":    formatDollars,
 	"stageTitle": stageTitle,
 	"orderURL":   orderURL,
 }
@@ -68,7 +68,9 @@ func formatBytes(n int64) string {
 }
 
 // orderURL is the console page of a transaction.
-func orderURL(transactionID string) string { return ConsolePath + "orders/" + url.PathEscape(transactionID) }
+func orderURL(transactionID string) string {
+	return ConsolePath + "orders/" + url.PathEscape(transactionID)
+}
 
 // orderView is one order on the queue or the finished list.
 type orderView struct {
