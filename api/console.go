@@ -78,7 +78,7 @@ const (
 	defaultConsolePageSize   = 50
 )
 
-func (c *Console) check(token string) error {
+func (c *Console) check() error {
 	if c.Engine == nil {
 		return errors.New("api: Console.Engine is required")
 	}
@@ -122,7 +122,7 @@ type console struct {
 
 // mountConsole adds the console's routes.
 func (s *server) mountConsole(r *gin.Engine, cfg Console) error {
-	if err := cfg.check(s.cfg.OperatorToken); err != nil {
+	if err := cfg.check(); err != nil {
 		return err
 	}
 	pages, err := parseConsolePages()

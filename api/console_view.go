@@ -123,22 +123,6 @@ type option struct {
 	Selected     bool
 }
 
-func options(selected string, pairs ...string) []option {
-	var out []option
-	for i := 0; i+1 < len(pairs); i += 2 {
-		out = append(out, option{Value: pairs[i], Label: pairs[i+1], Selected: pairs[i] == selected})
-	}
-	return out
-}
-
-// shortID shortens a long id for a table cell (the full one is in the link and its title).
-func shortID(id string) string {
-	if len(id) <= 13 {
-		return id
-	}
-	return id[:8] + "…"
-}
-
 func firstNonEmpty(vs ...string) string {
 	for _, v := range vs {
 		if v != "" {
