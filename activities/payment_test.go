@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"sync/atomic"
 	"testing"
 
@@ -14,6 +13,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/epcflow/epcflow/activities"
+	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/pos"
 	"github.com/epcflow/epcflow/worker"
 	"github.com/epcflow/epcflow/workflows"
@@ -52,9 +52,7 @@ func fakeCreate(t *testing.T, status int, reply string) (*pos.InbankClient, *ato
 }
 
 func minimalRequest(t *testing.T) []byte {
-	b, err := os.ReadFile("../pos/testdata/inbank-session-minimal.json")
-	require.NoError(t, err)
-	return b
+	return testkit.Fixture(t, "pos/testdata/inbank-session-minimal.json")
 }
 
 func TestCreateSessionNotTwiceAcrossRetries(t *testing.T) {

@@ -79,7 +79,7 @@ func TestOperatorToken(t *testing.T) {
 
 func TestOpenOperatorEndpointsWarn(t *testing.T) {
 	a := newTestAPI(t)
-	a.logs.waitLine(t, func(m map[string]any) bool {
+	a.logs.WaitLine(t, func(m map[string]any) bool {
 		return m["level"] == "WARN" && strings.Contains(fmt.Sprint(m["msg"]), "no operator token")
 	})
 }
@@ -173,7 +173,7 @@ func TestLogLines(t *testing.T) {
 	if resp.status != 202 {
 		t.Fatalf("status %d", resp.status)
 	}
-	access := a.logs.waitLine(t, func(m map[string]any) bool {
+	access := a.logs.WaitLine(t, func(m map[string]any) bool {
 		return m["msg"] == "http request" && m["requestId"] == "req-webhook-1"
 	})
 	for k, want := range map[string]any{
@@ -187,20 +187,20 @@ func TestLogLines(t *testing.T) {
 		t.Error("access log without duration")
 	}
 	// The handler's own line carries both ids too.
-	a.logs.waitLine(t, func(m map[string]any) bool {
+	a.logs.WaitLine(t, func(m map[string]any) bool {
 		return m["msg"] == "webhook delivered to workflow" && m["requestId"] == "req-webhook-1" && m["transactionId"] == txID
 	})
 
 	// A read: the transaction id comes from the path.
 	a.do(t, http.MethodGet, "/v1/transactions/"+txID, nil, map[string]string{RequestIDHeader: "req-read-1"})
-	a.logs.waitLine(t, func(m map[string]any) bool {
+	a.logs.WaitLine(t, func(m map[string]any) bool {
 		return m["msg"] == "http request" && m["requestId"] == "req-read-1" && m["transactionId"] == txID && m["route"] == "/v1/transactions/:id"
 	})
 
 	// A rejected signature is logged without the signature or the body.
 	badSig := sign("wrong-key", body)
 	a.do(t, http.MethodPost, "/webhooks/epc", bytes.NewReader(body), map[string]string{epc.SignatureHeader: badSig, RequestIDHeader: "req-bad-sig"})
-	bad := a.logs.waitLine(t, func(m map[string]any) bool { return m["requestId"] == "req-bad-sig" })
+	bad := a.logs.WaitLine(t, func(m map[string]any) bool { return m["requestId"] == "req-bad-sig" })
 	if bad["status"] != float64(401) || bad["level"] != "WARN" {
 		t.Errorf("bad-signature access line %v", bad)
 	}
@@ -225,7 +225,7 @@ func TestPanicIsA500WithoutInternals(t *testing.T) {
 	if e := resp.errorBody(t); e.Code != CodeInternal || e.Message != "internal error" || resp.header.Get(RequestIDHeader) != "req-panic" {
 		t.Errorf("500 body %s, request id %q", resp.body, resp.header.Get(RequestIDHeader))
 	}
-	a.logs.waitLine(t, func(m map[string]any) bool {
+	a.logs.WaitLine(t, func(m map[string]any) bool {
 		return m["msg"] == "panic while serving request" && m["requestId"] == "req-panic" && m["stack"] != nil
 	})
 	// The server survives.

@@ -73,16 +73,7 @@ func FuzzPackageEventHandler(f *testing.F) {
 	f.Add([]byte(fuzzPackageEvent), "bm90IGEgc2lnbmF0dXJl")
 	f.Add([]byte(`{}`), "%%%")
 
-	ctx := context.Background()
-	store, err := portal.Open(ctx, ":memory:")
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { store.Close() })
-	signer, err := pos.NewSigner("", "integration-1", "key-1", "fuzz-secret")
-	if err != nil {
-		f.Fatal(err)
-	}
+	store, signer := deliveryParts(f, "fuzz-secret")
 	temporal := &startOnlyTemporal{}
 	// A panic would be recovered as a 500, which fails the target.
 	engine := directAPI(f, &fakeEngine{}, func(c *Config) {

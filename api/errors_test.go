@@ -21,15 +21,7 @@ import (
 // method), 413s and 503s answer errors with ErrorBody, with the status the contract fixes
 // and the code that names the refusal.
 func TestOneErrorBodyOnEveryRoute(t *testing.T) {
-	store, err := portal.Open(context.Background(), ":memory:")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	signer, err := pos.NewSigner("", "integration-1", "key-1", "pos-secret")
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, signer := deliveryParts(t, "pos-secret")
 	temporal := starter.New(&mocks.Client{}) // no call may reach it: every case fails before
 	const token = "op-token"
 	a := newTestAPI(t, func(c *Config) {

@@ -8,19 +8,18 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/epcflow/epcflow/blobs"
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/metrics"
+	"github.com/epcflow/epcflow/portal"
+	"github.com/epcflow/epcflow/pos"
 	"github.com/epcflow/epcflow/schemas"
 	"github.com/epcflow/epcflow/workflows"
 )
@@ -37,13 +36,10 @@ func sign(key string, body []byte) string {
 	return base64.StdEncoding.EncodeToString(h.Sum(nil))
 }
 
+// fixture reads a file of api/testdata.
 func fixture(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return testkit.Fixture(t, "api/testdata/"+name)
 }
 
 type actionCall[T any] struct {
@@ -102,34 +98,27 @@ func (f *fakeEngine) Status(ctx context.Context, id string) (workflows.Status, e
 	return st, nil
 }
 
-func (f *fakeEngine) Schedule(ctx context.Context, id string, in workflows.ScheduleInput) (workflows.ActionResult, error) {
+// action records an operator action in calls, then answers okResult (or the error).
+func action[T any](ctx context.Context, f *fakeEngine, calls *[]actionCall[T], id string, in T) (workflows.ActionResult, error) {
 	f.mu.Lock()
-	f.schedules = append(f.schedules, actionCall[workflows.ScheduleInput]{id, in})
+	*calls = append(*calls, actionCall[T]{id, in})
 	f.mu.Unlock()
 	if err := f.answer(ctx); err != nil {
 		return workflows.ActionResult{}, err
 	}
 	return okResult, nil
+}
+
+func (f *fakeEngine) Schedule(ctx context.Context, id string, in workflows.ScheduleInput) (workflows.ActionResult, error) {
+	return action(ctx, f, &f.schedules, id, in)
 }
 
 func (f *fakeEngine) Deliver(ctx context.Context, id string, in workflows.DeliverInput) (workflows.ActionResult, error) {
-	f.mu.Lock()
-	f.delivers = append(f.delivers, actionCall[workflows.DeliverInput]{id, in})
-	f.mu.Unlock()
-	if err := f.answer(ctx); err != nil {
-		return workflows.ActionResult{}, err
-	}
-	return okResult, nil
+	return action(ctx, f, &f.delivers, id, in)
 }
 
 func (f *fakeEngine) Progress(ctx context.Context, id string, in workflows.ProgressInput) (workflows.ActionResult, error) {
-	f.mu.Lock()
-	f.progresses = append(f.progresses, actionCall[workflows.ProgressInput]{id, in})
-	f.mu.Unlock()
-	if err := f.answer(ctx); err != nil {
-		return workflows.ActionResult{}, err
-	}
-	return okResult, nil
+	return action(ctx, f, &f.progresses, id, in)
 }
 
 func (f *fakeEngine) setErr(err error) {
@@ -178,71 +167,10 @@ func (f *fakeEngine) calls() int {
 	return len(f.webhooks) + len(f.statusIDs) + len(f.schedules) + len(f.delivers) + len(f.progresses)
 }
 
-// logBuffer collects JSON log lines and signals each write, so tests wait for a line
-// instead of sleeping.
-type logBuffer struct {
-	mu     sync.Mutex
-	buf    bytes.Buffer
-	notify chan struct{}
-}
-
-func newLogBuffer() *logBuffer { return &logBuffer{notify: make(chan struct{}, 1)} }
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n, err := l.buf.Write(p)
-	select {
-	case l.notify <- struct{}{}:
-	default:
-	}
-	return n, err
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *logBuffer) lines(t *testing.T) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(l.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatalf("log line is not JSON: %q", line)
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
-// waitLine waits for a log line matching match.
-func (l *logBuffer) waitLine(t *testing.T, match func(map[string]any) bool) map[string]any {
-	t.Helper()
-	deadline := time.After(5 * time.Second)
-	for {
-		for _, m := range l.lines(t) {
-			if match(m) {
-				return m
-			}
-		}
-		select {
-		case <-l.notify:
-		case <-deadline:
-			t.Fatalf("no matching log line; log:\n%s", l.String())
-		}
-	}
-}
-
 type testAPI struct {
 	srv    *httptest.Server
 	eng    *fakeEngine
-	logs   *logBuffer
+	logs   *testkit.Logs
 	blobs  blobs.Store
 	reg    *metrics.Registry
 	cfg    Config
@@ -260,13 +188,13 @@ func newTestAPI(t testing.TB, opts ...func(*Config)) *testAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := newLogBuffer()
+	logs := &testkit.Logs{}
 	reg := metrics.New()
 	cfg := Config{
 		Engine:   eng,
 		Verifier: v,
 		Blobs:    store,
-		Logger:   slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:   logs.JSON(),
 		Metrics:  reg,
 	}
 	for _, o := range opts {
@@ -279,6 +207,22 @@ func newTestAPI(t testing.TB, opts ...func(*Config)) *testAPI {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &testAPI{srv: srv, eng: eng, logs: logs, blobs: store, reg: reg, cfg: cfg, client: srv.Client()}
+}
+
+// deliveryParts is what the package-delivery routes need besides Temporal: a portal store in
+// memory (closed when the test ends) and a POS Framework signer with secret.
+func deliveryParts(t testing.TB, secret string) (*portal.Store, *pos.Signer) {
+	t.Helper()
+	store, err := portal.Open(context.Background(), ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	signer, err := pos.NewSigner("", "integration-1", "key-1", secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store, signer
 }
 
 type response struct {

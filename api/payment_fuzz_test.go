@@ -4,11 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/pos"
 	"github.com/epcflow/epcflow/starter"
 	"github.com/epcflow/epcflow/workflows"
@@ -91,19 +91,23 @@ func paymentsAPI(tb testing.TB) (http.Handler, *fakeTemporal) {
 	return h, temporal
 }
 
-// decodeAnswer checks that the answer is JSON and, for an error, the one error body; a 400
-// lists its problems.
-func decodeAnswer(t *testing.T, rec *httptest.ResponseRecorder) {
+// serveOne serves req on h, temporal remembering only what this request sends, and checks
+// that the answer is JSON and, for an error, the one error body; a 400 lists its problems.
+func serveOne(t *testing.T, h http.Handler, temporal *fakeTemporal, req *http.Request) *httptest.ResponseRecorder {
 	t.Helper()
+	temporal.reset()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
 	if rec.Code < 400 {
 		if !json.Valid(rec.Body.Bytes()) {
 			t.Fatalf("status %d: answer is not JSON: %q", rec.Code, rec.Body)
 		}
-		return
+		return rec
 	}
 	if a := decodeErrorBody(t, rec.Code, rec.Body.Bytes()); rec.Code == http.StatusBadRequest && len(a.Problems) == 0 {
 		t.Fatalf("400 without problems: %s", rec.Body)
 	}
+	return rec
 }
 
 // nowToken in a fuzzed callback body is replaced by the current Unix time, so that the
@@ -146,10 +150,7 @@ func FuzzInbankCallback(f *testing.F) {
 		}
 		req := httptest.NewRequest(http.MethodPost, InbankCallbackPath+"?session="+url.QueryEscape(session), bytes.NewReader(body))
 		req.Header.Set(pos.HeaderInbankSignature, sig)
-		temporal.reset()
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		decodeAnswer(t, rec)
+		rec := serveOne(t, h, temporal, req)
 
 		switch rec.Code {
 		case http.StatusAccepted:
@@ -191,20 +192,11 @@ func timestampDigits(body []byte) string {
 // that is one JSON object, and the workflow then gets a request that passes seed 001's rules
 // with our callbackUrl.
 func FuzzCreatePaymentSession(f *testing.F) {
-	raw, err := os.ReadFile(filepath.Join("..", "pos", "testdata", "inbank-session-minimal.json"))
-	if err != nil {
-		f.Fatal(err)
-	}
 	var doc map[string]any
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		f.Fatal(err)
-	}
+	testkit.FixtureJSON(f, "pos/testdata/inbank-session-minimal.json", &doc)
 	doc["shopUuid"] = fuzzShopUUID
 	doc["partnerUrls"] = map[string]any{"returnUrl": "https://shop.test/return", "cancelUrl": "https://shop.test/cancel"}
-	valid, err := json.Marshal(doc)
-	if err != nil {
-		f.Fatal(err)
-	}
+	valid := testkit.Encode(f, doc)
 	f.Add(valid)
 	for _, edit := range []func(map[string]any){
 		func(m map[string]any) { m["partnerUrls"] = "https://shop.test" },
@@ -215,16 +207,9 @@ func FuzzCreatePaymentSession(f *testing.F) {
 		func(m map[string]any) { delete(m, "shopUuid"); m["rentalApplicationData"] = []any{} },
 		func(m map[string]any) { m["currency"] = nil; m["locale"] = "lv-LV" },
 	} {
-		d := map[string]any{}
-		for k, v := range doc {
-			d[k] = v
-		}
+		d := maps.Clone(doc)
 		edit(d)
-		b, err := json.Marshal(d)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
+		f.Add(testkit.Encode(f, d))
 	}
 	for _, s := range []string{
 		string(valid) + ` {}`, string(valid) + `]`, `{"shopUuid":"` + fuzzShopUUID + `","partnerUrls":{}}`,
@@ -238,10 +223,7 @@ func FuzzCreatePaymentSession(f *testing.F) {
 		req := httptest.NewRequest(http.MethodPost, PaymentSessionsPath, bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer t")
-		temporal.reset()
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		decodeAnswer(t, rec)
+		rec := serveOne(t, h, temporal, req)
 
 		switch rec.Code {
 		case http.StatusCreated:

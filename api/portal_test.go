@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/portal"
 	"github.com/epcflow/epcflow/pos"
 	"github.com/epcflow/epcflow/workflows"
@@ -44,7 +44,7 @@ type portalAPI struct {
 	secret  *portal.Secret
 	signer  *pos.Signer
 	engine  *fakePackages
-	logs    *logBuffer
+	logs    *testkit.Logs
 	mu      sync.Mutex
 	created []pos.CreateSessionRequest // what the POS Framework was asked
 }
@@ -56,7 +56,7 @@ func newPortalAPI(t testing.TB, opts ...func(*Delivery)) *portalAPI {
 	t.Cleanup(func() { store.Close() })
 	signer, err := pos.NewSigner("", "integration-1", "key-1", "pos-secret")
 	require.NoError(t, err)
-	p := &portalAPI{store: store, secret: portal.RandomSecret(), signer: signer, engine: &fakePackages{}, logs: newLogBuffer()}
+	p := &portalAPI{store: store, secret: portal.RandomSecret(), signer: signer, engine: &fakePackages{}, logs: &testkit.Logs{}}
 	dr := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req pos.CreateSessionRequest
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
@@ -79,7 +79,7 @@ func newPortalAPI(t testing.TB, opts ...func(*Delivery)) *portalAPI {
 	}
 	p.h = directAPI(t, &fakeEngine{}, func(c *Config) {
 		c.Delivery = d
-		c.Logger = slog.New(slog.NewJSONHandler(p.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		c.Logger = p.logs.JSON()
 	})
 	return p
 }
@@ -267,7 +267,7 @@ func TestPortalRefusalsAreLimitedAndLogged(t *testing.T) {
 	annUser, err := p.store.UserByEmail(context.Background(), "ann@example.com")
 	require.NoError(t, err)
 	refused, limited := 0, 0
-	for _, l := range p.logs.lines(t) {
+	for _, l := range p.logs.Lines(t) {
 		switch l["msg"] {
 		case "portal open refused":
 			refused++

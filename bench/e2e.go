@@ -15,6 +15,7 @@ import (
 
 	"github.com/epcflow/epcflow/demo"
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/replay"
 	"github.com/epcflow/epcflow/workflows"
 )
 
@@ -284,18 +285,16 @@ func (r *runner) histories(ctx context.Context, orders []order) (History, error)
 
 // historyShape counts a workflow's history events and scheduled activities.
 func (r *runner) historyShape(ctx context.Context, workflowID string) (events, activities int, err error) {
-	it := r.st.Client.GetWorkflowHistory(ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() {
-		ev, err := it.Next()
-		if err != nil {
-			return 0, 0, fmt.Errorf("history of %s: %w", workflowID, err)
-		}
-		events++
+	h, err := replay.History(ctx, r.st.Client, workflowID, "")
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, ev := range h.GetEvents() {
 		if ev.GetEventType() == enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED {
 			activities++
 		}
 	}
-	return events, activities, nil
+	return len(h.GetEvents()), activities, nil
 }
 
 func median(v []int) int {

@@ -80,22 +80,29 @@ func Run(ctx context.Context, cfg Config) ([]string, error) {
 
 // Appraise plays the appraiser on one order: schedule, then deliver a report.
 func Appraise(ctx context.Context, op *Operator, id string, scheduleAfter, deliverAfter time.Duration, value int64) error {
-	if _, err := op.WaitStage(ctx, id, workflows.StageAwaitSchedule); err != nil {
-		return err
-	}
-	if err := sleep(ctx, jitter(scheduleAfter)); err != nil {
-		return err
-	}
-	if _, err := op.Schedule(ctx, id, time.Now().Add(48*time.Hour).Truncate(time.Hour), "Scott Cooper"); err != nil {
-		return err
-	}
-	if _, err := op.WaitStage(ctx, id, workflows.StageAwaitReport); err != nil {
+	if err := ScheduleInspection(ctx, op, id, scheduleAfter); err != nil {
 		return err
 	}
 	if err := sleep(ctx, jitter(deliverAfter)); err != nil {
 		return err
 	}
 	_, err := op.Deliver(ctx, id, SampleReport(id, value), value)
+	return err
+}
+
+// ScheduleInspection plays the appraiser's first step on one order: once the order awaits
+// it, schedule the inspection (after about after), and wait until the order awaits the report.
+func ScheduleInspection(ctx context.Context, op *Operator, id string, after time.Duration) error {
+	if _, err := op.WaitStage(ctx, id, workflows.StageAwaitSchedule); err != nil {
+		return err
+	}
+	if err := sleep(ctx, jitter(after)); err != nil {
+		return err
+	}
+	if _, err := op.Schedule(ctx, id, time.Now().Add(48*time.Hour).Truncate(time.Hour), "Scott Cooper"); err != nil {
+		return err
+	}
+	_, err := op.WaitStage(ctx, id, workflows.StageAwaitReport)
 	return err
 }
 

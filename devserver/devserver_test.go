@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +28,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/epcflow/epcflow/devserver"
+	"github.com/epcflow/epcflow/internal/testkit"
 )
 
 const (
@@ -37,36 +37,6 @@ const (
 )
 
 var saKey = temporal.NewSearchAttributeKeyKeyword(saName)
-
-// testLogger writes to the test's output until the test ends; Temporal and
-// gRPC goroutines can outlive Stop by a moment and must not log into a
-// finished test.
-func testLogger(t *testing.T) *slog.Logger {
-	w := &cutoffWriter{w: t.Output()}
-	t.Cleanup(w.cut)
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type cutoffWriter struct {
-	mu  sync.Mutex
-	w   io.Writer
-	off bool
-}
-
-func (c *cutoffWriter) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.off {
-		return len(p), nil
-	}
-	return c.w.Write(p)
-}
-
-func (c *cutoffWriter) cut() {
-	c.mu.Lock()
-	c.off = true
-	c.mu.Unlock()
-}
 
 func startServer(t *testing.T, cfg devserver.Config) *devserver.Server {
 	t.Helper()
@@ -119,7 +89,7 @@ func greetWorkflow(ctx workflow.Context, name string) (string, error) {
 }
 
 func TestInMemoryServerRunsWorkflowsAndServesUI(t *testing.T) {
-	logger := testLogger(t)
+	logger := testkit.Logger(t, slog.LevelWarn)
 	s := startServer(t, devserver.Config{
 		DBPath:           devserver.MemoryDB,
 		SearchAttributes: map[string]enums.IndexedValueType{saName: enums.INDEXED_VALUE_TYPE_KEYWORD},
@@ -206,7 +176,7 @@ func registerSignalWorkflow(r worker.Registry) {
 }
 
 func TestFileServerKeepsWorkflowsAcrossRestart(t *testing.T) {
-	logger := testLogger(t)
+	logger := testkit.Logger(t, slog.LevelWarn)
 	dbPath := filepath.Join(t.TempDir(), "state", "temporal.db")
 	cfg := devserver.Config{
 		DBPath:           dbPath,

@@ -21,6 +21,8 @@ import (
 	pgschema "go.temporal.io/server/schema/postgresql/v12"
 	schematool "go.temporal.io/server/tools/common/schema"
 	sqltool "go.temporal.io/server/tools/sql"
+
+	"github.com/epcflow/epcflow/internal/testkit"
 )
 
 // secretPw is the password in the URLs below: no error may show it.
@@ -154,7 +156,7 @@ func TestPostgresUpdatesOlderSchema(t *testing.T) {
 	defer cancel()
 	p, err := parsePostgresURL(dbURL)
 	require.NoError(t, err)
-	logger := serverLogger{l: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	logger := serverLogger{l: testkit.Logger(t, slog.LevelWarn)}
 	dbs := map[string]string{ // database → schema
 		p.database:                    "postgresql/v12/temporal",
 		p.database + VisibilitySuffix: "postgresql/v12/visibility",

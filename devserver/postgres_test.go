@@ -21,7 +21,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/epcflow/epcflow/devserver"
-	"github.com/epcflow/epcflow/internal/logbuf"
+	"github.com/epcflow/epcflow/internal/testkit"
 )
 
 // TestPostgresServerKeepsWorkflowsAcrossRestart runs a workflow on a server backed by
@@ -29,12 +29,12 @@ import (
 // completed and searchable; the database password never shows in the server's logs.
 func TestPostgresServerKeepsWorkflowsAcrossRestart(t *testing.T) {
 	dbURL, password := withPassword(t, devserver.PostgresTestURL(t))
-	logs := &logbuf.Buffer{}
+	logs := &testkit.Logs{}
 	cfg := devserver.Config{
 		DBPath:           dbURL,
 		UIPort:           devserver.NoUI,
 		SearchAttributes: map[string]enums.IndexedValueType{saName: enums.INDEXED_VALUE_TYPE_KEYWORD},
-		Logger:           slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:           logs.Text(),
 		LogLevel:         slog.LevelDebug,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -42,7 +42,7 @@ func TestPostgresServerKeepsWorkflowsAcrossRestart(t *testing.T) {
 
 	// First life, on databases that do not exist yet.
 	s1 := startServer(t, cfg)
-	c1 := dial(t, s1, testLogger(t))
+	c1 := dial(t, s1, testkit.Logger(t, slog.LevelWarn))
 	w1 := startWorker(t, c1, func(r worker.Registry) {
 		r.RegisterWorkflow(greetWorkflow)
 		r.RegisterActivity(greet)
@@ -67,9 +67,9 @@ func TestPostgresServerKeepsWorkflowsAcrossRestart(t *testing.T) {
 	assert.NotContains(t, logText, password, "the database password is in the server's logs")
 
 	// Second life on the same databases.
-	cfg.Logger, cfg.LogLevel = testLogger(t), nil
+	cfg.Logger, cfg.LogLevel = testkit.Logger(t, slog.LevelWarn), nil
 	s2 := startServer(t, cfg)
-	c2 := dial(t, s2, testLogger(t))
+	c2 := dial(t, s2, testkit.Logger(t, slog.LevelWarn))
 	defer c2.Close()
 	desc, err := c2.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
 	require.NoError(t, err)
@@ -115,7 +115,7 @@ func TestPostgresRefusesForeignDatabase(t *testing.T) {
 	db.Close(ctx)
 	require.NoError(t, err)
 
-	s, err := devserver.Start(ctx, devserver.Config{DBPath: dbURL, UIPort: devserver.NoUI, Logger: testLogger(t)})
+	s, err := devserver.Start(ctx, devserver.Config{DBPath: dbURL, UIPort: devserver.NoUI, Logger: testkit.Logger(t, slog.LevelWarn)})
 	if s != nil {
 		_ = s.Stop()
 	}

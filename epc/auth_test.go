@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/epcflow/epcflow/internal/testkit"
 )
 
 func TestTokenCachedUnderConcurrency(t *testing.T) {
@@ -97,7 +99,7 @@ func TestTokenRefreshedBeforeExpiry(t *testing.T) {
 			f := newFake(t, replyJSON(200, `{"id":"tx-1","status":"pending"}`))
 			f.expiresIn = tt.expiresIn
 			c, _ := newTestClient(t, f.URL, func(cfg *Config) { cfg.TokenLeeway = tt.leeway })
-			clock := &fakeClock{now: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)}
+			clock := testkit.NewClock(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC))
 			c.now = clock.Now
 			ctx := testCtx(t)
 

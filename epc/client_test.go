@@ -12,10 +12,12 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/epcflow/epcflow/internal/testkit"
 )
 
 func TestClientMethods(t *testing.T) {
-	txJSON := readFixture(t, "transaction.json")
+	txJSON := testkit.Fixture(t, "epc/testdata/transaction.json")
 	const (
 		id      = "tx 1/α" // escaped as one segment
 		escID   = "tx%201%2F%CE%B1"

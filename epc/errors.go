@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/epcflow/epcflow/internal/statusline"
 )
 
 // ErrResponseTooLarge is returned when a reply body exceeds MaxResponseBytes.
@@ -55,15 +57,7 @@ func (e *APIError) Error() string {
 			b.WriteString(e.Err.Error())
 		}
 	} else {
-		b.WriteString(strconv.Itoa(e.Status))
-		if t := http.StatusText(e.Status); t != "" {
-			b.WriteByte(' ')
-			b.WriteString(t)
-		}
-		if e.Message != "" {
-			b.WriteString(": ")
-			b.WriteString(e.Message)
-		}
+		b.WriteString(statusline.String(e.Status, e.Message))
 	}
 	if e.RetryAfter > 0 {
 		fmt.Fprintf(&b, " (retry after %s)", e.RetryAfter)

@@ -5,17 +5,15 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/epcflow/epcflow/internal/logbuf"
+	"github.com/epcflow/epcflow/internal/testkit"
 )
 
 const (
@@ -135,22 +133,14 @@ func (f *fakeEPC) recorded() []recorded {
 	return append([]recorded(nil), f.calls...)
 }
 
-// readFixture returns a file of testdata/.
-func readFixture(t *testing.T, name string) []byte {
+func newTestClient(t *testing.T, baseURL string, edit ...func(*Config)) (*Client, *testkit.Logs) {
 	t.Helper()
-	b, err := os.ReadFile("testdata/" + name)
-	require.NoError(t, err)
-	return b
-}
-
-func newTestClient(t *testing.T, baseURL string, edit ...func(*Config)) (*Client, *logbuf.Buffer) {
-	t.Helper()
-	logs := &logbuf.Buffer{}
+	logs := &testkit.Logs{}
 	cfg := Config{
 		BaseURL:      baseURL,
 		ClientID:     testClientID,
 		ClientSecret: testSecret,
-		Logger:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:       logs.Text(),
 		UserAgent:    testUserAgent,
 	}
 	for _, e := range edit {
@@ -183,24 +173,6 @@ func waitFor(t *testing.T, ch <-chan struct{}, what string) {
 	case <-time.After(waitTimeout):
 		t.Fatalf("timed out waiting for %s", what)
 	}
-}
-
-// fakeClock is a settable time source.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (fc *fakeClock) Now() time.Time {
-	fc.mu.Lock()
-	defer fc.mu.Unlock()
-	return fc.now
-}
-
-func (fc *fakeClock) Advance(d time.Duration) {
-	fc.mu.Lock()
-	defer fc.mu.Unlock()
-	fc.now = fc.now.Add(d)
 }
 
 // storage plays the media server behind an upload slot.

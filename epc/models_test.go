@@ -6,11 +6,13 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/epcflow/epcflow/internal/testkit"
 )
 
 // TestTransactionRoundTrip: seed 002's transaction decoded and encoded again loses nothing.
 func TestTransactionRoundTrip(t *testing.T) {
-	orig := readFixture(t, "transaction.json")
+	orig := testkit.Fixture(t, "epc/testdata/transaction.json")
 
 	var tx Transaction
 	require.NoError(t, json.Unmarshal(orig, &tx))

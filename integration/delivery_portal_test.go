@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/epcflow/epcflow/api"
-	"github.com/epcflow/epcflow/internal/logbuf"
+	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/pos"
 	"github.com/epcflow/epcflow/stack"
 )
@@ -25,16 +25,14 @@ import (
 
 // startPortal starts a stack whose logs are also kept in logs, with the portal database in a
 // file of its own (so what it stores can be read back).
-func startPortal(t *testing.T, logs *logbuf.Buffer) (*deliveryEnv, string) {
+func startPortal(t *testing.T, logs *testkit.Logs) (*deliveryEnv, string) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: runs a real Temporal server")
 	}
 	dir := t.TempDir()
 	dsn := filepath.Join(dir, "portal.db")
-	w := &tbWriter{t: t}
-	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
-	log := slog.New(slog.NewJSONHandler(io.MultiWriter(logs, w), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := slog.New(slog.NewJSONHandler(io.MultiWriter(logs, testkit.Output(t)), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	e := startStack(t, stack.Config{PortalDSN: dsn, Logger: log})
 	return &deliveryEnv{env: e, t: t, temporal: e.st.Client, store: e.st.Portal, apiURL: e.st.APIURL, sandboxURL: e.st.SandboxURL}, dsn
 }
@@ -71,7 +69,7 @@ func inviteToken(t *testing.T, link string) string {
 // recipient of package B, whoever opens first; every refusal looks the same, is logged without
 // tokens and counts against the user's rate limit.
 func TestPortalOpensOnlyTheInvitedRecipient(t *testing.T) {
-	logs := &logbuf.Buffer{}
+	logs := &testkit.Logs{}
 	e, _ := startPortal(t, logs)
 	ctx := ctxFor(t, 2*time.Minute)
 
@@ -170,7 +168,7 @@ func TestPortalOpensOnlyTheInvitedRecipient(t *testing.T) {
 // TestPortalSecretsAtRest: the portal database holds no usable token and is readable by its
 // owner only; signing in swaps the invitation for a session of its own.
 func TestPortalSecretsAtRest(t *testing.T) {
-	logs := &logbuf.Buffer{}
+	logs := &testkit.Logs{}
 	e, dsn := startPortal(t, logs)
 	ev := pos.PackageEvent{InstanceID: "inst-s", GroupNamespace: "loans", GroupID: "loan-s", PackageID: "pkg-s",
 		Recipients: []pos.Recipient{{RecipientID: "r1", FirstName: "Sam", LastName: "S", Email: "sam@example.com", Role: pos.RoleBorrower}}}
@@ -227,7 +225,7 @@ func TestPortalSecretsAtRest(t *testing.T) {
 
 // TestPortalHome: a signed-in user without next lands on the list of their packages.
 func TestPortalHome(t *testing.T) {
-	e, _ := startPortal(t, &logbuf.Buffer{})
+	e, _ := startPortal(t, &testkit.Logs{})
 	ctx := ctxFor(t, time.Minute)
 	for _, id := range []string{"pkg-h1", "pkg-h2"} {
 		e.createPackage(pos.PackageEvent{InstanceID: "inst-h", GroupNamespace: "loans", GroupID: "loan-h", PackageID: id,

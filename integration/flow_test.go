@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,10 +19,9 @@ import (
 func TestFloodOrderCompletesThroughTheWholeStack(t *testing.T) {
 	e := sharedEnv(t)
 	ctx := ctxFor(t, time.Minute)
-	require.NoError(t, setMapping(ctx, e.st.SandboxURL, `{"FLOOD-DETERMINED":["task","notification"]}`))
+	require.NoError(t, e.lender.SetServiceEventMappings(ctx, map[string][]string{"FLOOD-DETERMINED": {"task", "notification"}}))
 
-	o, err := e.lender.PlaceOrder(ctx, demo.SampleOrder(workflows.TypeFloodCertification, "LN-FLOOD-1", "4430 Rosewood Dr"))
-	require.NoError(t, err)
+	o := e.place(ctx, demo.SampleOrder(workflows.TypeFloodCertification, "LN-FLOOD-1", "4430 Rosewood Dr"))
 	res := e.await(ctx, o.ID)
 	require.Equal(t, epc.StatusCompleted, res.ResponseStatus)
 
@@ -55,8 +53,7 @@ func TestFloodOrderCompletesThroughTheWholeStack(t *testing.T) {
 func TestAppraisalWithOperatorCompletes(t *testing.T) {
 	e := sharedEnv(t)
 	ctx := ctxFor(t, time.Minute)
-	o, err := e.lender.PlaceOrder(ctx, demo.SampleOrder(workflows.TypeAppraisal, "LN-APPR-1", "1 Harbor Way"))
-	require.NoError(t, err)
+	o := e.place(ctx, demo.SampleOrder(workflows.TypeAppraisal, "LN-APPR-1", "1 Harbor Way"))
 	require.NoError(t, demo.Appraise(ctx, e.operator, o.ID, time.Millisecond, time.Millisecond, 512000))
 	res := e.await(ctx, o.ID)
 	require.Equal(t, epc.StatusCompleted, res.ResponseStatus)
@@ -70,7 +67,7 @@ func TestAppraisalWithOperatorCompletes(t *testing.T) {
 	require.Equal(t, 1, v.Resources[0].Uploads)
 
 	// After completion, operator actions are refused with a precise answer.
-	_, err = e.operator.Progress(ctx, o.ID, "late note", "")
+	_, err := e.operator.Progress(ctx, o.ID, "late note", "")
 	var he *demo.HTTPError
 	require.ErrorAs(t, err, &he)
 	require.Equal(t, http.StatusConflict, he.Status, he.Body)
@@ -80,14 +77,8 @@ func TestAppraisalWithOperatorCompletes(t *testing.T) {
 func TestAppraisalCanceledByLenderReleasesInspection(t *testing.T) {
 	e := sharedEnv(t)
 	ctx := ctxFor(t, time.Minute)
-	o, err := e.lender.PlaceOrder(ctx, demo.SampleOrder(workflows.TypeAppraisal, "LN-APPR-2", "77 Levee Rd"))
-	require.NoError(t, err)
-	_, err = e.operator.WaitStage(ctx, o.ID, workflows.StageAwaitSchedule)
-	require.NoError(t, err)
-	_, err = e.operator.Schedule(ctx, o.ID, time.Now().Add(24*time.Hour), "Scott Cooper")
-	require.NoError(t, err)
-	_, err = e.operator.WaitStage(ctx, o.ID, workflows.StageAwaitReport)
-	require.NoError(t, err)
+	o := e.place(ctx, demo.SampleOrder(workflows.TypeAppraisal, "LN-APPR-2", "77 Levee Rd"))
+	require.NoError(t, demo.ScheduleInspection(ctx, e.operator, o.ID, 0))
 	require.NoError(t, e.lender.Cancel(ctx, o.ID, "borrower withdrew"))
 
 	res := e.await(ctx, o.ID)
@@ -104,8 +95,7 @@ func TestInvalidCredentialsFailWithPartner1001(t *testing.T) {
 	ctx := ctxFor(t, time.Minute)
 	req := demo.SampleOrder(workflows.TypeFloodCertification, "LN-CRED", "5 River Bend")
 	req.Credentials = map[string]any{"username": "donaldd", "password": "p@s$w0rd"}
-	o, err := e.lender.PlaceOrder(ctx, req)
-	require.NoError(t, err)
+	o := e.place(ctx, req)
 	res := e.await(ctx, o.ID)
 	require.Equal(t, epc.StatusFailed, res.ResponseStatus)
 	v := e.view(ctx, o.ID)
@@ -119,8 +109,7 @@ func TestInputRequiredResumesAfterLenderUpdate(t *testing.T) {
 	ctx := ctxFor(t, time.Minute)
 	req := demo.SampleOrder(workflows.TypeFloodCertification, "LN-INPUT", "")
 	req.Loan = json.RawMessage(`{"loanNumber":"LN-INPUT"}`)
-	o, err := e.lender.PlaceOrder(ctx, req)
-	require.NoError(t, err)
+	o := e.place(ctx, req)
 	st, err := e.operator.WaitStage(ctx, o.ID, workflows.StageInputRequired)
 	require.NoError(t, err)
 	require.NotEmpty(t, st.MissingInput)
@@ -137,8 +126,7 @@ func TestInputRequiredResumesAfterLenderUpdate(t *testing.T) {
 func TestUnknownRequestTypeFails(t *testing.T) {
 	e := sharedEnv(t)
 	ctx := ctxFor(t, time.Minute)
-	o, err := e.lender.PlaceOrder(ctx, demo.SampleOrder("CreditReport", "LN-CREDIT", "1 Main St"))
-	require.NoError(t, err)
+	o := e.place(ctx, demo.SampleOrder("CreditReport", "LN-CREDIT", "1 Main St"))
 	res := e.await(ctx, o.ID)
 	require.Equal(t, epc.StatusFailed, res.ResponseStatus)
 	v := e.view(ctx, o.ID)
@@ -149,13 +137,10 @@ func TestUnknownRequestTypeFails(t *testing.T) {
 func TestWebhooksDeliveredThreeTimesMakeOneWorkflow(t *testing.T) {
 	e := sharedEnv(t)
 	ctx := ctxFor(t, time.Minute)
-	require.NoError(t, putJSON(ctx, e.st.SandboxURL+"/sandbox/webhooks/behavior", `{"copies":3,"shuffle":true}`))
-	t.Cleanup(func() {
-		_ = putJSON(context.Background(), e.st.SandboxURL+"/sandbox/webhooks/behavior", `{"copies":1}`)
-	})
+	require.NoError(t, e.lender.SetWebhookBehavior(ctx, sandbox.WebhookBehavior{Copies: 3, Shuffle: true}))
+	t.Cleanup(func() { _ = e.lender.SetWebhookBehavior(context.Background(), sandbox.WebhookBehavior{Copies: 1}) })
 
-	o, err := e.lender.PlaceOrder(ctx, demo.SampleOrder(workflows.TypeFloodCertification, "LN-DUP", "950 Bay St"))
-	require.NoError(t, err)
+	o := e.place(ctx, demo.SampleOrder(workflows.TypeFloodCertification, "LN-DUP", "950 Bay St"))
 	res := e.await(ctx, o.ID)
 	require.Equal(t, epc.StatusCompleted, res.ResponseStatus)
 	require.Equal(t, 1, e.executions(ctx, o.ID))
@@ -173,8 +158,7 @@ func TestUpdatedBeforeCreatedAndBadSignature(t *testing.T) {
 	ctx := ctxFor(t, time.Minute)
 	// Place the order with webhooks paused... the sandbox has no pause: instead drop its own
 	// webhooks by pointing the test at a transaction it creates, then send ours by hand.
-	o, err := e.lender.PlaceOrder(ctx, demo.SampleOrder(workflows.TypeFloodCertification, "LN-ORDER", "1 Order St"))
-	require.NoError(t, err)
+	o := e.place(ctx, demo.SampleOrder(workflows.TypeFloodCertification, "LN-ORDER", "1 Order St"))
 	ref := e.st.SandboxURL + "/partner/v2/transactions/" + o.ID
 
 	// A bad signature is refused and starts nothing.
@@ -182,7 +166,7 @@ func TestUpdatedBeforeCreatedAndBadSignature(t *testing.T) {
 	bad := webhookBody(epc.WebhookCreated, epc.ResourceTransaction, other, ref)
 	require.Equal(t, http.StatusUnauthorized, e.postWebhook(bad, "wrong-key").StatusCode)
 	require.Equal(t, http.StatusUnauthorized, e.postWebhook(bad, "").StatusCode)
-	_, err = e.st.Client.DescribeWorkflowExecution(ctx, workflows.TransactionWorkflowID(other), "")
+	_, err := e.st.Client.DescribeWorkflowExecution(ctx, workflows.TransactionWorkflowID(other), "")
 	var nf *serviceerror.NotFound
 	require.ErrorAs(t, err, &nf, "a refused webhook starts no workflow")
 
@@ -216,25 +200,4 @@ func mustField(t *testing.T, raw json.RawMessage, key string) json.RawMessage {
 	v, ok := m[key]
 	require.True(t, ok, "%s not in %s", key, raw)
 	return v
-}
-
-func setMapping(ctx context.Context, sandboxURL, mapping string) error {
-	return putJSON(ctx, sandboxURL+"/sandbox/epc/service-event-mappings", mapping)
-}
-
-func putJSON(ctx context.Context, url, body string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, strings.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return &demo.HTTPError{Method: "PUT", URL: url, Status: resp.StatusCode}
-	}
-	return nil
 }

@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +28,7 @@ import (
 	"github.com/epcflow/epcflow/demo"
 	"github.com/epcflow/epcflow/devserver"
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/replay"
 	"github.com/epcflow/epcflow/stack"
 	"github.com/epcflow/epcflow/workflows"
@@ -67,26 +67,6 @@ func freshTemporalDB(t *testing.T) string {
 	return dbURL
 }
 
-// testLog sends the stack's logs to the test log, so a failing test shows what happened.
-func testLog(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(&tbWriter{t: t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type tbWriter struct {
-	mu   sync.Mutex
-	t    testing.TB
-	done bool
-}
-
-func (w *tbWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
-}
-
 // env is the one harness of every integration test: a stack (embedded Temporal server, the
 // sandbox, the worker with every workflow and activity registered, the API over real HTTP),
 // a lender acting in the sandbox and an operator calling the API.
@@ -95,6 +75,14 @@ type env struct {
 	st       *stack.Stack
 	lender   *demo.Lender
 	operator *demo.Operator
+}
+
+// place places an order as the lender; the test fails if the sandbox refuses it.
+func (e *env) place(ctx context.Context, req demo.OrderRequest) demo.Order {
+	e.t.Helper()
+	o, err := e.lender.PlaceOrder(ctx, req)
+	require.NoError(e.t, err)
+	return o
 }
 
 // sharedEnv starts a stack with the default configuration for one test.
@@ -125,9 +113,7 @@ func startStack(t *testing.T, cfg stack.Config) *env {
 		cfg.Sandbox.WebhookRetryInterval = 200 * time.Millisecond
 	}
 	if cfg.Logger == nil {
-		w := &tbWriter{t: t}
-		cfg.Logger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
+		cfg.Logger = testkit.Logger(t, slog.LevelWarn)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/epcflow/epcflow/api"
+	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/pos"
 	"github.com/epcflow/epcflow/sandbox"
 	"github.com/epcflow/epcflow/workflows"
@@ -62,18 +61,14 @@ func (s *payments) raw(method, url string, body []byte, h http.Header) rawReply 
 // paymentBody is seed 001's minimal example with shopUuid and partnerUrls; edit changes it.
 func paymentBody(t *testing.T, edit func(map[string]any)) []byte {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "pos", "testdata", "inbank-session-minimal.json"))
-	require.NoError(t, err)
 	var doc map[string]any
-	require.NoError(t, json.Unmarshal(raw, &doc))
+	testkit.FixtureJSON(t, "pos/testdata/inbank-session-minimal.json", &doc)
 	doc["shopUuid"] = sandbox.DefaultInbankShopUUID
 	doc["partnerUrls"] = map[string]any{"returnUrl": "https://shop.test/return", "cancelUrl": "https://shop.test/cancel"}
 	if edit != nil {
 		edit(doc)
 	}
-	b, err := json.Marshal(doc)
-	require.NoError(t, err)
-	return b
+	return testkit.Encode(t, doc)
 }
 
 func (s *payments) create(b []byte) workflows.PaymentCreated {

@@ -19,8 +19,7 @@ import (
 func TestReplayRecentCoversEveryWorkflowType(t *testing.T) {
 	e := sharedEnv(t)
 	ctx := ctxFor(t, time.Minute)
-	o, err := e.lender.PlaceOrder(ctx, demo.SampleOrder(workflows.TypeFloodCertification, "LN-REPLAY-1", "4430 Rosewood Dr"))
-	require.NoError(t, err)
+	o := e.place(ctx, demo.SampleOrder(workflows.TypeFloodCertification, "LN-REPLAY-1", "4430 Rosewood Dr"))
 	e.await(ctx, o.ID)
 	var pkg struct {
 		Partner struct{ Status int } `json:"partner"`
@@ -35,6 +34,7 @@ func TestReplayRecentCoversEveryWorkflowType(t *testing.T) {
 	// Visibility catches up with the starts asynchronously.
 	var results []replay.Result
 	require.Eventually(t, func() bool {
+		var err error
 		results, err = replay.Recent(ctx, slog.New(slog.DiscardHandler), e.st.Client, "", 100, nil)
 		require.NoError(t, err)
 		types := map[string]bool{}

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/epcflow/epcflow/demo"
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/sandbox"
 	"github.com/epcflow/epcflow/stack"
 	"github.com/epcflow/epcflow/workflows"
@@ -31,7 +33,7 @@ func TestFileBackedServerRestartFinishesOrder(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	sbURL := "http://" + ln.Addr().String()
-	sb, err := sandbox.New(sandbox.Config{PartnerURL: "http://" + apiAddr, PublicURL: sbURL, WebhookRetryInterval: 200 * time.Millisecond, Logger: testLog(t)})
+	sb, err := sandbox.New(sandbox.Config{PartnerURL: "http://" + apiAddr, PublicURL: sbURL, WebhookRetryInterval: 200 * time.Millisecond, Logger: testkit.Logger(t, slog.LevelWarn)})
 	require.NoError(t, err)
 	srv := &http.Server{Handler: sb.Handler()}
 	go srv.Serve(ln)
@@ -44,14 +46,8 @@ func TestFileBackedServerRestartFinishesOrder(t *testing.T) {
 	}
 	cfg := stack.Config{DataDir: dir, DBPath: dbPath, APIListen: apiAddr, SandboxURL: sbURL}
 	first := startStack(t, cfg)
-	o, err := first.lender.PlaceOrder(ctx, demo.SampleOrder(workflows.TypeAppraisal, "LN-RESTART", "4430 Rosewood Dr"))
-	require.NoError(t, err)
-	_, err = first.operator.WaitStage(ctx, o.ID, workflows.StageAwaitSchedule)
-	require.NoError(t, err)
-	_, err = first.operator.Schedule(ctx, o.ID, time.Now().Add(24*time.Hour), "Scott Cooper")
-	require.NoError(t, err)
-	_, err = first.operator.WaitStage(ctx, o.ID, workflows.StageAwaitReport)
-	require.NoError(t, err)
+	o := first.place(ctx, demo.SampleOrder(workflows.TypeAppraisal, "LN-RESTART", "4430 Rosewood Dr"))
+	require.NoError(t, demo.ScheduleInspection(ctx, first.operator, o.ID, 0))
 	require.NoError(t, first.st.Close())
 
 	second := startStack(t, cfg)

@@ -36,7 +36,7 @@ import (
 	"github.com/epcflow/epcflow/demo"
 	"github.com/epcflow/epcflow/devserver"
 	"github.com/epcflow/epcflow/epc"
-	"github.com/epcflow/epcflow/internal/logbuf"
+	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/portal"
 	"github.com/epcflow/epcflow/sandbox"
 	"github.com/epcflow/epcflow/stack"
@@ -65,6 +65,9 @@ const (
 	controlFlaky = "account store unavailable: retrying"
 )
 
+// codecTestKeys is the test key file the encrypted histories were recorded with.
+const codecTestKeys = "replay/testdata/codec-test-keys"
+
 // TestNoSecretLeaks runs orders of every kind with marker credentials and secrets through the
 // whole stack, then searches every log line (all components, at Debug), every field of
 // every history event, payloads undecoded, and what Temporal stored (the SQLite files, or with
@@ -77,9 +80,7 @@ func TestNoSecretLeaks(t *testing.T) {
 	}
 	t.Run("encryption off", func(t *testing.T) { runSecretsScenario(t, nil) })
 	t.Run("encryption on", func(t *testing.T) {
-		b, err := os.ReadFile(filepath.Join("..", "replay", "testdata", "codec-test-keys"))
-		require.NoError(t, err)
-		keys, err := codec.ParseKeys(string(b))
+		keys, err := codec.ParseKeys(string(testkit.Fixture(t, codecTestKeys)))
 		require.NoError(t, err)
 		runSecretsScenario(t, keys)
 	})
@@ -87,8 +88,8 @@ func TestNoSecretLeaks(t *testing.T) {
 
 func runSecretsScenario(t *testing.T, keys *codec.Keyring) {
 	ctx := ctxFor(t, 2*time.Minute)
-	logs := &logbuf.Buffer{}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logs := &testkit.Logs{}
+	log := logs.JSON()
 
 	// Our own sandbox, behind a recorder of the access tokens and upload authorizations it hands out.
 	apiAddr := freeAddr(t)
@@ -130,8 +131,7 @@ func runSecretsScenario(t *testing.T, keys *codec.Keyring) {
 	order := func(typ, loan string, creds map[string]any) string {
 		req := demo.SampleOrder(typ, loan, controlStreet)
 		req.Credentials = creds
-		o, err := e.lender.PlaceOrder(ctx, req)
-		require.NoError(t, err)
+		o := e.place(ctx, req)
 		return o.ID
 	}
 	good := map[string]any{"username": markerUser, "password": markerPass}
@@ -198,8 +198,7 @@ func runSecretsScenario(t *testing.T, keys *codec.Keyring) {
 		secrets[fmt.Sprintf("upload authorization #%d", i+1)] = a
 	}
 	if keys != nil {
-		b, _ := os.ReadFile(filepath.Join("..", "replay", "testdata", "codec-test-keys"))
-		for _, line := range strings.Split(string(b), "\n") {
+		for _, line := range strings.Split(string(testkit.Fixture(t, codecTestKeys)), "\n") {
 			if _, k, ok := strings.Cut(line, ":"); ok && !strings.HasPrefix(line, "#") {
 				secrets["codec key (base64)"] = strings.TrimSpace(k)
 				raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(k))
@@ -637,10 +636,7 @@ func runHostedSessions(ctx context.Context, t *testing.T, e *env, sbURL string) 
 		out["portal cookie "+c.Name] = c.Value
 	}
 
-	pay := `{"shopUuid":"a93f1f44-d5dd-4469-bfcc-c1de9e969213","productCode":"smart_rent","currency":"EUR","locale":"et-EE",
-	  "purchase":{"description":"Appraisal fee"},"partnerUrls":{"returnUrl":"https://partner.example/ok","cancelUrl":"https://partner.example/cancel"},
-	  "rentalApplicationData":{"assets":[{"type":"MODEL_BASED","modelId":"m1","modelName":"Phone","netPrice":100}],"period":12}}`
-	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, e.st.APIURL+"/v1/payment-sessions", strings.NewReader(pay))
+	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, e.st.APIURL+"/v1/payment-sessions", bytes.NewReader(paymentBody(t, nil)))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+markerOperatorToken)
 	resp, err = http.DefaultClient.Do(req)

@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/epcflow/epcflow/internal/statusline"
 )
 
 // SessionsPath is where the POS Framework creates Delivery Room sessions.
@@ -100,18 +101,7 @@ type APIError struct {
 }
 
 func (e *APIError) Error() string {
-	var b strings.Builder
-	b.WriteString("pos: create session: ")
-	b.WriteString(strconv.Itoa(e.Status))
-	if t := http.StatusText(e.Status); t != "" {
-		b.WriteByte(' ')
-		b.WriteString(t)
-	}
-	if e.Message != "" {
-		b.WriteString(": ")
-		b.WriteString(e.Message)
-	}
-	return b.String()
+	return "pos: create session: " + statusline.String(e.Status, e.Message)
 }
 
 // BadSignature: 401, the request's signature headers were refused (a configuration problem:

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/pos"
 	"github.com/epcflow/epcflow/schemas"
 )
@@ -15,8 +16,8 @@ import (
 // changed never verifies under the signature of the original. The seed corpus runs with
 // every `go test`; explore with `go test -fuzz FuzzPackageEvent ./pos/`.
 func FuzzPackageEvent(f *testing.F) {
-	f.Add(readFixture(f, "package-event.json"), uint(0), byte(1))
-	f.Add(readFixture(f, "package-event.json"), uint(57), byte(0x20))
+	f.Add(testkit.Fixture(f, "pos/testdata/package-event.json"), uint(0), byte(1))
+	f.Add(testkit.Fixture(f, "pos/testdata/package-event.json"), uint(57), byte(0x20))
 	f.Add([]byte(`{}`), uint(1), byte(0xff))
 	f.Add([]byte(`{"recipients":[null,1,"x",{}]}`), uint(3), byte(2))
 	f.Add([]byte(`{"instanceId":"\u0000","recipients":[{"recipientId":"a"},{"recipientId":"a"}]}`), uint(9), byte(4))

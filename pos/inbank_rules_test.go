@@ -4,11 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/pos"
 	"github.com/epcflow/epcflow/schemas"
 )
@@ -21,55 +21,17 @@ const (
 	ibSecond   = ibAssets + "/1"
 )
 
-// ibDoc loads a fixture as a generic document the rows below mutate.
-func ibDoc(t testing.TB, name string) map[string]any {
+// ruleBody is a fixture of testdata (default: the minimal body) with mutate applied, the
+// body a row of ruleCases sends.
+func ruleBody(t testing.TB, fixture string, mutate func(d map[string]any)) []byte {
 	t.Helper()
+	if fixture == "" {
+		fixture = "inbank-session-minimal.json"
+	}
 	var d map[string]any
-	if err := json.Unmarshal(readFixture(t, name), &d); err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
-// ibParent walks to the object or array holding the last token of ptr.
-func ibParent(d map[string]any, ptr string) (any, string) {
-	toks := strings.Split(strings.TrimPrefix(ptr, "/"), "/")
-	var cur any = d
-	for _, tok := range toks[:len(toks)-1] {
-		switch c := cur.(type) {
-		case map[string]any:
-			cur = c[tok]
-		case []any:
-			i, _ := strconv.Atoi(tok)
-			cur = c[i]
-		}
-	}
-	return cur, toks[len(toks)-1]
-}
-
-func ibSet(d map[string]any, ptr string, v any) {
-	p, k := ibParent(d, ptr)
-	switch c := p.(type) {
-	case map[string]any:
-		c[k] = v
-	case []any:
-		i, _ := strconv.Atoi(k)
-		c[i] = v
-	}
-}
-
-func ibDel(d map[string]any, ptr string) {
-	p, k := ibParent(d, ptr)
-	delete(p.(map[string]any), k)
-}
-
-func ibEncode(t testing.TB, v any) []byte {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	testkit.FixtureJSON(t, "pos/testdata/"+fixture, &d)
+	mutate(d)
+	return testkit.Encode(t, d)
 }
 
 // ruleCases has one row per seed-001 rule (and a few valid shapes). Shared by the fuzz
@@ -83,94 +45,94 @@ var ruleCases = []struct {
 	{name: "minimal body", mutate: func(map[string]any) {}},
 	{name: "full body", fixture: "inbank-session-full.json", mutate: func(map[string]any) {}},
 	{name: "copying_fee in Latvia, Russian language", fixture: "inbank-session-full.json", mutate: func(d map[string]any) {
-		ibSet(d, "/locale", "ru-LV")
+		testkit.Set(d, "/locale", "ru-LV")
 	}},
 	{name: "string integrationInfo and additionalData", mutate: func(d map[string]any) {
-		ibSet(d, "/integrationInfo", "ecom_platform=epcflow")
-		ibSet(d, "/additionalData", "x")
+		testkit.Set(d, "/integrationInfo", "ecom_platform=epcflow")
+		testkit.Set(d, "/additionalData", "x")
 	}},
-	{name: "IPv6 userIp", mutate: func(d map[string]any) { ibSet(d, "/userIp", "2001:db8::1") }},
+	{name: "IPv6 userIp", mutate: func(d map[string]any) { testkit.Set(d, "/userIp", "2001:db8::1") }},
 	{name: "partnerUrls without callbackUrl", mutate: func(d map[string]any) {
-		ibSet(d, "/partnerUrls", map[string]any{"returnUrl": "https://s.example/r", "cancelUrl": "http://s.example/c?x=1"})
+		testkit.Set(d, "/partnerUrls", map[string]any{"returnUrl": "https://s.example/r", "cancelUrl": "http://s.example/c?x=1"})
 	}},
 
-	{"missing productCode", "", func(d map[string]any) { ibDel(d, "/productCode") },
+	{"missing productCode", "", func(d map[string]any) { testkit.Delete(d, "/productCode") },
 		[]schemas.Problem{{Pointer: "", Message: `missing property "productCode"`}}},
-	{"blank productCode", "", func(d map[string]any) { ibSet(d, "/productCode", " ") },
+	{"blank productCode", "", func(d map[string]any) { testkit.Set(d, "/productCode", " ") },
 		[]schemas.Problem{{Pointer: "/productCode", Message: ibNonBlank}}},
-	{"missing currency", "", func(d map[string]any) { ibDel(d, "/currency") },
+	{"missing currency", "", func(d map[string]any) { testkit.Delete(d, "/currency") },
 		[]schemas.Problem{{Pointer: "", Message: `missing property "currency"`}}},
-	{"lowercase currency", "", func(d map[string]any) { ibSet(d, "/currency", "eur") },
+	{"lowercase currency", "", func(d map[string]any) { testkit.Set(d, "/currency", "eur") },
 		[]schemas.Problem{
 			{Pointer: "/currency", Message: `must be an uppercase ISO 4217 currency code`},
 			{Pointer: "/currency", Message: `must be one of "EUR"`},
 		}},
-	{"currency other than EUR", "", func(d map[string]any) { ibSet(d, "/currency", "USD") },
+	{"currency other than EUR", "", func(d map[string]any) { testkit.Set(d, "/currency", "USD") },
 		[]schemas.Problem{{Pointer: "/currency", Message: `must be one of "EUR"`}}},
-	{"missing locale", "", func(d map[string]any) { ibDel(d, "/locale") },
+	{"missing locale", "", func(d map[string]any) { testkit.Delete(d, "/locale") },
 		[]schemas.Problem{{Pointer: "", Message: `missing property "locale"`}}},
-	{"locale without country", "", func(d map[string]any) { ibSet(d, "/locale", "et") },
+	{"locale without country", "", func(d map[string]any) { testkit.Set(d, "/locale", "et") },
 		[]schemas.Problem{{Pointer: "/locale", Message: `must be a language-country code xx-XX, such as "et-EE"`}}},
-	{"locale with wrong case", "", func(d map[string]any) { ibSet(d, "/locale", "ET-ee") },
+	{"locale with wrong case", "", func(d map[string]any) { testkit.Set(d, "/locale", "ET-ee") },
 		[]schemas.Problem{{Pointer: "/locale", Message: `must be a language-country code xx-XX, such as "et-EE"`}}},
-	{"validUntil not a date-time", "", func(d map[string]any) { ibSet(d, "/validUntil", "2021-02-17 11:10") },
+	{"validUntil not a date-time", "", func(d map[string]any) { testkit.Set(d, "/validUntil", "2021-02-17 11:10") },
 		[]schemas.Problem{{Pointer: "/validUntil", Message: "must be a valid date-time"}}},
-	{"userIp not an address", "", func(d map[string]any) { ibSet(d, "/userIp", "localhost") },
+	{"userIp not an address", "", func(d map[string]any) { testkit.Set(d, "/userIp", "localhost") },
 		[]schemas.Problem{{Pointer: "/userIp", Message: "must be an IPv4 or IPv6 address"}}},
-	{"customerData without identityCode", "inbank-session-full.json", func(d map[string]any) { ibDel(d, "/customerData/identityCode") },
+	{"customerData without identityCode", "inbank-session-full.json", func(d map[string]any) { testkit.Delete(d, "/customerData/identityCode") },
 		[]schemas.Problem{{Pointer: "/customerData", Message: `missing property "identityCode"`}}},
 	{"customerData without names", "inbank-session-full.json", func(d map[string]any) {
-		ibDel(d, "/customerData/firstName")
-		ibDel(d, "/customerData/lastName")
+		testkit.Delete(d, "/customerData/firstName")
+		testkit.Delete(d, "/customerData/lastName")
 	}, []schemas.Problem{
 		{Pointer: "/customerData", Message: `missing property "firstName"`},
 		{Pointer: "/customerData", Message: `missing property "lastName"`},
 	}},
-	{"customerData null", "", func(d map[string]any) { ibSet(d, "/customerData", nil) },
+	{"customerData null", "", func(d map[string]any) { testkit.Set(d, "/customerData", nil) },
 		[]schemas.Problem{{Pointer: "/customerData", Message: "must be of type object, got null"}}},
-	{"customerData with an unknown key", "inbank-session-full.json", func(d map[string]any) { ibSet(d, "/customerData/age", 30) },
+	{"customerData with an unknown key", "inbank-session-full.json", func(d map[string]any) { testkit.Set(d, "/customerData/age", 30) },
 		[]schemas.Problem{{Pointer: "/customerData", Message: `property "age" is not allowed`}}},
-	{"gender not m or f", "inbank-session-full.json", func(d map[string]any) { ibSet(d, "/customerData/gender", "x") },
+	{"gender not m or f", "inbank-session-full.json", func(d map[string]any) { testkit.Set(d, "/customerData/gender", "x") },
 		[]schemas.Problem{{Pointer: "/customerData/gender", Message: `must be one of "m", "f"`}}},
-	{"customerContactData without mobile", "inbank-session-full.json", func(d map[string]any) { ibDel(d, "/customerContactData/mobile") },
+	{"customerContactData without mobile", "inbank-session-full.json", func(d map[string]any) { testkit.Delete(d, "/customerContactData/mobile") },
 		[]schemas.Problem{{Pointer: "/customerContactData", Message: `missing property "mobile"`}}},
 	{"customerContactData without email", "", func(d map[string]any) {
-		ibSet(d, "/customerContactData", map[string]any{"mobile": "+3725000000"})
+		testkit.Set(d, "/customerContactData", map[string]any{"mobile": "+3725000000"})
 	}, []schemas.Problem{{Pointer: "/customerContactData", Message: `missing property "email"`}}},
-	{"bad email", "inbank-session-full.json", func(d map[string]any) { ibSet(d, "/customerContactData/email", "anna") },
+	{"bad email", "inbank-session-full.json", func(d map[string]any) { testkit.Set(d, "/customerContactData/email", "anna") },
 		[]schemas.Problem{{Pointer: "/customerContactData/email", Message: "must be a valid email"}}},
-	{"missing purchase", "", func(d map[string]any) { ibDel(d, "/purchase") },
+	{"missing purchase", "", func(d map[string]any) { testkit.Delete(d, "/purchase") },
 		[]schemas.Problem{{Pointer: "", Message: `missing property "purchase"`}}},
-	{"missing purchase.description", "", func(d map[string]any) { ibDel(d, "/purchase/description") },
+	{"missing purchase.description", "", func(d map[string]any) { testkit.Delete(d, "/purchase/description") },
 		[]schemas.Problem{{Pointer: "/purchase", Message: `missing property "description"`}}},
 	{"merchant without merchantDomainName", "inbank-session-full.json", func(d map[string]any) {
-		ibDel(d, "/purchase/merchant/0/merchantDomainName")
+		testkit.Delete(d, "/purchase/merchant/0/merchantDomainName")
 	}, []schemas.Problem{{Pointer: "/purchase/merchant/0", Message: `missing property "merchantDomainName"`}}},
 	{"merchant without merchantOrderReference", "inbank-session-full.json", func(d map[string]any) {
-		ibDel(d, "/purchase/merchant/0/merchantOrderReference")
+		testkit.Delete(d, "/purchase/merchant/0/merchantOrderReference")
 	}, []schemas.Problem{{Pointer: "/purchase/merchant/0", Message: `missing property "merchantOrderReference"`}}},
-	{"missing rentalApplicationData", "", func(d map[string]any) { ibDel(d, "/rentalApplicationData") },
+	{"missing rentalApplicationData", "", func(d map[string]any) { testkit.Delete(d, "/rentalApplicationData") },
 		[]schemas.Problem{{Pointer: "", Message: `missing property "rentalApplicationData"`}}},
-	{"missing assets", "", func(d map[string]any) { ibDel(d, ibAssets) },
+	{"missing assets", "", func(d map[string]any) { testkit.Delete(d, ibAssets) },
 		[]schemas.Problem{{Pointer: "/rentalApplicationData", Message: `missing property "assets"`}}},
-	{"empty assets", "", func(d map[string]any) { ibSet(d, ibAssets, []any{}) },
+	{"empty assets", "", func(d map[string]any) { testkit.Set(d, ibAssets, []any{}) },
 		[]schemas.Problem{{Pointer: ibAssets, Message: "must have at least 1 item"}}},
 	{"asset without modelName and netPrice", "", func(d map[string]any) {
-		ibDel(d, ibSecond+"/modelName")
-		ibDel(d, ibSecond+"/netPrice")
+		testkit.Delete(d, ibSecond+"/modelName")
+		testkit.Delete(d, ibSecond+"/netPrice")
 	}, []schemas.Problem{
 		{Pointer: ibSecond, Message: `missing property "modelName"`},
 		{Pointer: ibSecond, Message: `missing property "netPrice"`},
 	}},
-	{"negative netPrice", "", func(d map[string]any) { ibSet(d, ibHero+"/netPrice", -1) },
+	{"negative netPrice", "", func(d map[string]any) { testkit.Set(d, ibHero+"/netPrice", -1) },
 		[]schemas.Problem{{Pointer: ibHero + "/netPrice", Message: "must be >= 0"}}},
 	{"hero device CATEGORY_BASED", "", func(d map[string]any) {
-		ibSet(d, ibHero+"/type", "CATEGORY_BASED")
-		ibSet(d, ibHero+"/categoryCode", "add_on")
+		testkit.Set(d, ibHero+"/type", "CATEGORY_BASED")
+		testkit.Set(d, ibHero+"/categoryCode", "add_on")
 	}, []schemas.Problem{{Pointer: ibHero + "/type", Message: "the hero device (first asset) must be MODEL_BASED"}}},
-	{"hero device without a type", "", func(d map[string]any) { ibDel(d, ibHero+"/type") },
+	{"hero device without a type", "", func(d map[string]any) { testkit.Delete(d, ibHero+"/type") },
 		[]schemas.Problem{{Pointer: ibHero + "/type", Message: "the hero device (first asset) must be MODEL_BASED (type defaults to CATEGORY_BASED)"}}},
-	{"hero device without modelId", "", func(d map[string]any) { ibDel(d, ibHero+"/modelId") },
+	{"hero device without modelId", "", func(d map[string]any) { testkit.Delete(d, ibHero+"/modelId") },
 		[]schemas.Problem{{Pointer: ibHero + "/modelId", Message: "required: the hero device (first asset) needs a modelId"}}},
 	{"hero device not first", "", func(d map[string]any) {
 		a := d["rentalApplicationData"].(map[string]any)["assets"].([]any)
@@ -180,54 +142,54 @@ var ruleCases = []struct {
 		{Pointer: ibHero + "/type", Message: "the hero device (first asset) must be MODEL_BASED (type defaults to CATEGORY_BASED)"},
 	}},
 	{"MODEL_BASED asset without modelId", "", func(d map[string]any) {
-		ibSet(d, ibSecond, map[string]any{"type": "MODEL_BASED", "modelName": "Watch", "netPrice": 100})
+		testkit.Set(d, ibSecond, map[string]any{"type": "MODEL_BASED", "modelName": "Watch", "netPrice": 100})
 	}, []schemas.Problem{{Pointer: ibSecond + "/modelId", Message: "required for a MODEL_BASED asset"}}},
 	{"CATEGORY_BASED asset without categoryCode", "", func(d map[string]any) {
-		ibSet(d, ibSecond+"/type", "CATEGORY_BASED")
-		ibDel(d, ibSecond+"/categoryCode")
+		testkit.Set(d, ibSecond+"/type", "CATEGORY_BASED")
+		testkit.Delete(d, ibSecond+"/categoryCode")
 	}, []schemas.Problem{{Pointer: ibSecond + "/categoryCode", Message: "required for a CATEGORY_BASED asset"}}},
-	{"untyped asset without categoryCode", "", func(d map[string]any) { ibDel(d, ibSecond+"/categoryCode") },
+	{"untyped asset without categoryCode", "", func(d map[string]any) { testkit.Delete(d, ibSecond+"/categoryCode") },
 		[]schemas.Problem{{Pointer: ibSecond + "/categoryCode", Message: "required for a CATEGORY_BASED asset (type defaults to CATEGORY_BASED)"}}},
-	{"unknown categoryCode", "", func(d map[string]any) { ibSet(d, ibSecond+"/categoryCode", "warranty") },
+	{"unknown categoryCode", "", func(d map[string]any) { testkit.Set(d, ibSecond+"/categoryCode", "warranty") },
 		[]schemas.Problem{{Pointer: ibSecond + "/categoryCode", Message: `must be one of "add_on", "copying_fee", "shipping_fee"`}}},
-	{"numeric categoryCode", "", func(d map[string]any) { ibSet(d, ibSecond+"/categoryCode", 1) },
+	{"numeric categoryCode", "", func(d map[string]any) { testkit.Set(d, ibSecond+"/categoryCode", 1) },
 		[]schemas.Problem{{Pointer: ibSecond + "/categoryCode", Message: "must be of type string, got integer"}}},
-	{"unknown asset type", "", func(d map[string]any) { ibSet(d, ibSecond+"/type", "model_based") },
+	{"unknown asset type", "", func(d map[string]any) { testkit.Set(d, ibSecond+"/type", "model_based") },
 		[]schemas.Problem{{Pointer: ibSecond + "/type", Message: `must be one of "MODEL_BASED", "CATEGORY_BASED"`}}},
-	{"copying_fee outside Latvia", "", func(d map[string]any) { ibSet(d, ibSecond+"/categoryCode", "copying_fee") },
+	{"copying_fee outside Latvia", "", func(d map[string]any) { testkit.Set(d, ibSecond+"/categoryCode", "copying_fee") },
 		[]schemas.Problem{{Pointer: ibSecond + "/categoryCode", Message: `"copying_fee" is applicable only in Latvia (locale xx-LV)`}}},
-	{"insuranceUsed not a boolean", "", func(d map[string]any) { ibSet(d, "/rentalApplicationData/insuranceUsed", "yes") },
+	{"insuranceUsed not a boolean", "", func(d map[string]any) { testkit.Set(d, "/rentalApplicationData/insuranceUsed", "yes") },
 		[]schemas.Problem{{Pointer: "/rentalApplicationData/insuranceUsed", Message: "must be of type boolean, got string"}}},
-	{"missing period", "", func(d map[string]any) { ibDel(d, "/rentalApplicationData/period") },
+	{"missing period", "", func(d map[string]any) { testkit.Delete(d, "/rentalApplicationData/period") },
 		[]schemas.Problem{{Pointer: "/rentalApplicationData", Message: `missing property "period"`}}},
-	{"period zero", "", func(d map[string]any) { ibSet(d, "/rentalApplicationData/period", 0) },
+	{"period zero", "", func(d map[string]any) { testkit.Set(d, "/rentalApplicationData/period", 0) },
 		[]schemas.Problem{{Pointer: "/rentalApplicationData/period", Message: "must be >= 1"}}},
-	{"period not whole months", "", func(d map[string]any) { ibSet(d, "/rentalApplicationData/period", 1.5) },
+	{"period not whole months", "", func(d map[string]any) { testkit.Set(d, "/rentalApplicationData/period", 1.5) },
 		[]schemas.Problem{{Pointer: "/rentalApplicationData/period", Message: "must be of type integer, got number"}}},
-	{"partnerUrls without cancelUrl", "inbank-session-full.json", func(d map[string]any) { ibDel(d, "/partnerUrls/cancelUrl") },
+	{"partnerUrls without cancelUrl", "inbank-session-full.json", func(d map[string]any) { testkit.Delete(d, "/partnerUrls/cancelUrl") },
 		[]schemas.Problem{{Pointer: "/partnerUrls", Message: `missing property "cancelUrl"`}}},
-	{"partnerUrls without returnUrl", "inbank-session-full.json", func(d map[string]any) { ibDel(d, "/partnerUrls/returnUrl") },
+	{"partnerUrls without returnUrl", "inbank-session-full.json", func(d map[string]any) { testkit.Delete(d, "/partnerUrls/returnUrl") },
 		[]schemas.Problem{{Pointer: "/partnerUrls", Message: `missing property "returnUrl"`}}},
-	{"relative returnUrl", "inbank-session-full.json", func(d map[string]any) { ibSet(d, "/partnerUrls/returnUrl", "/return") },
+	{"relative returnUrl", "inbank-session-full.json", func(d map[string]any) { testkit.Set(d, "/partnerUrls/returnUrl", "/return") },
 		[]schemas.Problem{{Pointer: "/partnerUrls/returnUrl", Message: ibHTTPURL}}},
-	{"callbackUrl not http", "inbank-session-full.json", func(d map[string]any) { ibSet(d, "/partnerUrls/callbackUrl", "ftp://x/cb") },
+	{"callbackUrl not http", "inbank-session-full.json", func(d map[string]any) { testkit.Set(d, "/partnerUrls/callbackUrl", "ftp://x/cb") },
 		[]schemas.Problem{{Pointer: "/partnerUrls/callbackUrl", Message: ibHTTPURL}}},
-	{"integrationInfo a number", "", func(d map[string]any) { ibSet(d, "/integrationInfo", 7) },
+	{"integrationInfo a number", "", func(d map[string]any) { testkit.Set(d, "/integrationInfo", 7) },
 		[]schemas.Problem{{Pointer: "/integrationInfo", Message: "must be of type string or object, got integer"}}},
-	{"unknown top-level property", "", func(d map[string]any) { ibSet(d, "/shopUuid", "a93f1f44-d5dd-4469-bfcc-c1de9e969213") },
+	{"unknown top-level property", "", func(d map[string]any) { testkit.Set(d, "/shopUuid", "a93f1f44-d5dd-4469-bfcc-c1de9e969213") },
 		[]schemas.Problem{{Pointer: "", Message: `property "shopUuid" is not allowed`}}},
 
 	{"every problem at once, sorted by pointer", "", func(d map[string]any) {
-		ibSet(d, "/currency", "USD")
-		ibDel(d, "/purchase/description")
-		ibDel(d, ibHero+"/modelId")
-		ibSet(d, "/rentalApplicationData/period", 0)
+		testkit.Set(d, "/currency", "USD")
+		testkit.Delete(d, "/purchase/description")
+		testkit.Delete(d, ibHero+"/modelId")
+		testkit.Set(d, "/rentalApplicationData/period", 0)
 		a := d["rentalApplicationData"].(map[string]any)["assets"].([]any)
 		for range 9 {
 			a = append(a, map[string]any{"modelName": "Extra", "netPrice": 1})
 		}
 		d["rentalApplicationData"].(map[string]any)["assets"] = a
-		ibSet(d, "/partnerUrls", map[string]any{"returnUrl": "https://s.example/r"})
+		testkit.Set(d, "/partnerUrls", map[string]any{"returnUrl": "https://s.example/r"})
 	}, []schemas.Problem{
 		{Pointer: "/currency", Message: `must be one of "EUR"`},
 		{Pointer: "/partnerUrls", Message: `missing property "cancelUrl"`},
@@ -249,13 +211,7 @@ var ruleCases = []struct {
 func TestValidateSessionRequestRules(t *testing.T) {
 	for _, tc := range ruleCases {
 		t.Run(tc.name, func(t *testing.T) {
-			fixture := tc.fixture
-			if fixture == "" {
-				fixture = "inbank-session-minimal.json"
-			}
-			d := ibDoc(t, fixture)
-			tc.mutate(d)
-			err := pos.ValidateSessionRequest(ibEncode(t, d))
+			err := pos.ValidateSessionRequest(ruleBody(t, tc.fixture, tc.mutate))
 			if tc.want == nil {
 				if err != nil {
 					t.Fatalf("want valid, got %v", err)
@@ -294,7 +250,7 @@ func TestValidateSessionRequestMalformed(t *testing.T) {
 // out of the JSON (so the "when present, required" rules never fire by accident).
 func TestTypedSessionRequest(t *testing.T) {
 	for _, f := range []string{"inbank-session-minimal.json", "inbank-session-full.json"} {
-		raw := readFixture(t, f)
+		raw := testkit.Fixture(t, "pos/testdata/"+f)
 		req, err := pos.ParseSessionRequest(raw)
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
@@ -304,16 +260,16 @@ func TestTypedSessionRequest(t *testing.T) {
 		}
 		var a, b any
 		_ = json.Unmarshal(raw, &a)
-		_ = json.Unmarshal(ibEncode(t, req), &b)
+		_ = json.Unmarshal(testkit.Encode(t, req), &b)
 		if !reflect.DeepEqual(a, b) {
-			t.Errorf("%s does not round-trip:\n got %s\nwant %s", f, ibEncode(t, b), ibEncode(t, a))
+			t.Errorf("%s does not round-trip:\n got %s\nwant %s", f, testkit.Encode(t, b), testkit.Encode(t, a))
 		}
 	}
 	req, err := pos.ParseSessionRequest([]byte(`{"productCode":"x"}`))
 	if err == nil || len(schemas.Problems(err)) < 4 {
 		t.Errorf("ParseSessionRequest of a partial body: %v (%+v)", err, req)
 	}
-	full, _ := pos.ParseSessionRequest(readFixture(t, "inbank-session-full.json"))
+	full, _ := pos.ParseSessionRequest(testkit.Fixture(t, "pos/testdata/inbank-session-full.json"))
 	if want := time.Date(2026, 3, 1, 12, 10, 0, 0, time.UTC); !full.ValidUntil.Equal(want) {
 		t.Errorf("validUntil = %v, want %v", full.ValidUntil, want)
 	}
@@ -351,13 +307,7 @@ func TestStatuses(t *testing.T) {
 // pointers are well-formed; never a panic.
 func FuzzValidateSessionRequest(f *testing.F) {
 	for _, tc := range ruleCases {
-		fixture := tc.fixture
-		if fixture == "" {
-			fixture = "inbank-session-minimal.json"
-		}
-		d := ibDoc(f, fixture)
-		tc.mutate(d)
-		f.Add(ibEncode(f, d))
+		f.Add(ruleBody(f, tc.fixture, tc.mutate))
 	}
 	f.Add([]byte(`{"rentalApplicationData":{"assets":[null,1,"x",{"type":7}]},"locale":"lv-LV"}`))
 	f.Add([]byte(`{"rentalApplicationData":{"assets":{}}}`))

@@ -1,12 +1,10 @@
 package pos_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/pos"
 	"github.com/epcflow/epcflow/schemas"
 )
@@ -50,7 +49,7 @@ func newFakeInbank(t *testing.T, status int, reply string) *fakeInbank {
 
 func ibMinimalRequest(t *testing.T) pos.InbankSessionRequest {
 	t.Helper()
-	req, err := pos.ParseSessionRequest(readFixture(t, "inbank-session-minimal.json"))
+	req, err := pos.ParseSessionRequest(testkit.Fixture(t, "pos/testdata/inbank-session-minimal.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,9 +226,8 @@ func TestGetSessionReply(t *testing.T) {
 
 func TestInbankClientHidesKey(t *testing.T) {
 	f := newFakeInbank(t, http.StatusUnauthorized, `{"message":"unauthorized"}`)
-	var logs bytes.Buffer
-	c := &pos.InbankClient{BaseURL: f.srv.URL, APIKey: ibKey,
-		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	var logs testkit.Logs
+	c := &pos.InbankClient{BaseURL: f.srv.URL, APIKey: ibKey, Logger: logs.Text()}
 	_, err := c.GetSession(context.Background(), ibShop, "5e3a459a-aada-4d81-b6ad-09cb9483c8bf")
 	c.Logger.Info("client", "client", c, "value", *c)
 	out := fmt.Sprintf("%v %+v %#v %s %v %+v", c, c, c, *c, *c, err) + logs.String()

@@ -127,13 +127,7 @@ func (e PackageEvent) check(d *docCheck) {
 		if d.has(ptr) {
 			continue
 		}
-		if d.id(ptr+"/recipientId", r.RecipientID) {
-			if j, dup := first[r.RecipientID]; dup {
-				d.add(ptr+"/recipientId", fmt.Sprintf("duplicate recipientId (first at /recipients/%d/recipientId)", j))
-			} else {
-				first[r.RecipientID] = i
-			}
-		}
+		d.recipientID(i, r.RecipientID, first, nil)
 		d.name(ptr+"/firstName", r.FirstName)
 		d.name(ptr+"/lastName", r.LastName)
 		d.email(ptr+"/email", r.Email)
@@ -144,6 +138,24 @@ func (e PackageEvent) check(d *docCheck) {
 				d.add(ptr+"/role", `must be one of "`+strings.Join(Roles(), `", "`)+`"`)
 			}
 		}
+	}
+}
+
+// recipientID checks recipient i's recipientId: a valid id, of the package (when known is
+// not nil), and not repeated; first holds the index where each id was first seen.
+func (d *docCheck) recipientID(i int, id string, first map[string]int, known func(string) bool) {
+	ptr := "/recipients/" + strconv.Itoa(i) + "/recipientId"
+	if !d.id(ptr, id) {
+		return
+	}
+	j, dup := first[id]
+	switch {
+	case known != nil && !known(id):
+		d.add(ptr, "not a recipient of the package: "+quoteReceived(id))
+	case dup:
+		d.add(ptr, fmt.Sprintf("duplicate recipientId (first at /recipients/%d/recipientId)", j))
+	default:
+		first[id] = i
 	}
 }
 
@@ -196,18 +208,7 @@ func (a PackageAnswer) check(ev PackageEvent, d *docCheck) {
 		if d.has(ptr) {
 			continue
 		}
-		if d.id(ptr+"/recipientId", ra.RecipientID) {
-			_, known := ev.Recipient(ra.RecipientID)
-			j, dup := seen[ra.RecipientID]
-			switch {
-			case !known:
-				d.add(ptr+"/recipientId", "not a recipient of the package: "+quoteReceived(ra.RecipientID))
-			case dup:
-				d.add(ptr+"/recipientId", fmt.Sprintf("duplicate recipientId (first at /recipients/%d/recipientId)", j))
-			default:
-				seen[ra.RecipientID] = i
-			}
-		}
+		d.recipientID(i, ra.RecipientID, seen, func(id string) bool { _, ok := ev.Recipient(id); return ok })
 		if d.required(ptr+"/emailHtml", ra.EmailHTML) && len(ra.EmailHTML) > maxEmailHTML {
 			d.add(ptr+"/emailHtml", fmt.Sprintf("must be at most %d bytes long", maxEmailHTML))
 		}

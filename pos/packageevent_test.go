@@ -7,12 +7,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/pos"
 	"github.com/epcflow/epcflow/schemas"
 )
 
 func TestParsePackageEventFixture(t *testing.T) {
-	ev, err := pos.ParsePackageEvent(readFixture(t, "package-event.json"))
+	ev, err := pos.ParsePackageEvent(testkit.Fixture(t, "pos/testdata/package-event.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,15 +50,9 @@ func TestParsePackageEventFixture(t *testing.T) {
 func edit(t *testing.T, f func(m map[string]any)) []byte {
 	t.Helper()
 	var m map[string]any
-	if err := json.Unmarshal(readFixture(t, "package-event.json"), &m); err != nil {
-		t.Fatal(err)
-	}
+	testkit.FixtureJSON(t, "pos/testdata/package-event.json", &m)
 	f(m)
-	b, err := json.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return testkit.Encode(t, m)
 }
 
 func recipient(m map[string]any, i int) map[string]any {
@@ -210,7 +205,7 @@ func TestKey(t *testing.T) {
 }
 
 func TestParsePackageAnswer(t *testing.T) {
-	ev, err := pos.ParsePackageEvent(readFixture(t, "package-event.json"))
+	ev, err := pos.ParsePackageEvent(testkit.Fixture(t, "pos/testdata/package-event.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

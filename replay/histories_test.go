@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/replay"
 	"github.com/epcflow/epcflow/workflows"
 )
@@ -43,7 +44,7 @@ func historyDirs(t *testing.T) []string {
 func TestReplayEveryRecordedHistory(t *testing.T) {
 	paths, bad := replay.Paths(historyDirs(t))
 	require.Empty(t, bad)
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := testkit.Logger(t, slog.LevelWarn)
 	types := map[string]int{}
 	for _, r := range replay.Files(log, paths, nil) {
 		t.Run(r.Name, func(t *testing.T) {
@@ -62,14 +63,12 @@ func TestReplayEveryRecordedHistory(t *testing.T) {
 // history whose commands the code no longer emits is.
 func TestReplayTellsFailuresApart(t *testing.T) {
 	dir := t.TempDir()
-	orig, err := os.ReadFile(filepath.Join("..", "workflows", "testdata", "histories", "delivery", "package-expired.json"))
-	require.NoError(t, err)
+	orig := testkit.Fixture(t, "workflows/testdata/histories/delivery/package-expired.json")
 	unknown := strings.Replace(string(orig), `"`+workflows.PackageWorkflowName+`"`, `"RetiredWorkflow"`, 1)
 	require.NotEqual(t, string(orig), unknown)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "unknown.json"), []byte(unknown), 0o600))
 	// A payment session whose history says it read the session with another activity.
-	pay, err := os.ReadFile(filepath.Join("..", "workflows", "testdata", "histories", "payment", "expired.json"))
-	require.NoError(t, err)
+	pay := testkit.Fixture(t, "workflows/testdata/histories/payment/expired.json")
 	changed := strings.Replace(string(pay), `"`+workflows.ActivityInbankGetSession+`"`, `"InbankReadSession"`, 1)
 	require.NotEqual(t, string(pay), changed)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "changed.json"), []byte(changed), 0o600))

@@ -287,8 +287,8 @@ func Recent(ctx context.Context, log *slog.Logger, c client.Client, query string
 	return out, nil
 }
 
-// History fetches a whole execution history (runID "": the latest run), as the replayer and
-// the tests that record histories read it.
+// History fetches a whole execution history (runID "": the latest run): the one way epcflow
+// reads a history, for the replayer, the tests that record histories and the benchmark.
 func History(ctx context.Context, c client.Client, workflowID, runID string) (*historypb.History, error) {
 	it := c.GetWorkflowHistory(ctx, workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	h := &historypb.History{}

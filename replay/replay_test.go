@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/epcflow/epcflow/codec"
+	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/replay"
 )
 
@@ -27,14 +28,13 @@ func TestReplayEncryptedHistories(t *testing.T) {
 		require.NoError(t, err)
 		require.Contains(t, string(b), base64.StdEncoding.EncodeToString([]byte(codec.Encoding)), "%s is encrypted", p)
 	}
-	testKeys, err := os.ReadFile(filepath.Join("testdata", "codec-test-keys"))
-	require.NoError(t, err)
+	testKeys := testkit.Fixture(t, "replay/testdata/codec-test-keys")
 	newKey, err := codec.GenerateKey("rotated-2026-07")
 	require.NoError(t, err)
 	rotated, err := codec.ParseKeys(codec.FormatKeys(newKey) + "\n" + string(testKeys))
 	require.NoError(t, err)
 	require.Equal(t, []string{"rotated-2026-07", "test-2026-01"}, rotated.IDs())
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	log := testkit.Logger(t, slog.LevelError)
 
 	for _, r := range replay.Files(log, paths, codec.DataConverter(rotated)) {
 		t.Run(r.Name, func(t *testing.T) {

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/schemas"
 )
 
@@ -25,10 +25,7 @@ func FuzzValidate(f *testing.F) {
 	if err != nil || len(names) == 0 {
 		f.Fatalf("schemas: %v %v", names, err)
 	}
-	sample, err := os.ReadFile(filepath.Join("testdata", "seed003-sample-patch.json"))
-	if err != nil {
-		f.Fatal(err)
-	}
+	sample := testkit.Fixture(f, seed003Patch)
 	var patch struct {
 		Result struct {
 			Details json.RawMessage `json:"details"`

@@ -197,6 +197,10 @@ func lastToken(loc string) string {
 	return loc
 }
 
+// ValueAt is the value the JSON pointer ptr (RFC 6901, as in Problem.Pointer; "" is the
+// whole document) leads to in a decoded JSON document; nil where there is none.
+func ValueAt(doc any, ptr string) any { return resolve(doc, pointerTokens(ptr)) }
+
 // resolve follows ~-escaped pointer tokens through a decoded JSON value; nil if absent.
 func resolve(doc any, toks []string) any {
 	for _, t := range toks {

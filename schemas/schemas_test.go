@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/schemas"
 )
 
@@ -64,27 +65,21 @@ func TestServiceEventsSchemaIsVerbatim(t *testing.T) {
 	}
 }
 
-// sampleDoc is seed 003's sample PATCH payload; its "... // Additional loan data"
+// seed003Patch is seed 003's sample PATCH payload; its "... // Additional loan data"
 // placeholder is replaced by {"loanNumber":"1"}.
+const seed003Patch = "schemas/testdata/seed003-sample-patch.json"
+
+// sampleDoc is seed003Patch as a document to mutate.
 func sampleDoc(t testing.TB) map[string]any {
 	t.Helper()
-	raw, err := os.ReadFile("testdata/seed003-sample-patch.json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var doc map[string]any
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
-	}
+	testkit.FixtureJSON(t, seed003Patch, &doc)
 	return doc
 }
 
 func TestSeedSampleIsValid(t *testing.T) {
 	v := schemas.Default()
-	raw, err := os.ReadFile("testdata/seed003-sample-patch.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := testkit.Fixture(t, seed003Patch)
 	if err := v.Validate(schemas.ResponsePatch, raw); err != nil {
 		t.Errorf("sample PATCH: %v", err)
 	}
@@ -109,38 +104,6 @@ func TestSeedSampleIsValid(t *testing.T) {
 	}
 }
 
-// at walks a decoded document by JSON pointer (no escapes needed in these tests).
-func at(doc any, ptr string) any {
-	for _, tok := range strings.Split(strings.TrimPrefix(ptr, "/"), "/") {
-		switch d := doc.(type) {
-		case map[string]any:
-			doc = d[tok]
-		case []any:
-			i, _ := strconv.Atoi(tok)
-			doc = d[i]
-		}
-	}
-	return doc
-}
-
-func set(doc map[string]any, ptr string, v any) {
-	i := strings.LastIndex(ptr, "/")
-	parent := any(doc)
-	if i > 0 {
-		parent = at(doc, ptr[:i])
-	}
-	parent.(map[string]any)[ptr[i+1:]] = v
-}
-
-func del(doc map[string]any, ptr string) {
-	i := strings.LastIndex(ptr, "/")
-	parent := any(doc)
-	if i > 0 {
-		parent = at(doc, ptr[:i])
-	}
-	delete(parent.(map[string]any), ptr[i+1:])
-}
-
 const ev0 = "/result/details/serviceEvents/0"
 
 func TestResponsePatchProblems(t *testing.T) {
@@ -151,69 +114,69 @@ func TestResponsePatchProblems(t *testing.T) {
 	}{
 		{"sample", func(map[string]any) {}, nil},
 		{"comments and optional fields", func(d map[string]any) {
-			set(d, ev0+"/comments", []any{map[string]any{"comment": "called the borrower"}})
-			set(d, ev0+"/sender", "partner")
-			set(d, ev0+"/provider", "acme")
+			testkit.Set(d, ev0+"/comments", []any{map[string]any{"comment": "called the borrower"}})
+			testkit.Set(d, ev0+"/sender", "partner")
+			testkit.Set(d, ev0+"/provider", "acme")
 		}, nil},
-		{"status inputRequired", func(d map[string]any) { set(d, "/status", "inputRequired") }, nil},
+		{"status inputRequired", func(d map[string]any) { testkit.Set(d, "/status", "inputRequired") }, nil},
 		{"retry with processing", func(d map[string]any) {
-			set(d, "/status", "processing")
-			set(d, "/retry", map[string]any{"interval": "15", "duration": 1440})
+			testkit.Set(d, "/status", "processing")
+			testkit.Set(d, "/retry", map[string]any{"interval": "15", "duration": 1440})
 		}, nil},
 		{"other action with free details", func(d map[string]any) {
-			set(d, "/result", map[string]any{"action": "UPDATE_TASK", "format": "application/vnd.task.update-1.0.0.json", "details": map[string]any{"x": 1}})
+			testkit.Set(d, "/result", map[string]any{"action": "UPDATE_TASK", "format": "application/vnd.task.update-1.0.0.json", "details": map[string]any{"x": 1}})
 		}, nil},
 		{"full response", func(d map[string]any) {
-			set(d, "/referenceNumber", "R-1")
-			set(d, "/respondingParty", map[string]any{"name": "Acme", "pointOfContact": map[string]any{"name": "Jo", "email": "jo@acme.test"}})
-			set(d, "/resources", []any{map[string]any{"id": "r1", "name": "report.pdf", "mimeType": "application/pdf"}})
-			set(d, "/errors", []any{map[string]any{"code": "PARTNER-1001", "description": "Invalid credentials", "type": "partner", "fieldId": "f"}})
+			testkit.Set(d, "/referenceNumber", "R-1")
+			testkit.Set(d, "/respondingParty", map[string]any{"name": "Acme", "pointOfContact": map[string]any{"name": "Jo", "email": "jo@acme.test"}})
+			testkit.Set(d, "/resources", []any{map[string]any{"id": "r1", "name": "report.pdf", "mimeType": "application/pdf"}})
+			testkit.Set(d, "/errors", []any{map[string]any{"code": "PARTNER-1001", "description": "Invalid credentials", "type": "partner", "fieldId": "f"}})
 		}, nil},
 
 		{"empty serviceEvents", func(d map[string]any) {
-			set(d, "/result/details/serviceEvents", []any{})
+			testkit.Set(d, "/result/details/serviceEvents", []any{})
 		}, []schemas.Problem{{Pointer: "/result/details/serviceEvents", Message: "must have at least 1 item"}}},
 		{"whitespace-only code", func(d map[string]any) {
-			set(d, ev0+"/code", " \t ")
+			testkit.Set(d, ev0+"/code", " \t ")
 		}, []schemas.Problem{{Pointer: ev0 + "/code", Message: nonEmpty}}},
 		{"empty title", func(d map[string]any) {
-			set(d, "/result/details/serviceEvents/1/title", "")
+			testkit.Set(d, "/result/details/serviceEvents/1/title", "")
 		}, []schemas.Problem{{Pointer: "/result/details/serviceEvents/1/title", Message: nonEmpty}}},
 		{"code not a string", func(d map[string]any) {
-			set(d, ev0+"/code", 7)
+			testkit.Set(d, ev0+"/code", 7)
 		}, []schemas.Problem{{Pointer: ev0 + "/code", Message: "must be of type string, got integer"}}},
 		{"missing title", func(d map[string]any) {
-			del(d, ev0+"/title")
+			testkit.Delete(d, ev0+"/title")
 		}, []schemas.Problem{{Pointer: ev0, Message: `missing property "title"`}}},
 		{"extra property in an event", func(d map[string]any) {
-			set(d, ev0+"/severity", "high")
+			testkit.Set(d, ev0+"/severity", "high")
 		}, []schemas.Problem{{Pointer: ev0, Message: `property "severity" is not allowed`}}},
 		{"extra property in details", func(d map[string]any) {
-			set(d, "/result/details/version", "1")
+			testkit.Set(d, "/result/details/version", "1")
 		}, []schemas.Problem{{Pointer: "/result/details", Message: `property "version" is not allowed`}}},
 		{"comments empty", func(d map[string]any) {
-			set(d, ev0+"/comments", []any{})
+			testkit.Set(d, ev0+"/comments", []any{})
 		}, []schemas.Problem{{Pointer: ev0 + "/comments", Message: "must have at least 1 item"}}},
 		{"comment without comment", func(d map[string]any) {
-			set(d, ev0+"/comments", []any{map[string]any{"text": "x"}})
+			testkit.Set(d, ev0+"/comments", []any{map[string]any{"text": "x"}})
 		}, []schemas.Problem{
 			{Pointer: ev0 + "/comments/0", Message: `missing property "comment"`},
 			{Pointer: ev0 + "/comments/0", Message: `property "text" is not allowed`},
 		}},
 		{"blank comment", func(d map[string]any) {
-			set(d, ev0+"/comments", []any{map[string]any{"comment": "\n"}})
+			testkit.Set(d, ev0+"/comments", []any{map[string]any{"comment": "\n"}})
 		}, []schemas.Problem{{Pointer: ev0 + "/comments/0/comment", Message: nonEmpty}}},
 		{"many problems at once, sorted by pointer", func(d map[string]any) {
-			set(d, "/status", "done")
-			del(d, ev0+"/code")
-			del(d, ev0+"/title")
-			set(d, "/result/details/serviceEvents/1/code", "")
-			set(d, "/result/details/serviceEvents/1/comments", []any{})
+			testkit.Set(d, "/status", "done")
+			testkit.Delete(d, ev0+"/code")
+			testkit.Delete(d, ev0+"/title")
+			testkit.Set(d, "/result/details/serviceEvents/1/code", "")
+			testkit.Set(d, "/result/details/serviceEvents/1/comments", []any{})
 			for i := 2; i <= 10; i++ {
 				d["result"].(map[string]any)["details"].(map[string]any)["serviceEvents"] = append(
-					at(d, "/result/details/serviceEvents").([]any), map[string]any{"code": "E", "title": "T"})
+					schemas.ValueAt(d, "/result/details/serviceEvents").([]any), map[string]any{"code": "E", "title": "T"})
 			}
-			set(d, "/result/details/serviceEvents/10/title", " ")
+			testkit.Set(d, "/result/details/serviceEvents/10/title", " ")
 		}, []schemas.Problem{
 			{Pointer: ev0, Message: `missing property "code"`},
 			{Pointer: ev0, Message: `missing property "title"`},
@@ -223,48 +186,48 @@ func TestResponsePatchProblems(t *testing.T) {
 			{Pointer: "/status", Message: `must be one of "processing", "completed", "failed", "canceled", "inputRequired"`},
 		}},
 		{"bad status", func(d map[string]any) {
-			set(d, "/status", "Completed")
+			testkit.Set(d, "/status", "Completed")
 		}, []schemas.Problem{{Pointer: "/status", Message: `must be one of "processing", "completed", "failed", "canceled", "inputRequired"`}}},
 		{"retry with status failed", func(d map[string]any) {
-			set(d, "/status", "failed")
-			set(d, "/retry", map[string]any{"interval": "5", "duration": 60})
+			testkit.Set(d, "/status", "failed")
+			testkit.Set(d, "/retry", map[string]any{"interval": "5", "duration": 60})
 		}, []schemas.Problem{{Pointer: "/status", Message: `must be "processing" or "completed" when retry is sent`}}},
 		{"retry without status", func(d map[string]any) {
-			del(d, "/status")
-			set(d, "/retry", map[string]any{"interval": "5"})
+			testkit.Delete(d, "/status")
+			testkit.Set(d, "/retry", map[string]any{"interval": "5"})
 		}, []schemas.Problem{{Pointer: "", Message: `missing property "status": retry is only allowed with status "processing" or "completed"`}}},
 		{"retry out of range", func(d map[string]any) {
-			set(d, "/retry", map[string]any{"interval": "10", "duration": 1441})
+			testkit.Set(d, "/retry", map[string]any{"interval": "10", "duration": 1441})
 		}, []schemas.Problem{
 			{Pointer: "/retry/duration", Message: "must be <= 1440"},
 			{Pointer: "/retry/interval", Message: `must be one of "None", "1", "5", "15"`},
 		}},
 		{"retry duration not an integer", func(d map[string]any) {
-			set(d, "/retry", map[string]any{"duration": 1.5})
+			testkit.Set(d, "/retry", map[string]any{"duration": 1.5})
 		}, []schemas.Problem{{Pointer: "/retry/duration", Message: "must be of type integer, got number"}}},
 		{"wrong format for CREATE_SERVICE_EVENTS", func(d map[string]any) {
-			set(d, "/result/format", "application/json")
+			testkit.Set(d, "/result/format", "application/json")
 		}, []schemas.Problem{{Pointer: "/result/format", Message: `must be "application/vnd.service-events-create-1.0.0.json" for action CREATE_SERVICE_EVENTS`}}},
 		{"CREATE_SERVICE_EVENTS without details", func(d map[string]any) {
-			del(d, "/result/details")
+			testkit.Delete(d, "/result/details")
 		}, []schemas.Problem{{Pointer: "/result", Message: `missing property "details"`}}},
 		{"result without action", func(d map[string]any) {
-			del(d, "/result/action")
+			testkit.Delete(d, "/result/action")
 		}, []schemas.Problem{{Pointer: "/result", Message: `missing property "action"`}}},
 		{"loan without loanFormat", func(d map[string]any) {
-			del(d, "/loanFormat")
+			testkit.Delete(d, "/loanFormat")
 		}, []schemas.Problem{{Pointer: "", Message: `missing property "loanFormat" (required when "loan" is present)`}}},
 		{"extra top-level property", func(d map[string]any) {
-			set(d, "/request", map[string]any{})
+			testkit.Set(d, "/request", map[string]any{})
 		}, []schemas.Problem{{Pointer: "", Message: `property "request" is not allowed`}}},
 		{"bad errors item", func(d map[string]any) {
-			set(d, "/errors", []any{map[string]any{"code": "PARTNER-1001", "type": "lender"}})
+			testkit.Set(d, "/errors", []any{map[string]any{"code": "PARTNER-1001", "type": "lender"}})
 		}, []schemas.Problem{
 			{Pointer: "/errors/0", Message: `missing property "description"`},
 			{Pointer: "/errors/0/type", Message: `must be "partner"`},
 		}},
 		{"resource without id", func(d map[string]any) {
-			set(d, "/resources", []any{map[string]any{"name": "a.pdf", "authorization": "x"}})
+			testkit.Set(d, "/resources", []any{map[string]any{"name": "a.pdf", "authorization": "x"}})
 		}, []schemas.Problem{
 			{Pointer: "/resources/0", Message: `missing property "id"`},
 			{Pointer: "/resources/0", Message: `property "authorization" is not allowed`},
@@ -440,10 +403,7 @@ func TestPartnerEvent(t *testing.T) {
 
 func TestConcurrentValidation(t *testing.T) {
 	v := schemas.Default()
-	good, err := os.ReadFile("testdata/seed003-sample-patch.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	good := testkit.Fixture(t, seed003Patch)
 	bad := []byte(`{"status":"x","result":{"action":"CREATE_SERVICE_EVENTS","format":"f","details":{"serviceEvents":[]}}}`)
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
@@ -470,14 +430,26 @@ func TestConcurrentValidation(t *testing.T) {
 
 func BenchmarkValidateResponsePatch(b *testing.B) {
 	v := schemas.Default()
-	raw, err := os.ReadFile("testdata/seed003-sample-patch.json")
-	if err != nil {
-		b.Fatal(err)
-	}
+	raw := testkit.Fixture(b, seed003Patch)
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := v.Validate(schemas.ResponsePatch, raw); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestValueAt(t *testing.T) {
+	var doc any
+	if err := json.Unmarshal([]byte(`{"a":{"b":[1,{"c":"x"}]},"d/e":true,"t~":0}`), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for ptr, want := range map[string]any{
+		"": doc, "/a/b/0": 1.0, "/a/b/1/c": "x", "/d~1e": true, "/t~0": 0.0,
+		"/a/b/2": nil, "/a/b/-1": nil, "/a/b/x": nil, "/none/deeper": nil, "/d~1e/x": nil,
+	} {
+		if got := schemas.ValueAt(doc, ptr); !reflect.DeepEqual(got, want) {
+			t.Errorf("ValueAt(%q) = %v, want %v", ptr, got, want)
 		}
 	}
 }

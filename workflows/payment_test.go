@@ -188,17 +188,21 @@ func TestPaymentSessionCreateFails(t *testing.T) {
 	env.OnActivity(workflows.ActivityInbankCreateSession, mock.Anything, mock.Anything).Return(activities.InbankCreated{},
 		temporal.NewNonRetryableApplicationError("pos: inbank create session: 404 not_found", activities.ErrTypeInbankNotFound, nil)).Once()
 	env.ExecuteWorkflow(workflows.PaymentWorkflowName, paymentInput(true))
-	var ae *temporal.ApplicationError
-	require.True(t, errors.As(env.GetWorkflowError(), &ae))
-	require.Equal(t, activities.ErrTypeInbankNotFound, ae.Type())
+	requireFailure(t, env, activities.ErrTypeInbankNotFound)
 }
 
 func TestPaymentSessionNoCreateUpdate(t *testing.T) {
 	env, _ := newPaymentEnv(t)
 	env.ExecuteWorkflow(workflows.PaymentWorkflowName, paymentInput(false))
+	requireFailure(t, env, workflows.ErrTypeNotCreated)
+}
+
+// requireFailure checks that the workflow failed with an application error of type typ.
+func requireFailure(t *testing.T, env *testsuite.TestWorkflowEnvironment, typ string) {
+	t.Helper()
 	var ae *temporal.ApplicationError
-	require.True(t, errors.As(env.GetWorkflowError(), &ae))
-	require.Equal(t, workflows.ErrTypeNotCreated, ae.Type())
+	require.ErrorAs(t, env.GetWorkflowError(), &ae)
+	require.Equal(t, typ, ae.Type())
 }
 
 // TestPaymentSessionReadWithoutCallbacks: every callback lost, the session is still read every

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+
+	"github.com/epcflow/epcflow/internal/atomicfile"
 )
 
 // LoadOrCreate returns the file's content, first creating the file with content() when there
@@ -48,31 +50,14 @@ func read(path, what string) ([]byte, error) {
 	return b, nil
 }
 
-// create writes the whole file under a temporary name and links it into place: a crash never
-// leaves half a file, and an existing file is never replaced (fs.ErrExist).
+// create writes the whole file (atomicfile.Create): a crash never leaves half a file, and an
+// existing file is never replaced (fs.ErrExist).
 func create(path, what, content string) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*") // created 0600
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.WriteString(content)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		var le *os.LinkError
-		if errors.As(err, &le) && errors.Is(le.Err, fs.ErrExist) {
+	if err := atomicfile.Create(path, []byte(content)); err != nil {
+		if errors.Is(err, fs.ErrExist) {
 			return fs.ErrExist
 		}
 		return fmt.Errorf("%s: %w", what, err)

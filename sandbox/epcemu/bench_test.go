@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/sandbox/internal/core"
 	"github.com/epcflow/epcflow/sandbox/internal/sbtest"
 )
@@ -28,7 +29,7 @@ func benchSandbox(b *testing.B) (h http.Handler, txID, token string) {
 	var seed struct {
 		Request json.RawMessage `json:"request"`
 	}
-	_ = json.Unmarshal(sbtest.Fixture(b, seed002), &seed)
+	testkit.FixtureJSON(b, seed002, &seed)
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodPost, "/sandbox/epc/transactions",
 		strings.NewReader(`{"request":`+string(seed.Request)+`}`))

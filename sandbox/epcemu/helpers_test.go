@@ -49,4 +49,4 @@ func withRetryInterval(d time.Duration) option {
 }
 
 // seed002 is seed 002's transaction, as the epc package checks it in.
-const seed002 = "../../epc/testdata/transaction.json"
+const seed002 = "epc/testdata/transaction.json"

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/sandbox/internal/sbtest"
 )
 
@@ -24,9 +25,7 @@ func TestServiceEventsSeed003(t *testing.T) {
 	id := e.Order(map[string]any{"request": map[string]any{"type": "NewOrder"}})
 
 	var patch epc.Response
-	if err := json.Unmarshal(sbtest.Fixture(t, "testdata/seed003-patch.json"), &patch); err != nil {
-		t.Fatal(err)
-	}
+	testkit.FixtureJSON(t, "schemas/testdata/seed003-sample-patch.json", &patch)
 	if err := e.Client.PatchResponse(ctx, id, &patch); err != nil {
 		t.Fatalf("PATCH seed 003 payload: %v", err)
 	}
@@ -45,9 +44,7 @@ func TestServiceEventsSeed003(t *testing.T) {
 	}
 
 	var seed []map[string]any
-	if err := json.Unmarshal(sbtest.Fixture(t, "testdata/seed003-events.json"), &seed); err != nil {
-		t.Fatal(err)
-	}
+	testkit.FixtureJSON(t, "sandbox/epcemu/testdata/seed003-events.json", &seed)
 	evs, err := e.Client.ListEvents(ctx, id)
 	if err != nil {
 		t.Fatal(err)

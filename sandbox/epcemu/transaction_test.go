@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/sandbox/internal/sbtest"
 )
 
@@ -21,9 +22,7 @@ func seed002Order(t *testing.T) map[string]any {
 	var seed struct {
 		Request map[string]any `json:"request"`
 	}
-	if err := json.Unmarshal(sbtest.Fixture(t, seed002), &seed); err != nil {
-		t.Fatal(err)
-	}
+	testkit.FixtureJSON(t, seed002, &seed)
 	seed.Request["resources"] = []map[string]any{{
 		"name":     "PurchaseContract.pdf",
 		"mimeType": "application/pdf",
@@ -188,9 +187,7 @@ func TestTransactionShapeMatchesSeed002(t *testing.T) {
 	rep := e.Partner(http.MethodGet, "/partner/v2/transactions/"+id, nil)
 	var got, seed map[string]any
 	rep.JSON(t, &got)
-	if err := json.Unmarshal(sbtest.Fixture(t, seed002), &seed); err != nil {
-		t.Fatal(err)
-	}
+	testkit.FixtureJSON(t, seed002, &seed)
 	for _, obj := range []string{"", "entityRef", "product", "request"} {
 		s, g := seed, got
 		if obj != "" {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/pos"
 	"github.com/epcflow/epcflow/sandbox/internal/sbtest"
 )
@@ -39,7 +40,7 @@ func newEnv(t *testing.T, shops map[string]Shop) *env {
 }
 
 // minimal is seed 001's minimal session request, as the pos package checks it in.
-const minimal = "../../pos/testdata/inbank-session-minimal.json"
+const minimal = "pos/testdata/inbank-session-minimal.json"
 
 // callback is a callback's body.
 type callback struct {
@@ -57,7 +58,7 @@ func decode(m sbtest.Message) callback {
 // request is the minimal seed-001 body with the shop's callback URL and a validity.
 func (e *env) request(validFor time.Duration) pos.InbankSessionRequest {
 	e.T.Helper()
-	req, err := pos.ParseSessionRequest(sbtest.Fixture(e.T, minimal))
+	req, err := pos.ParseSessionRequest(testkit.Fixture(e.T, minimal))
 	if err != nil {
 		e.T.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/pos"
 	"github.com/epcflow/epcflow/sandbox/internal/core"
 	"github.com/epcflow/epcflow/sandbox/internal/sbtest"
@@ -106,7 +107,7 @@ func TestInbankAuthorization(t *testing.T) {
 		shopB = "22222222-2222-4222-8222-222222222222"
 	)
 	e := newEnv(t, map[string]Shop{shopA: {APIKey: "key-a"}, shopB: {APIKey: "key-b"}})
-	body := sbtest.Fixture(t, minimal)
+	body := testkit.Fixture(t, minimal)
 	path := func(shop string) string { return "/partner/v3/shops/" + shop + "/pos-sessions" }
 	for _, tc := range []struct {
 		name   string
@@ -189,7 +190,6 @@ func TestInbankBodyProblems(t *testing.T) {
 	}
 }
 
-// inbankBody is the minimal seed-001 body, as a document to mutate.
 func TestCheckShops(t *testing.T) {
 	_, problems := CheckShops("InbankShops", map[string]Shop{"shop-1": {APIKey: "secret-key-1"}, DefaultShopUUID: {}})
 	msg := strings.Join(problems, "; ")

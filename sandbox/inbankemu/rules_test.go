@@ -9,44 +9,25 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/epcflow/epcflow/sandbox/internal/sbtest"
+	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/schemas"
 )
 
+// inbankBody is the minimal seed-001 body, as a document to mutate.
 func inbankBody(t *testing.T) map[string]any {
 	var d map[string]any
-	if err := json.Unmarshal(sbtest.Fixture(t, minimal), &d); err != nil {
-		t.Fatal(err)
-	}
+	testkit.FixtureJSON(t, minimal, &d)
 	return d
-}
-
-// at is the object at path in d: keys of objects, indices of arrays.
-func at(d map[string]any, path ...any) map[string]any {
-	var v any = d
-	for _, p := range path {
-		switch k := p.(type) {
-		case string:
-			v = v.(map[string]any)[k]
-		case int:
-			v = v.([]any)[k]
-		}
-	}
-	return v.(map[string]any)
 }
 
 // A mutation changes a valid body into an invalid one.
 type mutation func(d map[string]any)
 
-// drop removes the member at path.
-func drop(path ...any) mutation {
-	return func(d map[string]any) { delete(at(d, path[:len(path)-1]...), path[len(path)-1].(string)) }
-}
+// drop removes the member at ptr.
+func drop(ptr string) mutation { return func(d map[string]any) { testkit.Delete(d, ptr) } }
 
-// set sets the member at path to v.
-func set(v any, path ...any) mutation {
-	return func(d map[string]any) { at(d, path[:len(path)-1]...)[path[len(path)-1].(string)] = v }
-}
+// set sets the member at ptr to v.
+func set(ptr string, v any) mutation { return func(d map[string]any) { testkit.Set(d, ptr, v) } }
 
 // both applies m, then n.
 func both(m, n mutation) mutation { return func(d map[string]any) { m(d); n(d) } }
@@ -56,7 +37,6 @@ func both(m, n mutation) mutation { return func(d map[string]any) { m(d); n(d) }
 func TestInbankValidationRules(t *testing.T) {
 	e := newEnv(t, nil)
 	const a0, a1 = "/rentalApplicationData/assets/0", "/rentalApplicationData/assets/1"
-	asset := func(i int, key string) []any { return []any{"rentalApplicationData", "assets", i, key} }
 	urls := func(kv ...string) map[string]any {
 		m := map[string]any{}
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -69,44 +49,44 @@ func TestInbankValidationRules(t *testing.T) {
 		mutate   mutation
 		ptr, msg string
 	}{
-		{"missing productCode", drop("productCode"), "", `missing property "productCode"`},
-		{"lowercase currency", set("eur", "currency"), "/currency", "must be an uppercase ISO 4217 currency code"},
-		{"currency other than EUR", set("USD", "currency"), "/currency", `must be one of "EUR"`},
-		{"missing locale", drop("locale"), "", `missing property "locale"`},
-		{"bad locale", set("estonian", "locale"), "/locale", `must be a language-country code xx-XX, such as "et-EE"`},
-		{"bad validUntil", set("tomorrow", "validUntil"), "/validUntil", "must be a valid date-time"},
-		{"customerData without identityCode", set(map[string]any{"firstName": "Anna", "lastName": "Ozola"}, "customerData"),
+		{"missing productCode", drop("/productCode"), "", `missing property "productCode"`},
+		{"lowercase currency", set("/currency", "eur"), "/currency", "must be an uppercase ISO 4217 currency code"},
+		{"currency other than EUR", set("/currency", "USD"), "/currency", `must be one of "EUR"`},
+		{"missing locale", drop("/locale"), "", `missing property "locale"`},
+		{"bad locale", set("/locale", "estonian"), "/locale", `must be a language-country code xx-XX, such as "et-EE"`},
+		{"bad validUntil", set("/validUntil", "tomorrow"), "/validUntil", "must be a valid date-time"},
+		{"customerData without identityCode", set("/customerData", map[string]any{"firstName": "Anna", "lastName": "Ozola"}),
 			"/customerData", `missing property "identityCode"`},
-		{"customerData without firstName", set(map[string]any{"identityCode": "1", "lastName": "Ozola"}, "customerData"),
+		{"customerData without firstName", set("/customerData", map[string]any{"identityCode": "1", "lastName": "Ozola"}),
 			"/customerData", `missing property "firstName"`},
-		{"customerData without lastName", set(map[string]any{"identityCode": "1", "firstName": "Anna"}, "customerData"),
+		{"customerData without lastName", set("/customerData", map[string]any{"identityCode": "1", "firstName": "Anna"}),
 			"/customerData", `missing property "lastName"`},
-		{"customerContactData without mobile", set(map[string]any{"email": "anna@example.com"}, "customerContactData"),
+		{"customerContactData without mobile", set("/customerContactData", map[string]any{"email": "anna@example.com"}),
 			"/customerContactData", `missing property "mobile"`},
-		{"customerContactData without email", set(map[string]any{"mobile": "+37255555555"}, "customerContactData"),
+		{"customerContactData without email", set("/customerContactData", map[string]any{"mobile": "+37255555555"}),
 			"/customerContactData", `missing property "email"`},
-		{"missing purchase", drop("purchase"), "", `missing property "purchase"`},
-		{"missing purchase.description", drop("purchase", "description"), "/purchase", `missing property "description"`},
-		{"merchant without merchantOrderReference", set([]any{map[string]any{"merchantDomainName": "shop.example"}}, "purchase", "merchant"),
+		{"missing purchase", drop("/purchase"), "", `missing property "purchase"`},
+		{"missing purchase.description", drop("/purchase/description"), "/purchase", `missing property "description"`},
+		{"merchant without merchantOrderReference", set("/purchase/merchant", []any{map[string]any{"merchantDomainName": "shop.example"}}),
 			"/purchase/merchant/0", `missing property "merchantOrderReference"`},
-		{"missing rentalApplicationData", drop("rentalApplicationData"), "", `missing property "rentalApplicationData"`},
-		{"missing assets", drop("rentalApplicationData", "assets"), "/rentalApplicationData", `missing property "assets"`},
-		{"asset without modelName", drop(asset(1, "modelName")...), a1, `missing property "modelName"`},
-		{"asset without netPrice", drop(asset(1, "netPrice")...), a1, `missing property "netPrice"`},
-		{"hero not MODEL_BASED", both(set("CATEGORY_BASED", asset(0, "type")...), set("add_on", asset(0, "categoryCode")...)),
+		{"missing rentalApplicationData", drop("/rentalApplicationData"), "", `missing property "rentalApplicationData"`},
+		{"missing assets", drop("/rentalApplicationData/assets"), "/rentalApplicationData", `missing property "assets"`},
+		{"asset without modelName", drop(a1 + "/modelName"), a1, `missing property "modelName"`},
+		{"asset without netPrice", drop(a1 + "/netPrice"), a1, `missing property "netPrice"`},
+		{"hero not MODEL_BASED", both(set(a0+"/type", "CATEGORY_BASED"), set(a0+"/categoryCode", "add_on")),
 			a0 + "/type", "the hero device (first asset) must be MODEL_BASED"},
-		{"hero without modelId", drop(asset(0, "modelId")...), a0 + "/modelId", "required: the hero device (first asset) needs a modelId"},
-		{"MODEL_BASED without modelId", both(set("MODEL_BASED", asset(1, "type")...), drop(asset(1, "categoryCode")...)),
+		{"hero without modelId", drop(a0 + "/modelId"), a0 + "/modelId", "required: the hero device (first asset) needs a modelId"},
+		{"MODEL_BASED without modelId", both(set(a1+"/type", "MODEL_BASED"), drop(a1+"/categoryCode")),
 			a1 + "/modelId", "required for a MODEL_BASED asset"},
-		{"CATEGORY_BASED without categoryCode", both(set("CATEGORY_BASED", asset(1, "type")...), drop(asset(1, "categoryCode")...)),
+		{"CATEGORY_BASED without categoryCode", both(set(a1+"/type", "CATEGORY_BASED"), drop(a1+"/categoryCode")),
 			a1 + "/categoryCode", "required for a CATEGORY_BASED asset"},
-		{"bad categoryCode", set("warranty", asset(1, "categoryCode")...), a1 + "/categoryCode", `must be one of "add_on", "copying_fee", "shipping_fee"`},
-		{"copying_fee outside Latvia", set("copying_fee", asset(1, "categoryCode")...), a1 + "/categoryCode", `"copying_fee" is applicable only in Latvia (locale xx-LV)`},
-		{"bad asset type", set("BUNDLE", asset(1, "type")...), a1 + "/type", `must be one of "MODEL_BASED", "CATEGORY_BASED"`},
-		{"missing period", drop("rentalApplicationData", "period"), "/rentalApplicationData", `missing property "period"`},
-		{"partnerUrls without cancelUrl", set(urls("returnUrl", "r"), "partnerUrls"), "/partnerUrls", `missing property "cancelUrl"`},
-		{"partnerUrls without returnUrl", set(urls("cancelUrl", "c"), "partnerUrls"), "/partnerUrls", `missing property "returnUrl"`},
-		{"bad callbackUrl", set(map[string]any{"returnUrl": "https://shop.example/r", "cancelUrl": "https://shop.example/c", "callbackUrl": "shop.example/cb"}, "partnerUrls"),
+		{"bad categoryCode", set(a1+"/categoryCode", "warranty"), a1 + "/categoryCode", `must be one of "add_on", "copying_fee", "shipping_fee"`},
+		{"copying_fee outside Latvia", set(a1+"/categoryCode", "copying_fee"), a1 + "/categoryCode", `"copying_fee" is applicable only in Latvia (locale xx-LV)`},
+		{"bad asset type", set(a1+"/type", "BUNDLE"), a1 + "/type", `must be one of "MODEL_BASED", "CATEGORY_BASED"`},
+		{"missing period", drop("/rentalApplicationData/period"), "/rentalApplicationData", `missing property "period"`},
+		{"partnerUrls without cancelUrl", set("/partnerUrls", urls("returnUrl", "r")), "/partnerUrls", `missing property "cancelUrl"`},
+		{"partnerUrls without returnUrl", set("/partnerUrls", urls("cancelUrl", "c")), "/partnerUrls", `missing property "returnUrl"`},
+		{"bad callbackUrl", set("/partnerUrls", map[string]any{"returnUrl": "https://shop.example/r", "cancelUrl": "https://shop.example/c", "callbackUrl": "shop.example/cb"}),
 			"/partnerUrls/callbackUrl", "must be an absolute http(s) URL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

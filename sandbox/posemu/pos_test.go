@@ -4,23 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/epcflow/epcflow/internal/logbuf"
+	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/pos"
 	"github.com/epcflow/epcflow/sandbox/internal/core"
 	"github.com/epcflow/epcflow/sandbox/internal/sbtest"
 )
 
 func TestPOSSessionAndDeliveryRoom(t *testing.T) {
-	var logs logbuf.Buffer
+	var logs testkit.Logs
 	e := newEnv(t, func(o *core.Options) {
-		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		o.Logger = logs.Text()
 	})
 	e.postPackage(testPackage(), http.StatusCreated)
 

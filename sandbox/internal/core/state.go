@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/epcflow/epcflow/internal/atomicfile"
 )
 
 // StateFile keeps a sandbox's state in a JSON file and its files' bytes in a media directory
@@ -229,11 +231,11 @@ func (p *StateFile) writeMedia(files []MediaFile) error {
 		return err
 	}
 	for _, f := range files {
-		if err := writeFileAtomic(filepath.Join(p.mediaDir, f.ID), f.Data); err != nil {
+		if err := atomicfile.Replace(filepath.Join(p.mediaDir, f.ID), f.Data); err != nil {
 			return err
 		}
 	}
-	syncDir(p.mediaDir)
+	atomicfile.SyncDir(p.mediaDir)
 	for _, f := range files {
 		p.written[f.ID] = true
 	}
@@ -247,44 +249,9 @@ func writeFileDurably(path string, data []byte) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(path, data); err != nil {
+	if err := atomicfile.Replace(path, data); err != nil {
 		return err
 	}
-	syncDir(dir)
+	atomicfile.SyncDir(dir)
 	return nil
-}
-
-// writeFileAtomic replaces path with data: a temp file in the same directory (created 0600:
-// the state holds secrets), fsynced, then renamed over path.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o600)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-	}
-	return err
-}
-
-// syncDir makes renames in dir durable; best effort (not every platform can sync a directory).
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
 }

@@ -1,4 +1,4 @@
-// Package sbtest holds what the sandbox's tests share: a settable clock, raw HTTP exchanges
+// Package sbtest holds what the sandbox's tests share: the tests' clock, raw HTTP exchanges
 // with their checks, a fake partner endpoint, and a driver for a sandbox under test (EPC's
 // lender and partner sides included, the part most tests drive). Tests only.
 package sbtest
@@ -10,33 +10,17 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/sandbox/internal/core"
 )
 
-// Clock is a settable clock, starting at 2026-03-01 12:00 UTC.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func NewClock() *Clock { return &Clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
+// NewClock is a settable clock starting at 2026-03-01 12:00 UTC, the sandbox tests' now.
+func NewClock() *testkit.Clock {
+	return testkit.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 }
 
 // Reply is a raw HTTP exchange's outcome.
@@ -85,16 +69,6 @@ func WantRefused(t testing.TB, r Reply, status int, pointers ...string) {
 	WantPointers(t, r.Err(t), pointers...)
 }
 
-// Fixture reads a test fixture.
-func Fixture(t testing.TB, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // Server is a sandbox under test.
 type Server interface {
 	Handler() http.Handler
@@ -107,13 +81,13 @@ type Env struct {
 	T     testing.TB
 	TS    *httptest.Server
 	URL   string
-	Clock *Clock
+	Clock *testkit.Clock
 	srv   Server
 }
 
 // Serve serves srv over HTTP until the test ends; stop, if not nil, runs then (after the
 // listener closed).
-func Serve(t testing.TB, srv Server, clock *Clock, stop func()) *Env {
+func Serve(t testing.TB, srv Server, clock *testkit.Clock, stop func()) *Env {
 	t.Helper()
 	ts := httptest.NewServer(srv.Handler())
 	srv.SetPublicURL(ts.URL)
@@ -128,7 +102,7 @@ func Serve(t testing.TB, srv Server, clock *Clock, stop func()) *Env {
 
 // Runtime is a core.Runtime as the tests run it: the clock, seed 1, fast retries, and the
 // fault and behavior routes; opts adjust its options.
-func Runtime(t testing.TB, clock *Clock, opts ...func(*core.Options)) *core.Runtime {
+func Runtime(t testing.TB, clock *testkit.Clock, opts ...func(*core.Options)) *core.Runtime {
 	o := core.Options{
 		Clock: clock.Now,
 		Seed:  1,
@@ -145,7 +119,7 @@ func Runtime(t testing.TB, clock *Clock, opts ...func(*core.Options)) *core.Runt
 }
 
 // ServeRuntime serves rt, closing it when the test ends.
-func ServeRuntime(t testing.TB, rt *core.Runtime, clock *Clock) *Env {
+func ServeRuntime(t testing.TB, rt *core.Runtime, clock *testkit.Clock) *Env {
 	return Serve(t, rt, clock, rt.Close)
 }
 
