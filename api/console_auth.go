@@ -222,12 +222,19 @@ func (h *console) requireCSRF(c *gin.Context) {
 		c.Next()
 		return
 	}
-	LoggerFrom(c).Warn("console: CSRF token missing or wrong")
+	h.forbid(c, "CSRF token missing or wrong", "the form's security token is missing or stale: reload the page and try again",
+		"This form's security token is missing or stale: go back, reload the page and try again.")
+}
+
+// forbid answers 403: the API's error body to the console's script, a page to a form; why
+// goes to the log.
+func (h *console) forbid(c *gin.Context, why, message, pageMessage string) {
+	LoggerFrom(c).Warn("console: " + why)
 	if wantsJSON(c) {
-		abort(c, http.StatusForbidden, CodeForbidden, "the form's security token is missing or stale: reload the page and try again")
+		abort(c, http.StatusForbidden, CodeForbidden, message)
 		return
 	}
-	h.errorPage(c, http.StatusForbidden, "This form's security token is missing or stale: go back, reload the page and try again.")
+	h.errorPage(c, http.StatusForbidden, pageMessage)
 }
 
 func isURLEncodedForm(c *gin.Context) bool {
@@ -248,12 +255,7 @@ func (h *console) sameOrigin(c *gin.Context) {
 		c.Next()
 		return
 	}
-	LoggerFrom(c).Warn("console: cross-site post refused")
-	if wantsJSON(c) {
-		abort(c, http.StatusForbidden, CodeForbidden, "cross-site requests are refused")
-		return
-	}
-	h.errorPage(c, http.StatusForbidden, "This request came from another site and was refused.")
+	h.forbid(c, "cross-site post refused", "cross-site requests are refused", "This request came from another site and was refused.")
 }
 
 func (h *console) publicHost(host string) bool {

@@ -135,23 +135,10 @@ func (a *consoleAPI) post(t testing.TB, b *http.Client, path string, form url.Va
 
 func (a *consoleAPI) send(t testing.TB, b *http.Client, method, path string, body io.Reader, header map[string]string) page {
 	t.Helper()
-	req, err := http.NewRequest(method, a.srv.URL+path, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := b.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return page{status: resp.StatusCode, header: resp.Header, body: string(raw)}
+	as := *a.testAPI
+	as.client = b
+	r := as.do(t, method, path, body, header)
+	return page{status: r.status, header: r.header, body: string(r.body)}
 }
 
 var csrfInput = regexp.MustCompile(`name="csrf" value="([^"]*)"`)

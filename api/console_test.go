@@ -179,6 +179,19 @@ func TestConsoleOrderPage(t *testing.T) {
 	require.Contains(t, p.body, "That is not a transaction id")
 }
 
+// reportForm is the deliver form as the page's script sends it: a PDF and the value.
+func reportForm(t *testing.T, value string) (*bytes.Buffer, string) {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	fw, err := mw.CreateFormFile("report", "r.pdf")
+	require.NoError(t, err)
+	_, _ = fw.Write([]byte("%PDF-1.4 report"))
+	require.NoError(t, mw.WriteField("appraisedValue", value))
+	require.NoError(t, mw.Close())
+	return &body, mw.FormDataContentType()
+}
+
 func TestConsoleActionsRecordWhoActed(t *testing.T) {
 	a := newConsoleAPI(t)
 	b := a.signedIn(t, "Ada Lovelace")
@@ -200,14 +213,9 @@ func TestConsoleActionsRecordWhoActed(t *testing.T) {
 	require.NotContains(t, a.get(t, b, order).body, "Done.")
 
 	// The report, as the page's script sends it: the session's actor, whatever the request says.
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	fw, _ := mw.CreateFormFile("report", "r.pdf")
-	_, _ = fw.Write([]byte("%PDF-1.4 report"))
-	_ = mw.WriteField("appraisedValue", "512000")
-	_ = mw.Close()
-	p = a.send(t, b, http.MethodPost, order+"/deliver", &body, map[string]string{
-		"Content-Type": mw.FormDataContentType(), CSRFHeader: token, ActorHeader: "Mallory", "Origin": a.srv.URL,
+	body, contentType := reportForm(t, "512000")
+	p = a.send(t, b, http.MethodPost, order+"/deliver", body, map[string]string{
+		"Content-Type": contentType, CSRFHeader: token, ActorHeader: "Mallory", "Origin": a.srv.URL,
 	})
 	require.Equal(t, http.StatusOK, p.status, p.body)
 	d := a.eng.recorded().delivers[0].in
@@ -244,13 +252,8 @@ func TestConsoleRefusalsShownOnTheForm(t *testing.T) {
 	require.Contains(t, schedule[:strings.Index(schedule, "</section>")], "Refused: the inspection is already scheduled for 2030-07-01 17:00 UTC.")
 
 	// The script's upload gets the API's error body for the same refusal.
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	fw, _ := mw.CreateFormFile("report", "r.pdf")
-	_, _ = fw.Write([]byte("%PDF-1.4"))
-	_ = mw.WriteField("appraisedValue", "1")
-	_ = mw.Close()
-	p = a.send(t, b, http.MethodPost, order+"/deliver", &body, map[string]string{"Content-Type": mw.FormDataContentType(), CSRFHeader: token})
+	body, contentType := reportForm(t, "1")
+	p = a.send(t, b, http.MethodPost, order+"/deliver", body, map[string]string{"Content-Type": contentType, CSRFHeader: token})
 	require.Equal(t, http.StatusConflict, p.status)
 	require.Contains(t, decodeErrorBody(t, p.status, []byte(p.body)).Message, "already scheduled")
 

@@ -271,7 +271,7 @@ func decodeErrorBody(t *testing.T, status int, body []byte) ErrorBody {
 	return b
 }
 
-func (a *testAPI) do(t *testing.T, method, path string, body io.Reader, header map[string]string) response {
+func (a *testAPI) do(t testing.TB, method, path string, body io.Reader, header map[string]string) response {
 	t.Helper()
 	req, err := http.NewRequest(method, a.srv.URL+path, body)
 	if err != nil {
