@@ -70,6 +70,8 @@ type Config struct {
 	// Payments, when set, serves the payment flow's routes (payment sessions, Inbank
 	// callbacks).
 	Payments *Payments
+	// Console, when set, serves the operator console under /console/ (console.go).
+	Console *Console
 }
 
 // Defaults applied by New to zero Config fields.
@@ -170,6 +172,12 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	if cfg.Payments != nil {
 		if err := mountPayments(r, r.Group("", s.sameOrigin, s.operatorAuth), *cfg.Payments); err != nil {
+			return nil, err
+		}
+	}
+
+	if cfg.Console != nil {
+		if err := s.mountConsole(r, *cfg.Console); err != nil {
 			return nil, err
 		}
 	}

@@ -199,7 +199,7 @@ type testAPI struct {
 	client *http.Client
 }
 
-func newTestAPI(t *testing.T, opts ...func(*Config)) *testAPI {
+func newTestAPI(t testing.TB, opts ...func(*Config)) *testAPI {
 	t.Helper()
 	eng := &fakeEngine{status: awaitingReport}
 	v, err := epc.NewVerifier(signingKey)
@@ -293,7 +293,7 @@ func decodeErrorBody(t *testing.T, status int, body []byte) ErrorBody {
 	return b
 }
 
-func (a *testAPI) do(t *testing.T, method, path string, body io.Reader, header map[string]string) response {
+func (a *testAPI) do(t testing.TB, method, path string, body io.Reader, header map[string]string) response {
 	t.Helper()
 	req, err := http.NewRequest(method, a.srv.URL+path, body)
 	if err != nil {

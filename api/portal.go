@@ -137,8 +137,12 @@ func (h *deliveryRoutes) setCookie(c *gin.Context, value string, maxAge int) {
 
 // safeNext accepts a relative path under /portal/ only: no scheme, no host, no "//", no
 // backslash, no dot segments.
-func safeNext(next string) bool {
-	if !strings.HasPrefix(next, "/portal/") || strings.ContainsAny(next, "\\\r\n\t") || strings.Contains(next, "//") {
+func safeNext(next string) bool { return safePathUnder(next, "/portal/") }
+
+// safePathUnder accepts a relative path under prefix (which ends in "/") only, fit for a
+// redirect: no scheme, no host, no "//", no backslash, no dot segments.
+func safePathUnder(next, prefix string) bool {
+	if !strings.HasPrefix(next, prefix) || strings.ContainsAny(next, "\\\r\n\t") || strings.Contains(next, "//") {
 		return false
 	}
 	u, err := url.Parse(next)
@@ -150,7 +154,7 @@ func safeNext(next string) bool {
 			return false
 		}
 	}
-	return strings.HasPrefix(u.Path, "/portal/")
+	return strings.HasPrefix(u.Path, prefix)
 }
 
 // sessionUser finds the user of the request's session cookie; on failure it has answered

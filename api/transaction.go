@@ -108,6 +108,10 @@ func (s *server) queryStatus(c *gin.Context) (workflows.Status, bool) {
 
 // schedule: {"inspectionAt": RFC 3339, "appraiser"?, "comments"?}.
 func (s *server) schedule(c *gin.Context) {
+	actor, ok := requestActor(c)
+	if !ok {
+		return
+	}
 	o, ok := s.jsonObject(c, maxJSONBytes)
 	if !ok {
 		return
@@ -116,6 +120,7 @@ func (s *server) schedule(c *gin.Context) {
 		InspectionAt: o.time("inspectionAt", true),
 		Appraiser:    o.str("appraiser", false, maxNameLen),
 		Comments:     o.str("comments", false, maxCommentsLen),
+		Actor:        actor,
 	}
 	if !answerProblems(c, o.problems()) {
 		return
@@ -127,6 +132,10 @@ func (s *server) schedule(c *gin.Context) {
 
 // progress: {"text", "comments"?}, posted to the lender as a transaction event.
 func (s *server) progress(c *gin.Context) {
+	actor, ok := requestActor(c)
+	if !ok {
+		return
+	}
 	o, ok := s.jsonObject(c, maxJSONBytes)
 	if !ok {
 		return
@@ -134,6 +143,7 @@ func (s *server) progress(c *gin.Context) {
 	in := workflows.ProgressInput{
 		Text:     o.str("text", true, maxTextLen),
 		Comments: o.str("comments", false, maxCommentsLen),
+		Actor:    actor,
 	}
 	if !answerProblems(c, o.problems()) {
 		return

@@ -52,6 +52,10 @@ const appraisedValueRule = "the appraised value in whole dollars"
 // reference. A report the workflow then refuses stays unreferenced and is swept
 // (blobs.Sweep); one it takes is marked kept.
 func (s *server) deliver(c *gin.Context) {
+	actor, ok := requestActor(c)
+	if !ok {
+		return
+	}
 	// The operator is authenticated (operatorAuth ran first): their upload gets its own
 	// budget instead of the server's read timeout.
 	if err := httpserver.Extend(c.Writer, s.cfg.UploadTimeout); err != nil {
@@ -79,7 +83,6 @@ func (s *server) deliver(c *gin.Context) {
 	var (
 		file blobs.File
 		f    deliverFields
-		ok   bool
 	)
 	if mt == "multipart/form-data" {
 		file, f, ok = s.deliverMultipart(c)
@@ -95,6 +98,7 @@ func (s *server) deliver(c *gin.Context) {
 		AppraisalType:  f.appraisalType,
 		CompletedAt:    f.completedAt,
 		Comments:       f.comments,
+		Actor:          actor,
 	}
 	log := LoggerFrom(c)
 	log.Info("report stored", "sha256", file.SHA256, "size", file.Size)

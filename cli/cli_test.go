@@ -103,9 +103,9 @@ func TestWebhookPathSettingsAreChecked(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"worker, recheck 0", []string{"worker", "--recheck-interval", "0s"}, "--recheck-interval 0s: must be positive"},
+		{"worker, recheck 0", []string{"worker", "--sandbox-secrets", "--recheck-interval", "0s"}, "--recheck-interval 0s: must be positive"},
 		{"dev, negative recheck", []string{"dev", "--recheck-interval", "-1h"}, "--recheck-interval -1h0m0s: must be positive"},
-		{"api, dedup retention 0", []string{"api", "--dedup-retention", "0s"}, "--dedup-retention 0s and --dedup-max-keys 1000000: both must be positive"},
+		{"api, dedup retention 0", []string{"api", "--sandbox-secrets", "--dedup-retention", "0s"}, "--dedup-retention 0s and --dedup-max-keys 1000000: both must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

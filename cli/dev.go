@@ -97,6 +97,7 @@ func runDev(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(w, "  Temporal Web UI    %s/namespaces/%s/workflows\n", u, st.Server.Namespace())
 	}
 	fmt.Fprintf(w, "  epcflow API        %s   (webhooks: POST %s/webhooks/epc, state: GET %s/v1/transactions/{id})\n", st.APIURL, st.APIURL, st.APIURL)
+	fmt.Fprintf(w, "  operator console   %s/console/\n", st.APIURL)
 	fmt.Fprintf(w, "  metrics            %s/metrics\n", st.APIURL)
 	fmt.Fprintf(w, "  EPC sandbox        %s   (lender control API under %s/sandbox/epc)\n", st.SandboxURL, st.SandboxURL)
 	fmt.Fprintf(w, "  database           %s\n", devserver.RedactDBPath(db))
@@ -112,7 +113,7 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	if demoOn {
 		go func() {
 			ids, err := demo.Run(ctx, demo.Config{
-				Lender: demo.NewLender(st.SandboxURL), Operator: demo.NewOperator(st.APIURL, token), Logger: log,
+				Lender: demo.NewLender(st.SandboxURL), Operator: demoOperator(st.APIURL, token), Logger: log,
 			})
 			if err != nil && ctx.Err() == nil {
 				log.Warn("demo stopped", "error", err)
@@ -126,6 +127,13 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	<-ctx.Done()
 	fmt.Fprintln(w, "\nepcflow dev: shutting down")
 	return nil
+}
+
+// demoOperator is the demo's simulated appraiser, named as such in what it does.
+func demoOperator(apiURL, token string) *demo.Operator {
+	op := demo.NewOperator(apiURL, token)
+	op.Actor = "Demo appraiser (simulated)"
+	return op
 }
 
 // devCodecKeys picks the payload keys of `epcflow dev`: those configured, else the local key

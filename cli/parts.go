@@ -187,6 +187,8 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 	blob.register(f)
 	sweep.register(f)
 	f.secret(&token, "operator-token", "EPCFLOW_OPERATOR_TOKEN", "", "bearer token required by the operator and read endpoints (required unless --allow-open-operator-endpoints)")
+	var cons consoleFlags
+	cons.register(f)
 	var allowOpen bool
 	f.boolean(&allowOpen, "allow-open-operator-endpoints", false, "serve /v1 without a bearer token (a local test only: anyone who reaches the API could then act on orders)")
 	var sc stack.SessionsConfig
@@ -289,10 +291,15 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	console, err := cons.config(c, ring, tf.namespace, sc.PublicURL)
+	if err != nil {
+		return err
+	}
 	engine := starter.New(c)
 	h, err := api.New(api.Config{
 		Engine: engine, Verifier: v, Blobs: store, Logger: log, Metrics: m, Ready: engine.CheckHealth, OperatorToken: token,
 		Codec: codecHandler, Delivery: delivery, Payments: payments, Dedup: dd, MaxReportBytes: int64(reportLimit), UploadTimeout: uploadTime,
+		Console: console,
 	})
 	if err != nil {
 		return err

@@ -20,8 +20,8 @@ Actions (the lender's ones go to the sandbox, the operator's to the epcflow API)
   order     place a sandbox order           --type Appraisal|FloodCertification [--loan-number N] [--street S] [--no-address] [--username U --password P]
   update    merge JSON into the request     --id TX --json '{"loan":{"property":{"streetAddress":"1 Main St"}}}'
   cancel    cancel an order                 --id TX [--comments C]
-  schedule  schedule the inspection         --id TX [--at RFC3339] [--appraiser NAME]
-  deliver   deliver the appraisal report    --id TX --pdf FILE --value DOLLARS
+  schedule  schedule the inspection         --id TX [--at RFC3339] [--appraiser NAME] [--actor WHO]
+  deliver   deliver the appraisal report    --id TX --pdf FILE --value DOLLARS [--actor WHO]
   show      show a transaction              --id TX [--sandbox-view]
   portal-token  sign-in link for a portal user  --email E [--portal-db DSN]
   portal-revoke end a portal user's sessions and revoke their links --email E [--portal-db DSN]
@@ -46,6 +46,10 @@ func runStart(ctx context.Context, e *env, args []string) error {
 	f.str(&apiURL, "api", "EPCFLOW_API_URL", "http://127.0.0.1:8080", "epcflow API base URL")
 	f.secret(&token, "operator-token", "EPCFLOW_OPERATOR_TOKEN", "", "bearer token for the operator endpoints")
 	f.str(&id, "id", "", "", "transaction id")
+	var actor string
+	if action == "schedule" || action == "deliver" {
+		f.str(&actor, "actor", "EPCFLOW_ACTOR", os.Getenv("USER"), "who is acting, recorded with the action (default: $USER)")
+	}
 	switch action {
 	case "order":
 		f.str(&reqType, "type", "", workflows.TypeFloodCertification, "request type")
@@ -83,6 +87,7 @@ func runStart(ctx context.Context, e *env, args []string) error {
 		return usageErr("--id is required")
 	}
 	lender, op := demo.NewLender(sandboxURL), demo.NewOperator(apiURL, token)
+	op.Actor = actor
 	out := json.NewEncoder(e.stdout)
 	out.SetIndent("", "  ")
 	switch action {

@@ -3,6 +3,7 @@ package demo
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"mime/multipart"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/epcflow/epcflow/api"
 	"github.com/epcflow/epcflow/workflows"
 )
 
@@ -17,7 +19,9 @@ import (
 type Operator struct {
 	BaseURL string
 	Token   string
-	HTTP    *http.Client
+	// Actor, when set, names who acts (api.ActorHeader): the workflow records it.
+	Actor string
+	HTTP  *http.Client
 }
 
 // NewOperator returns an Operator for the API at baseURL.
@@ -39,7 +43,7 @@ func (o *Operator) Status(ctx context.Context, id string) (workflows.Status, err
 // Schedule records the inspection appointment.
 func (o *Operator) Schedule(ctx context.Context, id string, at time.Time, appraiser string) (workflows.ActionResult, error) {
 	var r workflows.ActionResult
-	err := call(ctx, o.HTTP, http.MethodPost, o.txURL(id, "/schedule"), map[string]any{"inspectionAt": at.UTC().Format(time.RFC3339), "appraiser": appraiser}, &r, o.Token)
+	err := o.post(ctx, o.txURL(id, "/schedule"), map[string]any{"inspectionAt": at.UTC().Format(time.RFC3339), "appraiser": appraiser}, &r)
 	return r, err
 }
 
@@ -63,16 +67,39 @@ func (o *Operator) Deliver(ctx context.Context, id string, pdf []byte, value int
 		return r, err
 	}
 	req.Header.Set("Content-Type", mw.FormDataContentType())
+	o.authorize(req)
+	return r, do(o.HTTP, req, &r)
+}
+
+// post sends a JSON action as the operator.
+func (o *Operator) post(ctx context.Context, u string, in, out any) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	o.authorize(req)
+	return do(o.HTTP, req, out)
+}
+
+// authorize adds the operator token and the actor.
+func (o *Operator) authorize(req *http.Request) {
 	if o.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+o.Token)
 	}
-	return r, do(o.HTTP, req, &r)
+	if o.Actor != "" {
+		req.Header.Set(api.ActorHeader, o.Actor)
+	}
 }
 
 // Progress posts a progress note to the lender.
 func (o *Operator) Progress(ctx context.Context, id, text, comments string) (workflows.ActionResult, error) {
 	var r workflows.ActionResult
-	err := call(ctx, o.HTTP, http.MethodPost, o.txURL(id, "/events"), map[string]any{"text": text, "comments": comments}, &r, o.Token)
+	err := o.post(ctx, o.txURL(id, "/events"), map[string]any{"text": text, "comments": comments}, &r)
 	return r, err
 }
 

@@ -268,10 +268,14 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	dc, fc := Converters(cfg.CodecKeys)
+	console := &api.Console{
+		Engine: starter.NewConsole(st.Client, dc, fc), TemporalUIURL: st.Server.UIURL(), Namespace: st.Server.Namespace(), PublicURL: st.APIURL,
+	}
 	h, err := api.New(api.Config{
 		Engine: st.Starter, Verifier: verifier, Blobs: st.Blobs, Logger: log.With("component", "api"),
 		Metrics: st.Metrics, Ready: st.Starter.CheckHealth, OperatorToken: cfg.OperatorToken,
-		Codec: codecHandler, Delivery: delivery, Payments: payments, Dedup: st.Dedup,
+		Codec: codecHandler, Delivery: delivery, Payments: payments, Dedup: st.Dedup, Console: console,
 		MaxReportBytes: cfg.MaxReportBytes, UploadTimeout: cfg.UploadTimeout,
 	})
 	if err != nil {

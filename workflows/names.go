@@ -120,7 +120,7 @@ func WorkflowNames() []string {
 	return []string{TransactionWorkflowName, PackageWorkflowName, PaymentWorkflowName}
 }
 
-// Search attributes kept current on every transaction workflow (all Keyword). Registered on
+// Search attributes kept current on every transaction workflow (Keyword but EpcDueAt). Registered on
 // a server by SearchAttributes; docker-compose.yml lists them too (a test keeps it in step).
 var (
 	SATransactionID = temporal.NewSearchAttributeKeyKeyword("EpcTransactionId")
@@ -130,6 +130,10 @@ var (
 	SALoanNumber    = temporal.NewSearchAttributeKeyKeyword("EpcLoanNumber")
 	SAPartnerStatus = temporal.NewSearchAttributeKeyKeyword("EpcPartnerStatus")
 	SAStage         = temporal.NewSearchAttributeKeyKeyword("EpcStage")
+	// SADueAt (Datetime) is when what the order waits for falls due: at input-required the
+	// deadline of the lender's input, after which the order fails; at awaiting-report the
+	// inspection appointment, after which the report is expected. Unset at other stages.
+	SADueAt = temporal.NewSearchAttributeKeyTime("EpcDueAt")
 )
 
 // SearchAttributes lists our custom search attributes for registration on a server.
@@ -138,5 +142,6 @@ func SearchAttributes() map[string]enums.IndexedValueType {
 	for _, k := range []temporal.SearchAttributeKeyKeyword{SATransactionID, SAClientID, SAProduct, SARequestType, SALoanNumber, SAPartnerStatus, SAStage} {
 		m[k.GetName()] = enums.INDEXED_VALUE_TYPE_KEYWORD
 	}
+	m[SADueAt.GetName()] = enums.INDEXED_VALUE_TYPE_DATETIME
 	return m
 }

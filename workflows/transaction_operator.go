@@ -38,8 +38,19 @@ func (s *txState) checkAppraisal(action string) error {
 	return nil
 }
 
+// checkActor bounds the actor an action names, as the API does.
+func checkActor(actor string) error {
+	if utf8.RuneCountInString(actor) > MaxActorLen {
+		return fmt.Errorf("actor is limited to %d characters", MaxActorLen)
+	}
+	return nil
+}
+
 func (s *txState) validateSchedule(in ScheduleInput) error {
 	if err := s.checkAppraisal("schedule the inspection"); err != nil {
+		return err
+	}
+	if err := checkActor(in.Actor); err != nil {
 		return err
 	}
 	if s.schedule != nil {
@@ -67,6 +78,9 @@ func (s *txState) validateDeliver(in DeliverInput) error {
 		return errors.New("the report was already delivered")
 	}
 	var problems []error
+	if err := checkActor(in.Actor); err != nil {
+		problems = append(problems, err)
+	}
 	if in.Report.SHA256 == "" {
 		problems = append(problems, errors.New("report: a PDF is required"))
 	} else {
@@ -99,6 +113,9 @@ func (s *txState) validateProgress(in ProgressInput) error {
 	if in.Text == "" {
 		return errors.New("text is required")
 	}
+	if err := checkActor(in.Actor); err != nil {
+		return err
+	}
 	// Characters, not bytes, as the API counts them: "é" is one character and two bytes.
 	if utf8.RuneCountInString(in.Text) > 200 || utf8.RuneCountInString(in.Comments) > 2000 {
 		return errors.New("text is limited to 200 characters and comments to 2000")
@@ -113,6 +130,6 @@ func (s *txState) onProgress(ctx workflow.Context, in ProgressInput) (ActionResu
 	}).Get(ctx, &ev); err != nil {
 		return ActionResult{}, err
 	}
-	s.addEvent(EventRecord{ID: ev.ID, Type: ev.Type, Text: ev.Text, Comments: ev.Comments, At: workflow.Now(ctx)})
+	s.addEvent(EventRecord{ID: ev.ID, Type: ev.Type, Text: ev.Text, Comments: ev.Comments, At: workflow.Now(ctx), Actor: in.Actor})
 	return ActionResult{Stage: s.st.Stage, Message: "event " + ev.ID + " posted"}, nil
 }

@@ -201,7 +201,7 @@ func announceSchedule(ctx workflow.Context, s *txState, sch ScheduleInput) error
 	}).Get(ctx, &ev); err != nil {
 		return err
 	}
-	s.addEvent(EventRecord{ID: ev.ID, Type: ev.Type, Text: ev.Text, Comments: ev.Comments, At: workflow.Now(ctx)})
+	s.addEvent(EventRecord{ID: ev.ID, Type: ev.Type, Text: ev.Text, Comments: ev.Comments, At: workflow.Now(ctx), Actor: sch.Actor})
 	_, err := s.patch(ctx, "partner status", epc.Response{PartnerStatus: "Inspection Scheduled"}, false)
 	return err
 }

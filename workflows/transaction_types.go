@@ -120,6 +120,8 @@ type Status struct {
 	Rechecks int  `json:"rechecks,omitempty"`
 	Runs     int  `json:"runs,omitempty"`
 	Closed   bool `json:"closed"`
+	// DueAt is when what the order waits for falls due (see SADueAt); zero when nothing is.
+	DueAt time.Time `json:"dueAt,omitzero"`
 }
 
 // UnhandledWebhook is a webhook of a type epcflow does not act on, as recorded on its order.
@@ -140,6 +142,8 @@ type EventRecord struct {
 	Text     string    `json:"text,omitempty"`
 	Comments string    `json:"comments,omitempty"`
 	At       time.Time `json:"at"`
+	// Actor is the operator who had the event posted, when one did.
+	Actor string `json:"actor,omitempty"`
 }
 
 // ScheduleInput is the operator's "inspection scheduled" action on an Appraisal order.
@@ -147,6 +151,9 @@ type ScheduleInput struct {
 	InspectionAt time.Time `json:"inspectionAt"`
 	Appraiser    string    `json:"appraiser,omitempty"`
 	Comments     string    `json:"comments,omitempty"`
+	// Actor names the person who acted (the console's signed-in operator, or what the API's
+	// caller said); empty when nobody was named.
+	Actor string `json:"actor,omitempty"`
 }
 
 // DeliverInput is the operator's delivery of an Appraisal report.
@@ -158,13 +165,20 @@ type DeliverInput struct {
 	AppraisalType  string    `json:"appraisalType,omitempty"`
 	CompletedAt    time.Time `json:"completedAt,omitempty"`
 	Comments       string    `json:"comments,omitempty"`
+	// Actor: see ScheduleInput.
+	Actor string `json:"actor,omitempty"`
 }
 
 // ProgressInput is an operator's progress note, posted to the lender as a transaction event.
 type ProgressInput struct {
 	Text     string `json:"text"`
 	Comments string `json:"comments,omitempty"`
+	// Actor: see ScheduleInput.
+	Actor string `json:"actor,omitempty"`
 }
+
+// MaxActorLen bounds an action's actor, in characters.
+const MaxActorLen = 200
 
 // ActionResult answers an operator update.
 type ActionResult struct {

@@ -3,6 +3,7 @@ package workflows
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -50,9 +51,36 @@ func (s *txState) setStage(ctx workflow.Context, stage, waitingFor string) {
 		return
 	}
 	s.st.Stage, s.st.WaitingFor = stage, waitingFor
-	s.upsert(ctx, SAStage.ValueSet(stage), SATransactionID.ValueSet(s.in.TransactionID))
+	upd := []temporal.SearchAttributeUpdate{SAStage.ValueSet(stage), SATransactionID.ValueSet(s.in.TransactionID)}
+	// The due date rides on the stage's upsert: the workflow's commands stay the ones they
+	// were (a replay compares an upsert's type, not its attributes), so no version is needed.
+	if due, ok := s.dueUpdate(ctx, stage); ok {
+		upd = append(upd, due)
+	}
+	s.upsert(ctx, upd...)
 	s.details(ctx)
 	s.log.Info("stage", "stage", stage, "waitingFor", waitingFor)
+}
+
+// dueUpdate sets EpcDueAt for a stage that has a due date and unsets it, once, after one;
+// false when there is nothing to change (an order that never had one never touches it).
+func (s *txState) dueUpdate(ctx workflow.Context, stage string) (temporal.SearchAttributeUpdate, bool) {
+	var due time.Time
+	switch {
+	case stage == StageInputRequired:
+		due = workflow.Now(ctx).Add(s.in.InputDeadline).UTC()
+	case stage == StageAwaitReport && s.schedule != nil:
+		due = s.schedule.InspectionAt.UTC()
+	}
+	switch {
+	case !due.IsZero():
+		s.st.DueAt = due
+		return SADueAt.ValueSet(due), true
+	case !s.st.DueAt.IsZero():
+		s.st.DueAt = time.Time{}
+		return SADueAt.ValueUnset(), true
+	}
+	return nil, false
 }
 
 func (s *txState) upsert(ctx workflow.Context, upd ...temporal.SearchAttributeUpdate) {
