@@ -92,7 +92,7 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	f.str(&baseURL, "epc-base-url", "EPC_BASE_URL", "http://127.0.0.1:8090", "EPC Partner API base URL (production: https://api.elliemae.com)")
 	f.str(&clientID, "epc-client-id", "EPC_CLIENT_ID", "sandbox-client", "EPC OAuth2 client id")
 	f.secret(&secret, "epc-client-secret", "EPC_CLIENT_SECRET", "", "EPC OAuth2 client secret (required; with --sandbox-secrets, the sandbox's by default)")
-	f.value(&authStyle, "epc-auth-style", "EPC_AUTH_STYLE", "`style` in which the EPC client id and secret reach the token endpoint: form (in the form body, as ICE documents; the default) or basic (HTTP Basic)")
+	f.value(&authStyle, "epc-auth-style", "EPC_AUTH_STYLE", "`style` in which the EPC client id and secret reach the token endpoint: form (in the form body, as ICE's samples send them; the default) or basic (HTTP Basic, as the curl example of ICE's docs)")
 	blob.register(f)
 	f.str(&metricsListen, "metrics-listen", "EPCFLOW_METRICS_LISTEN", "127.0.0.1:9090", "address of the worker's /metrics (empty: none)")
 	var inbankURL, inbankKey string
@@ -321,12 +321,14 @@ func runSandbox(ctx context.Context, e *env, args []string) error {
 		tokenLife, retry                                                time.Duration
 		logs                                                            logging
 		httpf                                                           httpFlags
+		acceptBasic                                                     bool
 	)
 	f.str(&listen, "listen", "SANDBOX_LISTEN", "127.0.0.1:8090", "address to serve the sandbox on")
 	f.str(&partnerURL, "partner-url", "SANDBOX_PARTNER_URL", sandbox.DefaultPartnerURL, "the partner's base URL; webhooks go to <partner-url>/webhooks/epc")
 	f.str(&publicURL, "public-url", "SANDBOX_PUBLIC_URL", "", "the sandbox's own base URL as the partner reaches it (default http://<listen>)")
 	f.str(&clientID, "client-id", "SANDBOX_CLIENT_ID", sandbox.DefaultClientID, "OAuth2 client id the sandbox accepts")
 	f.secret(&secret, "client-secret", "SANDBOX_CLIENT_SECRET", sandbox.DefaultClientSecret, "OAuth2 client secret the sandbox accepts")
+	f.boolEnv(&acceptBasic, "oauth-accept-basic", "SANDBOX_OAUTH_ACCEPT_BASIC", "also accept the OAuth client id and secret by HTTP Basic at the token endpoint (by default only as the form fields client_id and client_secret, with scope=pc pcapi, as ICE's samples send them)")
 	f.secret(&key, "signing-key", "SANDBOX_SIGNING_KEY", sandbox.DefaultSigningKey, "webhook signing key of the default product")
 	var posSecret, inbankKey string
 	f.secret(&posSecret, "pos-signing-secret", "SANDBOX_POS_SIGNING_SECRET", sandbox.DefaultPOSSigningSecret, "POS Framework signing secret the sandbox signs and verifies with (the api's POS_SIGNING_SECRET)")
@@ -355,7 +357,7 @@ func runSandbox(ctx context.Context, e *env, args []string) error {
 		publicURL = "http://" + ln.Addr().String()
 	}
 	sb, err := sandbox.New(sandbox.Config{
-		PartnerURL: partnerURL, PublicURL: publicURL, ClientID: clientID, ClientSecret: secret, SigningKey: key,
+		PartnerURL: partnerURL, PublicURL: publicURL, ClientID: clientID, ClientSecret: secret, SigningKey: key, OAuthAcceptBasic: acceptBasic,
 		TokenLifetime: tokenLife, WebhookRetryInterval: retry, Logger: log, StateFile: stateFile,
 		POSSigningSecret: posSecret, InbankShops: map[string]sandbox.InbankShop{sandbox.DefaultInbankShopUUID: {APIKey: inbankKey}},
 	})

@@ -74,6 +74,11 @@ type Config struct {
 	// ClientID and ClientSecret are the only credentials the token endpoint accepts.
 	ClientID     string
 	ClientSecret string
+	// OAuthAcceptBasic makes the token endpoint accept the client id and secret by HTTP Basic
+	// too. By default it takes them only as the form fields client_id and client_secret, with
+	// scope=pc pcapi (what every public sample sends, and epcflow's client by default), so
+	// that a test against the sandbox proves that way.
+	OAuthAcceptBasic bool
 	// SigningKey signs webhooks of every product that has no key of its own.
 	SigningKey string
 	// TokenLifetime is how long an access token is accepted (use does not extend it).
@@ -151,7 +156,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, rt: rt}
 	s.epc = epcemu.New(rt, epcemu.Config{
 		PartnerURL: cfg.PartnerURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
-		SigningKey: cfg.SigningKey, TokenLifetime: cfg.TokenLifetime,
+		SigningKey: cfg.SigningKey, TokenLifetime: cfg.TokenLifetime, OAuthAcceptBasic: cfg.OAuthAcceptBasic,
 	})
 	s.pos, err = posemu.New(rt, posemu.Config{
 		PartnerURL: cfg.PartnerURL, SubscriptionID: cfg.POSSubscriptionID,

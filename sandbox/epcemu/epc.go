@@ -66,6 +66,9 @@ type Config struct {
 	ClientID, ClientSecret string // the only credentials the token endpoint accepts
 	SigningKey             string // signs the webhooks of products without a key of their own
 	TokenLifetime          time.Duration
+	// OAuthAcceptBasic widens the token endpoint: HTTP Basic client authentication is
+	// accepted besides the form fields.
+	OAuthAcceptBasic bool
 }
 
 // EPC is the emulator. Its state lives in memory; Snapshot and Restore carry it over a
