@@ -3,12 +3,14 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/epcflow/epcflow/demo"
 	"github.com/epcflow/epcflow/epc"
@@ -47,7 +49,19 @@ func TestFloodOrderCompletesThroughTheWholeStack(t *testing.T) {
 	require.Equal(t, workflows.StageCompleted, st.Stage)
 	require.NotNil(t, st.ServiceEvents)
 	require.Len(t, st.ServiceEvents.Success, 1)
-	e.saveHistory(ctx, "transaction", workflows.TransactionWorkflowID(o.ID), "flood-completed")
+	require.Equal(t, sandbox.DefaultLenderClientID, st.ClientID, "the lender's client id is the transaction's clientId")
+	require.NotEmpty(t, st.InstanceID, "the webhook's meta.instanceId is kept as the EPC instance")
+
+	// Searchable by the lender's client id, as the README says (issue 14: it never was).
+	query := fmt.Sprintf("%s = '%s' AND %s = '%s'", workflows.SAClientID.GetName(), sandbox.DefaultLenderClientID,
+		workflows.SATransactionID.GetName(), o.ID)
+	require.Eventually(t, func() bool {
+		resp, err := e.st.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query})
+		require.NoError(t, err)
+		return len(resp.Executions) == 1
+	}, 20*time.Second, 100*time.Millisecond, "visibility: %s", query)
+	// flood-completed.json was recorded before the client id came from the transaction.
+	e.saveHistory(ctx, "transaction", workflows.TransactionWorkflowID(o.ID), "flood-completed-client-id")
 }
 
 func TestAppraisalWithOperatorCompletes(t *testing.T) {

@@ -32,6 +32,13 @@ const DefaultRecheckInterval = 6 * time.Hour
 // started before it keep the old behaviour, so their histories replay.
 const changeWebhookPath = "webhook-path"
 
+// changeClientID versions where the lender's client id comes from: before it, the status's
+// ClientID started as the webhook's meta.instanceId and EpcClientId was upserted only when the
+// transaction's clientId differed from it, so an order whose two were equal never had it set.
+// From it on the client id comes from the transaction alone and its first read sets
+// EpcClientId. Orders started before it keep their upserts, so their histories replay.
+const changeClientID = "client-id-from-transaction"
+
 // Transaction is the transaction workflow, registered as TransactionWorkflowName: it works
 // the order (work), then records how it ended (finish). A long-lived order continues as new
 // at a waiting point when Temporal suggests it, carrying its state (in.Restored).
@@ -64,6 +71,9 @@ type txState struct {
 	log    log.Logger
 	st     Status
 	v      workflow.Version // of changeWebhookPath
+	// clientSA is the client id EpcClientId was last upserted with, as learn compares it:
+	// before changeClientID it starts as the instance id, as the status's ClientID did.
+	clientSA string
 
 	signals    workflow.ReceiveChannel
 	seen       map[string]bool // webhook dedup keys
@@ -104,10 +114,13 @@ func newTxState(ctx workflow.Context, e *Engine, in TransactionInput) *txState {
 		seen:           map[string]bool{},
 		knownEvent:     map[string]bool{},
 		requestDigests: map[string]bool{},
-		st:             Status{TransactionID: in.TransactionID, ClientID: in.InstanceID, Stage: StageReceived, Runs: 1},
+		st:             Status{TransactionID: in.TransactionID, InstanceID: in.InstanceID, Stage: StageReceived, Runs: 1},
 	}
 	// Before any command: histories recorded before the change have no marker here.
 	s.v = workflow.GetVersion(ctx, changeWebhookPath, workflow.DefaultVersion, 1)
+	if workflow.GetVersion(ctx, changeClientID, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		s.clientSA = in.InstanceID
+	}
 	if in.InputDeadline <= 0 {
 		s.in.InputDeadline = DefaultInputDeadline
 	}

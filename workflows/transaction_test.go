@@ -80,6 +80,8 @@ type fixture struct {
 	// floodTakes makes the flood determination take this long (simulated time); outcomeTakes
 	// the platform's processing of service events; inspectTakes a read of the transaction.
 	floodTakes, outcomeTakes, inspectTakes time.Duration
+	// instanceID is the first webhook's meta.instanceId, as the workflow is started with.
+	instanceID string
 }
 
 func newFixture(t *testing.T, requestType string, opts ...func(*fixture)) *fixture {
@@ -96,7 +98,7 @@ func newFixture(t *testing.T, requestType string, opts ...func(*fixture)) *fixtu
 		Property:         activities.Property{StreetAddress: "4430 Rosewood Dr", City: "Pleasanton", State: "CA", PostalCode: "94588", County: "Alameda"},
 		CredentialsValid: true,
 	}}
-	f := &fixture{t: t, env: env, p: p}
+	f := &fixture{t: t, env: env, p: p, instanceID: "BE11172718"}
 	for _, o := range opts {
 		o(f)
 	}
@@ -179,7 +181,7 @@ func (f *fixture) mockActivities() {
 
 func (f *fixture) run() workflows.TransactionResult {
 	f.t.Helper()
-	f.env.ExecuteWorkflow(workflows.TransactionWorkflowName, workflows.TransactionInput{TransactionID: txID, InstanceID: "3010000024"})
+	f.env.ExecuteWorkflow(workflows.TransactionWorkflowName, workflows.TransactionInput{TransactionID: txID, InstanceID: f.instanceID})
 	require.True(f.t, f.env.IsWorkflowCompleted(), "workflow did not complete")
 	require.NoError(f.t, f.env.GetWorkflowError())
 	var res workflows.TransactionResult

@@ -14,7 +14,10 @@ import (
 // the transaction through activities.
 type TransactionInput struct {
 	TransactionID string `json:"transactionId"`
-	// InstanceID is the webhook's meta.instanceId (the lender's client id), when known.
+	// InstanceID is the first webhook's meta.instanceId, when it has one: the EPC instance the
+	// webhook comes from (ICE's Developer Connect docs: "the unique identifier of the
+	// Encompass environment"; in the Partner Connect examples, the product's name). It is
+	// not the lender's client id: that one is the transaction's clientId (Status.ClientID).
 	InstanceID string `json:"instanceId,omitempty"`
 	// InputDeadline bounds how long the workflow waits for the lender after inputRequired;
 	// zero means DefaultInputDeadline.
@@ -91,8 +94,12 @@ const (
 
 // Status is what the status query returns.
 type Status struct {
-	TransactionID   string                         `json:"transactionId"`
+	TransactionID string `json:"transactionId"`
+	// ClientID is the lender's client id, the transaction's clientId as read from EPC (the
+	// EpcClientId search attribute); InstanceID the EPC instance the first webhook named
+	// (TransactionInput.InstanceID).
 	ClientID        string                         `json:"clientId,omitempty"`
+	InstanceID      string                         `json:"instanceId,omitempty"`
 	Product         string                         `json:"product,omitempty"`
 	RequestType     string                         `json:"requestType,omitempty"`
 	LoanNumber      string                         `json:"loanNumber,omitempty"`

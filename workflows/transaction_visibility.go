@@ -24,7 +24,10 @@ func (s *txState) learn(ctx workflow.Context, info activities.TxInfo) {
 			upd = append(upd, key.ValueSet(v))
 		}
 	}
-	set(&s.st.ClientID, info.ClientID, SAClientID)
+	if info.ClientID != "" {
+		s.st.ClientID = info.ClientID
+		set(&s.clientSA, info.ClientID, SAClientID)
+	}
 	set(&s.st.Product, info.Product, SAProduct)
 	set(&s.st.RequestType, info.RequestType, SARequestType)
 	set(&s.st.LoanNumber, info.LoanNumber, SALoanNumber)
@@ -102,6 +105,7 @@ func (s *txState) details(ctx workflow.Context) {
 	row("Product", st.RequestType)
 	row("Loan", st.LoanNumber)
 	row("Lender client", st.ClientID)
+	row("EPC instance", st.InstanceID)
 	row("Reference", st.ReferenceNumber)
 	row("Stage", st.Stage)
 	row("Waiting for", st.WaitingFor)

@@ -174,6 +174,10 @@ func (s *txState) carry(at string) *Carried {
 func (s *txState) restore(ctx workflow.Context, c Carried) {
 	s.st = c.Status
 	s.st.Runs++
+	s.clientSA = c.Status.ClientID
+	if s.st.InstanceID == "" {
+		s.st.InstanceID = s.in.InstanceID // carried by a run before InstanceID was kept
+	}
 	s.order = c.Order
 	s.resume = c.At
 	s.inputAsked, s.inputDeadline = c.InputAsked, c.InputDeadline
