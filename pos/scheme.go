@@ -45,8 +45,8 @@ func SignatureEncodings() []string { return []string{string(EncodeBase64), strin
 // how the signature is written.
 type Scheme struct {
 	EnvironmentHeader, SubscriptionIDHeader, SigningKeyIDHeader, SignatureHeader string
-	Content                                                                     SignedContent
-	Encoding                                                                    SignatureEncoding
+	Content                                                                      SignedContent
+	Encoding                                                                     SignatureEncoding
 }
 
 // DefaultScheme is today's reading: base64(HMAC-SHA256(secret, raw body)) in Elli-Signature.
