@@ -15,6 +15,7 @@ import (
 	"github.com/epcflow/epcflow/demo"
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/sandbox"
+	"github.com/epcflow/epcflow/vocab"
 	"github.com/epcflow/epcflow/workflows"
 )
 
@@ -74,7 +75,7 @@ func TestAppraisalWithOperatorCompletes(t *testing.T) {
 
 	v := e.view(ctx, o.ID)
 	require.Equal(t, []string{"processing", "completed"}, nonEmpty(v.patchStatuses()))
-	require.Len(t, v.eventsOfType(workflows.PartnerEventScheduled), 1)
+	require.Len(t, v.eventsOfType(vocab.Default().Get(vocab.EventAppraisalScheduled)), 1)
 	require.JSONEq(t, `"512000"`, string(mustField(t, v.Response.Loan, "propertyAppraisedValueAmount")))
 	require.Len(t, v.Resources, 1)
 	require.Equal(t, workflows.AppraisalReportName, v.Resources[0].Name)
@@ -139,7 +140,7 @@ func TestUnknownRequestTypeFails(t *testing.T) {
 	res := e.await(ctx, o.ID)
 	require.Equal(t, epc.StatusFailed, res.ResponseStatus)
 	v := e.view(ctx, o.ID)
-	require.Equal(t, workflows.CodeUnsupportedType, v.Response.Errors[0].Code)
+	require.Equal(t, vocab.Default().Get(vocab.ErrorUnsupportedRequestType), v.Response.Errors[0].Code)
 	e.saveHistory(ctx, "transaction", workflows.TransactionWorkflowID(o.ID), "unknown-type")
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/epcflow/epcflow/sandbox/inbankemu"
 	"github.com/epcflow/epcflow/sandbox/internal/core"
 	"github.com/epcflow/epcflow/sandbox/posemu"
+	"github.com/epcflow/epcflow/vocab"
 )
 
 // Defaults applied by New.
@@ -74,6 +75,10 @@ type Config struct {
 	// ClientID and ClientSecret are the only credentials the token endpoint accepts.
 	ClientID     string
 	ClientSecret string
+	// Vocabulary is the names the sandbox speaks, the same as the parts' (--vocabulary): the
+	// lender's cancellation and update events, the webhook signature header, the POS
+	// Framework's signing scheme. The zero value is vocab.Default().
+	Vocabulary vocab.Vocabulary
 	// OAuthAcceptBasic makes the token endpoint accept the client id and secret by HTTP Basic
 	// too. By default it takes them only as the form fields client_id and client_secret, with
 	// scope=pc pcapi (what every public sample sends, and epcflow's client by default), so
@@ -157,10 +162,11 @@ func New(cfg Config) (*Server, error) {
 	s.epc = epcemu.New(rt, epcemu.Config{
 		PartnerURL: cfg.PartnerURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
 		SigningKey: cfg.SigningKey, TokenLifetime: cfg.TokenLifetime, OAuthAcceptBasic: cfg.OAuthAcceptBasic,
+		Vocabulary: cfg.Vocabulary,
 	})
 	s.pos, err = posemu.New(rt, posemu.Config{
 		PartnerURL: cfg.PartnerURL, SubscriptionID: cfg.POSSubscriptionID,
-		SigningKeyID: cfg.POSSigningKeyID, SigningSecret: cfg.POSSigningSecret,
+		SigningKeyID: cfg.POSSigningKeyID, SigningSecret: cfg.POSSigningSecret, Scheme: cfg.Vocabulary.POSScheme(),
 	})
 	if err == nil {
 		s.inbank = inbankemu.New(rt, cfg.InbankShops)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/epcflow/epcflow/activities"
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/vocab"
 	"github.com/epcflow/epcflow/workflows"
 )
 
@@ -68,7 +69,7 @@ func TestAppraisalRecordsActorsAndInspectionDue(t *testing.T) {
 	for _, e := range st.Events {
 		actors[e.Type] = e.Actor
 	}
-	require.Equal(t, map[string]string{workflows.PartnerEventScheduled: "Ada Lovelace", workflows.PartnerEventProgress: "Grace Hopper"}, actors)
+	require.Equal(t, map[string]string{vocab.Default().Get(vocab.EventAppraisalScheduled): "Ada Lovelace", vocab.Default().Get(vocab.EventProgress): "Grace Hopper"}, actors)
 }
 
 func TestInputRequiredDueIsTheDeadline(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"github.com/epcflow/epcflow/activities"
 	"github.com/epcflow/epcflow/blobs"
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/vocab"
 )
 
 // The transaction flow's inputs, signals, operator actions, status and result.
@@ -37,9 +38,12 @@ type Carried struct {
 	InputDeadline time.Time `json:"inputDeadline,omitempty"`
 	// Seen are the webhook dedup keys, oldest first; KnownEvents the transaction events read
 	// already; RequestDigests the digests of the request seen in reads.
-	Seen           []string `json:"seen,omitempty"`
-	KnownEvents    []string `json:"knownEvents,omitempty"`
-	RequestDigests []string `json:"requestDigests,omitempty"`
+	Seen []string `json:"seen,omitempty"`
+	// PartnerStatusKey is the vocabulary key of Status.PartnerStatus (absent from runs before
+	// the vocabulary: the key is then found by the default value).
+	PartnerStatusKey vocab.Key `json:"partnerStatusKey,omitempty"`
+	KnownEvents      []string  `json:"knownEvents,omitempty"`
+	RequestDigests   []string  `json:"requestDigests,omitempty"`
 }
 
 // DefaultInputDeadline is how long a lender has to answer inputRequired.

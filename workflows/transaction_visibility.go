@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/epcflow/epcflow/activities"
+	"github.com/epcflow/epcflow/vocab"
 )
 
 // What the Temporal UI and visibility show of a transaction: its search attributes (names in
@@ -40,12 +41,15 @@ func (s *txState) learn(ctx workflow.Context, info activities.TxInfo) {
 	}
 }
 
-func (s *txState) setPartnerStatus(ctx workflow.Context, ps string) {
-	if s.st.PartnerStatus == ps {
+// setPartnerStatus records the partner status of key k; the upsert happens when the key
+// changes (keys, not values: see txState.partnerStatus).
+func (s *txState) setPartnerStatus(ctx workflow.Context, k vocab.Key) {
+	if s.partnerStatus == k {
 		return
 	}
-	s.st.PartnerStatus = ps
-	s.upsert(ctx, SAPartnerStatus.ValueSet(ps))
+	s.partnerStatus = k
+	s.st.PartnerStatus = s.word(k)
+	s.upsert(ctx, SAPartnerStatus.ValueSet(s.st.PartnerStatus))
 	s.details(ctx)
 }
 

@@ -46,6 +46,7 @@ import (
 
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/sandbox/internal/core"
+	"github.com/epcflow/epcflow/vocab"
 )
 
 // Defaults of the EPC emulator.
@@ -66,6 +67,9 @@ type Config struct {
 	ClientID, ClientSecret string // the only credentials the token endpoint accepts
 	SigningKey             string // signs the webhooks of products without a key of their own
 	TokenLifetime          time.Duration
+	// Vocabulary names the lender's events the emulator creates and the webhook signature
+	// header (the zero value: vocab.Default()).
+	Vocabulary vocab.Vocabulary
 	// OAuthAcceptBasic widens the token endpoint: HTTP Basic client authentication is
 	// accepted besides the form fields.
 	OAuthAcceptBasic bool

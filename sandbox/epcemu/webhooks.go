@@ -7,6 +7,7 @@ import (
 
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/sandbox/internal/core"
+	"github.com/epcflow/epcflow/vocab"
 )
 
 // webhookRecord is what the sandbox remembers of one webhook (all copies). Guarded by the
@@ -88,8 +89,8 @@ func (e *EPC) notify(t *txState, base, eventType, resourceType, resourceID, ref 
 // holds t.mu.
 func (e *EPC) delivery(t *txState, rec *webhookRecord) *core.Delivery {
 	header := http.Header{
-		"Content-Type":        {"application/json"},
-		"Elli-Signature":      {epc.Sign(t.product.SigningKey, rec.body)},
+		"Content-Type": {"application/json"},
+		http.CanonicalHeaderKey(e.cfg.Vocabulary.Get(vocab.WebhookSignatureHeader)): {epc.Sign(t.product.SigningKey, rec.body)},
 		"Elli-Environment":    {"prod"},
 		"Elli-Subscriptionid": {t.product.ID},
 	}
