@@ -80,10 +80,12 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 		cacheSize         int
 		recheck           time.Duration
 		sandboxed         sandboxSecrets
+		vocabPath         string
 	)
 	tf.register(f)
 	codecKeys.register(f)
 	recheckInterval(f, &recheck)
+	vocabularyFlag(f, &vocabPath)
 	sandboxed.register(f)
 	// The SDK keeps up to 10,000 workflows in memory by default, about 70 KB each for an open
 	// order: 10,000 orders waiting for appraisers would cost ~700 MB for nothing, since an
@@ -113,6 +115,9 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if eng.Vocabulary, err = loadVocabulary(vocabPath, log); err != nil {
+		return err
+	}
 	store, err := blob.open(ctx, log)
 	if err != nil {
 		return err
@@ -122,7 +127,7 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer c.Close()
-	acts, err := stack.NewActivities(stack.ActivitiesConfig{EPCBaseURL: baseURL, EPCClientID: clientID, EPCClientSecret: secret, EPCAuthStyle: authStyle, Blobs: store, Logger: log})
+	acts, err := stack.NewActivities(stack.ActivitiesConfig{EPCBaseURL: baseURL, EPCClientID: clientID, EPCClientSecret: secret, EPCAuthStyle: authStyle, Blobs: store, Logger: log, Vocabulary: eng.Vocabulary})
 	if err != nil {
 		return err
 	}
@@ -172,8 +177,10 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 		sandboxed    sandboxSecrets
 		codecOpen    bool
 		sweep        sweepFlags
+		vocabPath    string
 	)
 	tf.register(f)
+	vocabularyFlag(f, &vocabPath)
 	sandboxed.register(f)
 	httpf.register(f, "EPCFLOW_")
 	f.integer(&reportLimit, "max-report-bytes", "EPCFLOW_MAX_REPORT_BYTES", api.DefaultMaxReportBytes, "largest report PDF an operator may deliver, in bytes (413 past it)")
@@ -252,6 +259,11 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usageErr("--webhook-signing-keys: %v", err)
 	}
+	words, err := loadVocabulary(vocabPath, log)
+	if err != nil {
+		return err
+	}
+	sc.POSScheme = words.POSScheme()
 	store, err := blob.open(ctx, log)
 	if err != nil {
 		return err
@@ -297,7 +309,7 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 	}
 	engine := starter.New(c)
 	h, err := api.New(api.Config{
-		Engine: engine, Verifier: v, Blobs: store, Logger: log, Metrics: m, Ready: engine.CheckHealth, OperatorToken: token,
+		Engine: engine, Verifier: v, Vocabulary: words, Blobs: store, Logger: log, Metrics: m, Ready: engine.CheckHealth, OperatorToken: token,
 		Codec: codecHandler, Delivery: delivery, Payments: payments, Dedup: dd, MaxReportBytes: int64(reportLimit), UploadTimeout: uploadTime,
 		Console: console,
 	})
@@ -322,7 +334,9 @@ func runSandbox(ctx context.Context, e *env, args []string) error {
 		logs                                                            logging
 		httpf                                                           httpFlags
 		acceptBasic                                                     bool
+		vocabPath                                                       string
 	)
+	vocabularyFlag(f, &vocabPath)
 	f.str(&listen, "listen", "SANDBOX_LISTEN", "127.0.0.1:8090", "address to serve the sandbox on")
 	f.str(&partnerURL, "partner-url", "SANDBOX_PARTNER_URL", sandbox.DefaultPartnerURL, "the partner's base URL; webhooks go to <partner-url>/webhooks/epc")
 	f.str(&publicURL, "public-url", "SANDBOX_PUBLIC_URL", "", "the sandbox's own base URL as the partner reaches it (default http://<listen>)")
@@ -349,6 +363,10 @@ func runSandbox(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	words, err := loadVocabulary(vocabPath, log)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return err
@@ -357,7 +375,7 @@ func runSandbox(ctx context.Context, e *env, args []string) error {
 		publicURL = "http://" + ln.Addr().String()
 	}
 	sb, err := sandbox.New(sandbox.Config{
-		PartnerURL: partnerURL, PublicURL: publicURL, ClientID: clientID, ClientSecret: secret, SigningKey: key, OAuthAcceptBasic: acceptBasic,
+		PartnerURL: partnerURL, PublicURL: publicURL, ClientID: clientID, ClientSecret: secret, SigningKey: key, OAuthAcceptBasic: acceptBasic, Vocabulary: words,
 		TokenLifetime: tokenLife, WebhookRetryInterval: retry, Logger: log, StateFile: stateFile,
 		POSSigningSecret: posSecret, InbankShops: map[string]sandbox.InbankShop{sandbox.DefaultInbankShopUUID: {APIKey: inbankKey}},
 	})
