@@ -38,7 +38,7 @@ const (
 	// DefaultProduct is the product `epcflow dev` uses: entitled to CREATE_SERVICE_EVENTS for
 	// every request type.
 	DefaultProduct = epcemu.DefaultProduct
-	// DefaultLenderClientID is the lender's instance id (webhook meta.instanceId).
+	// DefaultLenderClientID is the lender's client id (the transaction's clientId).
 	DefaultLenderClientID = epcemu.DefaultLenderClientID
 
 	// The POS Framework's signing settings ([ours]: one secret, both directions).

@@ -54,7 +54,7 @@ const (
 	// DefaultProduct is the product `epcflow dev` uses: entitled to CREATE_SERVICE_EVENTS for
 	// every request type.
 	DefaultProduct = "sandbox-product"
-	// DefaultLenderClientID is the lender's instance id (webhook meta.instanceId).
+	// DefaultLenderClientID is the lender's client id (the transaction's clientId, seed 002).
 	DefaultLenderClientID = "3010000024"
 	// defaultPartnerID is the partner id of products the sandbox creates.
 	defaultPartnerID = "99999999"

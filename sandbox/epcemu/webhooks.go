@@ -49,15 +49,19 @@ func (e *EPC) notifyTransaction(t *txState, base, eventType string) {
 
 // notify queues one signed webhook to the partner and records it. Caller holds t.mu; the
 // delivery callbacks take it again later, from the delivery workers.
+//
+// As ICE's Partner Connect examples show it (epc/testdata/conformance): eventTime to the
+// second, meta.instanceId the product's name ("{{PRODUCT_NAME}}"), never the lender's client
+// id. The sandbox adds an eventId, as Developer Connect's webhooks carry one.
 func (e *EPC) notify(t *txState, base, eventType, resourceType, resourceID, ref string) {
 	wh := epc.Webhook{
 		EventID:   core.NewUUID(),
-		EventTime: e.now(),
+		EventTime: e.now().Truncate(time.Second),
 		EventType: eventType,
 		Meta: epc.WebhookMeta{
 			ResourceType: resourceType,
 			ResourceID:   resourceID,
-			InstanceID:   t.clientID,
+			InstanceID:   t.product.Name,
 			ResourceRef:  ref,
 		},
 	}
