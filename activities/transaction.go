@@ -26,6 +26,7 @@ import (
 	"github.com/epcflow/epcflow/accounts"
 	"github.com/epcflow/epcflow/blobs"
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/vocab"
 )
 
 // EPC is the part of the EPC Partner API client the activities use (*epc.Client).
@@ -59,6 +60,9 @@ type Transaction struct {
 	// WriteBackoff is the first wait before a failed write is tried again within an attempt
 	// (default 200ms, doubling up to 2s; a Retry-After up to 5s is honoured).
 	WriteBackoff time.Duration
+	// Vocabulary names the lender's cancellation event and the partner events posted here;
+	// the zero value is vocab.Default().
+	Vocabulary vocab.Vocabulary
 }
 
 // Error types carried by activity failures, for workflows to branch on.
@@ -127,7 +131,7 @@ type TxInfo struct {
 // Closed reports whether the transaction accepts no more response updates.
 func (t TxInfo) Closed() bool { return t.TransactionStatus == epc.TransactionCompleted }
 
-func txInfo(tx *epc.Transaction) TxInfo {
+func (a *Transaction) txInfo(tx *epc.Transaction) TxInfo {
 	info := TxInfo{TransactionID: tx.ID, ClientID: tx.ClientID, TransactionStatus: tx.Status}
 	if tx.Product != nil {
 		info.Product = tx.Product.Name
@@ -141,7 +145,7 @@ func txInfo(tx *epc.Transaction) TxInfo {
 		info.ResponseStatus = tx.Response.Status
 	}
 	for _, e := range tx.Events {
-		if e.Type == epc.EventRequestCanceled {
+		if e.Type == a.Vocabulary.Get(vocab.EventRequestCanceled) {
 			info.CanceledEventID = e.ID
 		}
 	}
@@ -194,7 +198,7 @@ func (a *Transaction) PatchResponse(ctx context.Context, in PatchInput) (PatchOu
 	}
 	already := responseHolds(tx.Response, &patch)
 	tx, err = a.writeResponse(ctx, tx, &patch)
-	info := txInfo(tx)
+	info := a.txInfo(tx)
 	switch {
 	case errors.Is(err, errClosed):
 		log.Info("response not patched: transaction already closed", "responseStatus", info.ResponseStatus, "wanted", in.Patch.Status)
@@ -203,7 +207,7 @@ func (a *Transaction) PatchResponse(ctx context.Context, in PatchInput) (PatchOu
 		if epc.StatusOf(err) == 409 {
 			// Closed between our read and our write: report the state, as above.
 			if tx2, err2 := a.EPC.GetTransaction(ctx, in.TransactionID); err2 == nil && tx2.Status == epc.TransactionCompleted {
-				return PatchOutcome{Info: txInfo(tx2)}, nil
+				return PatchOutcome{Info: a.txInfo(tx2)}, nil
 			}
 		}
 		return PatchOutcome{}, epcError("patch response", err)
@@ -253,7 +257,7 @@ func (a *Transaction) GatherData(ctx context.Context, transactionID string) (Ord
 	if tx.Request == nil {
 		return OrderData{}, invalid("transaction %s has no request", transactionID)
 	}
-	out := OrderData{TxInfo: txInfo(tx), Property: property(tx.Request.Loan)}
+	out := OrderData{TxInfo: a.txInfo(tx), Property: property(tx.Request.Loan)}
 	atts, err := a.EPC.ListRequestResources(ctx, transactionID)
 	if err != nil {
 		return OrderData{}, epcError("list request resources", err)
@@ -355,10 +359,10 @@ func (a *Transaction) InspectTransaction(ctx context.Context, transactionID stri
 	if err != nil {
 		return TxSnapshot{}, epcError("get transaction", err)
 	}
-	snap := TxSnapshot{TxInfo: txInfo(tx)}
+	snap := TxSnapshot{TxInfo: a.txInfo(tx)}
 	for _, e := range tx.Events {
 		snap.EventIDs = append(snap.EventIDs, e.ID)
-		if e.Type == epc.EventRequestCanceled {
+		if e.Type == a.Vocabulary.Get(vocab.EventRequestCanceled) {
 			snap.CancelComments = e.Comments
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/epcflow/epcflow/blobs"
+	"github.com/epcflow/epcflow/vocab"
 )
 
 // FloodInput asks for a flood zone determination.
@@ -116,7 +117,7 @@ type ReleaseInput struct {
 func (a *Transaction) ReleaseInspection(ctx context.Context, in ReleaseInput) (EventInfo, error) {
 	return a.PostEvent(ctx, PostEventInput{
 		TransactionID: in.TransactionID,
-		Type:          "urn:elli:epc:partner:appraisal:released",
+		Type:          a.Vocabulary.Get(vocab.EventAppraisalReleased),
 		Text:          "Inspection Released",
 		Comments:      "The inspection scheduled for " + in.InspectionAt.UTC().Format("2006-01-02 15:04 MST") + " was released after the order was canceled",
 	})

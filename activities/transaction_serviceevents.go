@@ -55,10 +55,10 @@ func (a *Transaction) SendServiceEvents(ctx context.Context, in ServiceEventsInp
 	// PATCHes came since): sending them again would have the platform process them twice.
 	if r := tx.Response; r != nil && r.Result != nil && r.Result.Action == epc.ActionCreateServiceEvents && sameJSON(r.Result.Details, details) {
 		log.Info("service events already sent")
-		return PatchOutcome{Applied: true, Info: txInfo(tx)}, nil
+		return PatchOutcome{Applied: true, Info: a.txInfo(tx)}, nil
 	}
 	tx, err = a.writeResponse(ctx, tx, patch)
-	info := txInfo(tx)
+	info := a.txInfo(tx)
 	switch {
 	case errors.Is(err, errClosed):
 		return PatchOutcome{Info: info}, nil

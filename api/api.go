@@ -25,13 +25,17 @@ import (
 	"github.com/epcflow/epcflow/dedup"
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/metrics"
+	"github.com/epcflow/epcflow/vocab"
 )
 
 // Config configures the API. Engine, Verifier and Blobs are required.
 type Config struct {
 	Engine   Engine
 	Verifier *epc.Verifier
-	Blobs    blobs.Store
+	// Vocabulary names the headers a webhook's signature is read from (the zero value:
+	// vocab.Default()).
+	Vocabulary vocab.Vocabulary
+	Blobs      blobs.Store
 	// Logger receives the access log and the handlers' lines; nil means slog.Default().
 	Logger *slog.Logger
 	// Metrics serves GET /metrics and records HTTP metrics; nil means a registry of its own.

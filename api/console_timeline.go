@@ -62,7 +62,7 @@ func buildTimeline(h starter.OrderHistory) []timelineEntry {
 			var in workflows.TransactionInput
 			_ = json.Unmarshal(e.Input, &in)
 			out = append(out, timelineEntry{At: e.Time, Kind: kindStep, Title: "Order received",
-				Detail: joinNonEmpty("; ", "EPC transaction "+in.TransactionID, prefixed("lender client ", in.InstanceID))})
+				Detail: joinNonEmpty("; ", "EPC transaction "+in.TransactionID, prefixed("EPC instance ", in.InstanceID))})
 		case "WorkflowExecutionSignaled":
 			out = append(out, signalEntry(e))
 		case "ActivityTaskScheduled":

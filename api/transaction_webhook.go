@@ -15,6 +15,7 @@ import (
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/schemas"
 	"github.com/epcflow/epcflow/starter"
+	"github.com/epcflow/epcflow/vocab"
 	"github.com/epcflow/epcflow/workflows"
 )
 
@@ -182,7 +183,8 @@ func webhookKey(w epc.Webhook, bodySHA256 string) string {
 // verifies if either does); false when it has answered 401.
 func (s *server) verifySignature(c *gin.Context, body []byte) bool {
 	err := epc.ErrMissingSignature
-	for _, h := range []string{epc.SignatureHeader, epc.AltSignatureHeader} {
+	primary, alt := s.cfg.Vocabulary.Get(vocab.WebhookSignatureHeader), s.cfg.Vocabulary.Get(vocab.WebhookSignatureHeaderAlt)
+	for _, h := range []string{primary, alt} {
 		sig := c.GetHeader(h)
 		if strings.TrimSpace(sig) == "" {
 			continue
@@ -191,9 +193,9 @@ func (s *server) verifySignature(c *gin.Context, body []byte) bool {
 			return true
 		}
 	}
-	msg := "missing signature: header " + epc.SignatureHeader + " (or " + epc.AltSignatureHeader + ") is required"
+	msg := "missing signature: header " + primary + " (or " + alt + ") is required"
 	if !errors.Is(err, epc.ErrMissingSignature) {
-		msg = strings.TrimPrefix(err.Error(), "epc: ") + ": " + epc.SignatureHeader +
+		msg = strings.TrimPrefix(err.Error(), "epc: ") + ": " + primary +
 			" must be the base64 HMAC-SHA256 of the raw body under a configured signing key"
 	}
 	abort(c, http.StatusUnauthorized, CodeBadSignature, msg)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/vocab"
 	"github.com/epcflow/epcflow/workflows"
 )
 
@@ -307,7 +308,7 @@ func (r *runner) checkOrder(ctx context.Context, o *order, rep *Report) (problem
 	}
 	once("resource attached", attached)
 	if o.typ == workflows.TypeAppraisal {
-		once("appraisal:scheduled event", rec.events(workflows.PartnerEventScheduled))
+		once("appraisal:scheduled event", rec.events(vocab.Default().Get(vocab.EventAppraisalScheduled)))
 	}
 	runs, err := r.countRuns(ctx, workflows.TransactionWorkflowID(o.id))
 	if err != nil {

@@ -31,6 +31,7 @@ func commands() []command {
 		{"api", "the webhook and operator API alone (production layout)", runAPI},
 		{"sandbox", "the EPC sandbox alone", runSandbox},
 		{"start", "operator CLI: place, update or cancel sandbox orders; schedule, deliver, show", runStart},
+		{"vocabulary", "print the names epcflow uses toward the platforms, with their standing and where they are used (--vocabulary FILE: as that file changes them)", runVocabulary},
 		{"replay", "replay workflow histories (files or a server's recent executions) against this build", runReplay},
 		{"bench", "benchmark: flood orders end to end vs a no-op Temporal ceiling, webhook latency, worker memory", runBench},
 		{"chaos", "chaos suite: orders under injected faults, killed workers and a server restart; counts lost and duplicated effects", runChaos},

@@ -29,7 +29,9 @@ func runDev(ctx context.Context, e *env, args []string) error {
 		webhookRetry, recheck                   time.Duration
 		logs                                    logging
 		httpf                                   httpFlags
+		vocabPath                               string
 	)
+	vocabularyFlag(f, &vocabPath)
 	f.integer(&temporalPort, "temporal-port", "", 7233, "embedded Temporal frontend (gRPC) port")
 	f.integer(&uiPort, "ui-port", "", 8233, "Temporal Web UI port (-1: no UI)")
 	f.str(&apiListen, "api-listen", "", "127.0.0.1:8080", "epcflow API address; the sandbox sends its webhooks here")
@@ -65,6 +67,10 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	words, err := loadVocabulary(vocabPath, log)
+	if err != nil {
+		return err
+	}
 	if uiPort < 0 {
 		uiPort = devserver.NoUI
 	}
@@ -83,7 +89,7 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	st, err := stack.Start(ctx, stack.Config{
 		DataDir: dataDir, DBPath: db, TemporalPort: temporalPort, UIPort: uiPort, PortalSecret: portalSecret,
 		APIListen: apiListen, SandboxListen: sbListen, OperatorToken: token, Logger: log, CodecKeys: keys,
-		Sandbox: sandbox.Config{WebhookRetryInterval: webhookRetry}, RecheckInterval: recheck, HTTP: limits,
+		Sandbox: sandbox.Config{WebhookRetryInterval: webhookRetry, Vocabulary: words}, RecheckInterval: recheck, HTTP: limits,
 	})
 	if err != nil {
 		return err

@@ -80,10 +80,12 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 		cacheSize         int
 		recheck           time.Duration
 		sandboxed         sandboxSecrets
+		vocabPath         string
 	)
 	tf.register(f)
 	codecKeys.register(f)
 	recheckInterval(f, &recheck)
+	vocabularyFlag(f, &vocabPath)
 	sandboxed.register(f)
 	// The SDK keeps up to 10,000 workflows in memory by default, about 70 KB each for an open
 	// order: 10,000 orders waiting for appraisers would cost ~700 MB for nothing, since an
@@ -92,7 +94,7 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	f.str(&baseURL, "epc-base-url", "EPC_BASE_URL", "http://127.0.0.1:8090", "EPC Partner API base URL (production: https://api.elliemae.com)")
 	f.str(&clientID, "epc-client-id", "EPC_CLIENT_ID", "sandbox-client", "EPC OAuth2 client id")
 	f.secret(&secret, "epc-client-secret", "EPC_CLIENT_SECRET", "", "EPC OAuth2 client secret (required; with --sandbox-secrets, the sandbox's by default)")
-	f.value(&authStyle, "epc-auth-style", "EPC_AUTH_STYLE", "`style` in which the EPC client id and secret reach the token endpoint: form (in the form body, as ICE documents; the default) or basic (HTTP Basic)")
+	f.value(&authStyle, "epc-auth-style", "EPC_AUTH_STYLE", "`style` in which the EPC client id and secret reach the token endpoint: form (in the form body, as ICE's samples send them; the default) or basic (HTTP Basic, as the curl example of ICE's docs)")
 	blob.register(f)
 	f.str(&metricsListen, "metrics-listen", "EPCFLOW_METRICS_LISTEN", "127.0.0.1:9090", "address of the worker's /metrics (empty: none)")
 	var inbankURL, inbankKey string
@@ -113,6 +115,9 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if eng.Vocabulary, err = loadVocabulary(vocabPath, log); err != nil {
+		return err
+	}
 	store, err := blob.open(ctx, log)
 	if err != nil {
 		return err
@@ -122,7 +127,7 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer c.Close()
-	acts, err := stack.NewActivities(stack.ActivitiesConfig{EPCBaseURL: baseURL, EPCClientID: clientID, EPCClientSecret: secret, EPCAuthStyle: authStyle, Blobs: store, Logger: log})
+	acts, err := stack.NewActivities(stack.ActivitiesConfig{EPCBaseURL: baseURL, EPCClientID: clientID, EPCClientSecret: secret, EPCAuthStyle: authStyle, Blobs: store, Logger: log, Vocabulary: eng.Vocabulary})
 	if err != nil {
 		return err
 	}
@@ -172,8 +177,10 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 		sandboxed    sandboxSecrets
 		codecOpen    bool
 		sweep        sweepFlags
+		vocabPath    string
 	)
 	tf.register(f)
+	vocabularyFlag(f, &vocabPath)
 	sandboxed.register(f)
 	httpf.register(f, "EPCFLOW_")
 	f.integer(&reportLimit, "max-report-bytes", "EPCFLOW_MAX_REPORT_BYTES", api.DefaultMaxReportBytes, "largest report PDF an operator may deliver, in bytes (413 past it)")
@@ -252,6 +259,11 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usageErr("--webhook-signing-keys: %v", err)
 	}
+	words, err := loadVocabulary(vocabPath, log)
+	if err != nil {
+		return err
+	}
+	sc.POSScheme = words.POSScheme()
 	store, err := blob.open(ctx, log)
 	if err != nil {
 		return err
@@ -297,7 +309,7 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 	}
 	engine := starter.New(c)
 	h, err := api.New(api.Config{
-		Engine: engine, Verifier: v, Blobs: store, Logger: log, Metrics: m, Ready: engine.CheckHealth, OperatorToken: token,
+		Engine: engine, Verifier: v, Vocabulary: words, Blobs: store, Logger: log, Metrics: m, Ready: engine.CheckHealth, OperatorToken: token,
 		Codec: codecHandler, Delivery: delivery, Payments: payments, Dedup: dd, MaxReportBytes: int64(reportLimit), UploadTimeout: uploadTime,
 		Console: console,
 	})
@@ -321,12 +333,16 @@ func runSandbox(ctx context.Context, e *env, args []string) error {
 		tokenLife, retry                                                time.Duration
 		logs                                                            logging
 		httpf                                                           httpFlags
+		acceptBasic                                                     bool
+		vocabPath                                                       string
 	)
+	vocabularyFlag(f, &vocabPath)
 	f.str(&listen, "listen", "SANDBOX_LISTEN", "127.0.0.1:8090", "address to serve the sandbox on")
 	f.str(&partnerURL, "partner-url", "SANDBOX_PARTNER_URL", sandbox.DefaultPartnerURL, "the partner's base URL; webhooks go to <partner-url>/webhooks/epc")
 	f.str(&publicURL, "public-url", "SANDBOX_PUBLIC_URL", "", "the sandbox's own base URL as the partner reaches it (default http://<listen>)")
 	f.str(&clientID, "client-id", "SANDBOX_CLIENT_ID", sandbox.DefaultClientID, "OAuth2 client id the sandbox accepts")
 	f.secret(&secret, "client-secret", "SANDBOX_CLIENT_SECRET", sandbox.DefaultClientSecret, "OAuth2 client secret the sandbox accepts")
+	f.boolEnv(&acceptBasic, "oauth-accept-basic", "SANDBOX_OAUTH_ACCEPT_BASIC", "also accept the OAuth client id and secret by HTTP Basic at the token endpoint (by default only as the form fields client_id and client_secret, with scope=pc pcapi, as ICE's samples send them)")
 	f.secret(&key, "signing-key", "SANDBOX_SIGNING_KEY", sandbox.DefaultSigningKey, "webhook signing key of the default product")
 	var posSecret, inbankKey string
 	f.secret(&posSecret, "pos-signing-secret", "SANDBOX_POS_SIGNING_SECRET", sandbox.DefaultPOSSigningSecret, "POS Framework signing secret the sandbox signs and verifies with (the api's POS_SIGNING_SECRET)")
@@ -347,6 +363,10 @@ func runSandbox(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	words, err := loadVocabulary(vocabPath, log)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return err
@@ -355,7 +375,7 @@ func runSandbox(ctx context.Context, e *env, args []string) error {
 		publicURL = "http://" + ln.Addr().String()
 	}
 	sb, err := sandbox.New(sandbox.Config{
-		PartnerURL: partnerURL, PublicURL: publicURL, ClientID: clientID, ClientSecret: secret, SigningKey: key,
+		PartnerURL: partnerURL, PublicURL: publicURL, ClientID: clientID, ClientSecret: secret, SigningKey: key, OAuthAcceptBasic: acceptBasic, Vocabulary: words,
 		TokenLifetime: tokenLife, WebhookRetryInterval: retry, Logger: log, StateFile: stateFile,
 		POSSigningSecret: posSecret, InbankShops: map[string]sandbox.InbankShop{sandbox.DefaultInbankShopUUID: {APIKey: inbankKey}},
 	})

@@ -18,10 +18,12 @@ type AuthStyle string
 
 const (
 	// AuthForm sends client_id and client_secret in the form body, beside grant_type and
-	// scope: what ICE documents and every public sample does [doc]. The default.
+	// scope: what every public sample does (ICE's .NET reference integration, the community
+	// epc-hello-world) [sample]. The default.
 	AuthForm AuthStyle = "form"
-	// AuthBasic sends them as HTTP Basic, each form-encoded first (RFC 6749 §2.3.1). ICE does
-	// not document it: an option for a platform that wants it.
+	// AuthBasic sends them as HTTP Basic, each form-encoded first (RFC 6749 §2.3.1), with
+	// grant_type and scope in the form body: the curl example of ICE's Partner Connect
+	// "Authentication & Authorization" page (curl -u id:secret) [doc].
 	AuthBasic AuthStyle = "basic"
 )
 

@@ -52,7 +52,7 @@ type Config struct {
 	ClientID     string
 	ClientSecret string
 	// AuthStyle is how the id and secret reach the token endpoint: AuthForm (the default,
-	// as ICE documents) or AuthBasic.
+	// as ICE's samples send them) or AuthBasic (as the curl example of ICE's docs does).
 	AuthStyle AuthStyle
 	// HTTPClient sends every request; nil means a client with DefaultHTTPTimeout.
 	HTTPClient *http.Client

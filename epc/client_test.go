@@ -98,7 +98,7 @@ func TestClientMethods(t *testing.T) {
 			call:   func(ctx context.Context, c *Client) (any, error) { return c.GetEvent(ctx, id, "ev 1") },
 			method: "GET", uri: txPaths + "/events/ev%201",
 			check: func(t *testing.T, got any) {
-				require.Equal(t, EventRequestCanceled, got.(*Event).Type)
+				require.Equal(t, "urn:elli:epc:transaction:request:canceled", got.(*Event).Type)
 			},
 		},
 		{

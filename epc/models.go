@@ -24,9 +24,8 @@ const (
 
 // Transaction event types.
 const (
+	// The lender's request:updated and request:canceled events are [ours]: vocab declares them.
 	EventRequestCreated    = "urn:elli:epc:transaction:request:created"
-	EventRequestUpdated    = "urn:elli:epc:transaction:request:updated"
-	EventRequestCanceled   = "urn:elli:epc:transaction:request:canceled" // [ours]: lender cancellation
 	EventResponseUpdated   = "urn:elli:epc:transaction:response:updated"
 	EventResponseProcessed = "urn:elli:epc:transaction:response:processed"
 )

@@ -3,16 +3,19 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/epcflow/epcflow/demo"
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/sandbox"
+	"github.com/epcflow/epcflow/vocab"
 	"github.com/epcflow/epcflow/workflows"
 )
 
@@ -47,7 +50,19 @@ func TestFloodOrderCompletesThroughTheWholeStack(t *testing.T) {
 	require.Equal(t, workflows.StageCompleted, st.Stage)
 	require.NotNil(t, st.ServiceEvents)
 	require.Len(t, st.ServiceEvents.Success, 1)
-	e.saveHistory(ctx, "transaction", workflows.TransactionWorkflowID(o.ID), "flood-completed")
+	require.Equal(t, sandbox.DefaultLenderClientID, st.ClientID, "the lender's client id is the transaction's clientId")
+	require.NotEmpty(t, st.InstanceID, "the webhook's meta.instanceId is kept as the EPC instance")
+
+	// Searchable by the lender's client id, as the README says (issue 14: it never was).
+	query := fmt.Sprintf("%s = '%s' AND %s = '%s'", workflows.SAClientID.GetName(), sandbox.DefaultLenderClientID,
+		workflows.SATransactionID.GetName(), o.ID)
+	require.Eventually(t, func() bool {
+		resp, err := e.st.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query})
+		require.NoError(t, err)
+		return len(resp.Executions) == 1
+	}, 20*time.Second, 100*time.Millisecond, "visibility: %s", query)
+	// flood-completed.json was recorded before the client id came from the transaction.
+	e.saveHistory(ctx, "transaction", workflows.TransactionWorkflowID(o.ID), "flood-completed-client-id")
 }
 
 func TestAppraisalWithOperatorCompletes(t *testing.T) {
@@ -60,7 +75,7 @@ func TestAppraisalWithOperatorCompletes(t *testing.T) {
 
 	v := e.view(ctx, o.ID)
 	require.Equal(t, []string{"processing", "completed"}, nonEmpty(v.patchStatuses()))
-	require.Len(t, v.eventsOfType(workflows.PartnerEventScheduled), 1)
+	require.Len(t, v.eventsOfType(vocab.Default().Get(vocab.EventAppraisalScheduled)), 1)
 	require.JSONEq(t, `"512000"`, string(mustField(t, v.Response.Loan, "propertyAppraisedValueAmount")))
 	require.Len(t, v.Resources, 1)
 	require.Equal(t, workflows.AppraisalReportName, v.Resources[0].Name)
@@ -125,7 +140,7 @@ func TestUnknownRequestTypeFails(t *testing.T) {
 	res := e.await(ctx, o.ID)
 	require.Equal(t, epc.StatusFailed, res.ResponseStatus)
 	v := e.view(ctx, o.ID)
-	require.Equal(t, workflows.CodeUnsupportedType, v.Response.Errors[0].Code)
+	require.Equal(t, vocab.Default().Get(vocab.ErrorUnsupportedRequestType), v.Response.Errors[0].Code)
 	e.saveHistory(ctx, "transaction", workflows.TransactionWorkflowID(o.ID), "unknown-type")
 }
 

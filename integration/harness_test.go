@@ -271,7 +271,7 @@ func (e *env) postWebhook(body []byte, key string) *http.Response {
 func webhookBody(eventType, resourceType, resourceID, ref string) []byte {
 	b, _ := json.Marshal(epc.Webhook{
 		EventID: fmt.Sprintf("%s-%s-%d", eventType, resourceID, time.Now().UnixNano()), EventTime: time.Now().UTC().Truncate(time.Second),
-		EventType: eventType, Meta: epc.WebhookMeta{ResourceType: resourceType, ResourceID: resourceID, InstanceID: "3010000024", ResourceRef: ref},
+		EventType: eventType, Meta: epc.WebhookMeta{ResourceType: resourceType, ResourceID: resourceID, InstanceID: "sandbox-product", ResourceRef: ref},
 	})
 	return b
 }

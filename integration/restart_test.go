@@ -15,6 +15,7 @@ import (
 	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/sandbox"
 	"github.com/epcflow/epcflow/stack"
+	"github.com/epcflow/epcflow/vocab"
 	"github.com/epcflow/epcflow/workflows"
 )
 
@@ -62,7 +63,7 @@ func TestFileBackedServerRestartFinishesOrder(t *testing.T) {
 	v := second.view(ctx, o.ID)
 	require.Equal(t, 1, v.count(epc.StatusProcessing), "PATCH statuses: %v", v.patchStatuses())
 	require.Equal(t, 1, v.count(epc.StatusCompleted))
-	require.Len(t, v.eventsOfType(workflows.PartnerEventScheduled), 1)
+	require.Len(t, v.eventsOfType(vocab.Default().Get(vocab.EventAppraisalScheduled)), 1)
 	require.Len(t, v.Resources, 1)
 	require.Equal(t, 1, v.Resources[0].Uploads)
 	second.saveHistory(ctx, "transaction", workflows.TransactionWorkflowID(o.ID), "appraisal-across-restart")

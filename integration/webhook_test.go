@@ -18,6 +18,7 @@ import (
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/sandbox"
 	"github.com/epcflow/epcflow/stack"
+	"github.com/epcflow/epcflow/vocab"
 	"github.com/epcflow/epcflow/workflows"
 )
 
@@ -217,7 +218,7 @@ func TestContinueAsNewCarriesTheOrder(t *testing.T) {
 
 	v := e.view(ctx, o.ID)
 	require.Equal(t, []string{"processing", "completed"}, nonEmpty(v.patchStatuses()))
-	require.Len(t, v.eventsOfType(workflows.PartnerEventScheduled), 1)
+	require.Len(t, v.eventsOfType(vocab.Default().Get(vocab.EventAppraisalScheduled)), 1)
 	require.Len(t, v.Resources, 1)
 	final, err := e.operator.Status(ctx, o.ID)
 	require.NoError(t, err)

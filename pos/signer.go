@@ -5,8 +5,6 @@ package pos
 
 import (
 	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -57,8 +55,8 @@ func (e *SignatureError) Error() string {
 
 func (e *SignatureError) Unwrap() error { return e.Err }
 
-// Signer signs POS Framework requests. The scheme is ours (the platform's is not public) and
-// lives here only, so it can change in one place:
+// Signer signs POS Framework requests. The scheme is ours (the platform's is not public:
+// Scheme, configurable) and by default:
 //
 //	Elli-Environment:    the environment, "prod" by default
 //	Elli-SubscriptionId: the partner's integration id (opaque)
@@ -70,6 +68,7 @@ func (e *SignatureError) Unwrap() error { return e.Err }
 type Signer struct {
 	env, subscriptionID, keyID string
 	secret                     []byte
+	scheme                     Scheme
 }
 
 // NewSigner returns a Signer; env "" means DefaultEnvironment. The ids and the secret are
@@ -91,8 +90,21 @@ func NewSigner(env, subscriptionID, keyID, secret string) (*Signer, error) {
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("pos: NewSigner: %s required", strings.Join(missing, ", "))
 	}
-	return &Signer{env: env, subscriptionID: subscriptionID, keyID: keyID, secret: []byte(secret)}, nil
+	return &Signer{env: env, subscriptionID: subscriptionID, keyID: keyID, secret: []byte(secret), scheme: DefaultScheme()}, nil
 }
+
+// WithScheme returns a copy of s that signs by sc.
+func (s *Signer) WithScheme(sc Scheme) (*Signer, error) {
+	if err := sc.Check(); err != nil {
+		return nil, err
+	}
+	c := *s
+	c.scheme = sc
+	return &c, nil
+}
+
+// Scheme returns how s signs.
+func (s *Signer) Scheme() Scheme { return s.scheme }
 
 // Environment, SubscriptionID and KeyID return what the Signer puts in the headers.
 func (s *Signer) Environment() string    { return s.env }
@@ -109,17 +121,18 @@ func (s *Signer) Sign(req *http.Request, body []byte) {
 // Header returns the four signature headers for body (for senders that build their own
 // requests).
 func (s *Signer) Header(body []byte) http.Header {
+	sc := s.scheme
 	h := http.Header{}
-	h.Set(HeaderEnvironment, s.env)
-	h.Set(HeaderSubscriptionID, s.subscriptionID)
-	h.Set(HeaderSigningKeyID, s.keyID)
-	h.Set(HeaderSignature, elliSignature(s.secret, body))
+	h.Set(sc.EnvironmentHeader, s.env)
+	h.Set(sc.SubscriptionIDHeader, s.subscriptionID)
+	h.Set(sc.SigningKeyIDHeader, s.keyID)
+	h.Set(sc.SignatureHeader, sc.encode(sc.mac(s.secret, s.env, s.subscriptionID, s.keyID, body)))
 	return h
 }
 
 // Verifier returns a Verifier that accepts what s signs (and only that key).
 func (s *Signer) Verifier() *Verifier {
-	return &Verifier{env: s.env, subscriptionID: s.subscriptionID, keys: map[string][]byte{s.keyID: s.secret}}
+	return &Verifier{env: s.env, subscriptionID: s.subscriptionID, keys: map[string][]byte{s.keyID: s.secret}, scheme: s.scheme}
 }
 
 // String and LogValue keep the secret out of fmt and slog output.
@@ -135,18 +148,13 @@ func (s *Signer) LogValue() slog.Value {
 		slog.String("key", s.keyID))
 }
 
-func elliSignature(secret, body []byte) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write(body)
-	return base64.StdEncoding.EncodeToString(m.Sum(nil))
-}
-
 // Verifier checks the signature headers of a received request. It knows several signing
 // key ids, each with its secret, so keys can be rotated: a request signed with any known key
 // is accepted. It is immutable and safe for concurrent use.
 type Verifier struct {
 	env, subscriptionID string
 	keys                map[string][]byte
+	scheme              Scheme
 }
 
 // NewVerifier returns a Verifier expecting env ("" means DefaultEnvironment) and
@@ -162,7 +170,7 @@ func NewVerifier(env, subscriptionID string, keys map[string]string) (*Verifier,
 	if len(keys) == 0 {
 		return nil, errors.New("pos: NewVerifier: at least one signing key required")
 	}
-	v := &Verifier{env: env, subscriptionID: subscriptionID, keys: make(map[string][]byte, len(keys))}
+	v := &Verifier{env: env, subscriptionID: subscriptionID, keys: make(map[string][]byte, len(keys)), scheme: DefaultScheme()}
 	for id, secret := range keys {
 		if strings.TrimSpace(id) == "" || secret == "" {
 			// An empty secret is a key anybody can sign with.
@@ -171,6 +179,16 @@ func NewVerifier(env, subscriptionID string, keys map[string]string) (*Verifier,
 		v.keys[id] = []byte(secret)
 	}
 	return v, nil
+}
+
+// WithScheme returns a copy of v that verifies by sc.
+func (v *Verifier) WithScheme(sc Scheme) (*Verifier, error) {
+	if err := sc.Check(); err != nil {
+		return nil, err
+	}
+	c := *v
+	c.scheme = sc
+	return &c, nil
 }
 
 // KeyIDs lists the accepted signing key ids, sorted.
@@ -188,6 +206,7 @@ func (v *Verifier) KeyIDs() []string {
 // known, the signature that key's over body (compared in constant time). The first failure
 // is returned as a *SignatureError; errors.Is matches its sentinel.
 func (v *Verifier) Verify(h http.Header, body []byte) error {
+	sc := v.scheme
 	get := func(name string) (string, error) {
 		val := strings.TrimSpace(h.Get(name))
 		if val == "" {
@@ -195,41 +214,39 @@ func (v *Verifier) Verify(h http.Header, body []byte) error {
 		}
 		return val, nil
 	}
-	env, err := get(HeaderEnvironment)
+	env, err := get(sc.EnvironmentHeader)
 	if err != nil {
 		return err
 	}
 	if env != v.env {
-		return &SignatureError{Header: HeaderEnvironment, Err: ErrWrongEnvironment,
+		return &SignatureError{Header: sc.EnvironmentHeader, Err: ErrWrongEnvironment,
 			Detail: "got " + quoteReceived(env) + ", want " + strconv.Quote(v.env)}
 	}
-	sub, err := get(HeaderSubscriptionID)
+	sub, err := get(sc.SubscriptionIDHeader)
 	if err != nil {
 		return err
 	}
 	if sub != v.subscriptionID {
-		return &SignatureError{Header: HeaderSubscriptionID, Err: ErrWrongSubscription, Detail: "got " + quoteReceived(sub)}
+		return &SignatureError{Header: sc.SubscriptionIDHeader, Err: ErrWrongSubscription, Detail: "got " + quoteReceived(sub)}
 	}
-	keyID, err := get(HeaderSigningKeyID)
+	keyID, err := get(sc.SigningKeyIDHeader)
 	if err != nil {
 		return err
 	}
 	secret, ok := v.keys[keyID]
 	if !ok {
-		return &SignatureError{Header: HeaderSigningKeyID, Err: ErrUnknownSigningKey, Detail: "got " + quoteReceived(keyID)}
+		return &SignatureError{Header: sc.SigningKeyIDHeader, Err: ErrUnknownSigningKey, Detail: "got " + quoteReceived(keyID)}
 	}
-	sig, err := get(HeaderSignature)
+	sig, err := get(sc.SignatureHeader)
 	if err != nil {
 		return err
 	}
-	got, derr := base64.StdEncoding.Strict().DecodeString(sig)
-	if derr != nil || len(got) != sha256.Size {
-		return &SignatureError{Header: HeaderSignature, Err: ErrBadSignature, Detail: "not a base64 HMAC-SHA256"}
+	got, ok := sc.decode(sig)
+	if !ok {
+		return &SignatureError{Header: sc.SignatureHeader, Err: ErrBadSignature, Detail: "not a " + string(sc.Encoding) + " HMAC-SHA256"}
 	}
-	m := hmac.New(sha256.New, secret)
-	m.Write(body)
-	if !hmac.Equal(got, m.Sum(nil)) {
-		return &SignatureError{Header: HeaderSignature, Err: ErrBadSignature}
+	if !hmac.Equal(got, sc.mac(secret, env, sub, keyID, body)) {
+		return &SignatureError{Header: sc.SignatureHeader, Err: ErrBadSignature}
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/replay"
+	"github.com/epcflow/epcflow/vocab"
 	"github.com/epcflow/epcflow/workflows"
 )
 
@@ -89,4 +90,31 @@ func TestReplayTellsFailuresApart(t *testing.T) {
 		"garbage.json": replay.Unreadable,
 		"changed.json": replay.NonDeterministic,
 	}, got)
+}
+
+// TestReplayUnderAnotherVocabulary: every configurable name changed (vocab), every recorded
+// history still replays: a name is data in the commands' inputs, never a command.
+func TestReplayUnderAnotherVocabulary(t *testing.T) {
+	changed := map[vocab.Key]string{}
+	for _, e := range vocab.Default().Entries() {
+		switch {
+		case !e.Configurable():
+		case e.Allowed != nil:
+			changed[e.Key] = e.Allowed[len(e.Allowed)-1]
+		default:
+			changed[e.Key] = "X-" + e.Value
+		}
+	}
+	v, err := vocab.New(changed)
+	require.NoError(t, err)
+	require.Len(t, v.Changed(), len(changed))
+	eng := workflows.NewEngine()
+	eng.Vocabulary = v
+	paths, bad := replay.Paths(historyDirs(t))
+	require.Empty(t, bad)
+	for _, r := range replay.FilesWith(testkit.Logger(t, slog.LevelWarn), paths, nil, eng) {
+		t.Run(r.Name, func(t *testing.T) {
+			require.Equal(t, replay.OK, r.Kind, "%v", r.Err)
+		})
+	}
 }

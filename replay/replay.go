@@ -74,7 +74,7 @@ type Result struct {
 // newReplayer builds a replayer of every epcflow workflow, decoding payloads with dc (nil:
 // the SDK default). With a data converter, failures are read as the codec package writes them
 // (messages encoded).
-func newReplayer(dc converter.DataConverter) (sdkworker.WorkflowReplayer, error) {
+func newReplayer(dc converter.DataConverter, eng *workflows.Engine) (sdkworker.WorkflowReplayer, error) {
 	var opts sdkworker.WorkflowReplayerOptions
 	if dc != nil {
 		opts.DataConverter, opts.FailureConverter = dc, codec.FailureConverter(dc)
@@ -83,7 +83,7 @@ func newReplayer(dc converter.DataConverter) (sdkworker.WorkflowReplayer, error)
 	if err != nil {
 		return nil, err
 	}
-	worker.Register(r, worker.Deps{})
+	worker.Register(r, worker.Deps{Engine: eng})
 	return r, nil
 }
 
@@ -126,7 +126,13 @@ func Paths(paths []string) ([]string, []Result) {
 // dc is the data converter the histories were written with (nil: the SDK default); with
 // codec.DataConverter and the right keys, encrypted histories replay.
 func Files(log *slog.Logger, paths []string, dc converter.DataConverter) []Result {
-	r, err := newReplayer(dc)
+	return FilesWith(log, paths, dc, nil)
+}
+
+// FilesWith is Files with the transaction workflow's engine configured as eng (nil: the
+// default), e.g. another vocabulary: a history replays whatever names the engine sends.
+func FilesWith(log *slog.Logger, paths []string, dc converter.DataConverter, eng *workflows.Engine) []Result {
+	r, err := newReplayer(dc, eng)
 	if err != nil {
 		return []Result{{Name: "replayer", Kind: Unreadable, Err: err}}
 	}
@@ -254,7 +260,7 @@ func Recent(ctx context.Context, log *slog.Logger, c client.Client, query string
 	if query == "" {
 		query = DefaultQuery()
 	}
-	r, err := newReplayer(dc)
+	r, err := newReplayer(dc, nil)
 	if err != nil {
 		return nil, err
 	}

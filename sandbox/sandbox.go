@@ -19,6 +19,7 @@ import (
 	"github.com/epcflow/epcflow/sandbox/inbankemu"
 	"github.com/epcflow/epcflow/sandbox/internal/core"
 	"github.com/epcflow/epcflow/sandbox/posemu"
+	"github.com/epcflow/epcflow/vocab"
 )
 
 // Defaults applied by New.
@@ -37,7 +38,7 @@ const (
 	// DefaultProduct is the product `epcflow dev` uses: entitled to CREATE_SERVICE_EVENTS for
 	// every request type.
 	DefaultProduct = epcemu.DefaultProduct
-	// DefaultLenderClientID is the lender's instance id (webhook meta.instanceId).
+	// DefaultLenderClientID is the lender's client id (the transaction's clientId).
 	DefaultLenderClientID = epcemu.DefaultLenderClientID
 
 	// The POS Framework's signing settings ([ours]: one secret, both directions).
@@ -74,6 +75,15 @@ type Config struct {
 	// ClientID and ClientSecret are the only credentials the token endpoint accepts.
 	ClientID     string
 	ClientSecret string
+	// Vocabulary is the names the sandbox speaks, the same as the parts' (--vocabulary): the
+	// lender's cancellation and update events, the webhook signature header, the POS
+	// Framework's signing scheme. The zero value is vocab.Default().
+	Vocabulary vocab.Vocabulary
+	// OAuthAcceptBasic makes the token endpoint accept the client id and secret by HTTP Basic
+	// too. By default it takes them only as the form fields client_id and client_secret, with
+	// scope=pc pcapi (what every public sample sends, and epcflow's client by default), so
+	// that a test against the sandbox proves that way.
+	OAuthAcceptBasic bool
 	// SigningKey signs webhooks of every product that has no key of its own.
 	SigningKey string
 	// TokenLifetime is how long an access token is accepted (use does not extend it).
@@ -151,11 +161,12 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, rt: rt}
 	s.epc = epcemu.New(rt, epcemu.Config{
 		PartnerURL: cfg.PartnerURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
-		SigningKey: cfg.SigningKey, TokenLifetime: cfg.TokenLifetime,
+		SigningKey: cfg.SigningKey, TokenLifetime: cfg.TokenLifetime, OAuthAcceptBasic: cfg.OAuthAcceptBasic,
+		Vocabulary: cfg.Vocabulary,
 	})
 	s.pos, err = posemu.New(rt, posemu.Config{
 		PartnerURL: cfg.PartnerURL, SubscriptionID: cfg.POSSubscriptionID,
-		SigningKeyID: cfg.POSSigningKeyID, SigningSecret: cfg.POSSigningSecret,
+		SigningKeyID: cfg.POSSigningKeyID, SigningSecret: cfg.POSSigningSecret, Scheme: cfg.Vocabulary.POSScheme(),
 	})
 	if err == nil {
 		s.inbank = inbankemu.New(rt, cfg.InbankShops)

@@ -26,6 +26,8 @@ type SessionsConfig struct {
 	PublicURL string
 	// POS Framework: its base URL and our signing identity (one secret both ways, [ours]).
 	POSBaseURL, POSSubscriptionID, POSKeyID, POSSecret string
+	// POSScheme is how POS Framework requests are signed (the zero value: pos.DefaultScheme()).
+	POSScheme pos.Scheme
 	// PackageExpiresAfter is how long package workflows track their recipients (zero: the
 	// workflow's default).
 	PackageExpiresAfter time.Duration
@@ -46,6 +48,9 @@ func SessionRoutes(cfg SessionsConfig) (*api.Delivery, *api.Payments, error) {
 			return nil, nil, errors.New("stack: the Delivery Room endpoints need a portal secret (EPCFLOW_PORTAL_SECRET)")
 		}
 		signer, err := pos.NewSigner("", cfg.POSSubscriptionID, cfg.POSKeyID, cfg.POSSecret)
+		if err == nil && cfg.POSScheme != (pos.Scheme{}) {
+			signer, err = signer.WithScheme(cfg.POSScheme)
+		}
 		if err != nil {
 			return nil, nil, err
 		}

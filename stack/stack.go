@@ -34,6 +34,7 @@ import (
 	"github.com/epcflow/epcflow/sandbox"
 	"github.com/epcflow/epcflow/schemas"
 	"github.com/epcflow/epcflow/starter"
+	"github.com/epcflow/epcflow/vocab"
 	"github.com/epcflow/epcflow/worker"
 	"github.com/epcflow/epcflow/workflows"
 )
@@ -213,7 +214,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		acts, err := NewActivities(ActivitiesConfig{
 			EPCBaseURL: st.SandboxURL, EPCClientID: orDefault(cfg.Sandbox.ClientID, sandbox.DefaultClientID),
 			EPCClientSecret: orDefault(cfg.Sandbox.ClientSecret, sandbox.DefaultClientSecret),
-			Blobs:           st.Blobs, Accounts: cfg.Accounts, Logger: log,
+			Blobs:           st.Blobs, Accounts: cfg.Accounts, Logger: log, Vocabulary: cfg.Sandbox.Vocabulary,
 		})
 		if err != nil {
 			return nil, err
@@ -221,6 +222,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		inbank := &pos.InbankClient{BaseURL: st.SandboxURL, APIKey: sandbox.DefaultInbankAPIKey, Logger: log}
 		engine := workflows.NewEngine()
 		engine.RecheckInterval = cfg.RecheckInterval
+		engine.Vocabulary = cfg.Sandbox.Vocabulary
 		st.Worker, err = worker.New(st.Client, worker.Deps{Engine: engine, Transaction: acts, Payment: &activities.Payment{Inbank: inbank}}, worker.Options{})
 		if err != nil {
 			return nil, err
@@ -264,6 +266,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		Temporal: st.Client, Portal: st.Portal, PortalSecret: portalSecret, PublicURL: st.APIURL, POSBaseURL: st.SandboxURL,
 		POSSubscriptionID: sandbox.DefaultPOSSubscriptionID, POSKeyID: sandbox.DefaultPOSSigningKeyID, POSSecret: sandbox.DefaultPOSSigningSecret,
 		InbankAPIKey: sandbox.DefaultInbankAPIKey, PackageExpiresAfter: cfg.PackageExpiresAfter,
+		POSScheme: cfg.Sandbox.Vocabulary.POSScheme(),
 	})
 	if err != nil {
 		return nil, err
@@ -273,7 +276,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		Engine: starter.NewConsole(st.Client, dc, fc), TemporalUIURL: st.Server.UIURL(), Namespace: st.Server.Namespace(), PublicURL: st.APIURL,
 	}
 	h, err := api.New(api.Config{
-		Engine: st.Starter, Verifier: verifier, Blobs: st.Blobs, Logger: log.With("component", "api"),
+		Engine: st.Starter, Verifier: verifier, Vocabulary: cfg.Sandbox.Vocabulary, Blobs: st.Blobs, Logger: log.With("component", "api"),
 		Metrics: st.Metrics, Ready: st.Starter.CheckHealth, OperatorToken: cfg.OperatorToken,
 		Codec: codecHandler, Delivery: delivery, Payments: payments, Dedup: st.Dedup, Console: console,
 		MaxReportBytes: cfg.MaxReportBytes, UploadTimeout: cfg.UploadTimeout,
@@ -374,6 +377,7 @@ type ActivitiesConfig struct {
 	Accounts                                 accounts.Store // default: the demo store
 	Partner                                  *epc.Party     // default: DemoPartner()
 	Logger                                   *slog.Logger
+	Vocabulary                               vocab.Vocabulary // the names of the events read and posted
 }
 
 // DemoPartner is the responding party of the demo partner.
@@ -403,7 +407,7 @@ func NewActivities(cfg ActivitiesConfig) (*activities.Transaction, error) {
 	}
 	return &activities.Transaction{
 		EPC: ec, Accounts: cfg.Accounts, Blobs: cfg.Blobs, Schemas: schemas.Default(), Partner: partner,
-		Logger: log.With("component", "activities"),
+		Logger: log.With("component", "activities"), Vocabulary: cfg.Vocabulary,
 	}, nil
 }
 

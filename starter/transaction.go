@@ -47,7 +47,7 @@ func (s *Starter) DeliverWebhook(ctx context.Context, w epc.Webhook, bodySHA256 
 		// A finished order is not started again by a late webhook.
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		StaticSummary:         "EPC transaction " + sig.TransactionID,
-		StaticDetails:         fmt.Sprintf("EPC transaction `%s` from lender client `%s`, first seen as a `%s` webhook.", sig.TransactionID, w.Meta.InstanceID, w.EventType),
+		StaticDetails:         fmt.Sprintf("EPC transaction `%s` from EPC instance `%s`, first seen as a `%s` webhook.", sig.TransactionID, w.Meta.InstanceID, w.EventType),
 		TypedSearchAttributes: temporal.NewSearchAttributes(workflows.SATransactionID.ValueSet(sig.TransactionID)),
 	}
 	run, err := s.Client.SignalWithStartWorkflow(ctx, opts.ID, workflows.SignalWebhook, sig, opts,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/epcflow/epcflow/activities"
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/vocab"
 )
 
 // Engine runs EPC transactions. Products maps a request type to the product that fulfils it.
@@ -20,6 +21,10 @@ type Engine struct {
 	// RecheckInterval is how often an order waiting for someone outside it re-reads its
 	// transaction (webhooks ICE gave up on are lost); zero means DefaultRecheckInterval.
 	RecheckInterval time.Duration
+	// Vocabulary names what the workflow sends the lender: error codes, event types,
+	// service-event codes, partner statuses. A name is data in the activities' inputs, so a
+	// deployment may change one without versioning; the zero value is vocab.Default().
+	Vocabulary vocab.Vocabulary
 }
 
 // DefaultRecheckInterval is the default of Engine.RecheckInterval.
@@ -31,6 +36,13 @@ const DefaultRecheckInterval = 6 * time.Hour
 // webhooks of types not acted on recorded with their event (transaction_webhook.go). Orders
 // started before it keep the old behaviour, so their histories replay.
 const changeWebhookPath = "webhook-path"
+
+// changeClientID versions where the lender's client id comes from: before it, the status's
+// ClientID started as the webhook's meta.instanceId and EpcClientId was upserted only when the
+// transaction's clientId differed from it, so an order whose two were equal never had it set.
+// From it on the client id comes from the transaction alone and its first read sets
+// EpcClientId. Orders started before it keep their upserts, so their histories replay.
+const changeClientID = "client-id-from-transaction"
 
 // Transaction is the transaction workflow, registered as TransactionWorkflowName: it works
 // the order (work), then records how it ended (finish). A long-lived order continues as new
@@ -64,6 +76,13 @@ type txState struct {
 	log    log.Logger
 	st     Status
 	v      workflow.Version // of changeWebhookPath
+	// partnerStatus is the key of the partner status last set: the decision to upsert
+	// EpcPartnerStatus compares keys, never the configured values, so a history replays under
+	// any vocabulary.
+	partnerStatus vocab.Key
+	// clientSA is the client id EpcClientId was last upserted with, as learn compares it:
+	// before changeClientID it starts as the instance id, as the status's ClientID did.
+	clientSA string
 
 	signals    workflow.ReceiveChannel
 	seen       map[string]bool // webhook dedup keys
@@ -104,10 +123,13 @@ func newTxState(ctx workflow.Context, e *Engine, in TransactionInput) *txState {
 		seen:           map[string]bool{},
 		knownEvent:     map[string]bool{},
 		requestDigests: map[string]bool{},
-		st:             Status{TransactionID: in.TransactionID, ClientID: in.InstanceID, Stage: StageReceived, Runs: 1},
+		st:             Status{TransactionID: in.TransactionID, InstanceID: in.InstanceID, Stage: StageReceived, Runs: 1},
 	}
 	// Before any command: histories recorded before the change have no marker here.
 	s.v = workflow.GetVersion(ctx, changeWebhookPath, workflow.DefaultVersion, 1)
+	if workflow.GetVersion(ctx, changeClientID, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		s.clientSA = in.InstanceID
+	}
 	if in.InputDeadline <= 0 {
 		s.in.InputDeadline = DefaultInputDeadline
 	}
@@ -193,8 +215,8 @@ func (s *txState) work(ctx workflow.Context) error {
 func (s *txState) acknowledge(ctx workflow.Context) error {
 	s.st.ReferenceNumber = ReferenceNumber(s.in.TransactionID)
 	s.setStage(ctx, StageAcknowledged, "")
-	out, err := s.patch(ctx, "acknowledge", epc.Response{
-		Status: epc.StatusProcessing, PartnerStatus: "Order Received", ReferenceNumber: s.st.ReferenceNumber,
+	out, err := s.patch(ctx, "acknowledge", vocab.StatusOrderReceived, epc.Response{
+		Status: epc.StatusProcessing, ReferenceNumber: s.st.ReferenceNumber,
 	}, false)
 	if err != nil {
 		return err
@@ -220,7 +242,7 @@ func (s *txState) gather(ctx workflow.Context) error {
 		return err
 	}
 	if !o.CredentialsValid {
-		return &permanentFailure{errs: []epc.ErrorItem{{Code: CodeInvalidCredentials, Description: "Invalid credentials: " + o.CredentialsProblem, Type: epc.ErrorTypePartner, FieldID: "request.credentials"}}}
+		return &permanentFailure{errs: []epc.ErrorItem{{Code: s.word(vocab.ErrorInvalidCredentials), Description: "Invalid credentials: " + o.CredentialsProblem, Type: epc.ErrorTypePartner, FieldID: "request.credentials"}}}
 	}
 	return nil
 }
@@ -229,7 +251,7 @@ func (s *txState) gather(ctx workflow.Context) error {
 func (s *txState) chooseProduct() error {
 	product, ok := s.engine.Products[s.order.RequestType]
 	if !ok {
-		return fail(CodeUnsupportedType, "request.type", "request type %q is not offered by this partner (supported: %s)",
+		return fail(s.word(vocab.ErrorUnsupportedRequestType), "request.type", "request type %q is not offered by this partner (supported: %s)",
 			s.order.RequestType, strings.Join(s.supportedTypes(), ", "))
 	}
 	s.product = product
@@ -248,7 +270,7 @@ func (s *txState) awaitInput(ctx workflow.Context) error {
 		s.inputAsked = false
 	}
 	for {
-		missing := s.product.Requirements(s.order)
+		missing := s.product.Requirements(s.order, s.engine.Vocabulary)
 		s.st.MissingInput = missing
 		if len(missing) == 0 {
 			break
@@ -261,8 +283,8 @@ func (s *txState) awaitInput(ctx workflow.Context) error {
 	if !s.inputAsked {
 		return nil
 	}
-	_, err := s.patch(ctx, "resume", epc.Response{
-		Status: epc.StatusProcessing, PartnerStatus: "Lender Input Received", ReferenceNumber: s.st.ReferenceNumber,
+	_, err := s.patch(ctx, "resume", vocab.StatusInputReceived, epc.Response{
+		Status: epc.StatusProcessing, ReferenceNumber: s.st.ReferenceNumber,
 	}, false)
 	return err
 }
@@ -271,8 +293,8 @@ func (s *txState) awaitInput(ctx workflow.Context) error {
 // and reads the order again.
 func (s *txState) askForInput(ctx workflow.Context, missing []epc.ErrorItem) error {
 	s.setStage(ctx, StageInputRequired, "lender input: "+fieldList(missing))
-	out, err := s.patch(ctx, "input required", epc.Response{
-		Status: epc.StatusInputRequired, PartnerStatus: "Waiting for Lender Input", ReferenceNumber: s.st.ReferenceNumber, Errors: missing,
+	out, err := s.patch(ctx, "input required", vocab.StatusWaitingForInput, epc.Response{
+		Status: epc.StatusInputRequired, ReferenceNumber: s.st.ReferenceNumber, Errors: missing,
 	}, false)
 	if err != nil {
 		return err
@@ -300,7 +322,7 @@ func (s *txState) waitForInput(ctx workflow.Context) error {
 	}
 	if !ok {
 		missing := s.st.MissingInput
-		return fail(CodeInputTimeout, missing[0].FieldID, "the lender did not supply %s within %s", fieldList(missing), s.in.InputDeadline)
+		return fail(s.word(vocab.ErrorInputTimeout), missing[0].FieldID, "the lender did not supply %s within %s", fieldList(missing), s.in.InputDeadline)
 	}
 	return s.gather(ctx)
 }
@@ -314,7 +336,7 @@ func (s *txState) sendServiceEvents(ctx workflow.Context, d Delivery) error {
 	var sent activities.PatchOutcome
 	if err := workflow.ExecuteActivity(withActivity(ctx, "send service events", epcCall), ActivitySendServiceEvents, activities.ServiceEventsInput{
 		// No status: the response stays processing; only acknowledgement and completion set it.
-		TransactionID: s.in.TransactionID, PartnerStatus: d.PartnerStatus, Events: d.ServiceEvents,
+		TransactionID: s.in.TransactionID, PartnerStatus: s.word(d.PartnerStatus), Events: d.ServiceEvents,
 	}).Get(ctx, &sent); err != nil {
 		return err
 	}
@@ -354,8 +376,8 @@ func (s *txState) upload(ctx workflow.Context, d Delivery) ([]epc.Resource, erro
 // complete records the completed response with the product's loan data and resources.
 func (s *txState) complete(ctx workflow.Context, d Delivery, resources []epc.Resource) error {
 	s.setStage(ctx, StageCompleting, "")
-	done, err := s.patch(ctx, "complete", epc.Response{
-		Status: epc.StatusCompleted, PartnerStatus: d.PartnerStatus, ReferenceNumber: s.st.ReferenceNumber,
+	done, err := s.patch(ctx, "complete", d.PartnerStatus, epc.Response{
+		Status: epc.StatusCompleted, ReferenceNumber: s.st.ReferenceNumber,
 		LoanFormat: epc.LoanFormatPLM, Loan: d.Loan, Resources: resources,
 	}, true)
 	if err != nil {
@@ -387,9 +409,13 @@ func (s *txState) finish(ctx workflow.Context, err error) {
 	}
 }
 
-// patch runs the PatchResponse activity and keeps the status current.
-func (s *txState) patch(ctx workflow.Context, what string, r epc.Response, withParty bool) (activities.PatchOutcome, error) {
+// patch runs the PatchResponse activity with the partner status ps (its vocabulary key; none:
+// "") and keeps the status current.
+func (s *txState) patch(ctx workflow.Context, what string, ps vocab.Key, r epc.Response, withParty bool) (activities.PatchOutcome, error) {
 	var out activities.PatchOutcome
+	if ps != "" {
+		r.PartnerStatus = s.word(ps)
+	}
 	summary := what
 	if r.Status != "" {
 		summary += ": " + r.Status
@@ -404,12 +430,15 @@ func (s *txState) patch(ctx workflow.Context, what string, r epc.Response, withP
 		if r.Status != "" {
 			s.st.ResponseStatus = r.Status
 		}
-		if r.PartnerStatus != "" {
-			s.setPartnerStatus(ctx, r.PartnerStatus)
+		if ps != "" {
+			s.setPartnerStatus(ctx, ps)
 		}
 	}
 	return out, nil
 }
+
+// word is the vocabulary's value of k.
+func (s *txState) word(k vocab.Key) string { return s.engine.Vocabulary.Get(k) }
 
 func (s *txState) addEvent(e EventRecord) { s.st.Events = append(s.st.Events, e) }
 

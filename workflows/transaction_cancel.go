@@ -5,10 +5,11 @@ import (
 
 	"github.com/epcflow/epcflow/activities"
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/vocab"
 )
 
 // The lender's cancellation, top to bottom. The lender cancels in Encompass; EPC then holds
-// a urn:elli:epc:transaction:request:canceled event ([ours]: epc.EventRequestCanceled) and
+// a urn:elli:epc:transaction:request:canceled event ([ours]: vocab.EventRequestCanceled) and
 // sends webhooks. The workflow
 //
 //  1. detects it: every webhook triggers a re-read of the transaction (refresh), an order that
@@ -66,7 +67,7 @@ func (s *txState) requestCancel(eventID, comments string) {
 		return
 	}
 	s.cancelRequested = true
-	s.addEvent(EventRecord{ID: eventID, Type: epc.EventRequestCanceled, Text: "Lender canceled the request", Comments: comments})
+	s.addEvent(EventRecord{ID: eventID, Type: s.word(vocab.EventRequestCanceled), Text: "Lender canceled the request", Comments: comments})
 	s.log.Info("lender canceled the request", "eventId", eventID)
 	if s.cancelWork != nil {
 		s.cancelWork()
@@ -98,8 +99,8 @@ func (s *txState) finishCanceled(ctx workflow.Context) {
 	if s.st.ResponseStatus != epc.StatusCompleted {
 		s.compensate(ctx)
 	}
-	out, err := s.patch(ctx, "cancel", epc.Response{
-		Status: epc.StatusCanceled, PartnerStatus: "Canceled by Lender", ReferenceNumber: s.st.ReferenceNumber,
+	out, err := s.patch(ctx, "cancel", vocab.StatusCanceled, epc.Response{
+		Status: epc.StatusCanceled, ReferenceNumber: s.st.ReferenceNumber,
 	}, false)
 	if err != nil {
 		s.st.LastError = err.Error()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/epcflow/epcflow/activities"
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/vocab"
 	"github.com/epcflow/epcflow/workflows"
 )
 
@@ -68,7 +69,7 @@ func TestAppraisalRecordsActorsAndInspectionDue(t *testing.T) {
 	for _, e := range st.Events {
 		actors[e.Type] = e.Actor
 	}
-	require.Equal(t, map[string]string{workflows.PartnerEventScheduled: "Ada Lovelace", workflows.PartnerEventProgress: "Grace Hopper"}, actors)
+	require.Equal(t, map[string]string{vocab.Default().Get(vocab.EventAppraisalScheduled): "Ada Lovelace", vocab.Default().Get(vocab.EventProgress): "Grace Hopper"}, actors)
 }
 
 func TestInputRequiredDueIsTheDeadline(t *testing.T) {
@@ -109,4 +110,29 @@ func TestActorLimitedInValidators(t *testing.T) {
 	require.ErrorContains(t, sched.rejected, "actor is limited to 200 characters")
 	require.ErrorContains(t, prog.rejected, "actor is limited to 200 characters")
 	require.NoError(t, ok.rejected, "200 characters of two bytes each are allowed")
+}
+
+// TestClientIDFromTheTransaction: the lender's client id is the transaction's clientId, set in
+// EpcClientId at the first read, whatever the webhook's meta.instanceId (the EPC instance) is;
+// it was never set when the two were equal (issue 14).
+func TestClientIDFromTheTransaction(t *testing.T) {
+	for _, instance := range []string{"BE11172718", "3010000024", ""} {
+		t.Run("instance "+instance, func(t *testing.T) {
+			f := newFixture(t, workflows.TypeFloodCertification, func(f *fixture) { f.instanceID = instance })
+			var mu sync.Mutex
+			var set []string
+			f.env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+				if v, ok := args.Get(0).(temporal.SearchAttributes).GetKeyword(workflows.SAClientID); ok {
+					mu.Lock()
+					set = append(set, v)
+					mu.Unlock()
+				}
+			}).Return(nil)
+			f.run()
+			require.Equal(t, []string{"3010000024"}, set, "EpcClientId set once, to the transaction's clientId")
+			st := f.status()
+			require.Equal(t, "3010000024", st.ClientID)
+			require.Equal(t, instance, st.InstanceID)
+		})
+	}
 }

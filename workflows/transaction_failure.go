@@ -9,19 +9,13 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/vocab"
 )
 
 // How a transaction fails: the order is closed failed with errors[] the lender can act on,
 // or left alone when someone else closed it.
 
-// Error codes this partner sends in errors[] ([ours] except PARTNER-1001).
-const (
-	CodeInvalidCredentials = epc.ErrorInvalidCredentials // [doc] "Invalid credentials"
-	CodeMissingInput       = "PARTNER-2001"
-	CodeUnsupportedType    = "PARTNER-2002"
-	CodeInputTimeout       = "PARTNER-2003"
-	CodeProcessingFailed   = "PARTNER-5000"
-)
+// The error codes are the vocabulary's (vocab.Error*): [ours] but PARTNER-1001.
 
 // errClosedElsewhere means the transaction was closed by someone else (or an earlier run).
 var errClosedElsewhere = errors.New("transaction already closed")
@@ -48,13 +42,13 @@ func fail(code, fieldID, format string, args ...any) error {
 func (s *txState) finishFailed(ctx workflow.Context, err error) {
 	var pf *permanentFailure
 	if !errors.As(err, &pf) {
-		pf = &permanentFailure{errs: []epc.ErrorItem{{Code: CodeProcessingFailed, Description: "processing failed: " + rootMessage(err), Type: epc.ErrorTypePartner}}}
+		pf = &permanentFailure{errs: []epc.ErrorItem{{Code: s.word(vocab.ErrorProcessingFailed), Description: "processing failed: " + rootMessage(err), Type: epc.ErrorTypePartner}}}
 	}
 	s.st.LastError = pf.Error()
 	s.st.Errors = pf.errs
 	s.log.Warn("order failed", "error", pf.Error())
-	out, perr := s.patch(ctx, "fail", epc.Response{
-		Status: epc.StatusFailed, PartnerStatus: "Failed", ReferenceNumber: s.st.ReferenceNumber, Errors: pf.errs,
+	out, perr := s.patch(ctx, "fail", vocab.StatusFailed, epc.Response{
+		Status: epc.StatusFailed, ReferenceNumber: s.st.ReferenceNumber, Errors: pf.errs,
 	}, false)
 	if perr != nil {
 		s.st.LastError += "; recording failure: " + perr.Error()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/epcflow/epcflow/activities"
 	"github.com/epcflow/epcflow/blobs"
+	"github.com/epcflow/epcflow/vocab"
 )
 
 // Operator actions are updates: their validators answer the caller synchronously and
@@ -126,7 +127,7 @@ func (s *txState) validateProgress(in ProgressInput) error {
 func (s *txState) onProgress(ctx workflow.Context, in ProgressInput) (ActionResult, error) {
 	var ev activities.EventInfo
 	if err := workflow.ExecuteActivity(withActivity(ctx, "post progress event", epcCall), ActivityPostEvent, activities.PostEventInput{
-		TransactionID: s.in.TransactionID, Type: PartnerEventProgress, Text: in.Text, Comments: in.Comments,
+		TransactionID: s.in.TransactionID, Type: s.word(vocab.EventProgress), Text: in.Text, Comments: in.Comments,
 	}).Get(ctx, &ev); err != nil {
 		return ActionResult{}, err
 	}

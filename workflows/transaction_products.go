@@ -10,14 +10,15 @@ import (
 	"github.com/epcflow/epcflow/activities"
 	"github.com/epcflow/epcflow/blobs"
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/vocab"
 )
 
 // Product fulfils one EPC request type. Its methods run in workflow code: deterministic, with
 // every side effect an activity.
 type Product interface {
 	// Requirements lists the input the lender must supply before work can start (sent as
-	// errors[] with inputRequired); empty when the order is workable.
-	Requirements(o activities.OrderData) []epc.ErrorItem
+	// errors[] with inputRequired, coded in v); empty when the order is workable.
+	Requirements(o activities.OrderData, v vocab.Vocabulary) []epc.ErrorItem
 	// Work does the product's work and returns what to deliver. A step that promises the
 	// lender something registers what undoes it (txState.addCompensation), for a
 	// cancellation.
@@ -26,7 +27,8 @@ type Product interface {
 
 // Delivery is what a product hands back to the lender.
 type Delivery struct {
-	PartnerStatus string
+	// PartnerStatus is the vocabulary's key of the completed order's partner status.
+	PartnerStatus vocab.Key
 	// Loan is the PLM loan data sent with the completed response.
 	Loan          json.RawMessage
 	ServiceEvents []epc.ServiceEvent
@@ -39,12 +41,8 @@ const (
 	TypeFloodCertification = "FloodCertification"
 )
 
-// Partner event types the products post to the lender ([ours]: EPC leaves partner events'
-// names to the partner).
-const (
-	PartnerEventScheduled = "urn:elli:epc:partner:appraisal:scheduled"
-	PartnerEventProgress  = "urn:elli:epc:partner:progress"
-)
+// The partner event types the products post, the service-event codes and the partner
+// statuses they send are the vocabulary's (vocab.Event*, vocab.ServiceEvent*, vocab.Status*).
 
 // DefaultProducts are the products epcflow ships.
 func DefaultProducts() map[string]Product {
@@ -58,7 +56,7 @@ func DefaultProducts() map[string]Product {
 func NewEngine() *Engine { return &Engine{Products: DefaultProducts()} }
 
 // propertyRequirements asks for the subject property's address fields that are missing.
-func propertyRequirements(o activities.OrderData, product string) []epc.ErrorItem {
+func propertyRequirements(o activities.OrderData, v vocab.Vocabulary, product string) []epc.ErrorItem {
 	p := o.Property
 	fields := []struct{ name, value string }{
 		{"streetAddress", p.StreetAddress}, {"city", p.City}, {"state", p.State}, {"postalCode", p.PostalCode},
@@ -67,7 +65,7 @@ func propertyRequirements(o activities.OrderData, product string) []epc.ErrorIte
 	for _, f := range fields {
 		if strings.TrimSpace(f.value) == "" {
 			out = append(out, epc.ErrorItem{
-				Code:        CodeMissingInput,
+				Code:        v.Get(vocab.ErrorMissingInput),
 				Description: fmt.Sprintf("%s needs the subject property's %s (loan.property.%s)", product, f.name, f.name),
 				Type:        epc.ErrorTypePartner,
 				FieldID:     "loan.property." + f.name,
@@ -89,8 +87,8 @@ func mustJSON(v any) json.RawMessage {
 type FloodCertification struct{}
 
 // Requirements implements Product.
-func (FloodCertification) Requirements(o activities.OrderData) []epc.ErrorItem {
-	return propertyRequirements(o, TypeFloodCertification)
+func (FloodCertification) Requirements(o activities.OrderData, v vocab.Vocabulary) []epc.ErrorItem {
+	return propertyRequirements(o, v, TypeFloodCertification)
 }
 
 // Work implements Product.
@@ -114,7 +112,7 @@ func (FloodCertification) Work(ctx workflow.Context, s *txState) (Delivery, erro
 		sfha = "inside"
 	}
 	return Delivery{
-		PartnerStatus: "Flood Certificate Delivered",
+		PartnerStatus: vocab.StatusFloodDelivered,
 		Loan: mustJSON(map[string]any{"property": map[string]any{
 			"floodZoneIdentifier":             det.Zone,
 			"specialFloodHazardAreaIndicator": det.SpecialFloodHazard,
@@ -124,7 +122,7 @@ func (FloodCertification) Work(ctx workflow.Context, s *txState) (Delivery, erro
 			"floodInsuranceRequiredIndicator": det.InsuranceRequired,
 		}}),
 		ServiceEvents: []epc.ServiceEvent{{
-			Code:        "FLOOD-DETERMINED",
+			Code:        s.word(vocab.ServiceEventFloodDetermined),
 			Title:       "Flood zone " + det.Zone + " determined",
 			Description: "The property is " + sfha + " a Special Flood Hazard Area (zone " + det.Zone + ").",
 			ReferenceID: det.DeterminationID,
@@ -141,8 +139,8 @@ type Appraisal struct{}
 const AppraisalReportName = "AppraisalReport.pdf"
 
 // Requirements implements Product.
-func (Appraisal) Requirements(o activities.OrderData) []epc.ErrorItem {
-	return propertyRequirements(o, TypeAppraisal)
+func (Appraisal) Requirements(o activities.OrderData, v vocab.Vocabulary) []epc.ErrorItem {
+	return propertyRequirements(o, v, TypeAppraisal)
 }
 
 // Work implements Product: the inspection is scheduled (and announced), then the report is
@@ -170,7 +168,7 @@ func awaitSchedule(ctx workflow.Context, s *txState) error {
 	}
 	if !s.resuming(atSchedule) {
 		s.setStage(ctx, StageAwaitSchedule, "operator: schedule the inspection")
-		if _, err := s.patch(ctx, "partner status", epc.Response{PartnerStatus: "Scheduling Inspection"}, false); err != nil {
+		if _, err := s.patch(ctx, "partner status", vocab.StatusSchedulingInspection, epc.Response{}, false); err != nil {
 			return err
 		}
 	}
@@ -197,12 +195,12 @@ func announceSchedule(ctx workflow.Context, s *txState, sch ScheduleInput) error
 	}
 	var ev activities.EventInfo
 	if err := workflow.ExecuteActivity(withActivity(ctx, "post inspection scheduled", epcCall), ActivityPostEvent, activities.PostEventInput{
-		TransactionID: s.in.TransactionID, Type: PartnerEventScheduled, Text: "Inspection Scheduled", Comments: comments,
+		TransactionID: s.in.TransactionID, Type: s.word(vocab.EventAppraisalScheduled), Text: "Inspection Scheduled", Comments: comments,
 	}).Get(ctx, &ev); err != nil {
 		return err
 	}
 	s.addEvent(EventRecord{ID: ev.ID, Type: ev.Type, Text: ev.Text, Comments: ev.Comments, At: workflow.Now(ctx), Actor: sch.Actor})
-	_, err := s.patch(ctx, "partner status", epc.Response{PartnerStatus: "Inspection Scheduled"}, false)
+	_, err := s.patch(ctx, "partner status", vocab.StatusInspectionScheduled, epc.Response{}, false)
 	return err
 }
 
@@ -220,7 +218,7 @@ func appraisalDelivery(ctx workflow.Context, s *txState, d DeliverInput) Deliver
 	report.Name = AppraisalReportName
 	report.MimeType = "application/pdf"
 	return Delivery{
-		PartnerStatus: "Appraisal Report Delivered",
+		PartnerStatus: vocab.StatusAppraisalDelivered,
 		Loan: mustJSON(map[string]any{
 			"propertyAppraisedValueAmount": fmt.Sprintf("%d", d.AppraisedValue),
 			"underwriterSummary": map[string]any{
@@ -229,7 +227,7 @@ func appraisalDelivery(ctx workflow.Context, s *txState, d DeliverInput) Deliver
 			},
 		}),
 		ServiceEvents: []epc.ServiceEvent{{
-			Code:        "APPRAISAL-DELIVERED",
+			Code:        s.word(vocab.ServiceEventAppraisalDelivered),
 			Title:       "Appraisal report delivered",
 			Description: fmt.Sprintf("Appraised value $%d (%s).", d.AppraisedValue, appraisalType),
 			ReferenceID: s.st.ReferenceNumber,

@@ -17,6 +17,7 @@ import (
 	"github.com/epcflow/epcflow/activities"
 	"github.com/epcflow/epcflow/blobs"
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/vocab"
 	"github.com/epcflow/epcflow/worker"
 	"github.com/epcflow/epcflow/workflows"
 )
@@ -80,6 +81,10 @@ type fixture struct {
 	// floodTakes makes the flood determination take this long (simulated time); outcomeTakes
 	// the platform's processing of service events; inspectTakes a read of the transaction.
 	floodTakes, outcomeTakes, inspectTakes time.Duration
+	// instanceID is the first webhook's meta.instanceId, as the workflow is started with.
+	instanceID string
+	// engine is the registered workflow's configuration (nil: the default).
+	engine *workflows.Engine
 }
 
 func newFixture(t *testing.T, requestType string, opts ...func(*fixture)) *fixture {
@@ -87,7 +92,6 @@ func newFixture(t *testing.T, requestType string, opts ...func(*fixture)) *fixtu
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestWorkflowEnvironment()
 	env.SetTestTimeout(30 * time.Second)
-	worker.Register(env, worker.Deps{})
 	p := &platform{order: activities.OrderData{
 		TxInfo: activities.TxInfo{
 			TransactionID: txID, ClientID: "3010000024", Product: "sandbox-product", RequestType: requestType,
@@ -96,10 +100,11 @@ func newFixture(t *testing.T, requestType string, opts ...func(*fixture)) *fixtu
 		Property:         activities.Property{StreetAddress: "4430 Rosewood Dr", City: "Pleasanton", State: "CA", PostalCode: "94588", County: "Alameda"},
 		CredentialsValid: true,
 	}}
-	f := &fixture{t: t, env: env, p: p}
+	f := &fixture{t: t, env: env, p: p, instanceID: "BE11172718"}
 	for _, o := range opts {
 		o(f)
 	}
+	worker.Register(env, worker.Deps{Engine: f.engine})
 	f.mockActivities()
 	return f
 }
@@ -179,7 +184,7 @@ func (f *fixture) mockActivities() {
 
 func (f *fixture) run() workflows.TransactionResult {
 	f.t.Helper()
-	f.env.ExecuteWorkflow(workflows.TransactionWorkflowName, workflows.TransactionInput{TransactionID: txID, InstanceID: "3010000024"})
+	f.env.ExecuteWorkflow(workflows.TransactionWorkflowName, workflows.TransactionInput{TransactionID: txID, InstanceID: f.instanceID})
 	require.True(f.t, f.env.IsWorkflowCompleted(), "workflow did not complete")
 	require.NoError(f.t, f.env.GetWorkflowError())
 	var res workflows.TransactionResult
@@ -284,7 +289,7 @@ func TestAppraisalHappyPath(t *testing.T) {
 
 	require.Equal(t, epc.StatusCompleted, res.ResponseStatus)
 	require.Len(t, f.p.events, 1)
-	require.Equal(t, workflows.PartnerEventScheduled, f.p.events[0].Type)
+	require.Equal(t, vocab.Default().Get(vocab.EventAppraisalScheduled), f.p.events[0].Type)
 	require.Contains(t, f.p.events[0].Comments, "12/01/2026 at 16:00 UTC")
 	last := f.p.patches[len(f.p.patches)-1]
 	require.Equal(t, epc.StatusCompleted, last.Status)
@@ -312,7 +317,7 @@ func TestInputRequiredThenResume(t *testing.T) {
 	require.Equal(t, []string{"processing", "inputRequired", "processing", "completed"}, f.statuses())
 	ir := f.p.patches[1]
 	require.Equal(t, []string{"loan.property.streetAddress", "loan.property.postalCode"}, []string{ir.Errors[0].FieldID, ir.Errors[1].FieldID})
-	require.Equal(t, workflows.CodeMissingInput, ir.Errors[0].Code)
+	require.Equal(t, vocab.Default().Get(vocab.ErrorMissingInput), ir.Errors[0].Code)
 }
 
 func TestInputRequiredDeadline(t *testing.T) {
@@ -321,7 +326,7 @@ func TestInputRequiredDeadline(t *testing.T) {
 	res := f.run()
 	require.Equal(t, epc.StatusFailed, res.ResponseStatus)
 	require.Equal(t, []string{"processing", "inputRequired", "failed"}, f.statuses())
-	require.Equal(t, workflows.CodeInputTimeout, res.Errors[0].Code)
+	require.Equal(t, vocab.Default().Get(vocab.ErrorInputTimeout), res.Errors[0].Code)
 	require.Equal(t, "loan.property.city", res.Errors[0].FieldID)
 }
 
@@ -341,7 +346,7 @@ func TestUnknownRequestTypeFails(t *testing.T) {
 	res := f.run()
 	require.Equal(t, epc.StatusFailed, res.ResponseStatus)
 	e := f.p.patches[len(f.p.patches)-1].Errors[0]
-	require.Equal(t, workflows.CodeUnsupportedType, e.Code)
+	require.Equal(t, vocab.Default().Get(vocab.ErrorUnsupportedRequestType), e.Code)
 	require.Equal(t, "request.type", e.FieldID)
 	require.Contains(t, e.Description, `"CreditReport"`)
 	require.Contains(t, e.Description, "Appraisal, FloodCertification")
@@ -354,7 +359,7 @@ func TestPermanentFailureRecordsFailed(t *testing.T) {
 	require.Equal(t, epc.StatusFailed, res.ResponseStatus)
 	last := f.p.patches[len(f.p.patches)-1]
 	require.Equal(t, epc.StatusFailed, last.Status)
-	require.Equal(t, workflows.CodeProcessingFailed, last.Errors[0].Code)
+	require.Equal(t, vocab.Default().Get(vocab.ErrorProcessingFailed), last.Errors[0].Code)
 	require.Contains(t, last.Errors[0].Description, "mimeType not allowed")
 	require.Equal(t, workflows.StageFailed, f.status().Stage)
 }
@@ -455,7 +460,7 @@ func TestValidatorsRejectBadActions(t *testing.T) {
 	require.ErrorContains(t, progEmpty.rejected, "text is required")
 	require.NoError(t, prog.rejected)
 	require.NoError(t, prog.err)
-	require.Equal(t, workflows.PartnerEventProgress, f.p.events[0].Type)
+	require.Equal(t, vocab.Default().Get(vocab.EventProgress), f.p.events[0].Type)
 }
 
 func TestWorkflowInputsCarryNoSecrets(t *testing.T) {

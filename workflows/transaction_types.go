@@ -6,6 +6,7 @@ import (
 	"github.com/epcflow/epcflow/activities"
 	"github.com/epcflow/epcflow/blobs"
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/vocab"
 )
 
 // The transaction flow's inputs, signals, operator actions, status and result.
@@ -14,7 +15,10 @@ import (
 // the transaction through activities.
 type TransactionInput struct {
 	TransactionID string `json:"transactionId"`
-	// InstanceID is the webhook's meta.instanceId (the lender's client id), when known.
+	// InstanceID is the first webhook's meta.instanceId, when it has one: the EPC instance the
+	// webhook comes from (ICE's Developer Connect docs: "the unique identifier of the
+	// Encompass environment"; in the Partner Connect examples, the product's name). It is
+	// not the lender's client id: that one is the transaction's clientId (Status.ClientID).
 	InstanceID string `json:"instanceId,omitempty"`
 	// InputDeadline bounds how long the workflow waits for the lender after inputRequired;
 	// zero means DefaultInputDeadline.
@@ -34,9 +38,12 @@ type Carried struct {
 	InputDeadline time.Time `json:"inputDeadline,omitempty"`
 	// Seen are the webhook dedup keys, oldest first; KnownEvents the transaction events read
 	// already; RequestDigests the digests of the request seen in reads.
-	Seen           []string `json:"seen,omitempty"`
-	KnownEvents    []string `json:"knownEvents,omitempty"`
-	RequestDigests []string `json:"requestDigests,omitempty"`
+	Seen []string `json:"seen,omitempty"`
+	// PartnerStatusKey is the vocabulary key of Status.PartnerStatus (absent from runs before
+	// the vocabulary: the key is then found by the default value).
+	PartnerStatusKey vocab.Key `json:"partnerStatusKey,omitempty"`
+	KnownEvents      []string  `json:"knownEvents,omitempty"`
+	RequestDigests   []string  `json:"requestDigests,omitempty"`
 }
 
 // DefaultInputDeadline is how long a lender has to answer inputRequired.
@@ -91,8 +98,12 @@ const (
 
 // Status is what the status query returns.
 type Status struct {
-	TransactionID   string                         `json:"transactionId"`
+	TransactionID string `json:"transactionId"`
+	// ClientID is the lender's client id, the transaction's clientId as read from EPC (the
+	// EpcClientId search attribute); InstanceID the EPC instance the first webhook named
+	// (TransactionInput.InstanceID).
 	ClientID        string                         `json:"clientId,omitempty"`
+	InstanceID      string                         `json:"instanceId,omitempty"`
 	Product         string                         `json:"product,omitempty"`
 	RequestType     string                         `json:"requestType,omitempty"`
 	LoanNumber      string                         `json:"loanNumber,omitempty"`

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/epcflow/epcflow/activities"
+	"github.com/epcflow/epcflow/vocab"
 )
 
 // What the Temporal UI and visibility show of a transaction: its search attributes (names in
@@ -24,7 +25,10 @@ func (s *txState) learn(ctx workflow.Context, info activities.TxInfo) {
 			upd = append(upd, key.ValueSet(v))
 		}
 	}
-	set(&s.st.ClientID, info.ClientID, SAClientID)
+	if info.ClientID != "" {
+		s.st.ClientID = info.ClientID
+		set(&s.clientSA, info.ClientID, SAClientID)
+	}
 	set(&s.st.Product, info.Product, SAProduct)
 	set(&s.st.RequestType, info.RequestType, SARequestType)
 	set(&s.st.LoanNumber, info.LoanNumber, SALoanNumber)
@@ -37,12 +41,15 @@ func (s *txState) learn(ctx workflow.Context, info activities.TxInfo) {
 	}
 }
 
-func (s *txState) setPartnerStatus(ctx workflow.Context, ps string) {
-	if s.st.PartnerStatus == ps {
+// setPartnerStatus records the partner status of key k; the upsert happens when the key
+// changes (keys, not values: see txState.partnerStatus).
+func (s *txState) setPartnerStatus(ctx workflow.Context, k vocab.Key) {
+	if s.partnerStatus == k {
 		return
 	}
-	s.st.PartnerStatus = ps
-	s.upsert(ctx, SAPartnerStatus.ValueSet(ps))
+	s.partnerStatus = k
+	s.st.PartnerStatus = s.word(k)
+	s.upsert(ctx, SAPartnerStatus.ValueSet(s.st.PartnerStatus))
 	s.details(ctx)
 }
 
@@ -102,6 +109,7 @@ func (s *txState) details(ctx workflow.Context) {
 	row("Product", st.RequestType)
 	row("Loan", st.LoanNumber)
 	row("Lender client", st.ClientID)
+	row("EPC instance", st.InstanceID)
 	row("Reference", st.ReferenceNumber)
 	row("Stage", st.Stage)
 	row("Waiting for", st.WaitingFor)

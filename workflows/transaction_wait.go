@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/epcflow/epcflow/activities"
+	"github.com/epcflow/epcflow/vocab"
 )
 
 // Waiting for someone outside the order: the lender's input, the operator's schedule and
@@ -162,7 +163,7 @@ func (s *txState) continueAsNew(ctx workflow.Context, at string) error {
 func (s *txState) carry(at string) *Carried {
 	c := &Carried{
 		Status: s.snapshot(), Order: s.order, At: at, InputAsked: s.inputAsked, InputDeadline: s.inputDeadline,
-		Seen: append([]string(nil), s.seenOrder...),
+		Seen: append([]string(nil), s.seenOrder...), PartnerStatusKey: s.partnerStatus,
 	}
 	// Sorted: map order is random, and the input is a command.
 	c.KnownEvents = slices.Sorted(maps.Keys(s.knownEvent))
@@ -174,6 +175,15 @@ func (s *txState) carry(at string) *Carried {
 func (s *txState) restore(ctx workflow.Context, c Carried) {
 	s.st = c.Status
 	s.st.Runs++
+	s.clientSA = c.Status.ClientID
+	s.partnerStatus = c.PartnerStatusKey
+	if s.partnerStatus == "" && s.st.PartnerStatus != "" {
+		// Carried by a run before the vocabulary, which sent the default values.
+		s.partnerStatus, _ = vocab.Default().KeyOf(vocab.StatusFailed, s.st.PartnerStatus)
+	}
+	if s.st.InstanceID == "" {
+		s.st.InstanceID = s.in.InstanceID // carried by a run before InstanceID was kept
+	}
 	s.order = c.Order
 	s.resume = c.At
 	s.inputAsked, s.inputDeadline = c.InputAsked, c.InputDeadline

@@ -10,6 +10,7 @@ import (
 
 	"github.com/epcflow/epcflow/activities"
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/vocab"
 	"github.com/epcflow/epcflow/workflows"
 )
 
@@ -178,7 +179,7 @@ func TestContinueAsNewKeepsTheInputDeadline(t *testing.T) {
 	var res workflows.TransactionResult
 	require.NoError(t, g.env.GetWorkflowResult(&res))
 	require.Equal(t, epc.StatusFailed, res.ResponseStatus)
-	require.Equal(t, workflows.CodeInputTimeout, res.Errors[0].Code)
+	require.Equal(t, vocab.Default().Get(vocab.ErrorInputTimeout), res.Errors[0].Code)
 	require.Equal(t, deadline, g.env.Now().UTC(), "failed at the first run's deadline")
 	require.Equal(t, []string{"failed"}, g.statuses())
 }

@@ -41,9 +41,8 @@ func benchSandbox(b *testing.B) (h http.Handler, txID, token string) {
 	}
 
 	rec = httptest.NewRecorder()
-	req = httptest.NewRequest(http.MethodPost, "/oauth2/v1/token", strings.NewReader("grant_type=client_credentials&scope=pc+pcapi"))
+	req = httptest.NewRequest(http.MethodPost, "/oauth2/v1/token", strings.NewReader("grant_type=client_credentials&scope=pc+pcapi&client_id="+sbtest.ClientID+"&client_secret="+sbtest.ClientSecret))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(sbtest.ClientID, sbtest.ClientSecret)
 	h.ServeHTTP(rec, req)
 	var tok struct {
 		AccessToken string `json:"access_token"`

@@ -46,6 +46,7 @@ import (
 
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/sandbox/internal/core"
+	"github.com/epcflow/epcflow/vocab"
 )
 
 // Defaults of the EPC emulator.
@@ -53,7 +54,7 @@ const (
 	// DefaultProduct is the product `epcflow dev` uses: entitled to CREATE_SERVICE_EVENTS for
 	// every request type.
 	DefaultProduct = "sandbox-product"
-	// DefaultLenderClientID is the lender's instance id (webhook meta.instanceId).
+	// DefaultLenderClientID is the lender's client id (the transaction's clientId, seed 002).
 	DefaultLenderClientID = "3010000024"
 	// defaultPartnerID is the partner id of products the sandbox creates.
 	defaultPartnerID = "99999999"
@@ -66,6 +67,12 @@ type Config struct {
 	ClientID, ClientSecret string // the only credentials the token endpoint accepts
 	SigningKey             string // signs the webhooks of products without a key of their own
 	TokenLifetime          time.Duration
+	// Vocabulary names the lender's events the emulator creates and the webhook signature
+	// header (the zero value: vocab.Default()).
+	Vocabulary vocab.Vocabulary
+	// OAuthAcceptBasic widens the token endpoint: HTTP Basic client authentication is
+	// accepted besides the form fields.
+	OAuthAcceptBasic bool
 }
 
 // EPC is the emulator. Its state lives in memory; Snapshot and Restore carry it over a

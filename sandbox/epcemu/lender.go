@@ -8,6 +8,7 @@ import (
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/sandbox/internal/core"
 	"github.com/epcflow/epcflow/schemas"
+	"github.com/epcflow/epcflow/vocab"
 )
 
 // Lender control routes. Fault rules touch them only when they name them.
@@ -256,7 +257,7 @@ func (e *EPC) patchRequest(w http.ResponseWriter, r *http.Request) error {
 		}
 		_ = json.Unmarshal(t.request["type"], &t.requestType)
 		e.addAttachments(t, atts, base)
-		return epc.Event{Text: "Transaction Request Updated", Type: epc.EventRequestUpdated, From: "System"}
+		return epc.Event{Text: "Transaction Request Updated", Type: e.cfg.Vocabulary.Get(vocab.EventRequestUpdated), From: "System"}
 	}, base)
 }
 
@@ -278,7 +279,7 @@ func (e *EPC) cancel(w http.ResponseWriter, r *http.Request) error {
 	base := e.rt.BaseURL(r)
 	return e.lenderChange(w, t, t.cancelError, func() epc.Event {
 		t.cancelRequested = true
-		return epc.Event{Text: "Transaction Request Canceled", Type: epc.EventRequestCanceled, From: t.lenderName(), Comments: comments}
+		return epc.Event{Text: "Transaction Request Canceled", Type: e.cfg.Vocabulary.Get(vocab.EventRequestCanceled), From: t.lenderName(), Comments: comments}
 	}, base)
 }
 

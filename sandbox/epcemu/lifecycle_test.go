@@ -8,6 +8,7 @@ import (
 
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/sandbox/internal/sbtest"
+	"github.com/epcflow/epcflow/vocab"
 )
 
 func TestLifecycleClosingStatuses(t *testing.T) {
@@ -88,7 +89,7 @@ func TestLenderCancel(t *testing.T) {
 		case h.Webhook().Meta.ResourceType == epc.ResourceTransaction && h.Webhook().EventType == epc.WebhookUpdated:
 			txHook = &h
 		case h.Webhook().Meta.ResourceType == epc.ResourceTransactionEvent:
-			if ev, err := e.Client.GetEvent(ctx, id, h.Webhook().Meta.ResourceID); err == nil && ev.Type == epc.EventRequestCanceled {
+			if ev, err := e.Client.GetEvent(ctx, id, h.Webhook().Meta.ResourceID); err == nil && ev.Type == vocab.Default().Get(vocab.EventRequestCanceled) {
 				evHook = &h
 				if ev.Comments != "Borrower withdrew" || ev.From != "Lender" {
 					t.Errorf("canceled event = %+v", ev)
@@ -151,7 +152,7 @@ func TestLenderRequestUpdate(t *testing.T) {
 	e.Hooks.Next(func(h sbtest.Message) bool {
 		return h.Webhook().Meta.ResourceType == epc.ResourceTransaction && h.Webhook().EventType == epc.WebhookUpdated && h.Webhook().Meta.ResourceID == id
 	})
-	e.WaitEvent(id, epc.EventRequestUpdated)
+	e.WaitEvent(id, vocab.Default().Get(vocab.EventRequestUpdated))
 }
 
 func TestEntitlements(t *testing.T) {

@@ -15,14 +15,17 @@ import (
 	"github.com/epcflow/epcflow/sandbox/internal/core"
 )
 
-// tokenScopes are the scope values the token endpoint grants; a request naming none gets both.
+// tokenScopes are the scope values a token request must name, both of them: ICE's
+// "Authentication & Authorization" page lists scope as required and says it "must be pc
+// pcapi" [doc].
 var tokenScopes = []string{"pc", "pcapi"}
 
 // tokens issues and checks OAuth2 access tokens (client-credentials grant).
 type tokens struct {
-	id, secret string
-	lifetime   time.Duration
-	now        func() time.Time
+	id, secret  string
+	acceptBasic bool
+	lifetime    time.Duration
+	now         func() time.Time
 
 	mu     sync.RWMutex
 	expiry map[string]time.Time
@@ -31,11 +34,12 @@ type tokens struct {
 
 func newTokens(cfg Config, now func() time.Time) *tokens {
 	return &tokens{
-		id:       cfg.ClientID,
-		secret:   cfg.ClientSecret,
-		lifetime: cfg.TokenLifetime,
-		now:      now,
-		expiry:   map[string]time.Time{},
+		id:          cfg.ClientID,
+		secret:      cfg.ClientSecret,
+		acceptBasic: cfg.OAuthAcceptBasic,
+		lifetime:    cfg.TokenLifetime,
+		now:         now,
+		expiry:      map[string]time.Time{},
 	}
 }
 
@@ -47,19 +51,23 @@ type oauthError struct {
 	Message     string `json:"message"`
 }
 
-func writeOAuthError(w http.ResponseWriter, status int, code, msg string) {
-	if status == http.StatusUnauthorized {
+func (tk *tokens) writeOAuthError(w http.ResponseWriter, status int, code, msg string) {
+	if status == http.StatusUnauthorized && tk.acceptBasic {
+		// Only where Basic is accepted: the header invites a client to send it.
 		w.Header().Set("WWW-Authenticate", `Basic realm="epc sandbox"`)
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	core.WriteJSON(w, status, oauthError{Error: code, Description: msg, Code: code, Message: msg})
 }
 
-// serveToken is POST /oauth2/v1/token: grant_type=client_credentials, client id and secret by
-// HTTP Basic or form fields. Errors never echo a secret.
+// serveToken is POST /oauth2/v1/token: grant_type=client_credentials, scope=pc pcapi, and the
+// client id and secret as the form fields client_id and client_secret, what every public
+// sample sends (ICE's .NET reference integration, the community epc-hello-world). HTTP Basic
+// is refused unless Config.OAuthAcceptBasic: the sandbox accepts only the default way of the
+// client, so that the tests prove it. Errors never echo a secret.
 func (tk *tokens) serveToken(w http.ResponseWriter, r *http.Request) {
 	if status, code, msg := tk.checkGrant(w, r); status != 0 {
-		writeOAuthError(w, status, code, msg)
+		tk.writeOAuthError(w, status, code, msg)
 		return
 	}
 	tok := rand.Text() + rand.Text()
@@ -101,23 +109,47 @@ func (tk *tokens) checkGrant(w http.ResponseWriter, r *http.Request) (status int
 		return http.StatusBadRequest, "unsupported_grant_type", "grant_type " + core.QuoteShort(gt) + " not supported: client_credentials only"
 	}
 	id, secret, basic := r.BasicAuth()
-	if !basic {
-		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	formID, formSecret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	switch {
+	case basic && !tk.acceptBasic:
+		return http.StatusUnauthorized, "invalid_client", "HTTP Basic client authentication is not accepted: send client_id and client_secret " +
+			"in the form body (epcflow worker: --epc-auth-style form, the default); the sandbox accepts Basic only with --oauth-accept-basic"
+	case basic && (formID != "" || formSecret != ""):
+		// RFC 6749 §2.3: a client must not use more than one authentication method.
+		return http.StatusBadRequest, "invalid_request", "client credentials sent twice (HTTP Basic and form fields): send them one way"
+	case !basic:
+		id, secret = formID, formSecret
 	}
 	if id == "" || secret == "" {
-		return http.StatusUnauthorized, "invalid_client", "client credentials required (HTTP Basic or client_id/client_secret form fields)"
+		return http.StatusUnauthorized, "invalid_client", "client credentials required: the form fields client_id and client_secret" + tk.basicHint()
 	}
 	idOK := subtle.ConstantTimeCompare([]byte(id), []byte(tk.id)) == 1
 	secretOK := subtle.ConstantTimeCompare([]byte(secret), []byte(tk.secret)) == 1
 	if !idOK || !secretOK {
 		return http.StatusUnauthorized, "invalid_client", "unknown client or wrong secret"
 	}
-	for _, s := range strings.Fields(r.PostForm.Get("scope")) {
+	scopes := strings.Fields(r.PostForm.Get("scope"))
+	if len(scopes) == 0 {
+		return http.StatusBadRequest, "invalid_scope", "scope required: \"pc pcapi\""
+	}
+	for _, s := range scopes {
 		if !slices.Contains(tokenScopes, s) {
 			return http.StatusBadRequest, "invalid_scope", "scope " + core.QuoteShort(s) + " not granted: scope must be \"pc pcapi\""
 		}
 	}
+	for _, want := range tokenScopes {
+		if !slices.Contains(scopes, want) {
+			return http.StatusBadRequest, "invalid_scope", "scope must name both pc and pcapi: \"pc pcapi\""
+		}
+	}
 	return 0, "", ""
+}
+
+func (tk *tokens) basicHint() string {
+	if tk.acceptBasic {
+		return " (or HTTP Basic)"
+	}
+	return ""
 }
 
 // check returns nil if r carries a live bearer token, else the 401 to answer.

@@ -12,33 +12,46 @@ import (
 	"time"
 
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/sandbox/internal/core"
 	"github.com/epcflow/epcflow/sandbox/internal/sbtest"
 )
 
 func TestTokenEndpoint(t *testing.T) {
-	e := newEnv(t)
-	form := "application/x-www-form-urlencoded"
+	const (
+		form  = "application/x-www-form-urlencoded"
+		creds = "&client_id=sandbox-client&client_secret=sandbox-secret"
+	)
+	basic := [2]string{sbtest.ClientID, sbtest.ClientSecret}
 	tests := []struct {
 		name        string
+		acceptBasic bool
 		body        string
 		contentType string
 		basic       [2]string
 		status      int
 		errCode     string
+		errHas      string
 	}{
-		{"basic auth", "grant_type=client_credentials&scope=pc+pcapi", form, [2]string{sbtest.ClientID, sbtest.ClientSecret}, 200, ""},
-		{"form credentials", "grant_type=client_credentials&scope=pc%20pcapi&client_id=sandbox-client&client_secret=sandbox-secret", form, [2]string{}, 200, ""},
-		{"no scope", "grant_type=client_credentials", form, [2]string{sbtest.ClientID, sbtest.ClientSecret}, 200, ""},
-		{"wrong secret", "grant_type=client_credentials", form, [2]string{sbtest.ClientID, "nope"}, 401, "invalid_client"},
-		{"unknown client", "grant_type=client_credentials", form, [2]string{"someone", sbtest.ClientSecret}, 401, "invalid_client"},
-		{"no credentials", "grant_type=client_credentials", form, [2]string{}, 401, "invalid_client"},
-		{"password grant", "grant_type=password&username=a&password=b", form, [2]string{sbtest.ClientID, sbtest.ClientSecret}, 400, "unsupported_grant_type"},
-		{"no grant type", "scope=pc", form, [2]string{sbtest.ClientID, sbtest.ClientSecret}, 400, "invalid_request"},
-		{"foreign scope", "grant_type=client_credentials&scope=pc+admin", form, [2]string{sbtest.ClientID, sbtest.ClientSecret}, 400, "invalid_scope"},
-		{"json body", `{"grant_type":"client_credentials"}`, "application/json", [2]string{sbtest.ClientID, sbtest.ClientSecret}, 415, "invalid_request"},
+		// What ICE's samples send, and the client's default: everything in the form body.
+		{"form credentials", false, "grant_type=client_credentials&scope=pc%20pcapi" + creds, form, [2]string{}, 200, "", ""},
+		{"scope in either order", false, "grant_type=client_credentials&scope=pcapi+pc" + creds, form, [2]string{}, 200, "", ""},
+		{"basic refused by default", false, "grant_type=client_credentials&scope=pc+pcapi", form, basic, 401, "invalid_client", "--oauth-accept-basic"},
+		{"basic accepted when widened", true, "grant_type=client_credentials&scope=pc+pcapi", form, basic, 200, "", ""},
+		{"basic and form at once", true, "grant_type=client_credentials&scope=pc+pcapi" + creds, form, basic, 400, "invalid_request", "one way"},
+		{"no scope", false, "grant_type=client_credentials" + creds, form, [2]string{}, 400, "invalid_scope", "scope required"},
+		{"pc alone", false, "grant_type=client_credentials&scope=pc" + creds, form, [2]string{}, 400, "invalid_scope", "both pc and pcapi"},
+		{"foreign scope", false, "grant_type=client_credentials&scope=pc+admin" + creds, form, [2]string{}, 400, "invalid_scope", "admin"},
+		{"wrong secret", false, "grant_type=client_credentials&scope=pc+pcapi&client_id=sandbox-client&client_secret=nope", form, [2]string{}, 401, "invalid_client", ""},
+		{"wrong secret, basic", true, "grant_type=client_credentials&scope=pc+pcapi", form, [2]string{sbtest.ClientID, "nope"}, 401, "invalid_client", ""},
+		{"unknown client", false, "grant_type=client_credentials&scope=pc+pcapi&client_id=someone&client_secret=sandbox-secret", form, [2]string{}, 401, "invalid_client", ""},
+		{"no credentials", false, "grant_type=client_credentials&scope=pc+pcapi", form, [2]string{}, 401, "invalid_client", "client_id and client_secret"},
+		{"password grant", false, "grant_type=password&username=a&password=b" + creds, form, [2]string{}, 400, "unsupported_grant_type", ""},
+		{"no grant type", false, "scope=pc" + creds, form, [2]string{}, 400, "invalid_request", ""},
+		{"json body", false, `{"grant_type":"client_credentials"}`, "application/json", [2]string{}, 415, "invalid_request", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(_ *core.Options, c *Config) { c.OAuthAcceptBasic = tc.acceptBasic })
 			req, _ := http.NewRequest(http.MethodPost, e.URL+"/oauth2/v1/token", strings.NewReader(tc.body))
 			req.Header.Set("Content-Type", tc.contentType)
 			if tc.basic[0] != "" {
@@ -66,8 +79,11 @@ func TestTokenEndpoint(t *testing.T) {
 				}
 				return
 			}
-			if body.Error != tc.errCode || body.Description == "" {
-				t.Errorf("error = %q (%q), want %q", body.Error, body.Description, tc.errCode)
+			if body.Error != tc.errCode || body.Description == "" || !strings.Contains(body.Description, tc.errHas) {
+				t.Errorf("error = %q (%q), want %q mentioning %q", body.Error, body.Description, tc.errCode, tc.errHas)
+			}
+			if got := resp.Header.Get("WWW-Authenticate"); (got != "") != (tc.status == 401 && tc.acceptBasic) {
+				t.Errorf("WWW-Authenticate = %q: a Basic challenge only where Basic is accepted", got)
 			}
 			if strings.Contains(string(rep.Body), sbtest.ClientSecret) || strings.Contains(string(rep.Body), "nope") {
 				t.Errorf("error body echoes a secret: %s", rep.Body)

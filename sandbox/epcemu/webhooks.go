@@ -7,6 +7,7 @@ import (
 
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/sandbox/internal/core"
+	"github.com/epcflow/epcflow/vocab"
 )
 
 // webhookRecord is what the sandbox remembers of one webhook (all copies). Guarded by the
@@ -48,15 +49,19 @@ func (e *EPC) notifyTransaction(t *txState, base, eventType string) {
 
 // notify queues one signed webhook to the partner and records it. Caller holds t.mu; the
 // delivery callbacks take it again later, from the delivery workers.
+//
+// As ICE's Partner Connect examples show it (epc/testdata/conformance): eventTime to the
+// second, meta.instanceId the product's name ("{{PRODUCT_NAME}}"), never the lender's client
+// id. The sandbox adds an eventId, as Developer Connect's webhooks carry one.
 func (e *EPC) notify(t *txState, base, eventType, resourceType, resourceID, ref string) {
 	wh := epc.Webhook{
 		EventID:   core.NewUUID(),
-		EventTime: e.now(),
+		EventTime: e.now().Truncate(time.Second),
 		EventType: eventType,
 		Meta: epc.WebhookMeta{
 			ResourceType: resourceType,
 			ResourceID:   resourceID,
-			InstanceID:   t.clientID,
+			InstanceID:   t.product.Name,
 			ResourceRef:  ref,
 		},
 	}
@@ -88,8 +93,8 @@ func (e *EPC) notify(t *txState, base, eventType, resourceType, resourceID, ref 
 // holds t.mu.
 func (e *EPC) delivery(t *txState, rec *webhookRecord) *core.Delivery {
 	header := http.Header{
-		"Content-Type":        {"application/json"},
-		"Elli-Signature":      {epc.Sign(t.product.SigningKey, rec.body)},
+		"Content-Type": {"application/json"},
+		http.CanonicalHeaderKey(e.cfg.Vocabulary.Get(vocab.WebhookSignatureHeader)): {epc.Sign(t.product.SigningKey, rec.body)},
 		"Elli-Environment":    {"prod"},
 		"Elli-Subscriptionid": {t.product.ID},
 	}

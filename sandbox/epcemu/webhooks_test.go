@@ -116,7 +116,8 @@ func TestWebhookContent(t *testing.T) {
 			t.Errorf("headers = %v", h.Header)
 		}
 		if !uuidRE.MatchString(h.Webhook().EventID) || h.Webhook().EventType != epc.WebhookCreated ||
-			h.Webhook().Meta.InstanceID != DefaultLenderClientID || h.Webhook().EventTime.IsZero() {
+			h.Webhook().Meta.InstanceID != tx.Product.Name || h.Webhook().EventTime.IsZero() ||
+			!h.Webhook().EventTime.Equal(h.Webhook().EventTime.Truncate(time.Second)) {
 			t.Errorf("webhook = %+v", h.Webhook())
 		}
 	}

@@ -54,6 +54,8 @@ type Config struct {
 	PartnerURL string // Create Package Events go to {PartnerURL}/v1/packages
 	// The signing settings, both directions [ours]; blank means the defaults above.
 	SubscriptionID, SigningKeyID, SigningSecret string
+	// Scheme is how requests are signed, both directions; the zero value is pos.DefaultScheme().
+	Scheme pos.Scheme
 }
 
 // WithDefaults fills in the signing settings; blank ids count as unset.
@@ -66,6 +68,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.SigningSecret == "" {
 		c.SigningSecret = DefaultSigningSecret
+	}
+	if c.Scheme == (pos.Scheme{}) {
+		c.Scheme = pos.DefaultScheme()
 	}
 	return c
 }
@@ -123,6 +128,9 @@ type posSession struct {
 func New(rt *core.Runtime, cfg Config) (*Framework, error) {
 	cfg = cfg.WithDefaults()
 	signer, err := pos.NewSigner(pos.DefaultEnvironment, cfg.SubscriptionID, cfg.SigningKeyID, cfg.SigningSecret)
+	if err == nil {
+		signer, err = signer.WithScheme(cfg.Scheme)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: POS signer: %w", err)
 	}

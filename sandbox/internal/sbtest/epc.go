@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -47,9 +48,8 @@ func NewHooks(t testing.TB) *Receiver { return NewReceiver(t, "/webhooks/epc", n
 func (e *EPC) Token() string {
 	e.T.Helper()
 	req, _ := http.NewRequest(http.MethodPost, e.URL+"/oauth2/v1/token",
-		strings.NewReader("grant_type=client_credentials&scope=pc+pcapi"))
+		strings.NewReader("grant_type=client_credentials&scope=pc+pcapi&client_id="+url.QueryEscape(ClientID)+"&client_secret="+url.QueryEscape(ClientSecret)))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(ClientID, ClientSecret)
 	resp, err := e.TS.Client().Do(req)
 	if err != nil {
 		e.T.Fatal(err)
