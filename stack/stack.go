@@ -92,6 +92,9 @@ type Config struct {
 	// MaxReportBytes and UploadTimeout bound a report delivery (zero: the api defaults).
 	MaxReportBytes int64
 	UploadTimeout  time.Duration
+	// RecordLocation writes where the parts listen into DataDir/stack.json while the stack
+	// runs (see ReadLocation), for `epcflow start` to find it; Close removes it.
+	RecordLocation bool
 	// TemporalLogLevel filters the embedded server's logs (default: warnings and errors).
 	TemporalLogLevel slog.Leveler
 	Logger           *slog.Logger
@@ -283,6 +286,13 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	}
 	if err := st.serve(apiLn, h, cfg.HTTP, log.With("component", "api")); err != nil {
 		return nil, err
+	}
+	if cfg.RecordLocation {
+		remove, err := recordLocation(cfg, st, portalDSN)
+		if err != nil {
+			return nil, err
+		}
+		st.onClose(remove) // first thing at Close: nobody is sent to a stack that is stopping
 	}
 	return st, nil
 }
