@@ -361,7 +361,7 @@ func Dial(ctx context.Context, hostPort, namespace string, log *slog.Logger, m *
 	o := client.Options{
 		HostPort:  hostPort,
 		Namespace: namespace,
-		Logger:    sdklog.NewStructuredLogger(log.With("component", "temporal-sdk")),
+		Logger:    sdklog.NewStructuredLogger(sdkLogger(log.With("component", "temporal-sdk"))),
 	}
 	if m != nil {
 		o.MetricsHandler = m.TemporalHandler()
