@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"time"
 
@@ -127,7 +128,7 @@ func startAction(ctx context.Context, e *env, t *stackTarget, action string, a s
 	switch action {
 	case "order":
 		if a.loanNumber == "" {
-			a.loanNumber = "CLI-" + time.Now().UTC().Format("20060102150405")
+			a.loanNumber = cliLoanNumber(time.Now())
 		}
 		req := demo.SampleOrder(a.reqType, a.loanNumber, a.street)
 		if a.noAddress {
@@ -200,6 +201,12 @@ func startAction(ctx context.Context, e *env, t *stackTarget, action string, a s
 		return out.Encode(st)
 	}
 	return nil
+}
+
+// cliLoanNumber is a loan number for an order placed without one: when, and a random part,
+// so that orders placed in the same second are told apart.
+func cliLoanNumber(now time.Time) string {
+	return fmt.Sprintf("CLI-%s-%04X", now.UTC().Format("20060102-150405"), rand.IntN(1<<16))
 }
 
 // portalAction runs the portal's own actions on the stack's portal database: a sign-in link

@@ -94,7 +94,12 @@ func TestStartFindsTheRunningStack(t *testing.T) {
 	if want := "start show --id tx-new --data-dir '" + s.dir + "'"; !strings.Contains(out, want) {
 		t.Errorf("order's follow-up %q lacks %q", out, want)
 	}
-	want := []string{"api GET /v1/transactions/tx-1", "sandbox POST /sandbox/epc/transactions"}
+	// A second order in the same second gets a loan number of its own.
+	_, again, _ := runCLI("start", "order", "--type", "Appraisal", "--data-dir", s.dir)
+	if loan := loanOf(t, out); loan == loanOf(t, again) {
+		t.Errorf("two orders with loan number %s", loan)
+	}
+	want := []string{"api GET /v1/transactions/tx-1", "sandbox POST /sandbox/epc/transactions", "sandbox POST /sandbox/epc/transactions"}
 	if strings.Join(s.calls, ",") != strings.Join(want, ",") {
 		t.Errorf("calls %v, want %v", s.calls, want)
 	}
@@ -104,6 +109,17 @@ func TestStartFindsTheRunningStack(t *testing.T) {
 	if code, out, errOut := runCLI("start", "show", "--id", "tx-1"); code != 0 {
 		t.Fatalf("show with EPCFLOW_DATA_DIR: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
+}
+
+// loanOf is the loan number `start order` printed.
+func loanOf(t *testing.T, out string) string {
+	t.Helper()
+	_, rest, ok := strings.Cut(out, "(loan ")
+	loan, _, ok2 := strings.Cut(rest, ")")
+	if !ok || !ok2 || loan == "" {
+		t.Fatalf("no loan number in %q", out)
+	}
+	return loan
 }
 
 // TestStartFlagsWin: --api and --sandbox name the parts instead of the record, even a stale one.
