@@ -15,12 +15,20 @@ import (
 
 // consoleFuncs are the templates' functions.
 var consoleFuncs = template.FuncMap{
-	"iso":        func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"iso":        formatISO,
 	"when":       func(t time.Time) string { return formatWhen(t, time.UTC) },
 	"bytes":      formatBytes,
 	"dollars":    formatDollars,
 	"stageTitle": stageTitle,
 	"orderURL":   orderURL,
+}
+
+// formatISO is a time for the page's script; empty for none, as formatWhen.
+func formatISO(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 // formatWhen is a time for people, in loc; the page's script rewrites it in the browser's

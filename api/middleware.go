@@ -75,9 +75,9 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// accessLog writes one line per request. Probes and scrapes are logged at Debug so they do
-// not drown the rest. Bodies, headers and query strings are never logged: they may carry
-// signatures, tokens or borrower data.
+// accessLog writes one line per request, at Info only when it is something to act on or
+// that changed something (see accessLevel). Bodies, headers and query strings are never
+// logged: they may carry signatures, tokens or borrower data.
 func (s *server) accessLog(c *gin.Context) {
 	start := time.Now()
 	c.Next()
@@ -95,17 +95,27 @@ func (s *server) accessLog(c *gin.Context) {
 		// Bounded: an error may quote what the client sent.
 		attrs = append(attrs, slog.String("error", truncate(c.Errors.Last().Error(), 1024)))
 	}
-	level := slog.LevelInfo
+	// LoggerFrom carries requestId, and transactionId when a handler set it.
+	LoggerFrom(c).LogAttrs(c.Request.Context(), accessLevel(c.Request.Method, route, status), "http request", attrs...)
+}
+
+// accessLevel keeps Info and above for what an operator acts on: failures (Error), refusals
+// (Warn) and requests that changed something (Info). Reads, the Temporal UI's payload
+// decoding, probes and scrapes, and a read of something that is not there (a poller waiting
+// for an order to appear) are Debug: the caller got its answer, and a quiet stack stays quiet.
+func accessLevel(method, route string, status int) slog.Level {
+	read := method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
 	switch {
 	case status >= 500:
-		level = slog.LevelError
+		return slog.LevelError
+	case status == http.StatusNotFound && read:
+		return slog.LevelDebug
 	case status >= 400:
-		level = slog.LevelWarn
-	case route == "/healthz" || route == "/readyz" || route == "/metrics":
-		level = slog.LevelDebug
+		return slog.LevelWarn
+	case read, route == "/codec/*op":
+		return slog.LevelDebug
 	}
-	// LoggerFrom carries requestId, and transactionId when a handler set it.
-	LoggerFrom(c).LogAttrs(c.Request.Context(), level, "http request", attrs...)
+	return slog.LevelInfo
 }
 
 // recovery turns a panic into a 500 that tells the client nothing about our internals; the

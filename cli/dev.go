@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/epcflow/epcflow/codec"
@@ -25,6 +26,7 @@ func runDev(ctx context.Context, e *env, args []string) error {
 		apiListen, sbListen, db, dataDir, token string
 		portalSecretFlag                        string
 		demoOn, encrypt                         bool
+		demoOrders                              int
 		codecKeys                               codecKeysFlag
 		webhookRetry, recheck                   time.Duration
 		logs                                    logging
@@ -36,13 +38,14 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	f.integer(&uiPort, "ui-port", "", 8233, "Temporal Web UI port (-1: no UI)")
 	f.str(&apiListen, "api-listen", "", "127.0.0.1:8080", "epcflow API address; the sandbox sends its webhooks here")
 	f.str(&sbListen, "sandbox-listen", "", "127.0.0.1:8090", "sandbox address")
-	f.str(&dataDir, "data-dir", "EPCFLOW_DATA_DIR", ".epcflow", "directory for the Temporal database and stored files")
+	dataDirFlag(f, &dataDir, "directory for the Temporal database, stored files, and where the parts listen (stack.json, for `epcflow start`)")
 	f.temporalDB(&db, "db", "EPCFLOW_TEMPORAL_DB", "", "Temporal `database`: a SQLite file (default <data-dir>/temporal.db), \":memory:\", or postgres://user[:password]@host[:port]/NAME (databases NAME and NAME_visibility, created when missing)")
 	f.secret(&token, "operator-token", "EPCFLOW_OPERATOR_TOKEN", "", "bearer token for the operator endpoints (empty: open, allowed only while --api-listen is a loopback address)")
 	f.boolean(&encrypt, "encrypt-payloads", true, "encrypt Temporal payloads (key: --codec-keys, else <data-dir>/codec-keys, generated at the first start; an ephemeral key with --db :memory:)")
 	codecKeys.register(f)
 	f.secret(&portalSecretFlag, "portal-secret", "EPCFLOW_PORTAL_SECRET", "", "portal secret deriving the invitation links (default: <data-dir>/portal-secret, generated at the first start; an ephemeral one with --db :memory:)")
-	f.boolean(&demoOn, "demo", true, "place demo orders and run a simulated appraiser")
+	f.boolean(&demoOn, "demo", true, "place demo orders (once per data directory) and run a simulated appraiser")
+	f.integer(&demoOrders, "demo-orders", "", 0, "place this many more demo orders of each product at this start, with new loan numbers")
 	f.duration(&webhookRetry, "webhook-retry-interval", "", 2*time.Second, "sandbox webhook retry interval (ICE uses 20s)")
 	recheckInterval(f, &recheck)
 	httpf.register(f, "")
@@ -56,6 +59,9 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	limits, err := httpf.limits()
 	if err != nil {
 		return err
+	}
+	if demoOrders < 0 {
+		return usageErr("--demo-orders %d: must not be negative", demoOrders)
 	}
 	if err := devserver.ValidateDBPath(db); err != nil {
 		return usageErr("--db: %v", err)
@@ -90,13 +96,32 @@ func runDev(ctx context.Context, e *env, args []string) error {
 		DataDir: dataDir, DBPath: db, TemporalPort: temporalPort, UIPort: uiPort, PortalSecret: portalSecret,
 		APIListen: apiListen, SandboxListen: sbListen, OperatorToken: token, Logger: log, CodecKeys: keys,
 		Sandbox: sandbox.Config{WebhookRetryInterval: webhookRetry, Vocabulary: words}, RecheckInterval: recheck, HTTP: limits,
+		RecordLocation: true,
 	})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 
-	w := e.stdout
+	d := &devDemo{
+		e: e, out: e.stdout, dataDir: dataDir, keep: db != devserver.MemoryDB, first: demoOn, more: demoOrders,
+		apiURL: st.APIURL, sbURL: st.SandboxURL, consoleURL: st.APIURL + "/console/", token: token, log: log,
+		tokenNotExported: token != "" && e.getenv("EPCFLOW_OPERATOR_TOKEN") == "",
+	}
+	d.printf("%s", devBanner(e, st, db, dataDir, keys, keyFile, d.tokenNotExported))
+	if demoOn || demoOrders > 0 {
+		go d.run(ctx)
+	}
+	<-ctx.Done()
+	d.printf("\nepcflow dev: shutting down\n")
+	return nil
+}
+
+// devBanner says where each part listens and what to run next, in commands that work as
+// printed.
+func devBanner(e *env, st *stack.Stack, db, dataDir string, keys *codec.Keyring, keyFile string, tokenNotExported bool) string {
+	var b strings.Builder
+	w := &b
 	fmt.Fprintln(w, "\nepcflow dev is running:")
 	fmt.Fprintf(w, "  Temporal frontend  %s (namespace %s)\n", st.Server.FrontendAddress(), st.Server.Namespace())
 	if u := st.Server.UIURL(); u != "" {
@@ -113,26 +138,13 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	default:
 		fmt.Fprintf(w, "  payloads           encrypted, key %s (%s); codec server for the UI and CLI: %s/codec\n", keys.PrimaryID(), keyFile, st.APIURL)
 	}
-	fmt.Fprintf(w, "\nPlace an order:  go run . start order --type FloodCertification --sandbox %s\n", st.SandboxURL)
-	fmt.Fprintln(w, "Stop with Ctrl-C; in-flight orders carry on at the next start.")
-
-	if demoOn {
-		go func() {
-			ids, err := demo.Run(ctx, demo.Config{
-				Lender: demo.NewLender(st.SandboxURL), Operator: demoOperator(st.APIURL, token), Logger: log,
-			})
-			if err != nil && ctx.Err() == nil {
-				log.Warn("demo stopped", "error", err)
-				return
-			}
-			if ctx.Err() == nil {
-				fmt.Fprintf(w, "demo: %d orders placed and worked; one Appraisal is left waiting for the appraiser\n", len(ids))
-			}
-		}()
+	fmt.Fprintf(w, "  where they listen  %s (read by `start`)\n", filepath.Join(dataDir, stack.LocationFile))
+	fmt.Fprintf(w, "\nPlace an order:  %s\n", e.command(dataDir, "start", "order", "--type", "FloodCertification"))
+	if tokenNotExported {
+		fmt.Fprintln(w, "(`start`'s operator actions need EPCFLOW_OPERATOR_TOKEN exported in their shell: the API wants the operator token)")
 	}
-	<-ctx.Done()
-	fmt.Fprintln(w, "\nepcflow dev: shutting down")
-	return nil
+	fmt.Fprintln(w, "Stop with Ctrl-C; in-flight orders carry on at the next start.")
+	return b.String()
 }
 
 // demoOperator is the demo's simulated appraiser, named as such in what it does.

@@ -24,6 +24,28 @@ type Config struct {
 	// LeaveOpen is how many Appraisals the appraiser leaves waiting, so the UI shows work in
 	// flight (default 1).
 	LeaveOpen int
+	// FirstFlood and FirstAppraisal number the first loan of each product (DEMO-FLOOD-001 …;
+	// default 1): a later batch on the same stack continues where the last one stopped.
+	FirstFlood, FirstAppraisal int
+	// Placed, when set, is told the orders once they are all placed, before the appraiser
+	// works them.
+	Placed func([]Placed)
+}
+
+// Placed is an order the demo placed.
+type Placed struct {
+	ID, LoanNumber, RequestType string
+	// Worked: the simulated appraiser works it (FloodCertifications work themselves); an
+	// Appraisal left open waits for the operator.
+	Worked bool
+}
+
+// LoanNumber is the demo's loan number n of a product.
+func LoanNumber(requestType string, n int) string {
+	if requestType == workflows.TypeAppraisal {
+		return fmt.Sprintf("DEMO-APPR-%03d", n)
+	}
+	return fmt.Sprintf("DEMO-FLOOD-%03d", n)
 }
 
 // Run places the demo orders and plays the appraiser until every order it works is done or
@@ -41,38 +63,52 @@ func Run(ctx context.Context, cfg Config) ([]string, error) {
 	if cfg.LeaveOpen == 0 {
 		cfg.LeaveOpen = 1
 	}
+	cfg.FirstFlood, cfg.FirstAppraisal = max(cfg.FirstFlood, 1), max(cfg.FirstAppraisal, 1)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	var ids []string
+	var placed []Placed
+	var work []Placed
 	var wg sync.WaitGroup
 	streets := []string{"4430 Rosewood Dr", "1 Harbor Way", "77 Levee Rd", "12 Hilltop Ct", "950 Bay St", "5 River Bend"}
 	for i := range cfg.Floods {
-		o, err := cfg.Lender.PlaceOrder(ctx, SampleOrder(workflows.TypeFloodCertification, fmt.Sprintf("DEMO-FLOOD-%03d", i+1), streets[i%len(streets)]))
+		loan := LoanNumber(workflows.TypeFloodCertification, cfg.FirstFlood+i)
+		o, err := cfg.Lender.PlaceOrder(ctx, SampleOrder(workflows.TypeFloodCertification, loan, streets[i%len(streets)]))
 		if err != nil {
 			return ids, fmt.Errorf("place flood order: %w", err)
 		}
 		ids = append(ids, o.ID)
+		placed = append(placed, Placed{ID: o.ID, LoanNumber: loan, RequestType: workflows.TypeFloodCertification, Worked: true})
 		log.Info("demo: flood order placed", "transactionId", o.ID)
 	}
 	for i := range cfg.Appraisals {
-		o, err := cfg.Lender.PlaceOrder(ctx, SampleOrder(workflows.TypeAppraisal, fmt.Sprintf("DEMO-APPR-%03d", i+1), streets[(i+3)%len(streets)]))
+		loan := LoanNumber(workflows.TypeAppraisal, cfg.FirstAppraisal+i)
+		o, err := cfg.Lender.PlaceOrder(ctx, SampleOrder(workflows.TypeAppraisal, loan, streets[(i+3)%len(streets)]))
 		if err != nil {
 			return ids, fmt.Errorf("place appraisal order: %w", err)
 		}
 		ids = append(ids, o.ID)
 		log.Info("demo: appraisal order placed", "transactionId", o.ID)
-		if i >= cfg.Appraisals-cfg.LeaveOpen {
-			continue // left waiting for the appraiser, to show an order in flight
+		// The last ones are left waiting for the appraiser, to show an order in flight.
+		p := Placed{ID: o.ID, LoanNumber: loan, RequestType: workflows.TypeAppraisal, Worked: i < cfg.Appraisals-cfg.LeaveOpen}
+		placed = append(placed, p)
+		if p.Worked {
+			work = append(work, p)
 		}
+	}
+	if cfg.Placed != nil {
+		cfg.Placed(placed)
+	}
+	for i, p := range work {
 		wg.Add(1)
-		go func(id string, n int) {
+		go func() {
 			defer wg.Done()
-			if err := Appraise(ctx, cfg.Operator, id, cfg.ScheduleAfter, cfg.DeliverAfter, int64(400000+25000*n)); err != nil && ctx.Err() == nil {
-				log.Warn("demo appraiser", "transactionId", id, "error", err)
+			if err := Appraise(ctx, cfg.Operator, p.ID, cfg.ScheduleAfter, cfg.DeliverAfter, int64(400000+25000*i)); err != nil && ctx.Err() == nil {
+				log.Warn("demo appraiser", "transactionId", p.ID, "error", err)
 			}
-		}(o.ID, i)
+		}()
 	}
 	wg.Wait()
 	return ids, nil

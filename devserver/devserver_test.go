@@ -146,6 +146,27 @@ func TestInMemoryServerRunsWorkflowsAndServesUI(t *testing.T) {
 	})
 }
 
+// TestOpeningAHistoryInTheUIIsQuiet: the UI reads histories in pages of 1,000 events, more
+// than the frontend serves at once; the frontend's warning about it is nothing anyone can act
+// on, so it stays out of the log at Warn.
+func TestOpeningAHistoryInTheUIIsQuiet(t *testing.T) {
+	logs := &testkit.Logs{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	s := startServer(t, devserver.Config{DBPath: devserver.MemoryDB, Logger: logger})
+	c := dial(t, s, testkit.Logger(t, slog.LevelWarn))
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "opened-in-the-ui", TaskQueue: taskQueue}, greetWorkflow, "ui")
+	require.NoError(t, err)
+	// The UI's own calls when it opens a workflow's history.
+	for _, route := range []string{"history", "history-reverse"} {
+		httpGet(t, fmt.Sprintf("%s/api/v1/namespaces/%s/workflows/%s/%s?execution.runId=%s&waitNewEvent=false&maximumPageSize=1000",
+			s.UIURL(), s.Namespace(), run.GetID(), route, run.GetRunID()))
+	}
+	assert.NotContains(t, logs.String(), "GetHistory page size", "warnings logged: %s", logs.String())
+}
+
 func httpGet(t *testing.T, url string) string {
 	t.Helper()
 	resp, err := http.Get(url)

@@ -107,6 +107,7 @@ func (s serverLogger) With(tags ...tag.Tag) log.Logger {
 }
 
 func (s serverLogger) log(level slog.Level, msg string, tags []tag.Tag) {
+	level = serverMessageLevel(level, msg)
 	ctx := context.Background()
 	if !s.l.Enabled(ctx, level) {
 		return
@@ -119,4 +120,16 @@ func (s serverLogger) log(level slog.Level, msg string, tags []tag.Tag) {
 		attrs = append(attrs, slog.Any(t.Key(), t.Value()))
 	}
 	s.l.LogAttrs(ctx, level, msg, attrs...)
+}
+
+// serverMessageLevel lowers to Debug the server's warnings that this process's own parts
+// provoke in normal use and nobody can act on: the Temporal UI asks for history pages of 1,000
+// events, above the frontend's fixed 256, and the frontend warns and serves 256 (each time a
+// history is opened).
+func serverMessageLevel(level slog.Level, msg string) slog.Level {
+	switch msg {
+	case "GetHistory page size is larger than threshold":
+		return slog.LevelDebug
+	}
+	return level
 }

@@ -93,6 +93,9 @@ type Config struct {
 	// MaxReportBytes and UploadTimeout bound a report delivery (zero: the api defaults).
 	MaxReportBytes int64
 	UploadTimeout  time.Duration
+	// RecordLocation writes where the parts listen into DataDir/stack.json while the stack
+	// runs (see ReadLocation), for `epcflow start` to find it; Close removes it.
+	RecordLocation bool
 	// TemporalLogLevel filters the embedded server's logs (default: warnings and errors).
 	TemporalLogLevel slog.Leveler
 	Logger           *slog.Logger
@@ -287,6 +290,13 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	if err := st.serve(apiLn, h, cfg.HTTP, log.With("component", "api")); err != nil {
 		return nil, err
 	}
+	if cfg.RecordLocation {
+		remove, err := recordLocation(cfg, st, portalDSN)
+		if err != nil {
+			return nil, err
+		}
+		st.onClose(remove) // first thing at Close: nobody is sent to a stack that is stopping
+	}
 	return st, nil
 }
 
@@ -354,7 +364,7 @@ func Dial(ctx context.Context, hostPort, namespace string, log *slog.Logger, m *
 	o := client.Options{
 		HostPort:  hostPort,
 		Namespace: namespace,
-		Logger:    sdklog.NewStructuredLogger(log.With("component", "temporal-sdk")),
+		Logger:    sdklog.NewStructuredLogger(sdkLogger(log.With("component", "temporal-sdk"))),
 	}
 	if m != nil {
 		o.MetricsHandler = m.TemporalHandler()

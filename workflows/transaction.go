@@ -222,7 +222,7 @@ func (s *txState) acknowledge(ctx workflow.Context) error {
 		return err
 	}
 	s.learn(ctx, out.Info)
-	return s.canceledBefore(out.Info.CanceledEventID)
+	return s.canceledBefore(ctx, out.Info.CanceledEventID)
 }
 
 // gather reads the order and checks the lender user's credentials.
@@ -238,7 +238,7 @@ func (s *txState) gather(ctx workflow.Context) error {
 	if o.Closed() {
 		return errClosedElsewhere
 	}
-	if err := s.canceledBefore(o.CanceledEventID); err != nil {
+	if err := s.canceledBefore(ctx, o.CanceledEventID); err != nil {
 		return err
 	}
 	if !o.CredentialsValid {

@@ -43,7 +43,7 @@ func (s *txState) refresh(ctx workflow.Context) {
 				s.log.Warn("reading transaction after webhook failed", "error", err)
 				return
 			}
-			s.observe(snap)
+			s.observe(gctx, snap)
 			if !s.refreshDirty || s.st.Closed || s.cancelRequested {
 				return
 			}
@@ -53,21 +53,22 @@ func (s *txState) refresh(ctx workflow.Context) {
 
 // canceledBefore stops the work when a read of the transaction already holds the
 // cancellation event (eventID not empty).
-func (s *txState) canceledBefore(eventID string) error {
+func (s *txState) canceledBefore(ctx workflow.Context, eventID string) error {
 	if eventID == "" {
 		return nil
 	}
-	s.requestCancel(eventID, "")
+	s.requestCancel(ctx, eventID, "")
 	return workflow.ErrCanceled
 }
 
-// requestCancel records the lender's request and stops the work.
-func (s *txState) requestCancel(eventID, comments string) {
+// requestCancel records the lender's request, at the workflow's time of learning it, and
+// stops the work.
+func (s *txState) requestCancel(ctx workflow.Context, eventID, comments string) {
 	if s.cancelRequested || s.st.Closed {
 		return
 	}
 	s.cancelRequested = true
-	s.addEvent(EventRecord{ID: eventID, Type: s.word(vocab.EventRequestCanceled), Text: "Lender canceled the request", Comments: comments})
+	s.addEvent(EventRecord{ID: eventID, Type: s.word(vocab.EventRequestCanceled), Text: "Lender canceled the request", Comments: comments, At: workflow.Now(ctx)})
 	s.log.Info("lender canceled the request", "eventId", eventID)
 	if s.cancelWork != nil {
 		s.cancelWork()

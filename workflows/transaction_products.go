@@ -204,11 +204,15 @@ func announceSchedule(ctx workflow.Context, s *txState, sch ScheduleInput) error
 	return err
 }
 
-// appraisalDelivery is what the lender gets for the delivered report.
+// appraisalDelivery is what the lender gets for the delivered report. A delivery that does
+// not say when the appraisal was completed is dated now, and the order's report says so.
 func appraisalDelivery(ctx workflow.Context, s *txState, d DeliverInput) Delivery {
 	completed := d.CompletedAt
 	if completed.IsZero() {
 		completed = workflow.Now(ctx)
+		if s.st.Report != nil && s.st.Report.CompletedAt.IsZero() {
+			s.st.Report.CompletedAt = completed
+		}
 	}
 	appraisalType := d.AppraisalType
 	if appraisalType == "" {

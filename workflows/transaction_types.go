@@ -35,7 +35,7 @@ type Carried struct {
 	At string `json:"at"`
 	// InputAsked and InputDeadline: the lender was asked for input, and has until then.
 	InputAsked    bool      `json:"inputAsked,omitempty"`
-	InputDeadline time.Time `json:"inputDeadline,omitempty"`
+	InputDeadline time.Time `json:"inputDeadline,omitzero"`
 	// Seen are the webhook dedup keys, oldest first; KnownEvents the transaction events read
 	// already; RequestDigests the digests of the request seen in reads.
 	Seen []string `json:"seen,omitempty"`
@@ -152,7 +152,7 @@ type EventRecord struct {
 	Type     string    `json:"type"`
 	Text     string    `json:"text,omitempty"`
 	Comments string    `json:"comments,omitempty"`
-	At       time.Time `json:"at"`
+	At       time.Time `json:"at,omitzero"`
 	// Actor is the operator who had the event posted, when one did.
 	Actor string `json:"actor,omitempty"`
 }
@@ -174,7 +174,7 @@ type DeliverInput struct {
 	// AppraisedValue is the appraised value in whole dollars.
 	AppraisedValue int64     `json:"appraisedValue"`
 	AppraisalType  string    `json:"appraisalType,omitempty"`
-	CompletedAt    time.Time `json:"completedAt,omitempty"`
+	CompletedAt    time.Time `json:"completedAt,omitzero"`
 	Comments       string    `json:"comments,omitempty"`
 	// Actor: see ScheduleInput.
 	Actor string `json:"actor,omitempty"`

@@ -126,17 +126,17 @@ func (s *txState) recheck(ctx workflow.Context) {
 		return
 	}
 	s.st.Rechecks++
-	s.observe(snap)
+	s.observe(ctx, snap)
 }
 
 // observe takes in a read of the transaction: the events it holds, the lender's cancellation
 // and, from changeWebhookPath on, a change of the request.
-func (s *txState) observe(snap activities.TxSnapshot) {
+func (s *txState) observe(ctx workflow.Context, snap activities.TxSnapshot) {
 	for _, id := range snap.EventIDs {
 		s.knownEvent[id] = true
 	}
 	if snap.CanceledEventID != "" {
-		s.requestCancel(snap.CanceledEventID, snap.CancelComments)
+		s.requestCancel(ctx, snap.CanceledEventID, snap.CancelComments)
 	}
 	if s.v >= 1 && snap.RequestDigest != "" && !s.requestDigests[snap.RequestDigest] {
 		s.requestDigests[snap.RequestDigest] = true
