@@ -233,7 +233,13 @@ func (h *deliveryRoutes) open(c *gin.Context) {
 		abort(c, http.StatusBadGateway, CodeUpstream, "the Delivery Room is unavailable; try again shortly")
 		return
 	}
-	h.signalOpened(ctx, log, pkg.Key, recipientID, user.ID)
+	if !h.signalOpened(ctx, log, pkg.Key, recipientID, user.ID) {
+		// The workflow must learn of the open, or the package waits for it until it expires.
+		// The session just created is never shown: its URL expires unused within seconds,
+		// and the person's next try creates another.
+		unavailable(c, "1", "the portal is unavailable; try again shortly")
+		return
+	}
 	log.Info("delivery room session created", slog.String("session", sess.SessionID))
 	c.Header("Cache-Control", "no-store")
 	c.Header("Referrer-Policy", "no-referrer")
@@ -275,17 +281,21 @@ func (h *deliveryRoutes) signOut(c *gin.Context) {
 	c.Data(http.StatusOK, "text/html; charset=utf-8", []byte(signedOutPage))
 }
 
-// signalOpened tells the package workflow; a failure is logged only: the person is already
-// in, and a finished workflow (expired, or all opened) has nothing left to learn.
-func (h *deliveryRoutes) signalOpened(ctx context.Context, log *slog.Logger, key, recipientID, userID string) {
+// signalOpened tells the package workflow, and reports whether the person may go in: yes
+// once the workflow has the signal, or when it has finished (expired, or all opened: it has
+// nothing left to learn); no when Temporal could not take the signal now.
+func (h *deliveryRoutes) signalOpened(ctx context.Context, log *slog.Logger, key, recipientID, userID string) bool {
 	sctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	err := h.cfg.Engine.SignalPackageOpened(sctx, key, workflows.RecipientOpened{RecipientID: recipientID, UserID: userID})
 	switch {
 	case err == nil:
+		return true
 	case errors.Is(err, starter.ErrNotFound):
 		log.Info("package workflow already finished; open not recorded")
+		return true
 	default:
-		log.Warn("signal package workflow failed", slog.String("error", err.Error()))
+		log.Warn("signal package workflow failed; the open is refused for now", slog.String("error", err.Error()))
+		return false
 	}
 }

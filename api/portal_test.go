@@ -18,13 +18,15 @@ import (
 	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/portal"
 	"github.com/epcflow/epcflow/pos"
+	"github.com/epcflow/epcflow/starter"
 	"github.com/epcflow/epcflow/workflows"
 )
 
 // fakePackages stands in for Temporal on the delivery routes.
 type fakePackages struct {
-	mu     sync.Mutex
-	opened []workflows.RecipientOpened
+	mu        sync.Mutex
+	opened    []workflows.RecipientOpened
+	signalErr error // what SignalPackageOpened answers, when set
 }
 
 func (f *fakePackages) StartPackage(context.Context, workflows.PackageInput) error { return nil }
@@ -32,6 +34,9 @@ func (f *fakePackages) StartPackage(context.Context, workflows.PackageInput) err
 func (f *fakePackages) SignalPackageOpened(_ context.Context, _ string, sig workflows.RecipientOpened) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.signalErr != nil {
+		return f.signalErr
+	}
 	f.opened = append(f.opened, sig)
 	return nil
 }
@@ -246,6 +251,30 @@ func TestPortalOpensOnlyForTheInvitedUser(t *testing.T) {
 	require.Equal(t, refusal, rec.Body.String())
 	// Ann's own package opens.
 	require.Equal(t, http.StatusFound, p.get(t, OpenURLPath("pkg-a", "r1"), ann.Value).Code)
+}
+
+// TestPortalOpenWaitsForTheWorkflow: an open the package workflow cannot be told of now
+// (Temporal restarting) is not let through, or the package would wait for it until it
+// expires; the person's next try goes in.
+func TestPortalOpenWaitsForTheWorkflow(t *testing.T) {
+	p := newPortalAPI(t)
+	_, links := p.postPackage(t, event("pkg-1", recipient("r1", "ann@example.com")))
+	ck, _ := p.signIn(t, links["r1"])
+
+	p.engine.mu.Lock()
+	p.engine.signalErr = fmt.Errorf("%w: frontend restarting", starter.ErrUnavailable)
+	p.engine.mu.Unlock()
+	rec := p.get(t, OpenURLPath("pkg-1", "r1"), ck.Value)
+	require.Equal(t, http.StatusServiceUnavailable, rec.Code, rec.Body.String())
+	require.Empty(t, rec.Header().Get("Location"), "the session's URL is not shown")
+	require.NotEmpty(t, rec.Header().Get("Retry-After"))
+
+	p.engine.mu.Lock()
+	p.engine.signalErr = nil
+	p.engine.mu.Unlock()
+	rec = p.get(t, OpenURLPath("pkg-1", "r1"), ck.Value)
+	require.Equal(t, http.StatusFound, rec.Code, rec.Body.String())
+	require.Len(t, p.engine.opened, 1)
 }
 
 func TestPortalRefusalsAreLimitedAndLogged(t *testing.T) {

@@ -125,9 +125,7 @@ func (d *devDemo) run(ctx context.Context) {
 // stillWaiting names the Appraisals an earlier start left for the operator that still wait.
 func (d *devDemo) stillWaiting(ctx context.Context, op *demo.Operator, waiting []demo.Placed) {
 	for _, p := range waiting {
-		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		st, err := op.Status(qctx, p.ID)
-		cancel()
+		st, err := d.statusSoon(ctx, op, p.ID)
 		if err != nil {
 			d.log.Debug("demo: status of a waiting order", "transactionId", p.ID, "error", err)
 			continue
@@ -139,6 +137,29 @@ func (d *devDemo) stillWaiting(ctx context.Context, op *demo.Operator, waiting [
 		default:
 			d.waiting(p, workflows.StageAwaitSchedule)
 		}
+	}
+}
+
+// statusSoon reads an order's status, asking again while the stack is still starting: just
+// after a restart the query waits for a worker to rebuild the workflow, which on a busy
+// machine can outlast one try.
+func (d *devDemo) statusSoon(ctx context.Context, op *demo.Operator, id string) (workflows.Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	wait := 250 * time.Millisecond
+	for {
+		qctx, qcancel := context.WithTimeout(ctx, 10*time.Second)
+		st, err := op.Status(qctx, id)
+		qcancel()
+		if err == nil {
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return st, err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
 	}
 }
 
