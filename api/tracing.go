@@ -21,7 +21,7 @@ func serverSpans(tp trace.TracerProvider) gin.HandlerFunc {
 	return otelgin.Middleware("epcflow-api",
 		otelgin.WithTracerProvider(tp),
 		otelgin.WithPropagators(propagation.NewCompositeTextMapPropagator()), // reads nothing
-		otelgin.WithMeterProvider(metricnoop.NewMeterProvider()),            // /metrics has ours
+		otelgin.WithMeterProvider(metricnoop.NewMeterProvider()),             // /metrics has ours
 		otelgin.WithGinFilter(func(c *gin.Context) bool {
 			switch c.FullPath() {
 			case "/healthz", "/readyz", "/metrics":

@@ -123,11 +123,7 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer tr.stop()
-	traceTemporal, err := tr.dialOption()
-	if err != nil {
-		return err
-	}
-	c, m, _, err := tf.connect(ctx, log, &codecKeys, traceTemporal)
+	c, m, _, err := tf.connect(ctx, log, &codecKeys, tr.temporal)
 	if err != nil {
 		return err
 	}
@@ -272,11 +268,7 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer tr.stop()
-	traceTemporal, err := tr.dialOption()
-	if err != nil {
-		return err
-	}
-	c, m, ring, err := tf.connect(ctx, log, &codecKeys, traceTemporal)
+	c, m, ring, err := tf.connect(ctx, log, &codecKeys, tr.temporal)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,8 @@ import (
 type tracer struct {
 	t   *tracing.Tracing
 	log *slog.Logger
+	// temporal traces the Temporal client and the workers built from it (a no-op when off).
+	temporal stack.DialOption
 }
 
 // startTracing sets up tracing for the process; service is its default service.name.
@@ -25,22 +27,17 @@ func startTracing(ctx context.Context, e *env, service string, log *slog.Logger)
 	if err != nil {
 		return nil, usageErr("%v", err)
 	}
-	if t.Provider() != nil {
-		log.Info("tracing on", "service", service, "exporters", t.Exporters)
-	}
-	return &tracer{t: t, log: log}, nil
-}
-
-func (t *tracer) provider() trace.TracerProvider { return t.t.Provider() }
-
-// dialOption traces the Temporal client and the workers built from it.
-func (t *tracer) dialOption() (stack.DialOption, error) {
-	i, err := traced.Interceptor(t.provider())
+	i, err := traced.Interceptor(t.Provider())
 	if err != nil {
 		return nil, err
 	}
-	return stack.WithInterceptor(i), nil
+	if t.Provider() != nil {
+		log.Info("tracing on", "service", service, "exporters", t.Exporters)
+	}
+	return &tracer{t: t, log: log, temporal: stack.WithInterceptor(i)}, nil
 }
+
+func (t *tracer) provider() trace.TracerProvider { return t.t.Provider() }
 
 // stop sends the spans still buffered, waiting a few seconds at most for the collector.
 func (t *tracer) stop() {
