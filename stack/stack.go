@@ -134,9 +134,10 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		cfg.DBPath = filepath.Join(cfg.DataDir, "temporal.db")
 	}
 	st = &Stack{Metrics: metrics.New()}
+	started := st // a failed return sets st to nil before this runs
 	defer func() {
 		if err != nil {
-			_ = st.Close()
+			_ = started.Close()
 		}
 	}()
 
