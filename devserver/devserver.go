@@ -37,7 +37,9 @@ const clusterName = "active"
 // settings here (internal/tracing): it would refuse to start on a value epcflow takes
 // (OTEL_TRACES_EXPORTER=console, http/protobuf) and export its own spans, polls included,
 // which join none of epcflow's traces.
-var withoutSpanExport = fx.Options(temporal.TopLevelModule, fx.Decorate(func() []otelsdktrace.SpanExporter { return nil }))
+func withoutSpanExport() fx.Option {
+	return fx.Options(temporal.TopLevelModule, fx.Decorate(func() []otelsdktrace.SpanExporter { return nil }))
+}
 
 // Server is a running dev server. Stop it when done.
 type Server struct {
@@ -109,7 +111,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		primitives.MatchingService: matchingPort,
 		primitives.WorkerService:   workerPort,
 	}
-	s.temporal, err = temporal.NewServerFx(withoutSpanExport,
+	s.temporal, err = temporal.NewServerFx(withoutSpanExport(),
 		temporal.WithConfig(serverConfig(cfg, stores, s.frontendAddr, s.httpAddr, svcPorts)),
 		temporal.ForServices(temporal.DefaultServices),
 		// One process hosts every service: fixed membership instead of ringpop.
