@@ -26,6 +26,7 @@ import (
 	"github.com/epcflow/epcflow/accounts"
 	"github.com/epcflow/epcflow/blobs"
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/internal/traced"
 	"github.com/epcflow/epcflow/vocab"
 )
 
@@ -83,7 +84,8 @@ func (a *Transaction) logger(ctx context.Context, txID string) *slog.Logger {
 		info := activity.GetInfo(ctx)
 		attrs = append(attrs, "activity", info.ActivityType.Name, "attempt", info.Attempt, "workflowId", info.WorkflowExecution.ID)
 	}
-	return l.With(attrs...)
+	// The activity's span, when traced: its lines are logged without the context.
+	return l.With(append(attrs, traced.LogArgs(ctx)...)...)
 }
 
 // epcError maps an EPC client error to a Temporal application error: rejected requests are

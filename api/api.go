@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/epcflow/epcflow/blobs"
 	"github.com/epcflow/epcflow/dedup"
@@ -76,6 +77,8 @@ type Config struct {
 	Payments *Payments
 	// Console, when set, serves the operator console under /console/ (console.go).
 	Console *Console
+	// Tracer, when set, makes every request but the probes a server span (tracing.go).
+	Tracer trace.TracerProvider
 }
 
 // Defaults applied by New to zero Config fields.
@@ -154,6 +157,9 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	// Outermost first: the request id is known to everything below; the access log and the
 	// metrics see the 500 written by recovery.
+	if cfg.Tracer != nil {
+		r.Use(serverSpans(cfg.Tracer)) // first: the request's logger and access log carry its trace
+	}
 	r.Use(s.requestID, s.accessLog, cfg.Metrics.GinMiddleware(), s.recovery)
 	r.NoRoute(func(c *gin.Context) {
 		abort(c, http.StatusNotFound, CodeNotFound, "no such endpoint: "+c.Request.Method+" "+truncate(c.Request.URL.Path, 200))

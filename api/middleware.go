@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/epcflow/epcflow/internal/traced"
 )
 
 // RequestIDHeader carries the request id, taken from the request when sane and always echoed.
@@ -51,7 +53,7 @@ func (s *server) requestID(c *gin.Context) {
 		id = newRequestID()
 	}
 	c.Set(keyRequestID, id)
-	c.Set(keyLogger, s.log.With("requestId", id))
+	c.Set(keyLogger, s.log.With(append([]any{"requestId", id}, traced.LogArgs(c.Request.Context())...)...))
 	c.Header(RequestIDHeader, id)
 	c.Next()
 }

@@ -11,6 +11,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/epcflow/epcflow/internal/traced"
 )
 
 type command struct {
@@ -199,11 +201,12 @@ func (l *logging) logger(w io.Writer) (*slog.Logger, error) {
 		return nil, usageErr("--log-level %q: want debug, info, warn or error", l.level)
 	}
 	opts := &slog.HandlerOptions{Level: lvl}
+	// A line logged within a span carries its trace_id and span_id (when tracing is on).
 	switch l.format {
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(traced.LogHandler(slog.NewJSONHandler(w, opts))), nil
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(traced.LogHandler(slog.NewTextHandler(w, opts))), nil
 	}
 	return nil, usageErr("--log-format %q: want text or json", l.format)
 }

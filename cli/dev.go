@@ -91,12 +91,17 @@ func runDev(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	tr, err := startTracing(ctx, e, "epcflow", log)
+	if err != nil {
+		return err
+	}
+	defer tr.stop()
 	fmt.Fprintln(e.stdout, "epcflow dev: starting (the first start creates the database)…")
 	st, err := stack.Start(ctx, stack.Config{
 		DataDir: dataDir, DBPath: db, TemporalPort: temporalPort, UIPort: uiPort, PortalSecret: portalSecret,
 		APIListen: apiListen, SandboxListen: sbListen, OperatorToken: token, Logger: log, CodecKeys: keys,
 		Sandbox: sandbox.Config{WebhookRetryInterval: webhookRetry, Vocabulary: words}, RecheckInterval: recheck, HTTP: limits,
-		RecordLocation: true,
+		RecordLocation: true, Tracer: tr.provider(),
 	})
 	if err != nil {
 		return err

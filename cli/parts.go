@@ -17,6 +17,7 @@ import (
 	"github.com/epcflow/epcflow/dedup"
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/internal/httpserver"
+	"github.com/epcflow/epcflow/internal/traced"
 	"github.com/epcflow/epcflow/metrics"
 	"github.com/epcflow/epcflow/portal"
 	"github.com/epcflow/epcflow/pos"
@@ -51,15 +52,15 @@ func txEngine(recheck time.Duration) (*workflows.Engine, error) {
 	return e, nil
 }
 
-// connect dials Temporal with the configured payload keys and a fresh metrics registry: what
-// the worker and the API both need before anything else.
-func (t *temporalFlags) connect(ctx context.Context, log *slog.Logger, keys *codecKeysFlag) (client.Client, *metrics.Registry, *codec.Keyring, error) {
+// connect dials Temporal with the configured payload keys, a fresh metrics registry and
+// opts: what the worker and the API both need before anything else.
+func (t *temporalFlags) connect(ctx context.Context, log *slog.Logger, keys *codecKeysFlag, opts ...stack.DialOption) (client.Client, *metrics.Registry, *codec.Keyring, error) {
 	ring, err := keys.keyring(log)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	m := metrics.New()
-	c, err := stack.Dial(ctx, t.address, t.namespace, log, m, stack.WithCodecKeys(ring))
+	c, err := stack.Dial(ctx, t.address, t.namespace, log, m, append([]stack.DialOption{stack.WithCodecKeys(ring)}, opts...)...)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -122,12 +123,17 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, m, _, err := tf.connect(ctx, log, &codecKeys)
+	tr, err := startTracing(ctx, e, "epcflow-worker", log)
+	if err != nil {
+		return err
+	}
+	defer tr.stop()
+	c, m, _, err := tf.connect(ctx, log, &codecKeys, tr.temporal)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	acts, err := stack.NewActivities(stack.ActivitiesConfig{EPCBaseURL: baseURL, EPCClientID: clientID, EPCClientSecret: secret, EPCAuthStyle: authStyle, Blobs: store, Logger: log, Vocabulary: eng.Vocabulary})
+	acts, err := stack.NewActivities(stack.ActivitiesConfig{EPCBaseURL: baseURL, EPCClientID: clientID, EPCClientSecret: secret, EPCAuthStyle: authStyle, Blobs: store, Logger: log, Vocabulary: eng.Vocabulary, Tracer: tr.provider()})
 	if err != nil {
 		return err
 	}
@@ -138,7 +144,7 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	// Without a key, payment sessions fail at once with "no Inbank client configured".
 	var inbank *pos.InbankClient
 	if inbankKey != "" {
-		inbank = &pos.InbankClient{BaseURL: inbankURL, APIKey: inbankKey, Logger: log}
+		inbank = &pos.InbankClient{BaseURL: inbankURL, APIKey: inbankKey, Logger: log, HTTP: stack.InbankHTTPClient(tr.provider())}
 	}
 	w, err := worker.New(c, worker.Deps{Engine: eng, Transaction: acts, Payment: &activities.Payment{Inbank: inbank}}, worker.Options{})
 	if err != nil {
@@ -269,7 +275,12 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	sweep.start(ctx, store, log)
-	c, m, ring, err := tf.connect(ctx, log, &codecKeys)
+	tr, err := startTracing(ctx, e, "epcflow-api", log)
+	if err != nil {
+		return err
+	}
+	defer tr.stop()
+	c, m, ring, err := tf.connect(ctx, log, &codecKeys, tr.temporal)
 	if err != nil {
 		return err
 	}
@@ -292,7 +303,7 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer dd.Close()
-	sc.Temporal = c
+	sc.Temporal, sc.Tracer = c, tr.provider()
 	if sc.POSSecret != "" {
 		if sc.Portal, err = portal.Open(ctx, portalDSN); err != nil {
 			return err
@@ -311,7 +322,7 @@ func runAPI(ctx context.Context, e *env, args []string) error {
 	h, err := api.New(api.Config{
 		Engine: engine, Verifier: v, Vocabulary: words, Blobs: store, Logger: log, Metrics: m, Ready: engine.CheckHealth, OperatorToken: token,
 		Codec: codecHandler, Delivery: delivery, Payments: payments, Dedup: dd, MaxReportBytes: int64(reportLimit), UploadTimeout: uploadTime,
-		Console: console,
+		Console: console, Tracer: tr.provider(),
 	})
 	if err != nil {
 		return err
@@ -384,7 +395,12 @@ func runSandbox(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer sb.Close()
-	srv, err := httpserver.Serve(ln, sb.Handler(), limits, log)
+	tr, err := startTracing(ctx, e, "epcflow-sandbox", log)
+	if err != nil {
+		return err
+	}
+	defer tr.stop()
+	srv, err := httpserver.Serve(ln, traced.Handler(tr.provider(), sb.Handler(), "sandbox"), limits, log)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	otelsdktrace "go.opentelemetry.io/otel/sdk/trace"
 	enums "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
@@ -25,10 +26,20 @@ import (
 	"go.temporal.io/server/common/membership/static"
 	"go.temporal.io/server/common/primitives"
 	"go.temporal.io/server/temporal"
+	"go.uber.org/fx"
 )
 
 // clusterName is the one cluster of a dev server.
 const clusterName = "active"
+
+// withoutSpanExport is the server's module with no span exporter. The server would otherwise
+// build its own from the OTEL_* variables of the process, which are epcflow's tracing
+// settings here (internal/tracing): it would refuse to start on a value epcflow takes
+// (OTEL_TRACES_EXPORTER=console, http/protobuf) and export its own spans, polls included,
+// which join none of epcflow's traces.
+func withoutSpanExport() fx.Option {
+	return fx.Options(temporal.TopLevelModule, fx.Decorate(func() []otelsdktrace.SpanExporter { return nil }))
+}
 
 // Server is a running dev server. Stop it when done.
 type Server struct {
@@ -100,7 +111,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		primitives.MatchingService: matchingPort,
 		primitives.WorkerService:   workerPort,
 	}
-	s.temporal, err = temporal.NewServer(
+	s.temporal, err = temporal.NewServerFx(withoutSpanExport(),
 		temporal.WithConfig(serverConfig(cfg, stores, s.frontendAddr, s.httpAddr, svcPorts)),
 		temporal.ForServices(temporal.DefaultServices),
 		// One process hosts every service: fixed membership instead of ringpop.

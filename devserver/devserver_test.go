@@ -322,3 +322,16 @@ func TestStartRejectsBadConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestServerIgnoresEpcflowsTracingSettings: the OTEL_* variables configure epcflow's tracing
+// in the process that embeds the server; values the server itself would refuse
+// (console, http/protobuf) do not stop it from starting.
+func TestServerIgnoresEpcflowsTracingSettings(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Temporal server")
+	}
+	t.Setenv("OTEL_TRACES_EXPORTER", "console,otlp")
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf")
+	s := startServer(t, devserver.Config{DBPath: devserver.MemoryDB, UIPort: devserver.NoUI, Logger: testkit.Logger(t, slog.LevelWarn)})
+	require.NotEmpty(t, s.FrontendAddress())
+}

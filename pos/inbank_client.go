@@ -76,7 +76,7 @@ type InbankClient struct {
 	// BaseURL is the API root, without /partner/v3, e.g. the sandbox's URL.
 	BaseURL string
 	APIKey  string
-	// HTTP sends the calls; nil means a client with a 30 s timeout.
+	// HTTP sends the calls; nil means a client with InbankHTTPTimeout.
 	HTTP *http.Client
 	// Logger gets one debug line per call (method, path, status, duration); nil discards.
 	Logger *slog.Logger
@@ -87,6 +87,9 @@ type InbankClient struct {
 }
 
 const inbankReadTries = 4
+
+// InbankHTTPTimeout bounds one Inbank call when InbankClient.HTTP is nil.
+const InbankHTTPTimeout = 30 * time.Second
 
 // String hides the API key.
 func (c InbankClient) String() string {
@@ -237,7 +240,7 @@ func (c *InbankClient) read(ctx context.Context, op, path string) (int, []byte, 
 func (c *InbankClient) do(ctx context.Context, op, method, path string, body []byte) (int, []byte, error) {
 	hc := c.HTTP
 	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second} // shares http.DefaultTransport's pool
+		hc = &http.Client{Timeout: InbankHTTPTimeout} // shares http.DefaultTransport's pool
 	}
 	s := sender{hc: hc, log: c.Logger, msg: "inbank call"}
 	status, reply, err := s.send(ctx, call{

@@ -2,11 +2,14 @@ package stack
 
 import (
 	"errors"
+	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/sdk/client"
 
 	"github.com/epcflow/epcflow/api"
+	"github.com/epcflow/epcflow/internal/traced"
 	"github.com/epcflow/epcflow/portal"
 	"github.com/epcflow/epcflow/pos"
 	"github.com/epcflow/epcflow/starter"
@@ -33,6 +36,16 @@ type SessionsConfig struct {
 	PackageExpiresAfter time.Duration
 	// InbankAPIKey verifies Inbank callbacks; empty leaves payment sessions out.
 	InbankAPIKey string
+	// Tracer, when set, traces the Delivery Room calls.
+	Tracer trace.TracerProvider
+}
+
+// deliveryRoomHTTPClient is nil (the client's default, http.DefaultClient) untraced.
+func deliveryRoomHTTPClient(tp trace.TracerProvider) *http.Client {
+	if tp == nil {
+		return nil
+	}
+	return traced.Client(tp, 0) // as http.DefaultClient: the caller's context bounds the call
 }
 
 // SessionRoutes configures the API's delivery routes (/v1/packages, the portal) and payment
@@ -56,7 +69,7 @@ func SessionRoutes(cfg SessionsConfig) (*api.Delivery, *api.Payments, error) {
 		}
 		delivery = &api.Delivery{
 			Verifier: signer.Verifier(), Portal: cfg.Portal, Engine: starter.New(cfg.Temporal), PortalBaseURL: cfg.PublicURL,
-			DeliveryRoom: &pos.DeliveryRoomClient{BaseURL: cfg.POSBaseURL, Signer: signer}, ExpiresAfter: cfg.PackageExpiresAfter,
+			DeliveryRoom: &pos.DeliveryRoomClient{BaseURL: cfg.POSBaseURL, Signer: signer, HTTPClient: deliveryRoomHTTPClient(cfg.Tracer)}, ExpiresAfter: cfg.PackageExpiresAfter,
 			Secret: cfg.PortalSecret, SessionTTL: cfg.PortalSessionTTL,
 		}
 	}

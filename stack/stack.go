@@ -14,8 +14,10 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 
@@ -28,6 +30,7 @@ import (
 	"github.com/epcflow/epcflow/devserver"
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/internal/httpserver"
+	"github.com/epcflow/epcflow/internal/traced"
 	"github.com/epcflow/epcflow/metrics"
 	"github.com/epcflow/epcflow/portal"
 	"github.com/epcflow/epcflow/pos"
@@ -99,6 +102,9 @@ type Config struct {
 	// TemporalLogLevel filters the embedded server's logs (default: warnings and errors).
 	TemporalLogLevel slog.Leveler
 	Logger           *slog.Logger
+	// Tracer, when set, traces every part: the API's requests, the Temporal client and
+	// worker, the EPC, POS and Inbank calls, and the sandbox's side of them (internal/traced).
+	Tracer trace.TracerProvider
 }
 
 // Stack is a running set of parts. Close stops them in reverse order.
@@ -132,9 +138,10 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		cfg.DBPath = filepath.Join(cfg.DataDir, "temporal.db")
 	}
 	st = &Stack{Metrics: metrics.New()}
+	started := st // a failed return sets st to nil before this runs
 	defer func() {
 		if err != nil {
-			_ = st.Close()
+			_ = started.Close()
 		}
 	}()
 
@@ -169,7 +176,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 			return nil, err
 		}
 		st.Sandbox = sb
-		if err := st.serve(sbLn, sb.Handler(), cfg.HTTP, log.With("component", "sandbox")); err != nil {
+		if err := st.serve(sbLn, traced.Handler(cfg.Tracer, sb.Handler(), "sandbox"), cfg.HTTP, log.With("component", "sandbox")); err != nil {
 			return nil, err
 		}
 		st.onClose(func() error { sb.Close(); return nil })
@@ -197,7 +204,11 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	// Through the field: RestartTemporal replaces the server.
 	st.onClose(func() error { return st.Server.Stop() })
 
-	st.Client, err = Dial(ctx, st.Server.FrontendAddress(), st.Server.Namespace(), log, st.Metrics, WithCodecKeys(cfg.CodecKeys))
+	tracing, err := traced.Interceptor(cfg.Tracer)
+	if err != nil {
+		return nil, err
+	}
+	st.Client, err = Dial(ctx, st.Server.FrontendAddress(), st.Server.Namespace(), log, st.Metrics, WithCodecKeys(cfg.CodecKeys), WithInterceptor(tracing))
 	if err != nil {
 		return nil, err
 	}
@@ -217,12 +228,12 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		acts, err := NewActivities(ActivitiesConfig{
 			EPCBaseURL: st.SandboxURL, EPCClientID: orDefault(cfg.Sandbox.ClientID, sandbox.DefaultClientID),
 			EPCClientSecret: orDefault(cfg.Sandbox.ClientSecret, sandbox.DefaultClientSecret),
-			Blobs:           st.Blobs, Accounts: cfg.Accounts, Logger: log, Vocabulary: cfg.Sandbox.Vocabulary,
+			Blobs:           st.Blobs, Accounts: cfg.Accounts, Logger: log, Vocabulary: cfg.Sandbox.Vocabulary, Tracer: cfg.Tracer,
 		})
 		if err != nil {
 			return nil, err
 		}
-		inbank := &pos.InbankClient{BaseURL: st.SandboxURL, APIKey: sandbox.DefaultInbankAPIKey, Logger: log}
+		inbank := &pos.InbankClient{BaseURL: st.SandboxURL, APIKey: sandbox.DefaultInbankAPIKey, Logger: log, HTTP: InbankHTTPClient(cfg.Tracer)}
 		engine := workflows.NewEngine()
 		engine.RecheckInterval = cfg.RecheckInterval
 		engine.Vocabulary = cfg.Sandbox.Vocabulary
@@ -268,7 +279,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 	delivery, payments, err := SessionRoutes(SessionsConfig{
 		Temporal: st.Client, Portal: st.Portal, PortalSecret: portalSecret, PublicURL: st.APIURL, POSBaseURL: st.SandboxURL,
 		POSSubscriptionID: sandbox.DefaultPOSSubscriptionID, POSKeyID: sandbox.DefaultPOSSigningKeyID, POSSecret: sandbox.DefaultPOSSigningSecret,
-		InbankAPIKey: sandbox.DefaultInbankAPIKey, PackageExpiresAfter: cfg.PackageExpiresAfter,
+		InbankAPIKey: sandbox.DefaultInbankAPIKey, PackageExpiresAfter: cfg.PackageExpiresAfter, Tracer: cfg.Tracer,
 		POSScheme: cfg.Sandbox.Vocabulary.POSScheme(),
 	})
 	if err != nil {
@@ -282,7 +293,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		Engine: st.Starter, Verifier: verifier, Vocabulary: cfg.Sandbox.Vocabulary, Blobs: st.Blobs, Logger: log.With("component", "api"),
 		Metrics: st.Metrics, Ready: st.Starter.CheckHealth, OperatorToken: cfg.OperatorToken,
 		Codec: codecHandler, Delivery: delivery, Payments: payments, Dedup: st.Dedup, Console: console,
-		MaxReportBytes: cfg.MaxReportBytes, UploadTimeout: cfg.UploadTimeout,
+		MaxReportBytes: cfg.MaxReportBytes, UploadTimeout: cfg.UploadTimeout, Tracer: cfg.Tracer,
 	})
 	if err != nil {
 		return nil, err
@@ -359,6 +370,16 @@ func UIOrigins(uiURL string) []string {
 	return out
 }
 
+// WithInterceptor adds i (nil: nothing) to the client's interceptors; a worker built from
+// the client runs it too (traced.Interceptor traces workflows and activities so).
+func WithInterceptor(i interceptor.ClientInterceptor) DialOption {
+	return func(o *client.Options) {
+		if i != nil {
+			o.Interceptors = append(o.Interceptors, i)
+		}
+	}
+}
+
 // Dial connects a Temporal client with epcflow's logger and metrics.
 func Dial(ctx context.Context, hostPort, namespace string, log *slog.Logger, m *metrics.Registry, opts ...DialOption) (client.Client, error) {
 	o := client.Options{
@@ -384,8 +405,9 @@ type ActivitiesConfig struct {
 	EPCBaseURL, EPCClientID, EPCClientSecret string
 	EPCAuthStyle                             epc.AuthStyle // default: epc.AuthForm
 	Blobs                                    blobs.Store
-	Accounts                                 accounts.Store // default: the demo store
-	Partner                                  *epc.Party     // default: DemoPartner()
+	Tracer                                   trace.TracerProvider // traces the EPC calls
+	Accounts                                 accounts.Store       // default: the demo store
+	Partner                                  *epc.Party           // default: DemoPartner()
 	Logger                                   *slog.Logger
 	Vocabulary                               vocab.Vocabulary // the names of the events read and posted
 }
@@ -404,7 +426,11 @@ func NewActivities(cfg ActivitiesConfig) (*activities.Transaction, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	ec, err := epc.NewClient(epc.Config{BaseURL: cfg.EPCBaseURL, ClientID: cfg.EPCClientID, ClientSecret: cfg.EPCClientSecret, AuthStyle: cfg.EPCAuthStyle, Logger: log.With("component", "epc")})
+	var hc *http.Client // nil: the client's default
+	if cfg.Tracer != nil {
+		hc = traced.Client(cfg.Tracer, epc.DefaultHTTPTimeout)
+	}
+	ec, err := epc.NewClient(epc.Config{BaseURL: cfg.EPCBaseURL, ClientID: cfg.EPCClientID, ClientSecret: cfg.EPCClientSecret, AuthStyle: cfg.EPCAuthStyle, Logger: log.With("component", "epc"), HTTPClient: hc})
 	if err != nil {
 		return nil, err
 	}
@@ -419,6 +445,14 @@ func NewActivities(cfg ActivitiesConfig) (*activities.Transaction, error) {
 		EPC: ec, Accounts: cfg.Accounts, Blobs: cfg.Blobs, Schemas: schemas.Default(), Partner: partner,
 		Logger: log.With("component", "activities"), Vocabulary: cfg.Vocabulary,
 	}, nil
+}
+
+// InbankHTTPClient is the Inbank client's HTTP client: nil (its default) untraced.
+func InbankHTTPClient(tp trace.TracerProvider) *http.Client {
+	if tp == nil {
+		return nil
+	}
+	return traced.Client(tp, pos.InbankHTTPTimeout)
 }
 
 func orDefault(v, d string) string {
