@@ -49,8 +49,19 @@ type Config struct {
 	// DefaultWarmup; negative: none): connections, tokens and caches are then warm.
 	Warmup int
 	// Open is how many Appraisal orders are left waiting for the appraiser before the
-	// worker's memory is read (0: skip).
+	// worker's memory and the database's size are read (0: skip).
 	Open int
+	// OpenOnly skips every other phase: only the open orders are measured.
+	OpenOnly bool
+	// LongOpenDays, when positive, runs only the long-open measurement (longopen.go): one
+	// Appraisal order left open that many days, a day lasting Day (default DefaultDay), with
+	// LongOpenWebhooks webhooks (default DefaultLongOpenWebhooks).
+	LongOpenDays     int
+	LongOpenWebhooks int
+	Day              time.Duration
+	// SearchBudget bounds the search for the highest sustainable rate (0: no search); it
+	// runs after the saturated run, floor and ceiling.
+	SearchBudget time.Duration
 	// CeilingOnly skips the end-to-end measurement: one warm-up flood order gives the number
 	// of activities per order, then only the ceiling runs.
 	CeilingOnly bool
@@ -96,6 +107,12 @@ func (c Config) withDefaults() (Config, error) {
 	if c.DBPath == "" {
 		c.DBPath = devserver.MemoryDB
 	}
+	if c.LongOpenWebhooks == 0 {
+		c.LongOpenWebhooks = DefaultLongOpenWebhooks
+	}
+	if c.Day == 0 {
+		c.Day = DefaultDay
+	}
 	if c.WorkerLogLevel == "" {
 		c.WorkerLogLevel = "warn"
 	}
@@ -118,123 +135,13 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Open < 0 {
 		errs = append(errs, fmt.Errorf("open %d: must not be negative", c.Open))
 	}
+	if c.LongOpenDays < 0 || c.LongOpenWebhooks < 0 {
+		errs = append(errs, fmt.Errorf("long open: %d days, %d webhooks: must not be negative", c.LongOpenDays, c.LongOpenWebhooks))
+	}
+	if c.Day < 40*time.Millisecond {
+		errs = append(errs, fmt.Errorf("day %s: at least 40ms (a recheck every quarter day)", c.Day))
+	}
 	return c, errors.Join(errs...)
-}
-
-// Report is everything a run measured.
-type Report struct {
-	Environment Environment `json:"environment"`
-	// EndToEnd is nil when only the ceiling ran.
-	EndToEnd *EndToEnd `json:"endToEnd,omitempty"`
-	Ceiling  Ceiling   `json:"ceiling"`
-	// Ratio is end-to-end throughput / ceiling throughput (1: as fast as Temporal allows).
-	Ratio float64 `json:"ratio"`
-	// LatencyRatioP50 is ceiling p50 / end-to-end p50, in the same direction as Ratio.
-	LatencyRatioP50 float64 `json:"latencyRatioP50"`
-	// CPURatio is ceiling CPU time per workflow / end-to-end CPU time per order: the
-	// throughput ratio to expect on a machine that does nothing else.
-	CPURatio float64 `json:"cpuRatio"`
-	// WorkerIdle is the worker's memory once it polls, before any order.
-	WorkerIdle Memory `json:"workerIdle"`
-	// Worker is the worker's memory after the end-to-end phase.
-	Worker Memory `json:"worker"`
-	// Process is this process's memory (Temporal server, API, sandbox, and the worker when
-	// it runs in-process) at the end.
-	Process Memory      `json:"process"`
-	Open    *OpenOrders `json:"openOrders,omitempty"`
-	Targets []Target    `json:"targets"`
-}
-
-// Environment describes where and how the run happened.
-type Environment struct {
-	Started    time.Time `json:"started"`
-	GoVersion  string    `json:"goVersion"`
-	OS         string    `json:"os"`
-	Arch       string    `json:"arch"`
-	CPUs       int       `json:"cpus"`
-	GOMAXPROCS int       `json:"gomaxprocs"`
-	Orders     int       `json:"orders"`
-	Rate       float64   `json:"rate"` // orders started per second; negative: all at once
-	Warmup     int       `json:"warmup"`
-	Database   string    `json:"database"` // "sqlite in memory", the file, or the PostgreSQL URL without password
-	Encrypted  bool      `json:"payloadsEncrypted"`
-	WorkerMode string    `json:"workerMode"` // "child process" or "in process"
-	// LoadAverage is /proc/loadavg's 1-minute figure when the run started and ended: the
-	// machine may be shared, and a load above the CPU count means the figures are too.
-	LoadAverageStart float64 `json:"loadAverageStart"`
-	LoadAverageEnd   float64 `json:"loadAverageEnd"`
-}
-
-// EndToEnd is the FloodCertification run through the whole stack.
-type EndToEnd struct {
-	Completed int `json:"completed"`
-	// Throughput is completed orders per second, from the first webhook sent to the last
-	// completed PATCH the sandbox recorded.
-	Throughput float64 `json:"throughputPerSec"`
-	WallMs     float64 `json:"wallMs"`
-	// Latency runs from an order's first webhook sent to the sandbox's record of its
-	// completed PATCH.
-	Latency Latency `json:"latency"`
-	// Webhook is every webhook the API answered during the phase (request sent → 202): the
-	// ones this benchmark sent and the ones the sandbox sent on its own (relayed).
-	Webhook Latency `json:"webhook"`
-	// WebhookCreated is the orders' `created` transaction webhooks alone.
-	WebhookCreated Latency `json:"webhookCreated"`
-	// WebhookRate is all webhooks answered per second of the phase.
-	WebhookRate float64 `json:"webhooksPerSec"`
-	History     History `json:"history"`
-	CPU         CPU     `json:"cpu"`
-	// VisibilityLagMs is how long after the last order the visibility store (search
-	// attributes) showed every order closed; the next phase starts only then.
-	VisibilityLagMs float64 `json:"visibilityLagMs"`
-
-	latencies []time.Duration
-}
-
-// History describes the workflow histories of the measured orders.
-type History struct {
-	// Events and Activities are the median events and ActivityTaskScheduled events per order.
-	Events     int `json:"eventsPerOrder"`
-	Activities int `json:"activitiesPerOrder"`
-	// Min and max across orders: webhook-triggered re-reads vary with timing.
-	EventsMin     int `json:"eventsMin"`
-	EventsMax     int `json:"eventsMax"`
-	ActivitiesMin int `json:"activitiesMin"`
-	ActivitiesMax int `json:"activitiesMax"`
-}
-
-// Ceiling is the minimal workflow run.
-type Ceiling struct {
-	Workflows            int     `json:"workflows"`
-	ActivitiesPerOrder   int     `json:"activitiesPerWorkflow"`
-	Throughput           float64 `json:"throughputPerSec"`
-	WallMs               float64 `json:"wallMs"`
-	Latency              Latency `json:"latency"` // start → result
-	HistoryEventsPerFlow int     `json:"historyEventsPerWorkflow"`
-	CPU                  CPU     `json:"cpu"`
-	VisibilityLagMs      float64 `json:"visibilityLagMs"`
-
-	latencies []time.Duration
-}
-
-// OpenOrders is the memory measurement with Appraisal orders left open.
-type OpenOrders struct {
-	Orders int `json:"orders"`
-	// Waiting is how many were counted waiting for the appraiser (EpcStage
-	// awaiting-schedule, partner status PATCHed) when memory was read.
-	Waiting   int     `json:"waiting"`
-	ReachedMs float64 `json:"reachedMs"` // from the first order placed to all waiting
-	Worker    Memory  `json:"worker"`
-	Process   Memory  `json:"process"`
-}
-
-// Target is one of the project's performance targets and how the run did against it.
-type Target struct {
-	Name     string  `json:"name"`
-	Goal     string  `json:"goal"`
-	Measured float64 `json:"measured"`
-	Unit     string  `json:"unit"`
-	Met      bool    `json:"met"`
 }
 
 // Run runs the benchmark and returns its report.
@@ -261,6 +168,7 @@ type runner struct {
 	http     *http.Client
 	worker   *workerproc.Process // nil: in-process worker
 	runID    string              // makes ceiling workflow ids unique across runs on one database
+	idle     Memory              // the worker's, before any order
 	closers  []func()
 	progress io.Writer
 }
@@ -288,7 +196,7 @@ func start(ctx context.Context, cfg Config) (r *runner, err error) {
 		return nil, fmt.Errorf("bench: sink: %w", err)
 	}
 	r.onClose(stopSink)
-	r.sb, err = sandbox.New(sandbox.Config{PartnerURL: sinkURL, WebhookRetryInterval: 2 * time.Second, Logger: cfg.Logger.With("component", "sandbox")})
+	r.sb, err = sandbox.New(sandbox.Config{PartnerURL: sinkURL, WebhookRetryInterval: webhookRetryFirst, WebhookTries: sandboxWebhookTries, Logger: cfg.Logger.With("component", "sandbox")})
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
@@ -315,8 +223,12 @@ func start(ctx context.Context, cfg Config) (r *runner, err error) {
 		formatted = codec.FormatKeys(k)
 	}
 	fmt.Fprintf(r.progress, "bench: starting the embedded Temporal server (%s)\n", describeDB(cfg.DBPath))
+	var recheck time.Duration
+	if cfg.LongOpenDays > 0 {
+		recheck = cfg.Day / 4 // 6 h of a day, as workflows.DefaultRecheckInterval
+	}
 	r.st, err = stack.Start(ctx, stack.Config{
-		DataDir: dataDir, DBPath: cfg.DBPath, UIPort: devserver.NoUI,
+		DataDir: dataDir, DBPath: cfg.DBPath, UIPort: devserver.NoUI, RecheckInterval: recheck,
 		SandboxURL: sbURL, NoWorker: len(cfg.WorkerCommand) > 0, CodecKeys: keys, Logger: cfg.Logger,
 	})
 	if err != nil {
@@ -328,7 +240,7 @@ func start(ctx context.Context, cfg Config) (r *runner, err error) {
 			Command: cfg.WorkerCommand, Env: cfg.WorkerEnv,
 			Frontend: r.st.Server.FrontendAddress(), Namespace: r.st.Server.Namespace(),
 			SandboxURL: sbURL, BlobDir: filepath.Join(dataDir, "blobs"), CodecKeys: formatted,
-			LogLevel: cfg.WorkerLogLevel, Stderr: cfg.Stderr,
+			LogLevel: cfg.WorkerLogLevel, Stderr: cfg.Stderr, RecheckInterval: recheck,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("bench: %w", err)
@@ -372,7 +284,19 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	if rep.WorkerIdle, err = r.workerMemory(); err != nil {
 		return nil, err
 	}
+	r.idle = rep.WorkerIdle
+	if cfg.LongOpenDays > 0 {
+		longCtx, cancel := context.WithTimeout(ctx, time.Duration(cfg.LongOpenDays)*cfg.Day+5*time.Minute)
+		defer cancel()
+		if rep.LongOpen, err = r.longOpen(longCtx, cfg.LongOpenDays, cfg.LongOpenWebhooks, cfg.Day); err != nil {
+			return nil, err
+		}
+		return r.finish(ctx, rep)
+	}
 
+	if cfg.OpenOnly {
+		return r.finish(ctx, rep)
+	}
 	activities := 0
 	if cfg.CeilingOnly {
 		h, err := r.floodOnce(phaseCtx)
@@ -381,7 +305,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		}
 		activities = h.Activities
 	} else {
-		e2e, err := r.endToEnd(phaseCtx)
+		e2e, err := r.endToEnd(phaseCtx, cfg.Orders, cfg.Warmup, cfg.Rate)
 		if err != nil {
 			return nil, err
 		}
@@ -392,6 +316,18 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 
+	stopRef, err := r.startRefWorker()
+	if err != nil {
+		return nil, err
+	}
+	defer stopRef()
+	if !cfg.CeilingOnly {
+		f, err := r.floor(phaseCtx)
+		if err != nil {
+			return nil, err
+		}
+		rep.Floor = &f
+	}
 	if rep.Ceiling, err = r.ceiling(phaseCtx, activities); err != nil {
 		return nil, err
 	}
@@ -401,8 +337,23 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		if e.CPU.PerOrderMs > 0 {
 			rep.CPURatio = round2(rep.Ceiling.CPU.PerOrderMs / e.CPU.PerOrderMs)
 		}
+		if rep.Floor != nil && rep.Floor.Throughput > 0 {
+			rep.FloorRatio = round2(e.Throughput / rep.Floor.Throughput)
+		}
 	}
+	if e := rep.EndToEnd; e != nil && cfg.SearchBudget > 0 {
+		searchCtx, cancel := context.WithTimeout(ctx, cfg.SearchBudget+2*time.Minute)
+		defer cancel()
+		if rep.Sustainable, err = r.searchRate(searchCtx, e, cfg.SearchBudget); err != nil {
+			return nil, err
+		}
+	}
+	return r.finish(ctx, rep)
+}
 
+// finish measures the open orders, if asked, and completes the report.
+func (r *runner) finish(ctx context.Context, rep *Report) (_ *Report, err error) {
+	cfg := r.cfg
 	if cfg.Open > 0 {
 		openCtx, cancel := context.WithTimeout(ctx, 5*time.Minute+time.Duration(cfg.Open)*50*time.Millisecond)
 		defer cancel()

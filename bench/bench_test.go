@@ -44,7 +44,7 @@ func config(tb testing.TB, orders int) bench.Config {
 	}
 }
 
-var summaryLine = regexp.MustCompile(`^bench: e2e [0-9.]+/s, ceiling [0-9.]+/s, ratio [0-9.]+, webhook p99 [0-9.]+ ms, e2e p50 [0-9.]+ ms$`)
+var summaryLine = regexp.MustCompile(`^bench: e2e [0-9.]+/s, ceiling [0-9.]+/s, ratio [0-9.]+, floor [0-9.]+/s, floor ratio [0-9.]+, actions/order [0-9.]+, events/order [0-9.]+, webhook p99 [0-9.]+ ms, e2e p50 [0-9.]+ ms$`)
 
 // TestBenchSmoke runs a tiny benchmark and checks the report is complete and every order
 // completed. It never asserts timings: they depend on the machine.
@@ -79,6 +79,18 @@ func TestBenchSmoke(t *testing.T) {
 	require.Positive(t, rep.Ratio)
 	require.Positive(t, rep.LatencyRatioP50)
 
+	fl := rep.Floor
+	require.NotNil(t, fl)
+	require.Equal(t, 10, fl.Workflows)
+	require.Equal(t, 1, fl.ActivitiesPerOrder)
+	require.Equal(t, 3, fl.ActionsPerFlow, "the floor: a start, its webhook's signal, one activity")
+	require.Positive(t, fl.Throughput)
+	require.Positive(t, rep.FloorRatio)
+	require.Greater(t, e.History.Actions, float64(fl.ActionsPerFlow))
+	require.Greater(t, e.History.EventsMean, float64(fl.HistoryEventsPerFlow))
+	require.Positive(t, e.History.Bytes)
+	require.Equal(t, 10, e.History.Total.Starts, "one start per order")
+
 	require.NotEqual(t, os.Getpid(), rep.Worker.PID, "the worker ran as a child process")
 	require.Contains(t, rep.Worker.Process, "child process")
 	require.Positive(t, rep.Worker.RSSBytes)
@@ -87,11 +99,12 @@ func TestBenchSmoke(t *testing.T) {
 	require.NotNil(t, rep.Open)
 	require.Equal(t, 3, rep.Open.Waiting)
 	require.Positive(t, rep.Open.Worker.RSSBytes)
+	require.Zero(t, rep.Open.DatabaseBytesAfter, "an in-memory database has no size to read")
 
 	require.Equal(t, "child process", rep.Environment.WorkerMode)
 	require.Equal(t, 10, rep.Environment.Orders)
 	require.Positive(t, rep.Environment.CPUs)
-	require.Len(t, rep.Targets, 4)
+	require.Len(t, rep.Targets, 8)
 	require.Regexp(t, summaryLine, rep.Line())
 
 	dir := filepath.Join(t.TempDir(), "out")
@@ -110,7 +123,7 @@ func TestBenchSmoke(t *testing.T) {
 
 	md, err := os.ReadFile(paths[1])
 	require.NoError(t, err)
-	for _, want := range []string{"| throughput |", "| latency p99 |", "**Ratio**", "| webhooks", "| target |", bench.FilePlot} {
+	for _, want := range []string{"| throughput |", "| latency p99 |", "**Ratio**", "**floor ratio**", "| Temporal actions per order |", "| webhooks", "| target |", bench.FilePlot} {
 		require.Contains(t, string(md), want)
 	}
 

@@ -14,9 +14,14 @@ import (
 	"go.temporal.io/sdk/workflow"
 )
 
-// Names and task queue of the ceiling workflow, apart from epcflow's.
+// The reference workflows an order is measured against, on a task queue of their own and
+// registered here (bench only; everything else registers in worker/registry.go):
+//   - the ceiling: as many no-op activities, one after the other, as a flood order schedules,
+//     started with the client: what Temporal allows for an order's activities alone;
+//   - the floor: one no-op activity in a workflow started as an order is (floor.go): the
+//     least any durable order can cost.
 const (
-	ceilingTaskQueue    = "epcflow-bench-ceiling"
+	refTaskQueue        = "epcflow-bench-ceiling"
 	ceilingWorkflowName = "BenchCeiling"
 	noopActivityName    = "BenchNoop"
 )
@@ -35,75 +40,95 @@ func ceilingWorkflow(ctx workflow.Context, n int) error {
 
 func noop(context.Context) error { return nil }
 
-// ceiling runs the minimal workflow as many times, at the same rate, as the end-to-end phase
-// ran orders, on a worker with epcflow's worker options (worker.New's defaults).
-func (r *runner) ceiling(ctx context.Context, activities int) (Ceiling, error) {
-	w := sdkworker.New(r.st.Client, ceilingTaskQueue, sdkworker.Options{
+// startRefWorker starts the worker of the reference workflows, with epcflow's worker
+// options (worker.New's defaults), until the returned stop.
+func (r *runner) startRefWorker() (stop func(), err error) {
+	w := sdkworker.New(r.st.Client, refTaskQueue, sdkworker.Options{
 		MaxConcurrentActivityExecutionSize:     200,
 		MaxConcurrentWorkflowTaskExecutionSize: 100,
 	})
 	w.RegisterWorkflowWithOptions(ceilingWorkflow, workflow.RegisterOptions{Name: ceilingWorkflowName})
+	w.RegisterWorkflowWithOptions(floorWorkflow, workflow.RegisterOptions{Name: floorWorkflowName})
 	w.RegisterActivityWithOptions(noop, activity.RegisterOptions{Name: noopActivityName})
 	if err := w.Start(); err != nil {
-		return Ceiling{}, fmt.Errorf("bench: ceiling worker: %w", err)
+		return nil, fmt.Errorf("bench: reference worker: %w", err)
 	}
-	defer w.Stop()
+	return w.Stop, nil
+}
 
-	closed := closedQuery(ceilingWorkflowName)
+// ceiling runs the minimal workflow as many times, at the same rate, as the end-to-end phase
+// ran orders.
+func (r *runner) ceiling(ctx context.Context, activities int) (Reference, error) {
+	fmt.Fprintf(r.progress, "bench: ceiling: %d workflows of %d no-op activities at %s\n", r.cfg.Orders, activities, rateText(r.cfg.Rate))
+	c, err := r.reference(ctx, "ceiling", ceilingWorkflowName, func(ctx context.Context, id string) (client.WorkflowRun, error) {
+		return r.st.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: refTaskQueue}, ceilingWorkflowName, activities)
+	})
+	c.ActivitiesPerOrder = activities
+	return c, err
+}
+
+// startFunc starts one reference workflow with the given id.
+type startFunc func(ctx context.Context, id string) (client.WorkflowRun, error)
+
+// reference runs the configured number of workflows of one reference kind at the
+// configured rate (after the warm-up ones) and measures them as the end-to-end phase is.
+func (r *runner) reference(ctx context.Context, kind, workflowName string, start startFunc) (Reference, error) {
+	closed := closedQuery(workflowName)
 	before, err := r.count(ctx, closed)
 	if err != nil {
-		return Ceiling{}, fmt.Errorf("bench: ceiling: %w", err)
+		return Reference{}, fmt.Errorf("bench: %s: %w", kind, err)
 	}
 	if n := r.cfg.Warmup; n > 0 {
-		if _, _, err := r.startCeiling(ctx, "warmup", n, -1, activities); err != nil {
-			return Ceiling{}, fmt.Errorf("bench: ceiling warm-up: %w", err)
+		if _, _, err := r.startRefs(ctx, kind, "warmup", n, -1, start); err != nil {
+			return Reference{}, fmt.Errorf("bench: %s warm-up: %w", kind, err)
 		}
 	}
 	n := r.cfg.Orders
-	fmt.Fprintf(r.progress, "bench: ceiling: %d workflows of %d no-op activities at %s\n", n, activities, rateText(r.cfg.Rate))
 	meter, err := r.startCPU()
 	if err != nil {
-		return Ceiling{}, err
+		return Reference{}, err
 	}
-	starts, ends, err := r.startCeiling(ctx, "run", n, r.cfg.Rate, activities)
+	starts, ends, err := r.startRefs(ctx, kind, "run", n, r.cfg.Rate, start)
 	if err != nil {
-		return Ceiling{}, fmt.Errorf("bench: ceiling: %w", err)
+		return Reference{}, fmt.Errorf("bench: %s: %w", kind, err)
 	}
 	lag, err := r.settle(ctx, closed, before+int64(n+r.cfg.Warmup))
 	if err != nil {
-		return Ceiling{}, fmt.Errorf("bench: ceiling: %w", err)
+		return Reference{}, fmt.Errorf("bench: %s: %w", kind, err)
 	}
-	// After settling: the visibility records are part of the orders' cost.
+	// After settling: the visibility records are part of the workflows' cost.
 	cpu, err := meter.since(n)
 	if err != nil {
-		return Ceiling{}, err
+		return Reference{}, err
 	}
 	lat := make([]time.Duration, n)
 	for i := range n {
 		lat[i] = ends[i].Sub(starts[i])
 	}
 	wall := slices.MaxFunc(ends, time.Time.Compare).Sub(slices.MinFunc(starts, time.Time.Compare))
-	events, _, err := r.historyShape(ctx, r.ceilingID("run", 0))
+	counts, err := r.historyCounts(ctx, r.refID(kind, "run", 0))
 	if err != nil {
-		return Ceiling{}, fmt.Errorf("bench: ceiling: %w", err)
+		return Reference{}, fmt.Errorf("bench: %s: %w", kind, err)
 	}
-	c := Ceiling{
-		Workflows: n, ActivitiesPerOrder: activities,
+	c := Reference{
+		Workflows: n, ActivitiesPerOrder: counts.Activities,
 		Throughput: round2(float64(n) / wall.Seconds()), WallMs: ms(wall),
-		Latency: summarize(slices.Clone(lat)), HistoryEventsPerFlow: events,
+		Latency: summarize(slices.Clone(lat)), HistoryEventsPerFlow: counts.Events,
+		ActionsPerFlow: counts.Actions(), Counts: counts,
 		CPU: cpu, VisibilityLagMs: ms(lag), latencies: lat,
 	}
-	fmt.Fprintf(r.progress, "bench: ceiling: %.1f workflows/s, p50 %.1f ms, p99 %.1f ms; %.1f ms CPU per workflow\n", c.Throughput, c.Latency.P50, c.Latency.P99, c.CPU.PerOrderMs)
+	fmt.Fprintf(r.progress, "bench: %s: %.1f workflows/s, p50 %.1f ms, p99 %.1f ms; %.1f ms CPU, %d actions, %d events per workflow\n",
+		kind, c.Throughput, c.Latency.P50, c.Latency.P99, c.CPU.PerOrderMs, c.ActionsPerFlow, c.HistoryEventsPerFlow)
 	return c, nil
 }
 
-func (r *runner) ceilingID(batch string, i int) string {
-	return fmt.Sprintf("bench-ceiling-%s-%s-%d", r.runID, batch, i)
+func (r *runner) refID(kind, batch string, i int) string {
+	return fmt.Sprintf("bench-%s-%s-%s-%d", kind, r.runID, batch, i)
 }
 
-// startCeiling starts n ceiling workflows on schedule and waits for their results; it returns
+// startRefs starts n reference workflows on schedule and waits for their results; it returns
 // when each was started and when its result arrived.
-func (r *runner) startCeiling(ctx context.Context, batch string, n int, rate float64, activities int) (starts, ends []time.Time, err error) {
+func (r *runner) startRefs(ctx context.Context, kind, batch string, n int, rate float64, start startFunc) (starts, ends []time.Time, err error) {
 	starts, ends = make([]time.Time, n), make([]time.Time, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -112,9 +137,7 @@ func (r *runner) startCeiling(ctx context.Context, batch string, n int, rate flo
 		go func() {
 			defer wg.Done()
 			starts[i] = time.Now()
-			run, err := r.st.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-				ID: r.ceilingID(batch, i), TaskQueue: ceilingTaskQueue,
-			}, ceilingWorkflowName, activities)
+			run, err := start(ctx, r.refID(kind, batch, i))
 			if err == nil {
 				err = run.Get(ctx, nil)
 			}

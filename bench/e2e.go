@@ -11,10 +11,9 @@ import (
 	"sync"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
-
 	"github.com/epcflow/epcflow/demo"
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/internal/histstats"
 	"github.com/epcflow/epcflow/replay"
 	"github.com/epcflow/epcflow/workflows"
 )
@@ -25,9 +24,9 @@ type order struct {
 	hooks []*hook
 }
 
-// endToEnd measures FloodCertification orders through the whole stack.
-func (r *runner) endToEnd(ctx context.Context) (*EndToEnd, error) {
-	n, w := r.cfg.Orders, r.cfg.Warmup
+// endToEnd measures n FloodCertification orders (after w warm-up ones) offered at rate
+// through the whole stack.
+func (r *runner) endToEnd(ctx context.Context, n, w int, rate float64) (*EndToEnd, error) {
 	closed := closedQuery(workflows.TransactionWorkflowName)
 	before, err := r.count(ctx, closed)
 	if err != nil {
@@ -39,7 +38,7 @@ func (r *runner) endToEnd(ctx context.Context) (*EndToEnd, error) {
 		return nil, err
 	}
 	if w > 0 {
-		if _, err := r.drive(ctx, orders[:w], -1, nil, nil); err != nil {
+		if _, err := r.drive(ctx, orders[:w], -1, nil, nil, nil); err != nil {
 			return nil, fmt.Errorf("bench: warm-up: %w", err)
 		}
 		if err := r.sb.WaitIdle(ctx); err != nil {
@@ -48,14 +47,15 @@ func (r *runner) endToEnd(ctx context.Context) (*EndToEnd, error) {
 	}
 	orders = orders[w:]
 
-	fmt.Fprintf(r.progress, "bench: end to end: %d orders at %s\n", n, rateText(r.cfg.Rate))
+	fmt.Fprintf(r.progress, "bench: end to end: %d orders at %s\n", n, rateText(rate))
 	var all, created samples
+	var retried retries
 	meter, err := r.startCPU()
 	if err != nil {
 		return nil, err
 	}
-	r.sink.setRecorder(all.add)
-	sent, err := r.drive(ctx, orders, r.cfg.Rate, &all, &created)
+	r.sink.setRecorder(all.add, &retried)
+	sent, err := r.drive(ctx, orders, rate, &all, &created, &retried)
 	if err != nil {
 		return nil, fmt.Errorf("bench: end to end: %w", err)
 	}
@@ -64,7 +64,7 @@ func (r *runner) endToEnd(ctx context.Context) (*EndToEnd, error) {
 	if err := r.sb.WaitIdle(ctx); err != nil {
 		return nil, fmt.Errorf("bench: end to end: %w", err)
 	}
-	r.sink.setRecorder(nil)
+	r.sink.setRecorder(nil, nil)
 	lag, err := r.settle(ctx, closed, before+int64(n+w))
 	if err != nil {
 		return nil, fmt.Errorf("bench: end to end: %w", err)
@@ -91,6 +91,7 @@ func (r *runner) endToEnd(ctx context.Context) (*EndToEnd, error) {
 	}
 	allDs := all.snapshot()
 	e := &EndToEnd{
+		OfferedRate:     rate,
 		Completed:       len(orders),
 		Throughput:      round2(float64(len(orders)) / wall.Seconds()),
 		WallMs:          ms(wall),
@@ -98,13 +99,14 @@ func (r *runner) endToEnd(ctx context.Context) (*EndToEnd, error) {
 		Webhook:         summarize(allDs),
 		WebhookCreated:  summarize(created.snapshot()),
 		WebhookRate:     round2(float64(len(allDs)) / wall.Seconds()),
+		WebhookRetries:  retried.snapshot(),
 		History:         hist,
 		CPU:             cpu,
 		VisibilityLagMs: ms(lag),
 		latencies:       lat,
 	}
-	fmt.Fprintf(r.progress, "bench: end to end: %.1f orders/s, p50 %.1f ms, p99 %.1f ms; webhooks p99 %.1f ms (%d answered); %.1f ms CPU per order\n",
-		e.Throughput, e.Latency.P50, e.Latency.P99, e.Webhook.P99, e.Webhook.Count, e.CPU.PerOrderMs)
+	fmt.Fprintf(r.progress, "bench: end to end: %.1f orders/s, p50 %.1f ms, p99 %.1f ms; webhooks p99 %.1f ms (%d answered, retried: %s); %.1f ms CPU, %.1f actions, %.1f events per order\n",
+		e.Throughput, e.Latency.P50, e.Latency.P99, e.Webhook.P99, e.Webhook.Count, e.WebhookRetries, e.CPU.PerOrderMs, e.History.Actions, e.History.EventsMean)
 	return e, nil
 }
 
@@ -114,7 +116,7 @@ func (r *runner) floodOnce(ctx context.Context) (History, error) {
 	if err != nil {
 		return History{}, err
 	}
-	if _, err := r.drive(ctx, orders, -1, nil, nil); err != nil {
+	if _, err := r.drive(ctx, orders, -1, nil, nil, nil); err != nil {
 		return History{}, fmt.Errorf("bench: flood order: %w", err)
 	}
 	if err := r.sb.WaitIdle(ctx); err != nil {
@@ -160,8 +162,9 @@ func isCreated(h *hook) bool {
 
 // drive sends each order's captured webhooks to the API on schedule (rate orders per second,
 // open loop; negative: all at once), as the platform would have, and waits for every order's
-// workflow to complete. It returns when each order's first webhook went out.
-func (r *runner) drive(ctx context.Context, orders []order, rate float64, all, created *samples) ([]time.Time, error) {
+// workflow to complete. It returns when each order's first webhook went out. Webhooks the
+// API cannot take now are retried as ICE would, counted in retried.
+func (r *runner) drive(ctx context.Context, orders []order, rate float64, all, created *samples, retried *retries) ([]time.Time, error) {
 	sent := make([]time.Time, len(orders))
 	errs := make([]error, len(orders))
 	var wg sync.WaitGroup
@@ -170,7 +173,7 @@ func (r *runner) drive(ctx context.Context, orders []order, rate float64, all, c
 		go func() {
 			defer wg.Done()
 			sent[i] = time.Now()
-			errs[i] = r.runOrder(ctx, orders[i], all, created)
+			errs[i] = r.runOrder(ctx, orders[i], all, created, retried)
 		}()
 	})
 	wg.Wait()
@@ -179,14 +182,14 @@ func (r *runner) drive(ctx context.Context, orders []order, rate float64, all, c
 
 // runOrder posts an order's webhooks (at once, as the sandbox's delivery workers would) and
 // waits for its workflow's result.
-func (r *runner) runOrder(ctx context.Context, o order, all, created *samples) error {
+func (r *runner) runOrder(ctx context.Context, o order, all, created *samples, retried *retries) error {
 	errs := make([]error, len(o.hooks))
 	var wg sync.WaitGroup
 	for j, h := range o.hooks {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			status, d, err := postHook(ctx, r.http, r.st.APIURL+"/webhooks/epc", h.header, h.body)
+			status, d, err := postHookRetrying(ctx, r.http, r.st.APIURL+"/webhooks/epc", h.header, h.body, retried)
 			switch {
 			case err != nil:
 				errs[j] = fmt.Errorf("order %s: webhook %s: %w", o.id, h.eventType, err)
@@ -266,35 +269,49 @@ func (r *runner) completedAt(ctx context.Context, orders []order) ([]time.Time, 
 
 // histories measures the orders' workflow histories.
 func (r *runner) histories(ctx context.Context, orders []order) (History, error) {
-	events := make([]int, len(orders))
-	acts := make([]int, len(orders))
+	counts := make([]histstats.Counts, len(orders))
 	err := parallel(ctx, len(orders), 8, func(i int) error {
 		var err error
-		events[i], acts[i], err = r.historyShape(ctx, workflows.TransactionWorkflowID(orders[i].id))
+		counts[i], err = r.historyCounts(ctx, workflows.TransactionWorkflowID(orders[i].id))
 		return err
 	})
 	if err != nil {
 		return History{}, err
 	}
+	return historyOf(counts), nil
+}
+
+// historyOf summarises the histories of several orders.
+func historyOf(counts []histstats.Counts) History {
+	if len(counts) == 0 {
+		return History{}
+	}
+	events, acts, actions := make([]int, len(counts)), make([]int, len(counts)), make([]int, len(counts))
+	var total histstats.Counts
+	for i, c := range counts {
+		events[i], acts[i], actions[i] = c.Events, c.Activities, c.Actions()
+		total = total.Add(c)
+	}
+	n := float64(len(counts))
 	return History{
 		Events: median(events), Activities: median(acts),
 		EventsMin: slices.Min(events), EventsMax: slices.Max(events),
 		ActivitiesMin: slices.Min(acts), ActivitiesMax: slices.Max(acts),
-	}, nil
+		Actions:    round1(float64(total.Actions()) / n),
+		ActionsMin: slices.Min(actions), ActionsMax: slices.Max(actions),
+		EventsMean: round1(float64(total.Events) / n),
+		Bytes:      round1(float64(total.Bytes) / n),
+		Total:      total,
+	}
 }
 
-// historyShape counts a workflow's history events and scheduled activities.
-func (r *runner) historyShape(ctx context.Context, workflowID string) (events, activities int, err error) {
+// historyCounts counts a workflow's history (the latest run's).
+func (r *runner) historyCounts(ctx context.Context, workflowID string) (histstats.Counts, error) {
 	h, err := replay.History(ctx, r.st.Client, workflowID, "")
 	if err != nil {
-		return 0, 0, err
+		return histstats.Counts{}, err
 	}
-	for _, ev := range h.GetEvents() {
-		if ev.GetEventType() == enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED {
-			activities++
-		}
-	}
-	return len(h.GetEvents()), activities, nil
+	return histstats.Of(h), nil
 }
 
 func median(v []int) int {

@@ -26,6 +26,10 @@ func (r *runner) openOrders(ctx context.Context, n int) (*OpenOrders, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: open orders: %w", err)
 	}
+	dbBefore, sized, err := databaseBytes(ctx, r.cfg.DBPath)
+	if err != nil {
+		return nil, fmt.Errorf("bench: open orders: %w", err)
+	}
 	fmt.Fprintf(r.progress, "bench: open orders: placing %d Appraisal orders (the sandbox delivers their webhooks)\n", n)
 	t0 := time.Now()
 	var placed atomic.Int64
@@ -71,13 +75,23 @@ func (r *runner) openOrders(ctx context.Context, n int) (*OpenOrders, error) {
 		return nil, fmt.Errorf("bench: open orders: %w", err)
 	}
 	o := &OpenOrders{Orders: n, Waiting: int(waiting), ReachedMs: ms(reached)}
+	if sized {
+		after, _, err := databaseBytes(ctx, r.cfg.DBPath)
+		if err != nil {
+			return nil, fmt.Errorf("bench: open orders: %w", err)
+		}
+		o.DatabaseBytesBefore, o.DatabaseBytesAfter = dbBefore, after
+		o.DatabaseBytesPerOrder = round1(float64(after-dbBefore) / float64(n))
+	}
 	if o.Worker, err = r.workerMemory(); err != nil {
 		return nil, err
 	}
 	if o.Process, err = r.processMemory(); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(r.progress, "bench: open orders: %d waiting after %s; worker RSS %.1f MB\n", n, reached.Round(time.Second), o.Worker.MB())
+	o.WorkerBytesPerOrder = round1(float64(o.Worker.RSSBytes-r.idle.RSSBytes) / float64(n))
+	fmt.Fprintf(r.progress, "bench: open orders: %d waiting after %s; worker RSS %.1f MB (%.1f KB per open order above idle); database %.0f bytes per open order\n",
+		n, reached.Round(time.Second), o.Worker.MB(), o.WorkerBytesPerOrder/1024, o.DatabaseBytesPerOrder)
 	return o, nil
 }
 

@@ -27,6 +27,7 @@ type series struct {
 var (
 	colorE2E     = color.RGBA{0x1f, 0x5f, 0xbf, 0xff} // blue
 	colorCeiling = color.RGBA{0xe0, 0x6c, 0x00, 0xff} // orange
+	colorFloor   = color.RGBA{0x2a, 0x9d, 0x3f, 0xff} // green
 )
 
 // The PNG is plotW×plotH pixels: plotDPI dots per inch over a canvas sized in points.

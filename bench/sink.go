@@ -36,6 +36,7 @@ type sink struct {
 	forwardTo string                // "" while capturing
 	captured  map[string][]*hook    // by transaction id
 	record    func(d time.Duration) // latency of forwarded webhooks; nil: not recorded
+	retried   *retries              // answers the sandbox must retry; nil: not counted
 	errs      []error
 }
 
@@ -54,7 +55,7 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	target, record := s.forwardTo, s.record
+	target, record, retried := s.forwardTo, s.record, s.retried
 	s.mu.Unlock()
 	if target == "" {
 		h, err := newHook(r.Header, body)
@@ -69,13 +70,20 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		return
 	}
-	status, d, err := postHook(r.Context(), s.client, target, r.Header, body)
+	status, d, retryAfter, err := postHookOnce(r.Context(), s.client, target, r.Header, body)
+	if reason := retryReason(status, err); reason != "" {
+		// The sandbox retries it, as ICE would: counted here, once per try made again.
+		retried.add(reason)
+	}
 	if err != nil {
 		http.Error(w, "forward: "+err.Error(), http.StatusBadGateway)
 		return
 	}
-	if record != nil {
+	if record != nil && status/100 == 2 {
 		record(d)
+	}
+	if retryAfter != "" {
+		w.Header().Set("Retry-After", retryAfter)
 	}
 	w.WriteHeader(status)
 }
@@ -109,14 +117,15 @@ func (s *sink) forward(apiURL string, record func(time.Duration)) {
 // capture makes the sink keep every later webhook instead of relaying it.
 func (s *sink) capture() {
 	s.mu.Lock()
-	s.forwardTo, s.record = "", nil
+	s.forwardTo, s.record, s.retried = "", nil, nil
 	s.mu.Unlock()
 }
 
-// setRecorder replaces the recorder of forwarded latencies (nil: none).
-func (s *sink) setRecorder(record func(time.Duration)) {
+// setRecorder replaces the recorder of forwarded latencies and the count of answers the
+// sandbox must retry (nil: none).
+func (s *sink) setRecorder(record func(time.Duration), retried *retries) {
 	s.mu.Lock()
-	s.record = record
+	s.record, s.retried = record, retried
 	s.mu.Unlock()
 }
 
@@ -141,11 +150,12 @@ func (s *sink) err() error {
 	return errors.Join(s.errs...)
 }
 
-// postHook posts one webhook and returns the answer's status and how long it took.
-func postHook(ctx context.Context, c *http.Client, url string, header http.Header, body []byte) (int, time.Duration, error) {
+// postHookOnce makes one try of a webhook and returns the answer's status, how long it took
+// and its Retry-After header.
+func postHookOnce(ctx context.Context, c *http.Client, url string, header http.Header, body []byte) (int, time.Duration, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, "", err
 	}
 	for _, k := range []string{"Content-Type", "Elli-Signature", "Elli-Environment", "Elli-Subscriptionid"} {
 		if v := header.Values(k); len(v) > 0 {
@@ -155,11 +165,11 @@ func postHook(ctx context.Context, c *http.Client, url string, header http.Heade
 	start := time.Now()
 	resp, err := c.Do(req)
 	if err != nil {
-		return 0, 0, err
+		return 0, time.Since(start), "", err
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	return resp.StatusCode, time.Since(start), nil
+	return resp.StatusCode, time.Since(start), resp.Header.Get("Retry-After"), nil
 }
 
 // newHTTPClient is a client that keeps enough connections open for the benchmark's

@@ -52,6 +52,9 @@ func ms(d time.Duration) float64 {
 	return math.Round(float64(d)/float64(time.Millisecond)*100) / 100
 }
 
+// round1 rounds to one decimal, for counts per order.
+func round1(f float64) float64 { return math.Round(f*10) / 10 }
+
 // round2 rounds to two decimals, for ratios and rates in the report.
 func round2(f float64) float64 { return math.Round(f*100) / 100 }
 
