@@ -143,8 +143,10 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "# epcflow benchmark\n\n")
 	fmt.Fprintf(&b, "%s, %s, %s/%s, %d CPUs (GOMAXPROCS %d); Temporal on %s; payloads encrypted: %t; worker: %s.\n",
 		env.Started.Format("2006-01-02 15:04 MST"), env.GoVersion, env.OS, env.Arch, env.CPUs, env.GOMAXPROCS, env.Database, env.Encrypted, env.WorkerMode)
-	fmt.Fprintf(&b, "%d orders at %s (+%d warm-up, not measured), open loop. Load average %.2f at the start, %.2f at the end.\n\n",
-		env.Orders, rateText(env.Rate), env.Warmup, env.LoadAverageStart, env.LoadAverageEnd)
+	if r.EndToEnd != nil || r.Ceiling.Workflows > 0 {
+		fmt.Fprintf(&b, "%d orders at %s (+%d warm-up, not measured), open loop. ", env.Orders, rateText(env.Rate), env.Warmup)
+	}
+	fmt.Fprintf(&b, "Load average %.2f at the start, %.2f at the end.\n\n", env.LoadAverageStart, env.LoadAverageEnd)
 
 	c := r.Ceiling
 	if e := r.EndToEnd; e != nil {
@@ -200,7 +202,9 @@ func (r *Report) Markdown() string {
 
 	b.WriteString("| memory (VmRSS from /proc) | RSS | peak (VmHWM) |\n|---|---:|---:|\n")
 	fmt.Fprintf(&b, "| %s, idle (polling, before any order) | %.1f MB | %.1f MB |\n", r.WorkerIdle.Process, r.WorkerIdle.MB(), mb(r.WorkerIdle.PeakRSSBytes))
-	fmt.Fprintf(&b, "| %s, after the orders | %.1f MB | %.1f MB |\n", r.Worker.Process, r.Worker.MB(), mb(r.Worker.PeakRSSBytes))
+	if r.Worker.RSSBytes > 0 {
+		fmt.Fprintf(&b, "| %s, after the orders | %.1f MB | %.1f MB |\n", r.Worker.Process, r.Worker.MB(), mb(r.Worker.PeakRSSBytes))
+	}
 	if o := r.Open; o != nil {
 		fmt.Fprintf(&b, "| %s, with %d Appraisal orders open | %.1f MB | %.1f MB |\n", o.Worker.Process, o.Orders, o.Worker.MB(), mb(o.Worker.PeakRSSBytes))
 	}
