@@ -355,7 +355,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 func (r *runner) finish(ctx context.Context, rep *Report) (_ *Report, err error) {
 	cfg := r.cfg
 	if cfg.Open > 0 {
-		openCtx, cancel := context.WithTimeout(ctx, 5*time.Minute+time.Duration(cfg.Open)*50*time.Millisecond)
+		openCtx, cancel := context.WithTimeout(ctx, 5*time.Minute+time.Duration(cfg.Open)*200*time.Millisecond)
 		defer cancel()
 		if rep.Open, err = r.openOrders(openCtx, cfg.Open); err != nil {
 			return nil, err
