@@ -4,15 +4,15 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"slices"
 	"time"
 )
 
 // The highest sustainable rate: the highest offered rate at which end-to-end p99 stays under
-// sustainableP99. The saturated run (the configured rate) is the first trial; then rates are
-// bisected between the highest that held and the lowest that did not, starting from the
-// saturated run's throughput (what the machine completed; no rate above 1.25 times it is
-// tried), until they are within
+// sustainableP99. The saturated run (the configured rate) is the first trial; the next is
+// what it completed per second. Then, while only the saturated rate has failed, the rate
+// doubles from the highest that held (a saturated run can complete less than the machine
+// sustains: its 503s make webhooks wait for their retries); after that, rates are bisected
+// between the highest that held and the lowest that did not, until they are within
 // searchPrecision of each other, maxSearchTrials ran, or the time budget is spent.
 const (
 	sustainableP99Ms = 2000.0
@@ -22,8 +22,6 @@ const (
 	trialSeconds   = 15.0
 	minTrialOrders = 40
 	rateStep       = 0.5 // trial rates are multiples of this (orders/s)
-	// capacityMargin bounds the search from above: the saturated run's throughput times this.
-	capacityMargin = 1.25
 )
 
 // Sustainable is the result of the rate search.
@@ -75,19 +73,13 @@ func nextRate(trials []RateTrial) (float64, string) {
 	if first.Held {
 		return 0, "the configured rate held"
 	}
-	// No rate much above what the machine completed while saturated can hold.
-	lo, hi := 0.0, math.Ceil(first.Throughput*capacityMargin/rateStep)*rateStep
-	bound := hi
+	lo, hi := 0.0, math.Inf(1)
 	for _, t := range trials {
 		if t.Held {
 			lo = max(lo, t.Rate)
 		} else {
 			hi = min(hi, t.Rate)
 		}
-	}
-	bracketed := fmt.Sprintf("bracketed: %g held, %g did not", lo, hi)
-	if hi == bound && !slices.ContainsFunc(trials, func(t RateTrial) bool { return t.Rate == hi }) {
-		bracketed = fmt.Sprintf("bracketed: %g held; %g is %g times the saturated throughput", lo, hi, capacityMargin)
 	}
 	var next float64
 	switch {
@@ -96,6 +88,8 @@ func nextRate(trials []RateTrial) (float64, string) {
 		next = first.Throughput
 	case lo == 0:
 		next = hi / 2
+	case hi == first.Rate:
+		next = min(2*lo, (lo+hi)/2)
 	default:
 		next = (lo + hi) / 2
 	}
@@ -104,7 +98,7 @@ func nextRate(trials []RateTrial) (float64, string) {
 		return 0, fmt.Sprintf("no rate from %g orders/s up held", rateStep)
 	}
 	if lo > 0 && hi/lo <= searchPrecision || next <= lo || next >= hi {
-		return 0, bracketed
+		return 0, fmt.Sprintf("bracketed: %g held, %g did not", lo, hi)
 	}
 	return next, ""
 }
