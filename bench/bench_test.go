@@ -136,6 +136,33 @@ func TestBenchSmoke(t *testing.T) {
 	require.Greater(t, img.Bounds().Dy(), 100)
 }
 
+// TestLongOpenSmoke leaves one Appraisal open two short days with a note a day and a few
+// webhooks, and checks its history was weighed: the notes as updates, the webhooks as signals.
+func TestLongOpenSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a real Temporal server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cfg := config(t, 1)
+	cfg.LongOpenDays, cfg.Day, cfg.LongOpenWebhooks = 2, 500*time.Millisecond, 6
+	rep, err := bench.Run(ctx, cfg)
+	require.NoError(t, err)
+	require.Nil(t, rep.EndToEnd, "only the long-open order runs")
+	l := rep.LongOpen
+	require.NotNil(t, l)
+	require.Equal(t, 2, l.Notes)
+	require.GreaterOrEqual(t, l.Webhooks, 6)
+	require.Positive(t, l.Updates)
+	require.Equal(t, 1, l.Runs)
+	require.Equal(t, 2, l.Total.Updates, "a progress note is an update")
+	require.GreaterOrEqual(t, l.Total.SignalsReceived, l.Webhooks, "every webhook the API took is a signal")
+	require.Positive(t, l.Total.Timers, "the recheck timer, a quarter day")
+	require.Equal(t, l.Total.Actions(), l.Actions)
+	require.Positive(t, l.Total.Bytes)
+	require.Regexp(t, `^bench: long open 2 days, 2 notes, [0-9]+ webhooks: 1 runs, [0-9]+ events, [0-9]+ bytes, [0-9]+ actions$`, rep.Line())
+}
+
 // BenchmarkFloodEndToEnd runs b.N flood orders end to end and, in the same process, the
 // ceiling; the figures that mean something are the ratios. Run it with a fixed count:
 //
