@@ -359,7 +359,7 @@ func (r *runner) wreak(ctx context.Context, prog *progress) error {
 // killWorker SIGKILLs the first worker while it runs activities, and starts it again.
 func (r *runner) killWorker(ctx context.Context) error {
 	w := r.workers[0]
-	busy := r.activitiesInFlight(ctx, r.wcfg[0].MetricsListen, 15*time.Second)
+	busy := ActivitiesInFlight(ctx, r.wcfg[0].MetricsListen, 15*time.Second)
 	if err := w.Kill(); err != nil {
 		return err
 	}
@@ -381,9 +381,10 @@ func (r *runner) killWorker(ctx context.Context) error {
 	return nil
 }
 
-// activitiesInFlight reads the worker's activity slots in use from its /metrics until some
-// are, or timeout passes (then 0).
-func (r *runner) activitiesInFlight(ctx context.Context, metricsAddr string, timeout time.Duration) int {
+// ActivitiesInFlight reads a worker's activity slots in use from its /metrics (at
+// metricsAddr, host:port) until some are, or timeout passes (then 0): the moment to SIGKILL
+// it in the middle of its activities.
+func ActivitiesInFlight(ctx context.Context, metricsAddr string, timeout time.Duration) int {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	hc := &http.Client{Timeout: 2 * time.Second}

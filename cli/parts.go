@@ -386,7 +386,7 @@ func runSandbox(ctx context.Context, e *env, args []string) error {
 		publicURL = "http://" + ln.Addr().String()
 	}
 	sb, err := sandbox.New(sandbox.Config{
-		PartnerURL: firstReplica(partnerURL), PartnerURLs: replicas(partnerURL), PublicURL: publicURL, ClientID: clientID, ClientSecret: secret, SigningKey: key, OAuthAcceptBasic: acceptBasic, Vocabulary: words,
+		PartnerURL: firstReplica(partnerURL), PartnerURLs: partnerReplicas(partnerURL), PublicURL: publicURL, ClientID: clientID, ClientSecret: secret, SigningKey: key, OAuthAcceptBasic: acceptBasic, Vocabulary: words,
 		TokenLifetime: tokenLife, WebhookRetryInterval: retry, Logger: log, StateFile: stateFile,
 		POSSigningSecret: posSecret, InbankShops: map[string]sandbox.InbankShop{sandbox.DefaultInbankShopUUID: {APIKey: inbankKey}},
 	})

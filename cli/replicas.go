@@ -12,8 +12,8 @@ func firstReplica(list string) string {
 	return ""
 }
 
-// replicas is the list when it names more than one URL, else nil (one partner URL).
-func replicas(list string) []string {
+// partnerReplicas is the list when it names more than one URL, else nil (one partner URL).
+func partnerReplicas(list string) []string {
 	if urls := splitList(list); len(urls) > 1 {
 		return urls
 	}

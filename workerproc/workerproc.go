@@ -83,18 +83,28 @@ func Start(ctx context.Context, c client.Client, cfg Config) (*Process, error) {
 	if cfg.Stderr != nil {
 		cmd.Stdout, cmd.Stderr = cfg.Stderr, cfg.Stderr
 	}
-	if err := cmd.Start(); err != nil {
+	p, err := StartCommand(cmd)
+	if err != nil {
 		return nil, fmt.Errorf("start worker process: %w", err)
+	}
+	if err := p.awaitPolling(ctx, c, cfg.ReadyTimeout); err != nil {
+		_ = p.Kill()
+		return nil, err
+	}
+	return p, nil
+}
+
+// StartCommand starts any child process (the drill runs its Temporal server and API
+// replicas so) as a Process to stop or kill; readiness is the caller's to wait for.
+func StartCommand(cmd *exec.Cmd) (*Process, error) {
+	if err := cmd.Start(); err != nil {
+		return nil, err
 	}
 	p := &Process{cmd: cmd, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
 	}()
-	if err := p.awaitPolling(ctx, c, cfg.ReadyTimeout); err != nil {
-		_ = p.Kill()
-		return nil, err
-	}
 	return p, nil
 }
 
@@ -135,7 +145,7 @@ func (p *Process) PID() int { return p.cmd.Process.Pid }
 // Done is closed when the process has exited.
 func (p *Process) Done() <-chan struct{} { return p.done }
 
-// Stop asks the worker to stop (SIGTERM: it finishes what it is doing) and kills it if it is
+// Stop asks the process to stop (SIGTERM: a worker finishes what it is doing) and kills it if it is
 // still running after timeout.
 func (p *Process) Stop(timeout time.Duration) error {
 	select {
@@ -151,7 +161,7 @@ func (p *Process) Stop(timeout time.Duration) error {
 		return nil
 	case <-t.C:
 		_ = p.Kill()
-		return fmt.Errorf("worker process did not stop within %s: killed", timeout)
+		return fmt.Errorf("process %d did not stop within %s: killed", p.PID(), timeout)
 	}
 }
 
@@ -163,7 +173,7 @@ func (p *Process) Kill() error {
 	default:
 	}
 	if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("kill worker process %d: %w", p.PID(), err)
+		return fmt.Errorf("kill process %d: %w", p.PID(), err)
 	}
 	<-p.done
 	return nil
