@@ -69,8 +69,11 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		followed sync.WaitGroup
 		placed   = make(chan error, 3)
 	)
+	// A failed placing ends the acts of chaos that wait for orders it will not place.
+	wreakCtx, stopWreak := context.WithCancel(ctx)
+	defer stopWreak()
 	go func() {
-		placed <- r.place(ctx, func(o *order) {
+		placed <- failing(stopWreak, r.place(ctx, func(o *order) {
 			mu.Lock()
 			orders = append(orders, o)
 			mu.Unlock()
@@ -80,7 +83,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 				r.follow(ctx, o)
 				prog.finished()
 			}()
-		})
+		}))
 	}()
 
 	go func() {
@@ -109,7 +112,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		})
 	}()
 
-	chaosErr := r.wreak(ctx, prog)
+	chaosErr := r.wreak(wreakCtx, prog)
 	placeErr := errors.Join(<-placed, <-placed, <-placed)
 	followed.Wait()
 	if err := errors.Join(placeErr, chaosErr); err != nil && ctx.Err() == nil {
@@ -138,6 +141,14 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		rep.Deviations = append(rep.Deviations, fmt.Sprintf("the run hit its %s timeout", cfg.Timeout))
 	}
 	return rep, nil
+}
+
+// failing calls stop when err is not nil, and returns err.
+func failing(stop func(), err error) error {
+	if err != nil {
+		stop()
+	}
+	return err
 }
 
 // faults is the fault config: an optional outage first, then the random faults. Rules are

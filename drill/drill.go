@@ -186,7 +186,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	half := cfg.Orders / 2
 	rep, err := chaos.Run(ctx, chaos.Config{
 		Orders: cfg.Orders, Rate: cfg.Rate, Seed: cfg.Seed, Timeout: cfg.Timeout, Progress: cfg.Progress, Logger: r.log,
-		Parts: parts, Steps: r.steps(), Halfway: r.upgrade,
+		Parts: parts, Steps: r.steps(), Halfway: func(ctx context.Context, placed []string) error {
+			err := r.upgrade(ctx, placed)
+			if err != nil {
+				r.printf("rolling upgrade failed: %v", err)
+			}
+			return err
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("drill: %w", err)

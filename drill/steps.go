@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -121,6 +123,11 @@ func (r *run) upgrade(ctx context.Context, placed []string) error {
 	for i := range r.workers {
 		wc := r.wcfg[i]
 		wc.Command = []string{r.upgraded}
+		mport, err := freePort() // the old one still serves its own /metrics
+		if err != nil {
+			return err
+		}
+		wc.MetricsListen = net.JoinHostPort("127.0.0.1", strconv.Itoa(mport))
 		nw, err := workerproc.Start(ctx, r.c, wc)
 		if err != nil {
 			return fmt.Errorf("upgraded worker %d: %w", i+1, err)
