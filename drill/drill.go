@@ -197,6 +197,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("drill: %w", err)
 	}
+	// The kills were the drill's: the chaos report's account of them says so.
+	rep.Kills, rep.KillsMidActivity, rep.ServerRestarts = r.res.KilledWorkers, r.res.KilledWorkersMidActivity, r.res.KilledTemporal
 	r.res.Report = rep
 	if err := r.checkPaths(context.WithoutCancel(ctx), sandboxLender{parts.SandboxURL}, rep.Transactions, half); err != nil {
 		return nil, fmt.Errorf("drill: %w", err)

@@ -128,17 +128,20 @@ func (r *run) upgrade(ctx context.Context, placed []string) error {
 			return err
 		}
 		wc.MetricsListen = net.JoinHostPort("127.0.0.1", strconv.Itoa(mport))
+		t0 := time.Now()
 		nw, err := workerproc.Start(ctx, r.c, wc)
 		if err != nil {
 			return fmt.Errorf("upgraded worker %d: %w", i+1, err)
 		}
 		old := r.workers[i]
 		r.workers[i], r.wcfg[i] = nw, wc
+		t1 := time.Now()
 		if err := old.Stop(30 * time.Second); err != nil {
 			r.printf("worker %d: %v", i+1, err)
 		}
 		r.res.Upgraded++
-		r.printf("worker %d upgraded: process %d (old build) stopped, process %d (upgraded) polling", i+1, old.PID(), nw.PID())
+		r.printf("worker %d upgraded: process %d (upgraded) polling after %s, process %d (old build) stopped (SIGTERM) in %s",
+			i+1, nw.PID(), t1.Sub(t0).Round(100*time.Millisecond), old.PID(), time.Since(t1).Round(100*time.Millisecond))
 	}
 	return nil
 }
