@@ -3,10 +3,12 @@
 package workerproc
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -87,7 +89,7 @@ func Start(ctx context.Context, c client.Client, cfg Config) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start worker process: %w", err)
 	}
-	if err := p.awaitPolling(ctx, c, cfg.ReadyTimeout); err != nil {
+	if err := p.awaitPolling(ctx, c, cfg.MetricsListen, cfg.ReadyTimeout); err != nil {
 		_ = p.Kill()
 		return nil, err
 	}
@@ -109,8 +111,10 @@ func StartCommand(cmd *exec.Cmd) (*Process, error) {
 }
 
 // awaitPolling waits until this process polls both task queues. Pollers are told apart by
-// the SDK's default identity, "<pid>@<host>…", since other workers may poll too.
-func (p *Process) awaitPolling(ctx context.Context, c client.Client, timeout time.Duration) error {
+// the SDK's default identity, "<pid>@<host>…", since other workers may poll too. Temporal
+// describes the pollers of a task queue's root partition only, where a new worker's polls may
+// take a while to land; its own /metrics (when it serves them) show its polls at once.
+func (p *Process) awaitPolling(ctx context.Context, c client.Client, metricsAddr string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	prefix := strconv.Itoa(p.PID()) + "@"
@@ -126,7 +130,7 @@ func (p *Process) awaitPolling(ctx context.Context, c client.Client, timeout tim
 			}
 			ready = ready && err == nil && found
 		}
-		if ready {
+		if ready || (metricsAddr != "" && pollsInFlight(ctx, "http://"+metricsAddr+"/metrics")) {
 			return nil
 		}
 		select {
@@ -177,4 +181,33 @@ func (p *Process) Kill() error {
 	}
 	<-p.done
 	return nil
+}
+
+// pollsInFlight reports whether the worker's /metrics show polls of both the workflow and the
+// activity task queue in flight (the SDK's temporal_num_pollers gauge).
+func pollsInFlight(ctx context.Context, url string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	polling := map[string]bool{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "temporal_num_pollers{") || strings.HasSuffix(line, " 0") {
+			continue
+		}
+		for _, typ := range []string{"workflow_task", "activity_task"} {
+			polling[typ] = polling[typ] || strings.Contains(line, `poller_type="`+typ+`"`)
+		}
+	}
+	return polling["workflow_task"] && polling["activity_task"]
 }
