@@ -11,6 +11,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/epcflow/epcflow/chaos"
 	"github.com/epcflow/epcflow/workerproc"
@@ -113,11 +114,15 @@ func (r *run) killWorker(ctx context.Context, i int) error {
 // (SIGTERM), so two of three keep working throughout.
 func (r *run) upgrade(ctx context.Context, placed []string) error {
 	r.printf("rolling upgrade: waiting for the %d orders placed so far to have started", len(placed))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
 	for _, id := range placed {
-		if err := r.awaitFirstTask(ctx, workflows.TransactionWorkflowID(id)); err != nil {
-			return err
-		}
+		g.Go(func() error { return r.awaitFirstTask(gctx, workflows.TransactionWorkflowID(id)) })
 	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	r.printf("rolling upgrade: all %d started; replacing the workers one by one", len(placed))
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i := range r.workers {
