@@ -253,7 +253,7 @@ func (r *run) start(ctx context.Context) (*chaos.Parts, error) {
 		return nil, err
 	}
 	r.onClose(func() { _ = r.temporal.proc.Stop(30 * time.Second) })
-	r.printf("Temporal process %d serving %s on PostgreSQL (database %s)", r.temporal.proc.PID(), r.temporal.addr(), filepath.Base(dbs.temporal))
+	r.printf("Temporal process %d serving %s on PostgreSQL (database %s)", r.temporal.proc.PID(), r.temporal.addr(), dbs.name)
 
 	key, err := codec.GenerateKey("drill")
 	if err != nil {

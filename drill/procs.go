@@ -60,6 +60,7 @@ func moduleRoot(dir string) (string, error) {
 // databases are the run's PostgreSQL databases: Temporal's (and its _visibility) and the API
 // replicas' shared one (portal users, delivered webhooks).
 type databases struct {
+	name             string // of Temporal's
 	temporal, shared string // URLs
 }
 
@@ -79,7 +80,7 @@ func createDatabases(ctx context.Context, base string) (databases, error) {
 		v.RawQuery = "sslmode=disable"
 		return v.String()
 	}
-	d := databases{temporal: at(name), shared: at(name + "_shared")}
+	d := databases{name: name, temporal: at(name), shared: at(name + "_shared")}
 	conn, err := pgx.Connect(ctx, at("postgres"))
 	if err != nil {
 		return d, fmt.Errorf("postgres at %s: %w", u.Host, err)
