@@ -25,6 +25,8 @@ import (
 	"sync"
 	"time"
 
+	"go.temporal.io/sdk/client"
+
 	"github.com/epcflow/epcflow/codec"
 	"github.com/epcflow/epcflow/demo"
 	"github.com/epcflow/epcflow/devserver"
@@ -88,6 +90,32 @@ type Config struct {
 	// Logger receives the in-process parts' logs; WorkerStderr the workers' (nil: discarded).
 	Logger       *slog.Logger
 	WorkerStderr io.Writer
+
+	// Parts, when set, are parts the caller runs (the drill: each its own process): Run then
+	// starts no stack and no worker, and Workers, Kills, ServerDowntime, WorkerCommand,
+	// WorkerEnv and DataDir are not used; the caller's Steps kill and restart its parts.
+	Parts *Parts
+	// Steps are the caller's acts of chaos, done alongside the run's own.
+	Steps []Step
+	// Halfway, when set, is called once half the orders are placed, with their transaction
+	// ids, while the placing of orders waits for it (the drill's rolling upgrade).
+	Halfway func(ctx context.Context, placed []string) error
+}
+
+// Parts locates parts of the production layout run by the caller.
+type Parts struct {
+	// Client reaches Temporal with the workers' payload keys.
+	Client client.Client
+	// SandboxURL is the sandbox (the platforms and the lender); APIURL the epcflow API the
+	// operator, the shop and the portal's users reach, with OperatorToken.
+	SandboxURL, APIURL, OperatorToken string
+}
+
+// Step is one act of chaos, done once the share At of the orders has finished.
+type Step struct {
+	At   float64
+	Name string
+	Do   func(ctx context.Context) error
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -131,6 +159,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Workers == 0 {
 		c.Workers = 2
+	}
+	if c.Parts != nil { // the caller's parts: nothing of them is killed here
+		c.Workers, c.Kills, c.ServerDowntime, c.WorkerCommand = 2, -1, -1, []string{"(the caller's)"}
 	}
 	switch {
 	case c.Kills == 0:
@@ -209,15 +240,23 @@ type runner struct {
 	operator *demo.Operator
 	workers  []*workerproc.Process
 	wcfg     []workerproc.Config
-	started  time.Time
-	log      *eventLog
-	stats    struct{ kills, killsMidActivity, outages, restarts int }
-	closers  []func()
+	// Where the parts are: the stack's, or Config.Parts.
+	client             client.Client
+	sandboxURL, apiURL string
+	started            time.Time
+	log                *eventLog
+	stats              struct{ kills, killsMidActivity, outages, restarts int }
+	closers            []func()
 }
 
 func start(ctx context.Context, cfg Config) (r *runner, err error) {
 	r = &runner{cfg: cfg, started: time.Now(), log: &eventLog{w: cfg.Progress}}
 	r.log.start = r.started
+	if p := cfg.Parts; p != nil {
+		r.client, r.sandboxURL, r.apiURL = p.Client, p.SandboxURL, p.APIURL
+		r.lender, r.operator = demo.NewLender(p.SandboxURL), demo.NewOperator(p.APIURL, p.OperatorToken)
+		return r, nil
+	}
 	defer func() {
 		if err != nil {
 			r.close()
@@ -258,6 +297,7 @@ func start(ctx context.Context, cfg Config) (r *runner, err error) {
 		return nil, fmt.Errorf("chaos: %w", err)
 	}
 	r.onClose(func() { _ = r.st.Close() })
+	r.client, r.sandboxURL, r.apiURL = r.st.Client, r.st.SandboxURL, r.st.APIURL
 	r.lender = demo.NewLender(r.st.SandboxURL)
 	r.operator = demo.NewOperator(r.st.APIURL, token)
 	r.log.printf("stack up: Temporal %s (SQLite file), API %s, sandbox %s", r.st.Server.FrontendAddress(), r.st.APIURL, r.st.SandboxURL)
@@ -274,7 +314,7 @@ func start(ctx context.Context, cfg Config) (r *runner, err error) {
 			MetricsListen: "127.0.0.1:" + strconv.Itoa(mport), Stderr: cfg.WorkerStderr, RecheckInterval: cfg.RecheckInterval,
 			InbankAPIKey: sandbox.DefaultInbankAPIKey,
 		})
-		w, err := workerproc.Start(ctx, r.st.Client, r.wcfg[i])
+		w, err := workerproc.Start(ctx, r.client, r.wcfg[i])
 		if err != nil {
 			return nil, fmt.Errorf("chaos: worker %d: %w", i+1, err)
 		}

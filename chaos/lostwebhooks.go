@@ -100,7 +100,7 @@ func (r *runner) checkRecheck(ctx context.Context, o *order, rep *Report) ([]str
 		return nil, nil
 	}
 	rep.LenderChanges++
-	h, err := replay.History(ctx, r.st.Client, workflows.TransactionWorkflowID(o.id), "")
+	h, err := replay.History(ctx, r.client, workflows.TransactionWorkflowID(o.id), "")
 	if err != nil {
 		return nil, fmt.Errorf("chaos: history of %s: %w", o.id, err)
 	}

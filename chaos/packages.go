@@ -103,7 +103,7 @@ func (r *runner) sendPackage(ctx context.Context, body []byte) (string, error) {
 }
 
 func (r *runner) postPackage(ctx context.Context, body []byte) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.st.SandboxURL+"/sandbox/pos/packages", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.sandboxURL+"/sandbox/pos/packages", bytes.NewReader(body))
 	if err != nil {
 		return "", err
 	}
@@ -170,7 +170,7 @@ func (r *runner) awaitPackage(ctx context.Context, key string) (workflows.Packag
 	var st workflows.PackageStatus
 	for {
 		// Not found yet, or the server restarting: both are waited out.
-		err := r.st.Client.GetWorkflow(ctx, workflows.PackageWorkflowID(key), "").Get(ctx, &st)
+		err := r.client.GetWorkflow(ctx, workflows.PackageWorkflowID(key), "").Get(ctx, &st)
 		if err == nil {
 			return st, nil
 		}
@@ -209,7 +209,7 @@ func (r *runner) checkPackages(ctx context.Context, pkgs []*pkgOrder, rep *Repor
 			Sessions   []json.RawMessage `json:"sessions"`
 			EventsSent int               `json:"eventsSent"`
 		}
-		if err := r.getJSON(ctx, r.st.SandboxURL+"/sandbox/pos/packages/"+p.id, &view); err != nil {
+		if err := r.getJSON(ctx, r.sandboxURL+"/sandbox/pos/packages/"+p.id, &view); err != nil {
 			return fmt.Errorf("chaos: read package %s: %w", p.id, err)
 		}
 		rep.DeliveryRoomSessions += len(view.Sessions)
@@ -255,7 +255,7 @@ func (r *runner) countRuns(ctx context.Context, workflowID string) (int, error) 
 	n := 0
 	var token []byte
 	for {
-		resp, err := r.st.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		resp, err := r.client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 			Query: fmt.Sprintf("WorkflowId = '%s'", workflowID), NextPageToken: token,
 		})
 		if err != nil {

@@ -81,12 +81,12 @@ func (r *runner) followPayment(ctx context.Context, p *purchase) {
 		backoff = min(backoff*2, 2*time.Second)
 	}
 	// The customer pays; Inbank calls back (each callback delivered several times).
-	if err := r.postControl(ctx, r.st.SandboxURL+"/sandbox/inbank/sessions/"+created.POSSessionUUID+"/complete", `{"callbacks":{"copies":2}}`); err != nil {
+	if err := r.postControl(ctx, r.sandboxURL+"/sandbox/inbank/sessions/"+created.POSSessionUUID+"/complete", `{"callbacks":{"copies":2}}`); err != nil {
 		p.err = fmt.Errorf("customer payment: %w", err)
 		return
 	}
 	for {
-		err := r.st.Client.GetWorkflow(ctx, workflows.PaymentWorkflowID(created.ID), "").Get(ctx, &p.result)
+		err := r.client.GetWorkflow(ctx, workflows.PaymentWorkflowID(created.ID), "").Get(ctx, &p.result)
 		if err == nil {
 			return
 		}
@@ -100,7 +100,7 @@ func (r *runner) followPayment(ctx context.Context, p *purchase) {
 }
 
 func (r *runner) createPayment(ctx context.Context, key string) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.st.APIURL+"/v1/payment-sessions", strings.NewReader(paymentRequest))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.apiURL+"/v1/payment-sessions", strings.NewReader(paymentRequest))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -143,7 +143,7 @@ func (r *runner) checkPayments(ctx context.Context, ps []*purchase, rep *Report)
 		Status      pos.InbankStatus `json:"status"`
 		CallbackURL string           `json:"callbackUrl"`
 	}
-	if err := r.getJSON(ctx, r.st.SandboxURL+"/sandbox/inbank/sessions", &list); err != nil {
+	if err := r.getJSON(ctx, r.sandboxURL+"/sandbox/inbank/sessions", &list); err != nil {
 		return fmt.Errorf("chaos: list Inbank sessions: %w", err)
 	}
 	for _, p := range ps {

@@ -21,6 +21,8 @@ type Report struct {
 	// should. DuplicatedEffects counts effects beyond the one each order should have had (a
 	// second completed PATCH, upload, service event batch…).
 	Orders, Completed, Canceled, Lost, DuplicatedEffects int
+	// Transactions are the orders' transaction ids, in the order they were placed.
+	Transactions []string
 	// The lost-webhook variant: webhooks the sandbox withheld, the lender's cancellations and
 	// updates, and the longest an order took to act on one (its rechecks RecheckInterval apart).
 	WebhooksWithheld, LenderChanges int
@@ -181,6 +183,7 @@ func (r *runner) check(ctx context.Context, orders []*order) (*Report, error) {
 		rep.Deviations = append(rep.Deviations, fmt.Sprintf("the sandbox holds %d transactions, %d were placed", len(list), len(orders)))
 	}
 	for _, o := range orders {
+		rep.Transactions = append(rep.Transactions, o.id)
 		problems, extra, ended, err := r.checkOrder(ctx, o, rep)
 		if err != nil {
 			return nil, err

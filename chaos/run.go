@@ -69,8 +69,11 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		followed sync.WaitGroup
 		placed   = make(chan error, 3)
 	)
+	// A failed placing ends the acts of chaos that wait for orders it will not place.
+	wreakCtx, stopWreak := context.WithCancel(ctx)
+	defer stopWreak()
 	go func() {
-		placed <- r.place(ctx, func(o *order) {
+		placed <- failing(stopWreak, r.place(ctx, func(o *order) {
 			mu.Lock()
 			orders = append(orders, o)
 			mu.Unlock()
@@ -80,7 +83,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 				r.follow(ctx, o)
 				prog.finished()
 			}()
-		})
+		}))
 	}()
 
 	go func() {
@@ -109,7 +112,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		})
 	}()
 
-	chaosErr := r.wreak(ctx, prog)
+	chaosErr := r.wreak(wreakCtx, prog)
 	placeErr := errors.Join(<-placed, <-placed, <-placed)
 	followed.Wait()
 	if err := errors.Join(placeErr, chaosErr); err != nil && ctx.Err() == nil {
@@ -140,6 +143,14 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	return rep, nil
 }
 
+// failing calls stop when err is not nil, and returns err.
+func failing(stop func(), err error) error {
+	if err != nil {
+		stop()
+	}
+	return err
+}
+
 // faults is the fault config: an optional outage first, then the random faults. Rules are
 // tried in order and the first that fires answers, so each rate is conditioned on the
 // earlier rules not firing.
@@ -166,12 +177,21 @@ func (r *runner) faults(outage *sandbox.FaultOutage) sandbox.FaultConfig {
 // place places the orders at the configured rate, handing each to add.
 func (r *runner) place(ctx context.Context, add func(*order)) error {
 	streets := []string{"4430 Rosewood Dr", "1 Harbor Way", "77 Levee Rd", "12 Hilltop Ct", "950 Bay St", "5 River Bend"}
+	var placed []string
 	err := pace(ctx, r.cfg.Orders, time.Duration(float64(time.Second)/r.cfg.Rate), func(i int) error {
+		if i == r.cfg.Orders/2 && r.cfg.Halfway != nil {
+			r.log.printf("%d orders placed: halfway, the placing waits", i)
+			if err := r.cfg.Halfway(ctx, slices.Clone(placed)); err != nil {
+				return fmt.Errorf("chaos: halfway: %w", err)
+			}
+			r.log.printf("placing the other %d orders", r.cfg.Orders-i)
+		}
 		req, kind := r.orderFor(i, streets[i%len(streets)])
 		o, err := r.lender.PlaceOrder(ctx, req)
 		if err != nil {
 			return fmt.Errorf("chaos: place order %d: %w", i+1, err)
 		}
+		placed = append(placed, o.ID)
 		add(&order{n: i + 1, id: o.ID, typ: req.Type, kind: kind})
 		return nil
 	})
@@ -229,7 +249,7 @@ func (r *runner) await(ctx context.Context, id string) (workflows.TransactionRes
 	var res workflows.TransactionResult
 	backoff := 100 * time.Millisecond
 	for {
-		err := r.st.Client.GetWorkflow(ctx, workflows.TransactionWorkflowID(id), "").Get(ctx, &res)
+		err := r.client.GetWorkflow(ctx, workflows.TransactionWorkflowID(id), "").Get(ctx, &res)
 		if err == nil {
 			return res, nil
 		}
@@ -317,38 +337,31 @@ func (p *progress) count() int {
 	return p.n
 }
 
-// step is one act of chaos, done once the given share of the orders has finished.
-type step struct {
-	at   float64
-	name string
-	do   func(ctx context.Context) error
-}
-
 // wreak performs the acts of chaos in order as the orders finish.
 func (r *runner) wreak(ctx context.Context, prog *progress) error {
-	var steps []step
+	steps := slices.Clone(r.cfg.Steps)
 	for k := range r.cfg.Kills {
 		at := 0.15
 		if r.cfg.Kills > 1 {
 			at += 0.55 * float64(k) / float64(r.cfg.Kills-1)
 		}
-		steps = append(steps, step{at: at, name: fmt.Sprintf("kill worker 1 (%d of %d)", k+1, r.cfg.Kills), do: r.killWorker})
+		steps = append(steps, Step{At: at, Name: fmt.Sprintf("kill worker 1 (%d of %d)", k+1, r.cfg.Kills), Do: r.killWorker})
 	}
 	if r.cfg.Outage > 0 {
-		steps = append(steps, step{at: 0.30, name: "partner API outage", do: r.outage})
+		steps = append(steps, Step{At: 0.30, Name: "partner API outage", Do: r.outage})
 	}
 	if r.cfg.ServerDowntime > 0 {
-		steps = append(steps, step{at: 0.50, name: "Temporal server restart", do: r.restartServer})
+		steps = append(steps, Step{At: 0.50, Name: "Temporal server restart", Do: r.restartServer})
 	}
-	slices.SortStableFunc(steps, func(a, b step) int { return cmp.Compare(a.at, b.at) })
+	slices.SortStableFunc(steps, func(a, b Step) int { return cmp.Compare(a.At, b.At) })
 	for _, s := range steps {
-		target := max(1, int(s.at*float64(r.cfg.Orders)))
+		target := max(1, int(s.At*float64(r.cfg.Orders)))
 		if err := prog.await(ctx, target); err != nil {
-			r.log.printf("%s never came: only %d orders finished", s.name, prog.count())
+			r.log.printf("%s never came: only %d orders finished", s.Name, prog.count())
 			return nil // check reports the orders that did not finish
 		}
-		if err := s.do(ctx); err != nil {
-			return fmt.Errorf("chaos: %s: %w", s.name, err)
+		if err := s.Do(ctx); err != nil {
+			return fmt.Errorf("chaos: %s: %w", s.Name, err)
 		}
 	}
 	return nil
@@ -357,7 +370,7 @@ func (r *runner) wreak(ctx context.Context, prog *progress) error {
 // killWorker SIGKILLs the first worker while it runs activities, and starts it again.
 func (r *runner) killWorker(ctx context.Context) error {
 	w := r.workers[0]
-	busy := r.activitiesInFlight(ctx, r.wcfg[0].MetricsListen, 15*time.Second)
+	busy := ActivitiesInFlight(ctx, r.wcfg[0].MetricsListen, 15*time.Second)
 	if err := w.Kill(); err != nil {
 		return err
 	}
@@ -370,7 +383,7 @@ func (r *runner) killWorker(ctx context.Context) error {
 	if busy > 0 {
 		r.stats.killsMidActivity++
 	}
-	nw, err := workerproc.Start(ctx, r.st.Client, r.wcfg[0])
+	nw, err := workerproc.Start(ctx, r.client, r.wcfg[0])
 	if err != nil {
 		return fmt.Errorf("restart worker 1: %w", err)
 	}
@@ -379,9 +392,10 @@ func (r *runner) killWorker(ctx context.Context) error {
 	return nil
 }
 
-// activitiesInFlight reads the worker's activity slots in use from its /metrics until some
-// are, or timeout passes (then 0).
-func (r *runner) activitiesInFlight(ctx context.Context, metricsAddr string, timeout time.Duration) int {
+// ActivitiesInFlight reads a worker's activity slots in use from its /metrics (at
+// metricsAddr, host:port) until some are, or timeout passes (then 0): the moment to SIGKILL
+// it in the middle of its activities.
+func ActivitiesInFlight(ctx context.Context, metricsAddr string, timeout time.Duration) int {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	hc := &http.Client{Timeout: 2 * time.Second}

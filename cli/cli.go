@@ -39,6 +39,8 @@ func commands() []command {
 		{"replay", "replay workflow histories (files or a server's recent executions) against this build", runReplay},
 		{"bench", "benchmark: flood orders end to end vs a no-op Temporal ceiling, webhook latency, worker memory", runBench},
 		{"chaos", "chaos suite: orders under injected faults, killed workers and a server restart; counts lost and duplicated effects", runChaos},
+		{"drill", "production layout drill: Temporal, 2 API replicas and 3 workers as processes, killed and upgraded under the chaos suite's orders", runDrill},
+		{"temporal", "the embedded Temporal server alone on a database (no UI): the drill's Temporal process", runTemporal},
 	}
 }
 

@@ -349,7 +349,7 @@ func runSandbox(ctx context.Context, e *env, args []string) error {
 	)
 	vocabularyFlag(f, &vocabPath)
 	f.str(&listen, "listen", "SANDBOX_LISTEN", "127.0.0.1:8090", "address to serve the sandbox on")
-	f.str(&partnerURL, "partner-url", "SANDBOX_PARTNER_URL", sandbox.DefaultPartnerURL, "the partner's base URL; webhooks go to <partner-url>/webhooks/epc")
+	f.str(&partnerURL, "partner-url", "SANDBOX_PARTNER_URL", sandbox.DefaultPartnerURL, "the partner's base URL; webhooks go to <partner-url>/webhooks/epc (several, comma-separated: API replicas that webhooks are spread over, as a load balancer would [ours])")
 	f.str(&publicURL, "public-url", "SANDBOX_PUBLIC_URL", "", "the sandbox's own base URL as the partner reaches it (default http://<listen>)")
 	f.str(&clientID, "client-id", "SANDBOX_CLIENT_ID", sandbox.DefaultClientID, "OAuth2 client id the sandbox accepts")
 	f.secret(&secret, "client-secret", "SANDBOX_CLIENT_SECRET", sandbox.DefaultClientSecret, "OAuth2 client secret the sandbox accepts")
@@ -386,7 +386,7 @@ func runSandbox(ctx context.Context, e *env, args []string) error {
 		publicURL = "http://" + ln.Addr().String()
 	}
 	sb, err := sandbox.New(sandbox.Config{
-		PartnerURL: partnerURL, PublicURL: publicURL, ClientID: clientID, ClientSecret: secret, SigningKey: key, OAuthAcceptBasic: acceptBasic, Vocabulary: words,
+		PartnerURL: firstReplica(partnerURL), PartnerURLs: partnerReplicas(partnerURL), PublicURL: publicURL, ClientID: clientID, ClientSecret: secret, SigningKey: key, OAuthAcceptBasic: acceptBasic, Vocabulary: words,
 		TokenLifetime: tokenLife, WebhookRetryInterval: retry, Logger: log, StateFile: stateFile,
 		POSSigningSecret: posSecret, InbankShops: map[string]sandbox.InbankShop{sandbox.DefaultInbankShopUUID: {APIKey: inbankKey}},
 	})

@@ -25,6 +25,11 @@ func (c Config) withDefaults() (Config, error) {
 	if err := checkBaseURL(c.PartnerURL); err != nil {
 		problems = append(problems, "PartnerURL: "+err.Error())
 	}
+	for i, u := range c.PartnerURLs {
+		if err := checkBaseURL(u); err != nil {
+			problems = append(problems, fmt.Sprintf("PartnerURLs[%d]: %s", i, err))
+		}
+	}
 	if c.PublicURL != "" {
 		if err := checkBaseURL(c.PublicURL); err != nil {
 			problems = append(problems, "PublicURL: "+err.Error())
@@ -52,6 +57,11 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("sandbox: invalid config: %s", strings.Join(problems, "; "))
 	}
 	c.PartnerURL = strings.TrimRight(c.PartnerURL, "/")
+	urls := make([]string, 0, len(c.PartnerURLs))
+	for _, u := range c.PartnerURLs {
+		urls = append(urls, strings.TrimRight(u, "/"))
+	}
+	c.PartnerURLs = urls
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	return c, nil
 }

@@ -72,6 +72,12 @@ type Config struct {
 	// PartnerURL is the partner's base URL; EPC webhooks are posted to {PartnerURL}/webhooks/epc,
 	// POS package events to {PartnerURL}/v1/packages.
 	PartnerURL string
+	// PartnerURLs, when set, are several base URLs of the partner (API replicas) that EPC
+	// webhooks are spread over instead of PartnerURL, as a load balancer would [ours]: each
+	// webhook copy goes to the next replica in turn, a retry to the replica after the one that
+	// failed, and a refused connection moves on to the next replica at once. POS package
+	// events still go to PartnerURL.
+	PartnerURLs []string
 	// ClientID and ClientSecret are the only credentials the token endpoint accepts.
 	ClientID     string
 	ClientSecret string
@@ -160,7 +166,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, rt: rt}
 	s.epc = epcemu.New(rt, epcemu.Config{
-		PartnerURL: cfg.PartnerURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+		PartnerURL: cfg.PartnerURL, PartnerURLs: cfg.PartnerURLs, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
 		SigningKey: cfg.SigningKey, TokenLifetime: cfg.TokenLifetime, OAuthAcceptBasic: cfg.OAuthAcceptBasic,
 		Vocabulary: cfg.Vocabulary,
 	})

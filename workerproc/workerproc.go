@@ -3,10 +3,12 @@
 package workerproc
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -83,24 +85,36 @@ func Start(ctx context.Context, c client.Client, cfg Config) (*Process, error) {
 	if cfg.Stderr != nil {
 		cmd.Stdout, cmd.Stderr = cfg.Stderr, cfg.Stderr
 	}
-	if err := cmd.Start(); err != nil {
+	p, err := StartCommand(cmd)
+	if err != nil {
 		return nil, fmt.Errorf("start worker process: %w", err)
 	}
-	p := &Process{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	if err := p.awaitPolling(ctx, c, cfg.ReadyTimeout); err != nil {
+	if err := p.awaitPolling(ctx, c, cfg.MetricsListen, cfg.ReadyTimeout); err != nil {
 		_ = p.Kill()
 		return nil, err
 	}
 	return p, nil
 }
 
+// StartCommand starts any child process (the drill runs its Temporal server and API
+// replicas so) as a Process to stop or kill; readiness is the caller's to wait for.
+func StartCommand(cmd *exec.Cmd) (*Process, error) {
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &Process{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
+}
+
 // awaitPolling waits until this process polls both task queues. Pollers are told apart by
-// the SDK's default identity, "<pid>@<host>…", since other workers may poll too.
-func (p *Process) awaitPolling(ctx context.Context, c client.Client, timeout time.Duration) error {
+// the SDK's default identity, "<pid>@<host>…", since other workers may poll too. Temporal
+// describes the pollers of a task queue's root partition only, where a new worker's polls may
+// take a while to land; its own /metrics (when it serves them) show its polls at once.
+func (p *Process) awaitPolling(ctx context.Context, c client.Client, metricsAddr string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	prefix := strconv.Itoa(p.PID()) + "@"
@@ -116,7 +130,7 @@ func (p *Process) awaitPolling(ctx context.Context, c client.Client, timeout tim
 			}
 			ready = ready && err == nil && found
 		}
-		if ready {
+		if ready || (metricsAddr != "" && pollsInFlight(ctx, "http://"+metricsAddr+"/metrics")) {
 			return nil
 		}
 		select {
@@ -135,7 +149,7 @@ func (p *Process) PID() int { return p.cmd.Process.Pid }
 // Done is closed when the process has exited.
 func (p *Process) Done() <-chan struct{} { return p.done }
 
-// Stop asks the worker to stop (SIGTERM: it finishes what it is doing) and kills it if it is
+// Stop asks the process to stop (SIGTERM: a worker finishes what it is doing) and kills it if it is
 // still running after timeout.
 func (p *Process) Stop(timeout time.Duration) error {
 	select {
@@ -151,7 +165,7 @@ func (p *Process) Stop(timeout time.Duration) error {
 		return nil
 	case <-t.C:
 		_ = p.Kill()
-		return fmt.Errorf("worker process did not stop within %s: killed", timeout)
+		return fmt.Errorf("process %d did not stop within %s: killed", p.PID(), timeout)
 	}
 }
 
@@ -163,8 +177,37 @@ func (p *Process) Kill() error {
 	default:
 	}
 	if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("kill worker process %d: %w", p.PID(), err)
+		return fmt.Errorf("kill process %d: %w", p.PID(), err)
 	}
 	<-p.done
 	return nil
+}
+
+// pollsInFlight reports whether the worker's /metrics show polls of both the workflow and the
+// activity task queue in flight (the SDK's temporal_num_pollers gauge).
+func pollsInFlight(ctx context.Context, url string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	polling := map[string]bool{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "temporal_num_pollers{") || strings.HasSuffix(line, " 0") {
+			continue
+		}
+		for _, typ := range []string{"workflow_task", "activity_task"} {
+			polling[typ] = polling[typ] || strings.Contains(line, `poller_type="`+typ+`"`)
+		}
+	}
+	return polling["workflow_task"] && polling["activity_task"]
 }

@@ -180,6 +180,9 @@ func (s *txState) registerHandlers(ctx workflow.Context) error {
 // first steps already and starts at the waiting point it was continued at (s.resume).
 func (s *txState) work(ctx workflow.Context) error {
 	if s.resume == "" {
+		if err := s.drillUpgrade(ctx); err != nil { // only in the drill's upgraded build
+			return err
+		}
 		if err := s.acknowledge(ctx); err != nil {
 			return err
 		}

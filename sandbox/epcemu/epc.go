@@ -63,7 +63,10 @@ const (
 // Config is what the EPC emulator takes of the sandbox's config (sandbox.Config documents
 // each field); every field is required.
 type Config struct {
-	PartnerURL             string // webhooks go to {PartnerURL}/webhooks/epc
+	PartnerURL string // webhooks go to {PartnerURL}/webhooks/epc
+	// PartnerURLs, when set, are the partner's replicas webhooks are spread over instead
+	// (core.Delivery.URLs) [ours].
+	PartnerURLs            []string
 	ClientID, ClientSecret string // the only credentials the token endpoint accepts
 	SigningKey             string // signs the webhooks of products without a key of their own
 	TokenLifetime          time.Duration

@@ -98,8 +98,13 @@ func (e *EPC) delivery(t *txState, rec *webhookRecord) *core.Delivery {
 		"Elli-Environment":    {"prod"},
 		"Elli-Subscriptionid": {t.product.ID},
 	}
+	var urls []string
+	for _, u := range e.cfg.PartnerURLs {
+		urls = append(urls, u+"/webhooks/epc")
+	}
 	return &core.Delivery{
 		URL:    e.cfg.PartnerURL + "/webhooks/epc",
+		URLs:   urls,
 		Header: header,
 		Body:   rec.body,
 		What:   rec.EventType + " " + rec.ResourceType + " " + rec.ResourceID,

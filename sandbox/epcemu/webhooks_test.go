@@ -253,3 +253,58 @@ func TestCloseStopsDelivery(t *testing.T) {
 	e.Order(nil)
 	e.Idle()
 }
+
+// TestWebhooksSpreadOverReplicas: with several partner URLs (API replicas behind a load
+// balancer [ours]) webhooks take turns, a refused connection moves on to the next replica
+// within the same try, and a retry after a 5xx reaches another replica.
+func TestWebhooksSpreadOverReplicas(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	created := func(e *env, id string) sbtest.WebhookRecord {
+		return e.Control(id).Webhook(t, epc.ResourceTransaction, epc.WebhookCreated)
+	}
+
+	t.Run("turns", func(t *testing.T) {
+		other := sbtest.NewHooks(t)
+		e := newEnv(t)
+		e.emu.cfg.PartnerURLs = []string{e.Hooks.URL(), other.URL()}
+		for range 4 {
+			e.Order(nil)
+		}
+		e.Idle()
+		a, b := len(e.Hooks.Received()), len(other.Received())
+		if a == 0 || b == 0 || a-b > 1 || b-a > 1 {
+			t.Fatalf("replica 1 got %d webhooks, replica 2 %d: want them shared in turn", a, b)
+		}
+	})
+	t.Run("refused moves on at once", func(t *testing.T) {
+		e := newEnv(t)
+		e.emu.cfg.PartnerURLs = []string{dead, e.Hooks.URL()}
+		id := e.Order(nil)
+		id2 := e.Order(nil)
+		e.Idle()
+		for _, id := range []string{id, id2} {
+			wh := created(e, id)
+			last := wh.Attempts[len(wh.Attempts)-1]
+			if wh.Outcome != core.OutcomeDelivered || last.Try != 1 || last.Target != 1 || last.Status != 200 {
+				t.Errorf("%s: attempts %+v outcome %s; want delivered by replica 2 on the first try", id, wh.Attempts, wh.Outcome)
+			}
+		}
+	})
+	t.Run("retry reaches another replica", func(t *testing.T) {
+		other := sbtest.NewHooks(t)
+		e := newEnv(t, withRetryInterval(10*time.Millisecond))
+		e.Hooks.SetAnswer(sbtest.Status(503))
+		e.emu.cfg.PartnerURLs = []string{e.Hooks.URL(), other.URL()}
+		id := e.Order(nil)
+		e.Idle()
+		wh := created(e, id)
+		if wh.Outcome != core.OutcomeDelivered || len(wh.Attempts) > 2 || wh.Attempts[len(wh.Attempts)-1].Target != 1 {
+			t.Fatalf("attempts %+v outcome %s; want delivered by replica 2 within two tries", wh.Attempts, wh.Outcome)
+		}
+	})
+}

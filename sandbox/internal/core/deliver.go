@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -52,7 +53,12 @@ const MaxAnswer = 1 << 20
 
 // Delivery is one webhook to post; the deliverer retries it and reports every try.
 type Delivery struct {
-	URL    string
+	URL string
+	// URLs, when set, replace URL: the replicas of the partner behind a load balancer [ours].
+	// Each copy's first try goes to the next replica in turn; a retry goes to the replica
+	// after the one that failed, and a connection refused moves on to the next at once
+	// (within the same try, recorded apart), as ICE's retries reach another replica.
+	URLs   []string
 	Header http.Header
 	Body   []byte
 	What   string // for log lines
@@ -63,9 +69,10 @@ type Delivery struct {
 
 // try is one copy of a delivery on its way.
 type try struct {
-	d    *Delivery
-	copy int
-	n    int // tries made
+	d      *Delivery
+	copy   int
+	n      int // tries made
+	target int // index into d.URLs of the next try
 }
 
 // Deliverer posts webhooks with the platforms' rules: a 2xx settles; 5xx, timeouts and
@@ -86,6 +93,7 @@ type Deliverer struct {
 	closed   bool
 	behavior WebhookBehavior
 	rng      *rand.Rand
+	turn     int // the round-robin over Delivery.URLs
 }
 
 func newDeliverer(ctx context.Context, cfg WebhookConfig, seed int64, now func() time.Time, log *slog.Logger, work *tracker) *Deliverer {
@@ -145,7 +153,7 @@ func (d *Deliverer) Send(dl *Delivery) int {
 			delay += time.Duration(d.rng.Int64N(int64(window)))
 		}
 		d.work.add()
-		d.scheduleLocked(&try{d: dl, copy: c}, delay)
+		d.scheduleLocked(d.newTryLocked(dl, c), delay)
 	}
 	return copies
 }
@@ -161,9 +169,28 @@ func (d *Deliverer) Requeue(dl *Delivery, copies []int) int {
 	}
 	for _, c := range copies {
 		d.work.add()
-		d.scheduleLocked(&try{d: dl, copy: c}, 0)
+		d.scheduleLocked(d.newTryLocked(dl, c), 0)
 	}
 	return len(copies)
+}
+
+// newTryLocked is copy c of dl, its first try aimed at the next replica in turn. Caller
+// holds d.mu.
+func (d *Deliverer) newTryLocked(dl *Delivery, c int) *try {
+	t := &try{d: dl, copy: c}
+	if len(dl.URLs) > 1 {
+		t.target = d.turn % len(dl.URLs)
+		d.turn++
+	}
+	return t
+}
+
+// url is where t's next try goes.
+func (t *try) url() string {
+	if len(t.d.URLs) == 0 {
+		return t.d.URL
+	}
+	return t.d.URLs[t.target%len(t.d.URLs)]
 }
 
 // scheduleLocked queues t now or after delay. Caller holds d.mu and d is not closed.
@@ -213,12 +240,22 @@ func (d *Deliverer) run() {
 // attempt makes one try of t and decides what comes next.
 func (d *Deliverer) attempt(t *try) {
 	t.n++
-	status, _, err := d.post(d.ctx, t.d.URL, t.d.Header, t.d.Body, false)
+	status, _, err := d.post(d.ctx, t.url(), t.d.Header, t.d.Body, false)
+	// A refused connection reaches no replica: the next one is tried at once, as a load
+	// balancer does, each replica at most once, within the same try (recorded apart).
+	for refused := 1; err != nil && errors.Is(err, syscall.ECONNREFUSED) && refused < len(t.d.URLs) && d.ctx.Err() == nil; refused++ {
+		t.d.OnAttempt(Attempt{At: d.now().UTC(), Copy: t.copy, Try: t.n, Target: t.target % len(t.d.URLs), Error: err.Error()})
+		t.target++
+		status, _, err = d.post(d.ctx, t.url(), t.d.Header, t.d.Body, false)
+	}
 	if d.ctx.Err() != nil { // closing: the try was cut short, not answered
 		d.work.done()
 		return
 	}
 	a := Attempt{At: d.now().UTC(), Copy: t.copy, Try: t.n, Status: status}
+	if len(t.d.URLs) > 1 {
+		a.Target = t.target % len(t.d.URLs)
+	}
 	if err != nil {
 		a.Error = err.Error()
 	}
@@ -235,6 +272,7 @@ func (d *Deliverer) attempt(t *try) {
 	switch outcome {
 	case "":
 		log.Info("webhook try failed; will retry", slog.Duration("in", d.cfg.RetryInterval))
+		t.target++ // the retry reaches another replica, if there are several
 		d.mu.Lock()
 		if d.closed {
 			d.work.done()

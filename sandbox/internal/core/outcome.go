@@ -19,6 +19,8 @@ type Attempt struct {
 	Try    int       `json:"try"`
 	Status int       `json:"status,omitempty"`
 	Error  string    `json:"error,omitempty"`
+	// Target is the replica tried (index into Delivery.URLs), with several.
+	Target int `json:"target,omitempty"`
 }
 
 // Settled is the outcome of each settled copy of a webhook, by copy.

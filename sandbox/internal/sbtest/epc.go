@@ -144,6 +144,7 @@ type WebhookRecord struct {
 		Status int    `json:"status"`
 		Error  string `json:"error"`
 		Try    int    `json:"try"`
+		Target int    `json:"target"`
 	} `json:"attempts"`
 	Outcome string `json:"outcome"`
 }
