@@ -56,6 +56,13 @@ func (p *platform) cancel(eventID string) {
 	p.canceled = eventID
 }
 
+// canceledNow is the lender's cancellation as a read shows it ("" when none).
+func (p *platform) canceledNow() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.canceled
+}
+
 func (p *platform) info() activities.TxInfo {
 	info := p.order.TxInfo
 	// Stands for the digest of the request: it changes when the lender updates it.
@@ -111,24 +118,41 @@ func newFixture(t *testing.T, requestType string, opts ...func(*fixture)) *fixtu
 
 func (f *fixture) mockActivities() {
 	p, env := f.p, f.env
-	env.OnActivity(workflows.ActivityPatchResponse, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.PatchInput) (activities.PatchOutcome, error) {
+	patch := func(_ context.Context, in activities.PatchInput) (activities.PatchOutcome, error) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		if p.closed {
 			return activities.PatchOutcome{Info: p.info()}, nil
+		}
+		if in.UnlessCanceled && p.canceled != "" {
+			info := p.info()
+			info.CanceledEventID = p.canceled
+			return activities.PatchOutcome{Info: info}, nil
 		}
 		p.patches = append(p.patches, in.Patch)
 		if epc.IsClosingStatus(in.Patch.Status) {
 			p.closed = true
 		}
 		return activities.PatchOutcome{Applied: true, Info: p.info()}, nil
-	})
-	env.OnActivity(workflows.ActivityGatherData, mock.Anything, mock.Anything).Return(func(_ context.Context, id string) (activities.OrderData, error) {
+	}
+	gather := func(_ context.Context, id string) (activities.OrderData, error) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		o := p.order
 		o.TxInfo = p.info()
 		return o, nil
+	}
+	env.OnActivity(workflows.ActivityPatchResponse, mock.Anything, mock.Anything).Return(patch)
+	env.OnActivity(workflows.ActivityGatherData, mock.Anything, mock.Anything).Return(gather)
+	// The lean order's steps, made of the same (activities/transaction_steps.go).
+	env.OnActivity(workflows.ActivityAcknowledgeAndGather, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.PatchInput) (activities.IntakeOutcome, error) {
+		ack, _ := patch(ctx, in)
+		out := activities.IntakeOutcome{Ack: ack}
+		if ack.Applied {
+			o, _ := gather(ctx, in.TransactionID)
+			out.Order = &o
+		}
+		return out, nil
 	})
 	env.OnActivity(workflows.ActivityInspectTransaction, mock.Anything, mock.Anything).After(f.inspectTakes).Return(func(_ context.Context, id string) (activities.TxSnapshot, error) {
 		p.mu.Lock()
@@ -156,16 +180,14 @@ func (f *fixture) mockActivities() {
 		p.released++
 		return activities.EventInfo{ID: "ev-released", Type: "urn:elli:epc:partner:appraisal:released"}, nil
 	})
-	env.OnActivity(workflows.ActivitySendServiceEvents, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ServiceEventsInput) (activities.PatchOutcome, error) {
+	send := func(_ context.Context, in activities.ServiceEventsInput) (activities.PatchOutcome, error) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		p.serviceSent = append(p.serviceSent, in)
 		return activities.PatchOutcome{Applied: !p.closed, Info: p.info()}, nil
-	})
-	env.OnActivity(workflows.ActivityAwaitServiceOutcome, mock.Anything, mock.Anything).After(f.outcomeTakes).Return(func(_ context.Context, id string) (activities.ServiceOutcome, error) {
-		return activities.ServiceOutcome{EventID: "ev-processed", Status: "Success", Success: []epc.ProcessedServiceEvent{{Code: "X"}}}, nil
-	})
-	env.OnActivity(workflows.ActivityUploadFile, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.UploadInput) (epc.Resource, error) {
+	}
+	outcome := activities.ServiceOutcome{EventID: "ev-processed", Status: "Success", Success: []epc.ProcessedServiceEvent{{Code: "X"}}}
+	upload := func(_ context.Context, in activities.UploadInput) (epc.Resource, error) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		if p.uploadErr != nil {
@@ -173,6 +195,40 @@ func (f *fixture) mockActivities() {
 		}
 		p.uploads = append(p.uploads, in)
 		return epc.Resource{ID: "res-" + in.File.Name, Name: in.File.Name, MimeType: in.File.MimeType}, nil
+	}
+	env.OnActivity(workflows.ActivitySendServiceEvents, mock.Anything, mock.Anything).Return(send)
+	env.OnActivity(workflows.ActivityAwaitServiceOutcome, mock.Anything, mock.Anything).After(f.outcomeTakes).Return(func(_ context.Context, id string) (activities.ServiceOutcome, error) {
+		return outcome, nil
+	})
+	env.OnActivity(workflows.ActivityUploadFile, mock.Anything, mock.Anything).Return(upload)
+	env.OnActivity(workflows.ActivitySendAndAwaitOutcome, mock.Anything, mock.Anything).After(f.outcomeTakes).Return(func(ctx context.Context, in activities.ServiceEventsInput) (activities.ServiceEventsResult, error) {
+		if c := p.canceledNow(); c != "" {
+			return activities.ServiceEventsResult{Sent: activities.PatchOutcome{Info: activities.TxInfo{CanceledEventID: c}}}, nil
+		}
+		sent, _ := send(ctx, in)
+		res := activities.ServiceEventsResult{Sent: sent}
+		if sent.Applied {
+			res.Outcome = &outcome
+		}
+		return res, nil
+	})
+	env.OnActivity(workflows.ActivityUploadAndComplete, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.CompleteInput) (activities.CompleteOutcome, error) {
+		var out activities.CompleteOutcome
+		if c := p.canceledNow(); c != "" {
+			out.Complete.Info.CanceledEventID = c
+			return out, nil
+		}
+		for _, f := range in.Files {
+			r, err := upload(ctx, activities.UploadInput{TransactionID: in.TransactionID, File: f})
+			if err != nil {
+				return out, err
+			}
+			out.Resources = append(out.Resources, r)
+		}
+		in.Patch.Resources = out.Resources
+		var err error
+		out.Complete, err = patch(ctx, activities.PatchInput{TransactionID: in.TransactionID, Patch: in.Patch, WithRespondingParty: in.WithRespondingParty, UnlessCanceled: in.UnlessCanceled})
+		return out, err
 	})
 	env.OnActivity(workflows.ActivityDetermineFlood, mock.Anything, mock.Anything).After(f.floodTakes).Return(func(_ context.Context, in activities.FloodInput) (activities.FloodDetermination, error) {
 		return activities.FloodDetermination{DeterminationID: "FD-1", Zone: "AE", SpecialFloodHazard: true, InsuranceRequired: true}, nil
