@@ -7,6 +7,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/epcflow/epcflow/epc"
@@ -41,6 +42,9 @@ func (s *Starter) DeliverWebhook(ctx context.Context, w epc.Webhook, bodySHA256 
 	if err != nil {
 		return "", err
 	}
+	if runID, err := s.unneeded(ctx, sig); err != nil {
+		return runID, err
+	}
 	opts := client.StartWorkflowOptions{
 		ID:        workflows.TransactionWorkflowID(sig.TransactionID),
 		TaskQueue: s.TaskQueue,
@@ -56,6 +60,45 @@ func (s *Starter) DeliverWebhook(ctx context.Context, w epc.Webhook, bodySHA256 
 		return "", classify(err)
 	}
 	return run.GetRunID(), nil
+}
+
+// unneeded answers ErrNotNeeded (with the run's id) for a transaction event's webhook its
+// running order would learn nothing from, as workflows.WebhookNeeded tells from the run's
+// search attributes (EpcStage, TemporalChangeVersion: a description is a read, no work for
+// the order), and ErrClosed when the order has finished. Any other webhook, or a failed
+// description, goes on to the signal: nothing is lost.
+func (s *Starter) unneeded(ctx context.Context, sig workflows.WebhookSignal) (string, error) {
+	if sig.ResourceType != epc.ResourceTransactionEvent || sig.EventType != epc.WebhookCreated {
+		return "", nil
+	}
+	d, err := s.Client.DescribeWorkflowExecution(ctx, workflows.TransactionWorkflowID(sig.TransactionID), "")
+	if err != nil {
+		return "", nil // not started yet (the transaction's webhook is on its way), or not known now
+	}
+	info := d.GetWorkflowExecutionInfo()
+	runID := info.GetExecution().GetRunId()
+	switch info.GetStatus() {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW:
+		return "", nil
+	default:
+		return "", fmt.Errorf("%w: %s is %s", ErrClosed, workflows.TransactionWorkflowID(sig.TransactionID), info.GetStatus())
+	}
+	fields := info.GetSearchAttributes().GetIndexedFields()
+	var stage string
+	var versions []string
+	dc := converter.GetDefaultDataConverter()
+	if p := fields[workflows.SAStage.GetName()]; p != nil && dc.FromPayload(p, &stage) != nil {
+		return "", nil
+	}
+	if p := fields[workflows.ChangeVersionAttribute]; p != nil && dc.FromPayload(p, &versions) != nil {
+		return "", nil
+	}
+	firstRun := info.GetFirstRunId() != "" && info.GetFirstRunId() == runID
+	if workflows.WebhookNeeded(stage, versions, firstRun) {
+		return "", nil
+	}
+	return runID, ErrNotNeeded
 }
 
 // Status queries a transaction's workflow.

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"fmt"
 	"slices"
 	"time"
 
@@ -30,6 +31,9 @@ import (
 // Orders started before it keep the old commands, so their histories replay.
 const changeLean = "lean-order"
 
+// leanVersion is changeLean's version.
+const leanVersion workflow.Version = 1
+
 // lean is the transaction workflow's state of the lean order.
 type lean struct {
 	isLean bool
@@ -43,7 +47,7 @@ type lean struct {
 // startLean decides, once and before any command, whether this run is a lean order, and
 // starts the upserting of its search attributes.
 func (s *txState) startLean(ctx workflow.Context) bool {
-	s.isLean = workflow.GetVersion(ctx, changeLean, workflow.DefaultVersion, 1) >= 1
+	s.isLean = workflow.GetVersion(ctx, changeLean, workflow.DefaultVersion, leanVersion) >= leanVersion
 	if s.isLean {
 		workflow.Go(ctx, func(gctx workflow.Context) {
 			for {
@@ -87,11 +91,11 @@ func (s *txState) intake(ctx workflow.Context) error {
 		s.setPartnerStatus(ctx, vocab.StatusOrderReceived)
 	}
 	s.learn(ctx, out.Ack.Info)
-	if err := s.canceledBefore(ctx, out.Ack.Info.CanceledEventID); err != nil {
-		return err
-	}
-	if out.Order == nil {
+	if !out.Ack.Applied {
 		return errClosedElsewhere
+	}
+	if err := s.canceledBefore(ctx, out.Ack.Info.CanceledEventID); err != nil || out.Order == nil {
+		return err
 	}
 	return s.gathered(ctx, *out.Order)
 }
@@ -166,6 +170,10 @@ func (s *txState) localWork(ctx workflow.Context, summary, activity string, arg,
 	return workflow.ExecuteLocalActivity(lctx, activity, arg).Get(ctx, result)
 }
 
+// ChangeVersionAttribute is the search attribute the SDK records a run's versions in
+// (workflow.GetVersion), as "<change id>-<version>".
+const ChangeVersionAttribute = "TemporalChangeVersion"
+
 // Stages at which an order works, reading its transaction again before it waits or ends.
 var stagesAtWork = []string{StageReceived, StageAcknowledged, StageGathering, StageWorking, StageServiceEvents, StageUploading, StageCompleting}
 
@@ -185,7 +193,7 @@ func WebhookNeeded(stage string, changeVersions []string, firstRun bool) bool {
 	switch {
 	case stage == "":
 		return !firstRun
-	case !slices.Contains(changeVersions, changeLean+"-1"):
+	case !slices.Contains(changeVersions, fmt.Sprintf("%s-%d", changeLean, leanVersion)):
 		return true
 	}
 	return !slices.Contains(stagesAtWork, stage)

@@ -121,12 +121,9 @@ func (f *fixture) mockActivities() {
 	patch := func(_ context.Context, in activities.PatchInput) (activities.PatchOutcome, error) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		if p.closed {
-			return activities.PatchOutcome{Info: p.info()}, nil
-		}
-		if in.UnlessCanceled && p.canceled != "" {
-			info := p.info()
-			info.CanceledEventID = p.canceled
+		info := p.info()
+		info.CanceledEventID = p.canceled // every read tells the cancellation
+		if p.closed || (in.UnlessCanceled && p.canceled != "") {
 			return activities.PatchOutcome{Info: info}, nil
 		}
 		p.patches = append(p.patches, in.Patch)
@@ -140,6 +137,7 @@ func (f *fixture) mockActivities() {
 		defer p.mu.Unlock()
 		o := p.order
 		o.TxInfo = p.info()
+		o.CanceledEventID = p.canceled
 		return o, nil
 	}
 	env.OnActivity(workflows.ActivityPatchResponse, mock.Anything, mock.Anything).Return(patch)
@@ -148,7 +146,7 @@ func (f *fixture) mockActivities() {
 	env.OnActivity(workflows.ActivityAcknowledgeAndGather, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.PatchInput) (activities.IntakeOutcome, error) {
 		ack, _ := patch(ctx, in)
 		out := activities.IntakeOutcome{Ack: ack}
-		if ack.Applied {
+		if ack.Applied && ack.Info.CanceledEventID == "" {
 			o, _ := gather(ctx, in.TransactionID)
 			out.Order = &o
 		}
@@ -462,6 +460,44 @@ func TestCancelDuringEachStep(t *testing.T) {
 			require.Equal(t, tt.wantReleased, f.p.released)
 			require.Empty(t, f.p.uploads)
 			require.Equal(t, workflows.StageCanceled, f.status().Stage)
+		})
+	}
+}
+
+// TestLeanOrderLearnsOfACancellationFromItsOwnReads: no webhook tells the order (the API does
+// not signal a transaction event to an order at work): the reads of its steps do, and it
+// stops before it uploads or completes.
+func TestLeanOrderLearnsOfACancellationFromItsOwnReads(t *testing.T) {
+	tests := []struct {
+		name     string
+		cancelAt time.Duration
+		before   func(f *fixture)
+	}{
+		{name: "before the acknowledgement"},
+		{name: "during the flood determination", cancelAt: time.Minute, before: func(f *fixture) { f.floodTakes = time.Hour }},
+		{name: "in the service events step", cancelAt: time.Minute, before: func(f *fixture) { f.outcomeTakes = time.Hour }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, workflows.TypeFloodCertification, func(f *fixture) {
+				if tt.before != nil {
+					tt.before(f)
+				}
+			})
+			if tt.cancelAt == 0 {
+				f.p.cancel("ev-cancel")
+			} else {
+				f.at(tt.cancelAt, func() { f.p.cancel("ev-cancel") })
+			}
+			res := f.run()
+			require.Equal(t, epc.StatusCanceled, res.ResponseStatus)
+			require.Equal(t, []string{epc.StatusProcessing, epc.StatusCanceled}, f.statuses())
+			require.Empty(t, f.p.uploads)
+			require.Empty(t, f.p.serviceSent)
+			require.Zero(t, f.p.inspects, "no read beyond the steps' own")
+			st := f.status()
+			require.Equal(t, workflows.StageCanceled, st.Stage)
+			require.Equal(t, "ev-cancel", st.Events[len(st.Events)-1].ID)
 		})
 	}
 }
