@@ -172,6 +172,10 @@ type PatchInput struct {
 	Patch         epc.Response `json:"patch"`
 	// WithRespondingParty adds the configured partner as respondingParty.
 	WithRespondingParty bool `json:"withRespondingParty,omitempty"`
+	// UnlessCanceled leaves the response as it is when the lender has canceled the request
+	// (the outcome is then not applied, with the cancellation in Info), unless it holds the
+	// patch already.
+	UnlessCanceled bool `json:"unlessCanceled,omitempty"`
 }
 
 // PatchOutcome tells whether the PATCH was applied, and the transaction as it then stood.
@@ -199,6 +203,10 @@ func (a *Transaction) PatchResponse(ctx context.Context, in PatchInput) (PatchOu
 		patch.RespondingParty = &party
 	}
 	already := responseHolds(tx.Response, &patch)
+	if info := a.txInfo(tx); in.UnlessCanceled && !already && info.CanceledEventID != "" {
+		log.Info("response not patched: the lender canceled the request", "wanted", in.Patch.Status)
+		return PatchOutcome{Info: info}, nil
+	}
 	tx, err = a.writeResponse(ctx, tx, &patch)
 	info := a.txInfo(tx)
 	switch {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/schemas"
+	"github.com/epcflow/epcflow/vocab"
 )
 
 // ServiceEventsInput asks for a CREATE_SERVICE_EVENTS response PATCH.
@@ -20,6 +21,9 @@ type ServiceEventsInput struct {
 	Status        string             `json:"status,omitempty"` // empty: leave the response status as it is
 	PartnerStatus string             `json:"partnerStatus,omitempty"`
 	Events        []epc.ServiceEvent `json:"events"`
+	// UnlessCanceled sends nothing when the lender has canceled the request (the outcome is
+	// then not applied, with the cancellation in Info), unless the events were sent already.
+	UnlessCanceled bool `json:"unlessCanceled,omitempty"`
 }
 
 // ServiceOutcome is what the platform reported in its response:processed event.
@@ -57,6 +61,10 @@ func (a *Transaction) SendServiceEvents(ctx context.Context, in ServiceEventsInp
 		log.Info("service events already sent")
 		return PatchOutcome{Applied: true, Info: a.txInfo(tx)}, nil
 	}
+	if info := a.txInfo(tx); in.UnlessCanceled && info.CanceledEventID != "" {
+		log.Info("service events not sent: the lender canceled the request")
+		return PatchOutcome{Info: info}, nil
+	}
 	tx, err = a.writeResponse(ctx, tx, patch)
 	info := a.txInfo(tx)
 	switch {
@@ -76,19 +84,31 @@ func (a *Transaction) SendServiceEvents(ctx context.Context, in ServiceEventsInp
 // event for CREATE_SERVICE_EVENTS appears, heartbeating while it waits. If the activity times
 // out, Temporal retries it; the platform's answer is never lost, only awaited longer.
 func (a *Transaction) AwaitServiceOutcome(ctx context.Context, transactionID string) (ServiceOutcome, error) {
+	out, _, err := a.awaitOutcome(ctx, transactionID, false)
+	return out, err
+}
+
+// awaitOutcome is AwaitServiceOutcome; with watchCancel it also returns, with the event's id,
+// as soon as the events hold the lender's cancellation.
+func (a *Transaction) awaitOutcome(ctx context.Context, transactionID string, watchCancel bool) (ServiceOutcome, string, error) {
 	wait := a.PollInterval
 	if wait <= 0 {
 		wait = 250 * time.Millisecond
 	}
+	canceled := a.Vocabulary.Get(vocab.EventRequestCanceled)
 	for {
 		events, err := a.EPC.ListEvents(ctx, transactionID)
 		if err != nil && !epcRetryable(err) {
-			return ServiceOutcome{}, epcError("list events", err)
+			return ServiceOutcome{}, "", epcError("list events", err)
 		}
 		for _, e := range events {
 			if out, ok := processedOutcome(e); ok {
 				a.logger(ctx, transactionID).Info("service events processed", "status", out.Status, "success", len(out.Success), "skipped", len(out.Skipped))
-				return out, nil
+				return out, "", nil
+			}
+			if watchCancel && e.Type == canceled {
+				a.logger(ctx, transactionID).Info("the lender canceled the request while its service events were processed", "eventId", e.ID)
+				return ServiceOutcome{}, e.ID, nil
 			}
 		}
 		if activity.IsActivity(ctx) {
@@ -96,7 +116,7 @@ func (a *Transaction) AwaitServiceOutcome(ctx context.Context, transactionID str
 		}
 		select {
 		case <-ctx.Done():
-			return ServiceOutcome{}, fmt.Errorf("awaiting response:processed event: %w", ctx.Err())
+			return ServiceOutcome{}, "", fmt.Errorf("awaiting response:processed event: %w", ctx.Err())
 		case <-time.After(wait):
 		}
 		wait = min(wait*2, 5*time.Second)

@@ -28,27 +28,46 @@ type UploadInput struct {
 // to the response is the one an earlier attempt made, and is returned as is; the slot an
 // earlier attempt obtained (noted in the blob store) is filled and attached, not a new one.
 func (a *Transaction) UploadFile(ctx context.Context, in UploadInput) (epc.Resource, error) {
+	r, _, err := a.upload(ctx, in, false)
+	return r, err
+}
+
+// upload is UploadFile; with unlessCanceled it uploads nothing when the lender has canceled
+// the request, and returns the cancellation's event id instead.
+func (a *Transaction) upload(ctx context.Context, in UploadInput, unlessCanceled bool) (epc.Resource, string, error) {
 	log := a.logger(ctx, in.TransactionID)
 	if in.File.Name == "" || in.File.MimeType == "" || !blobs.ValidSHA256(in.File.SHA256) {
-		return epc.Resource{}, invalid("upload of %q: name, mimeType and sha256 are required", in.File.Name)
+		return epc.Resource{}, "", invalid("upload of %q: name, mimeType and sha256 are required", in.File.Name)
 	}
 	tx, err := a.EPC.GetTransaction(ctx, in.TransactionID)
 	if err != nil {
-		return epc.Resource{}, epcError("get transaction", err)
+		return epc.Resource{}, "", epcError("get transaction", err)
 	}
 	var attached []epc.Resource
 	if tx.Response != nil {
 		for _, r := range tx.Response.Resources {
 			if r.Name == in.File.Name {
 				log.Info("file already uploaded", "resourceId", r.ID, "name", r.Name)
-				return epc.Resource{ID: r.ID, Name: r.Name, MimeType: r.MimeType}, nil
+				return epc.Resource{ID: r.ID, Name: r.Name, MimeType: r.MimeType}, "", nil
 			}
 			attached = append(attached, epc.Resource{ID: r.ID, Name: r.Name, MimeType: r.MimeType})
 		}
 	}
 	if tx.Status == epc.TransactionCompleted {
-		return epc.Resource{}, nonRetryableClosed(in.TransactionID)
+		return epc.Resource{}, "", nonRetryableClosed(in.TransactionID)
 	}
+	if id := a.txInfo(tx).CanceledEventID; unlessCanceled && id != "" {
+		log.Info("file not uploaded: the lender canceled the request", "name", in.File.Name)
+		return epc.Resource{}, id, nil
+	}
+	res, err := a.uploadTo(ctx, in, tx, attached)
+	return res, "", err
+}
+
+// uploadTo fills a slot with the file and attaches it beside the resources already attached
+// to tx's response.
+func (a *Transaction) uploadTo(ctx context.Context, in UploadInput, tx *epc.Transaction, attached []epc.Resource) (epc.Resource, error) {
+	log := a.logger(ctx, in.TransactionID)
 	// The bytes are checked before a slot is asked for, so a missing file costs no slot.
 	f, err := a.Blobs.Open(ctx, in.File.SHA256)
 	if err != nil {

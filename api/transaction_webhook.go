@@ -23,7 +23,9 @@ import (
 // for good, so the only refusals are 401 (no valid signature), 413 and 400 for a body that can
 // never be processed (not a webhook, or naming a transaction id no workflow can have). Every
 // other verified webhook is accepted, whatever its resource or event type; those epcflow does
-// not act on are logged, counted and recorded on their order.
+// not act on are logged, counted and recorded on their order. A transaction event's webhook
+// that its order at work would learn nothing from is accepted, logged and counted, and not
+// signalled (starter.ErrNotNeeded): the order reads its transaction itself.
 //
 // Copies are dropped here, before they reach the workflow's history (where each signal counts
 // against Temporal's limits): by eventId, or without one by the SHA-256 of the whole body, in
@@ -43,6 +45,7 @@ const maxLogValue = 128
 // webhookMetrics count what the webhook endpoint did beyond HTTP status codes.
 type webhookMetrics struct {
 	duplicates  prometheus.Counter
+	notNeeded   prometheus.Counter
 	storeErrors *prometheus.CounterVec
 	unhandled   *prometheus.CounterVec
 }
@@ -53,6 +56,10 @@ func newWebhookMetrics(reg prometheus.Registerer) (*webhookMetrics, error) {
 			Name: "epcflow_webhook_duplicates_total",
 			Help: "EPC webhooks answered without reaching their workflow: a copy of one already delivered.",
 		}),
+		notNeeded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "epcflow_webhooks_not_needed_total",
+			Help: "EPC transaction event webhooks accepted and not signalled to their order, which reads its transaction again before it waits or ends (mostly the platform's events of the order's own writes).",
+		}),
 		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "epcflow_webhook_dedup_store_errors_total",
 			Help: "Failed calls to the shared store of delivered webhooks, by operation (seen, mark); the webhook was delivered all the same.",
@@ -62,7 +69,7 @@ func newWebhookMetrics(reg prometheus.Registerer) (*webhookMetrics, error) {
 			Help: "Verified EPC webhooks of a type epcflow does not act on (accepted, logged, recorded on their order), by resource and event type; unknown values are counted as other.",
 		}, []string{"resource_type", "event_type"}),
 	}
-	for _, c := range []prometheus.Collector{m.duplicates, m.storeErrors, m.unhandled} {
+	for _, c := range []prometheus.Collector{m.duplicates, m.notNeeded, m.storeErrors, m.unhandled} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -117,12 +124,15 @@ func (s *server) webhook(c *gin.Context) {
 	sum := sha256.Sum256(body)
 	digest := hex.EncodeToString(sum[:])
 	var runID string
-	closed := false
+	closed, notNeeded := false, false
 	deliver := func(ctx context.Context) error {
 		var err error
 		runID, err = s.cfg.Engine.DeliverWebhook(ctx, w, digest)
-		if errors.Is(err, starter.ErrClosed) {
+		switch {
+		case errors.Is(err, starter.ErrClosed):
 			closed, err = true, nil // the order is finished: nothing to deliver, now or later
+		case errors.Is(err, starter.ErrNotNeeded):
+			notNeeded, err = true, nil // the order reads what it says before it waits or ends
 		}
 		return err
 	}
@@ -143,6 +153,11 @@ func (s *server) webhook(c *gin.Context) {
 		s.webhooks.duplicates.Inc()
 		log.Debug("copy of a delivered webhook dropped")
 		c.JSON(http.StatusOK, gin.H{"transactionId": txID, "status": "duplicate", "message": "this webhook was delivered already; nothing to do"})
+	case notNeeded:
+		s.webhooks.notNeeded.Inc()
+		log.Info("webhook accepted, not signalled: its order at work reads its transaction again before it waits or ends", "runId", runID)
+		c.JSON(http.StatusAccepted, gin.H{"transactionId": txID, "workflowId": workflows.TransactionWorkflowID(txID), "runId": runID, "status": "not-needed",
+			"message": "the order is at work and reads its transaction again before it waits or ends: nothing to deliver"})
 	case closed:
 		s.countUnhandled(w)
 		log.Info("webhook for a finished transaction ignored")

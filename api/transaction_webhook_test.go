@@ -70,6 +70,8 @@ func TestWebhook(t *testing.T) {
 		{name: "unexpected engine error", body: created, key: signingKey, engineErr: errors.New("boom"), wantStatus: 503, wantCalls: 1, retryAfter: true},
 		{name: "workflow already closed", body: created, key: signingKey, engineErr: fmt.Errorf("%w: already completed", starter.ErrClosed), wantStatus: 202, wantCalls: 1, wantTx: txID,
 			wantJSON: map[string]any{"status": "closed"}},
+		{name: "an event its order at work does not need", body: event, key: signingKey, engineErr: fmt.Errorf("%w: stage uploading", starter.ErrNotNeeded), wantStatus: 202, wantCalls: 1, wantTx: txID,
+			wantJSON: map[string]any{"status": "not-needed", "workflowId": "epc-transaction-" + txID}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -104,7 +104,7 @@ func TestConsoleReads(t *testing.T) {
 		}
 	}
 	require.Equal(t, map[string]string{workflows.UpdateSchedule: "Grace Hopper", workflows.UpdateDeliver: "Ada Lovelace"}, actors)
-	for _, want := range []string{"acknowledge: processing", "input required: inputRequired", "post inspection scheduled", "upload " + workflows.AppraisalReportName, "complete: completed"} {
+	for _, want := range []string{"acknowledge and gather order data", "input required: inputRequired", "post inspection scheduled", "send service events and await the outcome", "upload and complete"} {
 		require.Contains(t, summaries, want)
 	}
 	_, err = con.Order(ctx, "no-such-transaction")

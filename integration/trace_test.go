@@ -49,8 +49,8 @@ func TestOneTraceFromWebhookToCompletedPatch(t *testing.T) {
 	patchURL := e.st.SandboxURL + "/partner/v2/transactions/" + o.ID + "/response"
 	want := []string{
 		"HTTP PATCH",
-		"RunActivity:" + workflows.ActivityPatchResponse,
-		"StartActivity:" + workflows.ActivityPatchResponse,
+		"RunActivity:" + workflows.ActivityUploadAndComplete,
+		"StartActivity:" + workflows.ActivityUploadAndComplete,
 		"RunWorkflow:" + workflows.TransactionWorkflowName,
 		"SignalWithStartWorkflow:" + workflows.TransactionWorkflowName,
 		"POST /webhooks/epc",

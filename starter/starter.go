@@ -26,6 +26,9 @@ var (
 	// ErrClosed: the workflow has finished and is not started again under its id (for a
 	// transaction: the webhook needs no work).
 	ErrClosed = errors.New("transaction workflow already closed")
+	// ErrNotNeeded: the webhook was not handed to its running order, which would learn
+	// nothing from it (workflows.WebhookNeeded): the webhook needs no work.
+	ErrNotNeeded = errors.New("webhook not needed by its order")
 )
 
 // Starter drives epcflow's workflows through a Temporal client.

@@ -6,7 +6,9 @@ import (
 	"fmt"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/epcflow/epcflow/epc"
@@ -41,7 +43,21 @@ func (s *Starter) DeliverWebhook(ctx context.Context, w epc.Webhook, bodySHA256 
 	if err != nil {
 		return "", err
 	}
-	opts := client.StartWorkflowOptions{
+	if runID, err := s.unneeded(ctx, w, sig); err != nil {
+		return runID, err
+	}
+	opts := s.startOptions(w, sig)
+	run, err := s.Client.SignalWithStartWorkflow(ctx, opts.ID, workflows.SignalWebhook, sig, opts,
+		workflows.TransactionWorkflowName, transactionInput(w, sig))
+	if err != nil {
+		return "", classify(err)
+	}
+	return run.GetRunID(), nil
+}
+
+// startOptions start the transaction workflow of a webhook.
+func (s *Starter) startOptions(w epc.Webhook, sig workflows.WebhookSignal) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
 		ID:        workflows.TransactionWorkflowID(sig.TransactionID),
 		TaskQueue: s.TaskQueue,
 		// A finished order is not started again by a late webhook.
@@ -50,12 +66,61 @@ func (s *Starter) DeliverWebhook(ctx context.Context, w epc.Webhook, bodySHA256 
 		StaticDetails:         fmt.Sprintf("EPC transaction `%s` from EPC instance `%s`, first seen as a `%s` webhook.", sig.TransactionID, w.Meta.InstanceID, w.EventType),
 		TypedSearchAttributes: temporal.NewSearchAttributes(workflows.SATransactionID.ValueSet(sig.TransactionID)),
 	}
-	run, err := s.Client.SignalWithStartWorkflow(ctx, opts.ID, workflows.SignalWebhook, sig, opts,
-		workflows.TransactionWorkflowName, workflows.TransactionInput{TransactionID: sig.TransactionID, InstanceID: w.Meta.InstanceID})
-	if err != nil {
-		return "", classify(err)
+}
+
+func transactionInput(w epc.Webhook, sig workflows.WebhookSignal) workflows.TransactionInput {
+	return workflows.TransactionInput{TransactionID: sig.TransactionID, InstanceID: w.Meta.InstanceID}
+}
+
+// unneeded answers ErrNotNeeded (with the run's id) for a transaction event's webhook its
+// order would learn nothing from, as workflows.WebhookNeeded tells from the running order's
+// search attributes (EpcStage, TemporalChangeVersion: a description is a read, no work for
+// the order), and ErrClosed when the order has finished. An event of an order not started
+// yet (its transaction's webhook is on its way) starts it without a signal: the order reads
+// its transaction first. Any other webhook, or a failed call, goes on to the signal: nothing
+// is lost.
+func (s *Starter) unneeded(ctx context.Context, w epc.Webhook, sig workflows.WebhookSignal) (string, error) {
+	if sig.ResourceType != epc.ResourceTransactionEvent || sig.EventType != epc.WebhookCreated {
+		return "", nil
 	}
-	return run.GetRunID(), nil
+	d, err := s.Client.DescribeWorkflowExecution(ctx, workflows.TransactionWorkflowID(sig.TransactionID), "")
+	var notFound *serviceerror.NotFound
+	switch {
+	case errors.As(err, &notFound):
+		opts := s.startOptions(w, sig)
+		opts.WorkflowIDConflictPolicy = enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING
+		run, err := s.Client.ExecuteWorkflow(ctx, opts, workflows.TransactionWorkflowName, transactionInput(w, sig))
+		if err != nil {
+			return "", classify(err)
+		}
+		return run.GetRunID(), fmt.Errorf("%w: the order is started and reads its transaction first", ErrNotNeeded)
+	case err != nil:
+		return "", nil
+	}
+	info := d.GetWorkflowExecutionInfo()
+	runID := info.GetExecution().GetRunId()
+	switch info.GetStatus() {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW:
+		return "", nil
+	default:
+		return "", fmt.Errorf("%w: %s is %s", ErrClosed, workflows.TransactionWorkflowID(sig.TransactionID), info.GetStatus())
+	}
+	fields := info.GetSearchAttributes().GetIndexedFields()
+	var stage string
+	var versions []string
+	dc := converter.GetDefaultDataConverter()
+	if p := fields[workflows.SAStage.GetName()]; p != nil && dc.FromPayload(p, &stage) != nil {
+		return "", nil
+	}
+	if p := fields[workflows.ChangeVersionAttribute]; p != nil && dc.FromPayload(p, &versions) != nil {
+		return "", nil
+	}
+	firstRun := info.GetFirstRunId() != "" && info.GetFirstRunId() == runID
+	if workflows.WebhookNeeded(stage, versions, firstRun) {
+		return "", nil
+	}
+	return runID, fmt.Errorf("%w: the order is at %q", ErrNotNeeded, stage)
 }
 
 // Status queries a transaction's workflow.

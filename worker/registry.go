@@ -65,6 +65,9 @@ func Register(r WorkflowRegistry, d Deps) {
 		workflows.ActivityDetermineFlood:           tx.DetermineFlood,
 		workflows.ActivityGenerateFloodCertificate: tx.GenerateFloodCertificate,
 		workflows.ActivityReleaseInspection:        tx.ReleaseInspection,
+		workflows.ActivityAcknowledgeAndGather:     tx.AcknowledgeAndGather,
+		workflows.ActivitySendAndAwaitOutcome:      tx.SendAndAwaitServiceEvents,
+		workflows.ActivityUploadAndComplete:        tx.UploadAndComplete,
 		workflows.ActivityInbankCreateSession:      pay.CreateSession,
 		workflows.ActivityInbankGetSession:         pay.GetSession,
 	} {

@@ -110,6 +110,10 @@ const (
 	ActivityDetermineFlood           = "DetermineFlood"
 	ActivityGenerateFloodCertificate = "GenerateFloodCertificate"
 	ActivityReleaseInspection        = "ReleaseInspection"
+	// The lean order's steps (activities/transaction_steps.go).
+	ActivityAcknowledgeAndGather = "AcknowledgeAndGather"
+	ActivitySendAndAwaitOutcome  = "SendAndAwaitServiceEvents"
+	ActivityUploadAndComplete    = "UploadAndComplete"
 	// The payment flow (activities.Payment).
 	ActivityInbankCreateSession = "InbankCreateSession"
 	ActivityInbankGetSession    = "InbankGetSession"

@@ -25,12 +25,7 @@ const (
 // withActivity sets the options of a transaction activity: summary shows in the UI. No
 // attempt limit: a platform outage delays an order, it never loses it.
 func withActivity(ctx workflow.Context, summary string, kind callKind) workflow.Context {
-	retry := &temporal.RetryPolicy{
-		InitialInterval:        time.Second,
-		BackoffCoefficient:     2,
-		MaximumInterval:        time.Minute,
-		NonRetryableErrorTypes: []string{activities.ErrTypeRejected, activities.ErrTypeInvalidInput, activities.ErrTypeClosed},
-	}
+	retry := withRetry()
 	o := workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second, RetryPolicy: retry, Summary: summary}
 	switch kind {
 	case awaitCall:
@@ -45,6 +40,16 @@ func withActivity(ctx workflow.Context, summary string, kind callKind) workflow.
 		retry.MaximumAttempts = 5
 	}
 	return workflow.WithActivityOptions(ctx, o)
+}
+
+// withRetry is the transaction flow's retry policy.
+func withRetry() *temporal.RetryPolicy {
+	return &temporal.RetryPolicy{
+		InitialInterval:        time.Second,
+		BackoffCoefficient:     2,
+		MaximumInterval:        time.Minute,
+		NonRetryableErrorTypes: []string{activities.ErrTypeRejected, activities.ErrTypeInvalidInput, activities.ErrTypeClosed},
+	}
 }
 
 // inbankCreateOptions: few tries, as a create that timed out may have created a session

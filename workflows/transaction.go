@@ -61,11 +61,13 @@ func (e *Engine) Transaction(ctx workflow.Context, in TransactionInput) (Transac
 	err := s.work(workCtx)
 	var can *workflow.ContinueAsNewError
 	if errors.As(err, &can) {
+		s.flushSearchAttributes(ctx)
 		return TransactionResult{}, err
 	}
 	s.finish(ctx, err)
 	// Let an operator update that is still running (e.g. posting a progress event) finish.
 	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	s.flushSearchAttributes(ctx)
 	return s.result(), nil
 }
 
@@ -76,6 +78,7 @@ type txState struct {
 	log    log.Logger
 	st     Status
 	v      workflow.Version // of changeWebhookPath
+	lean                    // from changeLean on (transaction_lean.go)
 	// partnerStatus is the key of the partner status last set: the decision to upsert
 	// EpcPartnerStatus compares keys, never the configured values, so a history replays under
 	// any vocabulary.
@@ -126,9 +129,13 @@ func newTxState(ctx workflow.Context, e *Engine, in TransactionInput) *txState {
 		st:             Status{TransactionID: in.TransactionID, InstanceID: in.InstanceID, Stage: StageReceived, Runs: 1},
 	}
 	// Before any command: histories recorded before the change have no marker here.
-	s.v = workflow.GetVersion(ctx, changeWebhookPath, workflow.DefaultVersion, 1)
-	if workflow.GetVersion(ctx, changeClientID, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
-		s.clientSA = in.InstanceID
+	if s.startLean(ctx) {
+		s.v = 1 // and the client id from the transaction (changeClientID)
+	} else {
+		s.v = workflow.GetVersion(ctx, changeWebhookPath, workflow.DefaultVersion, 1)
+		if workflow.GetVersion(ctx, changeClientID, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			s.clientSA = in.InstanceID
+		}
 	}
 	if in.InputDeadline <= 0 {
 		s.in.InputDeadline = DefaultInputDeadline
@@ -183,6 +190,14 @@ func (s *txState) work(ctx workflow.Context) error {
 		if err := s.drillUpgrade(ctx); err != nil { // only in the drill's upgraded build
 			return err
 		}
+	}
+	switch {
+	case s.resume != "":
+	case s.isLean:
+		if err := s.intake(ctx); err != nil {
+			return err
+		}
+	default:
 		if err := s.acknowledge(ctx); err != nil {
 			return err
 		}
@@ -203,6 +218,9 @@ func (s *txState) work(ctx workflow.Context) error {
 	d, err := s.product.Work(ctx, s)
 	if err != nil {
 		return err
+	}
+	if s.isLean {
+		return s.deliverLean(ctx, d)
 	}
 	if err := s.sendServiceEvents(ctx, d); err != nil {
 		return err
@@ -234,6 +252,11 @@ func (s *txState) gather(ctx workflow.Context) error {
 	if err := workflow.ExecuteActivity(withActivity(ctx, "gather order data", epcCall), ActivityGatherData, s.in.TransactionID).Get(ctx, &o); err != nil {
 		return err
 	}
+	return s.gathered(ctx, o)
+}
+
+// gathered takes in the order's data as read.
+func (s *txState) gathered(ctx workflow.Context, o activities.OrderData) error {
 	s.order = o
 	s.requestDigests[o.RequestDigest] = true
 	s.requestChanged = false
@@ -437,7 +460,7 @@ func (s *txState) patch(ctx workflow.Context, what string, ps vocab.Key, r epc.R
 			s.setPartnerStatus(ctx, ps)
 		}
 	}
-	return out, nil
+	return out, s.canceledAtWork(ctx, r.Status, out.Info)
 }
 
 // word is the vocabulary's value of k.

@@ -95,16 +95,16 @@ func (FloodCertification) Requirements(o activities.OrderData, v vocab.Vocabular
 func (FloodCertification) Work(ctx workflow.Context, s *txState) (Delivery, error) {
 	o := s.order
 	var det activities.FloodDetermination
-	if err := workflow.ExecuteActivity(withActivity(ctx, "determine flood zone", localWork), ActivityDetermineFlood, activities.FloodInput{
+	if err := s.localWork(ctx, "determine flood zone", ActivityDetermineFlood, activities.FloodInput{
 		TransactionID: s.in.TransactionID, LoanNumber: o.LoanNumber, Property: o.Property,
-	}).Get(ctx, &det); err != nil {
+	}, &det); err != nil {
 		return Delivery{}, err
 	}
 	s.st.Flood = &det
 	var cert blobs.File
-	if err := workflow.ExecuteActivity(withActivity(ctx, "generate flood certificate", localWork), ActivityGenerateFloodCertificate, activities.CertificateInput{
+	if err := s.localWork(ctx, "generate flood certificate", ActivityGenerateFloodCertificate, activities.CertificateInput{
 		TransactionID: s.in.TransactionID, LoanNumber: o.LoanNumber, Property: o.Property, Determination: det, IssuedAt: workflow.Now(ctx),
-	}).Get(ctx, &cert); err != nil {
+	}, &cert); err != nil {
 		return Delivery{}, err
 	}
 	sfha := "outside"

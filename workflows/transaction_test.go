@@ -56,6 +56,13 @@ func (p *platform) cancel(eventID string) {
 	p.canceled = eventID
 }
 
+// canceledNow is the lender's cancellation as a read shows it ("" when none).
+func (p *platform) canceledNow() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.canceled
+}
+
 func (p *platform) info() activities.TxInfo {
 	info := p.order.TxInfo
 	// Stands for the digest of the request: it changes when the lender updates it.
@@ -111,24 +118,39 @@ func newFixture(t *testing.T, requestType string, opts ...func(*fixture)) *fixtu
 
 func (f *fixture) mockActivities() {
 	p, env := f.p, f.env
-	env.OnActivity(workflows.ActivityPatchResponse, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.PatchInput) (activities.PatchOutcome, error) {
+	patch := func(_ context.Context, in activities.PatchInput) (activities.PatchOutcome, error) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		if p.closed {
-			return activities.PatchOutcome{Info: p.info()}, nil
+		info := p.info()
+		info.CanceledEventID = p.canceled // every read tells the cancellation
+		if p.closed || (in.UnlessCanceled && p.canceled != "") {
+			return activities.PatchOutcome{Info: info}, nil
 		}
 		p.patches = append(p.patches, in.Patch)
 		if epc.IsClosingStatus(in.Patch.Status) {
 			p.closed = true
 		}
 		return activities.PatchOutcome{Applied: true, Info: p.info()}, nil
-	})
-	env.OnActivity(workflows.ActivityGatherData, mock.Anything, mock.Anything).Return(func(_ context.Context, id string) (activities.OrderData, error) {
+	}
+	gather := func(_ context.Context, id string) (activities.OrderData, error) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		o := p.order
 		o.TxInfo = p.info()
+		o.CanceledEventID = p.canceled
 		return o, nil
+	}
+	env.OnActivity(workflows.ActivityPatchResponse, mock.Anything, mock.Anything).Return(patch)
+	env.OnActivity(workflows.ActivityGatherData, mock.Anything, mock.Anything).Return(gather)
+	// The lean order's steps, made of the same (activities/transaction_steps.go).
+	env.OnActivity(workflows.ActivityAcknowledgeAndGather, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.PatchInput) (activities.IntakeOutcome, error) {
+		ack, _ := patch(ctx, in)
+		out := activities.IntakeOutcome{Ack: ack}
+		if ack.Applied && ack.Info.CanceledEventID == "" {
+			o, _ := gather(ctx, in.TransactionID)
+			out.Order = &o
+		}
+		return out, nil
 	})
 	env.OnActivity(workflows.ActivityInspectTransaction, mock.Anything, mock.Anything).After(f.inspectTakes).Return(func(_ context.Context, id string) (activities.TxSnapshot, error) {
 		p.mu.Lock()
@@ -156,16 +178,14 @@ func (f *fixture) mockActivities() {
 		p.released++
 		return activities.EventInfo{ID: "ev-released", Type: "urn:elli:epc:partner:appraisal:released"}, nil
 	})
-	env.OnActivity(workflows.ActivitySendServiceEvents, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ServiceEventsInput) (activities.PatchOutcome, error) {
+	send := func(_ context.Context, in activities.ServiceEventsInput) (activities.PatchOutcome, error) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		p.serviceSent = append(p.serviceSent, in)
 		return activities.PatchOutcome{Applied: !p.closed, Info: p.info()}, nil
-	})
-	env.OnActivity(workflows.ActivityAwaitServiceOutcome, mock.Anything, mock.Anything).After(f.outcomeTakes).Return(func(_ context.Context, id string) (activities.ServiceOutcome, error) {
-		return activities.ServiceOutcome{EventID: "ev-processed", Status: "Success", Success: []epc.ProcessedServiceEvent{{Code: "X"}}}, nil
-	})
-	env.OnActivity(workflows.ActivityUploadFile, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.UploadInput) (epc.Resource, error) {
+	}
+	outcome := activities.ServiceOutcome{EventID: "ev-processed", Status: "Success", Success: []epc.ProcessedServiceEvent{{Code: "X"}}}
+	upload := func(_ context.Context, in activities.UploadInput) (epc.Resource, error) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		if p.uploadErr != nil {
@@ -173,6 +193,40 @@ func (f *fixture) mockActivities() {
 		}
 		p.uploads = append(p.uploads, in)
 		return epc.Resource{ID: "res-" + in.File.Name, Name: in.File.Name, MimeType: in.File.MimeType}, nil
+	}
+	env.OnActivity(workflows.ActivitySendServiceEvents, mock.Anything, mock.Anything).Return(send)
+	env.OnActivity(workflows.ActivityAwaitServiceOutcome, mock.Anything, mock.Anything).After(f.outcomeTakes).Return(func(_ context.Context, id string) (activities.ServiceOutcome, error) {
+		return outcome, nil
+	})
+	env.OnActivity(workflows.ActivityUploadFile, mock.Anything, mock.Anything).Return(upload)
+	env.OnActivity(workflows.ActivitySendAndAwaitOutcome, mock.Anything, mock.Anything).After(f.outcomeTakes).Return(func(ctx context.Context, in activities.ServiceEventsInput) (activities.ServiceEventsResult, error) {
+		if c := p.canceledNow(); c != "" {
+			return activities.ServiceEventsResult{Sent: activities.PatchOutcome{Info: activities.TxInfo{CanceledEventID: c}}}, nil
+		}
+		sent, _ := send(ctx, in)
+		res := activities.ServiceEventsResult{Sent: sent}
+		if sent.Applied {
+			res.Outcome = &outcome
+		}
+		return res, nil
+	})
+	env.OnActivity(workflows.ActivityUploadAndComplete, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.CompleteInput) (activities.CompleteOutcome, error) {
+		var out activities.CompleteOutcome
+		if c := p.canceledNow(); c != "" {
+			out.Complete.Info.CanceledEventID = c
+			return out, nil
+		}
+		for _, f := range in.Files {
+			r, err := upload(ctx, activities.UploadInput{TransactionID: in.TransactionID, File: f})
+			if err != nil {
+				return out, err
+			}
+			out.Resources = append(out.Resources, r)
+		}
+		in.Patch.Resources = out.Resources
+		var err error
+		out.Complete, err = patch(ctx, activities.PatchInput{TransactionID: in.TransactionID, Patch: in.Patch, WithRespondingParty: in.WithRespondingParty, UnlessCanceled: in.UnlessCanceled})
+		return out, err
 	})
 	env.OnActivity(workflows.ActivityDetermineFlood, mock.Anything, mock.Anything).After(f.floodTakes).Return(func(_ context.Context, in activities.FloodInput) (activities.FloodDetermination, error) {
 		return activities.FloodDetermination{DeterminationID: "FD-1", Zone: "AE", SpecialFloodHazard: true, InsuranceRequired: true}, nil
@@ -406,6 +460,44 @@ func TestCancelDuringEachStep(t *testing.T) {
 			require.Equal(t, tt.wantReleased, f.p.released)
 			require.Empty(t, f.p.uploads)
 			require.Equal(t, workflows.StageCanceled, f.status().Stage)
+		})
+	}
+}
+
+// TestLeanOrderLearnsOfACancellationFromItsOwnReads: no webhook tells the order (the API does
+// not signal a transaction event to an order at work): the reads of its steps do, and it
+// stops before it uploads or completes.
+func TestLeanOrderLearnsOfACancellationFromItsOwnReads(t *testing.T) {
+	tests := []struct {
+		name     string
+		cancelAt time.Duration
+		before   func(f *fixture)
+	}{
+		{name: "before the acknowledgement"},
+		{name: "during the flood determination", cancelAt: time.Minute, before: func(f *fixture) { f.floodTakes = time.Hour }},
+		{name: "in the service events step", cancelAt: time.Minute, before: func(f *fixture) { f.outcomeTakes = time.Hour }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, workflows.TypeFloodCertification, func(f *fixture) {
+				if tt.before != nil {
+					tt.before(f)
+				}
+			})
+			if tt.cancelAt == 0 {
+				f.p.cancel("ev-cancel")
+			} else {
+				f.at(tt.cancelAt, func() { f.p.cancel("ev-cancel") })
+			}
+			res := f.run()
+			require.Equal(t, epc.StatusCanceled, res.ResponseStatus)
+			require.Equal(t, []string{epc.StatusProcessing, epc.StatusCanceled}, f.statuses())
+			require.Empty(t, f.p.uploads)
+			require.Empty(t, f.p.serviceSent)
+			require.Zero(t, f.p.inspects, "no read beyond the steps' own")
+			st := f.status()
+			require.Equal(t, workflows.StageCanceled, st.Stage)
+			require.Equal(t, "ev-cancel", st.Events[len(st.Events)-1].ID)
 		})
 	}
 }

@@ -91,6 +91,10 @@ func (s *txState) dueUpdate(ctx workflow.Context, stage string) (temporal.Search
 }
 
 func (s *txState) upsert(ctx workflow.Context, upd ...temporal.SearchAttributeUpdate) {
+	if s.isLean {
+		s.pendingSA = append(s.pendingSA, upd...) // flushSearchAttributes: the last of a key wins
+		return
+	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx, upd...); err != nil {
 		s.log.Warn("upsert search attributes failed", "error", err)
 	}

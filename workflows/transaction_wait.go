@@ -185,6 +185,9 @@ func (s *txState) restore(ctx workflow.Context, c Carried) {
 		s.st.InstanceID = s.in.InstanceID // carried by a run before InstanceID was kept
 	}
 	s.order = c.Order
+	// The product was chosen by an earlier run: an operator's update may be validated before
+	// this run's work chooses it again.
+	s.product = s.engine.Products[s.order.RequestType]
 	s.resume = c.At
 	s.inputAsked, s.inputDeadline = c.InputAsked, c.InputDeadline
 	for _, k := range c.Seen {

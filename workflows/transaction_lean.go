@@ -1,0 +1,200 @@
+package workflows
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/epcflow/epcflow/activities"
+	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/vocab"
+)
+
+// The lean order (issue 12): what an order costs is what Temporal does for it, so from
+// changeLean on an order
+//
+//   - records one version marker where it recorded two (changeWebhookPath and changeClientID
+//     are implied by changeLean);
+//   - upserts its search attributes once per workflow task, all changes together
+//     (flushSearchAttributes), not one change at a time;
+//   - works in three activities where it ran seven: acknowledge and gather, send the service
+//     events and await their outcome, upload and complete (activities/transaction_steps.go),
+//     and runs the flood determination and certificate as local activities;
+//   - learns of the lender's cancellation at work from those activities' own reads of the
+//     transaction (each tells it, and the last two stop at it), so that the webhooks of its
+//     own writes need not reach it: the API does not signal a transaction event's webhook to
+//     an order at work (WebhookNeeded).
+//
+// Orders started before it keep the old commands, so their histories replay.
+const changeLean = "lean-order"
+
+// leanVersion is changeLean's version.
+const leanVersion workflow.Version = 1
+
+// lean is the transaction workflow's state of the lean order.
+type lean struct {
+	isLean bool
+	// pendingSA are the search-attribute changes not upserted yet.
+	pendingSA []temporal.SearchAttributeUpdate
+	// localRunning counts the local activities running: their results come back within the same
+	// workflow task, so the changes wait for what follows them.
+	localRunning int
+}
+
+// startLean decides, once and before any command, whether this run is a lean order, and
+// starts the upserting of its search attributes.
+func (s *txState) startLean(ctx workflow.Context) bool {
+	s.isLean = workflow.GetVersion(ctx, changeLean, workflow.DefaultVersion, leanVersion) >= leanVersion
+	if s.isLean {
+		workflow.Go(ctx, func(gctx workflow.Context) {
+			for {
+				// Runs when every other coroutine waits: the changes of this workflow task so
+				// far go in one upsert.
+				_ = workflow.Await(gctx, func() bool { return len(s.pendingSA) > 0 && s.localRunning == 0 })
+				s.flushSearchAttributes(gctx)
+			}
+		})
+	}
+	return s.isLean
+}
+
+// flushSearchAttributes upserts the pending search-attribute changes, if any: before the run
+// ends, and whenever the order waits.
+func (s *txState) flushSearchAttributes(ctx workflow.Context) {
+	if len(s.pendingSA) == 0 {
+		return
+	}
+	upd := s.pendingSA
+	s.pendingSA = nil
+	if err := workflow.UpsertTypedSearchAttributes(ctx, upd...); err != nil {
+		s.log.Warn("upsert search attributes failed", "error", err)
+	}
+}
+
+// intake acknowledges the order and gathers its data, in one activity.
+func (s *txState) intake(ctx workflow.Context) error {
+	s.st.ReferenceNumber = ReferenceNumber(s.in.TransactionID)
+	s.setStage(ctx, StageGathering, "")
+	var out activities.IntakeOutcome
+	err := workflow.ExecuteActivity(withActivity(ctx, "acknowledge and gather order data", epcCall), ActivityAcknowledgeAndGather, activities.PatchInput{
+		TransactionID: s.in.TransactionID,
+		Patch:         epc.Response{Status: epc.StatusProcessing, ReferenceNumber: s.st.ReferenceNumber, PartnerStatus: s.word(vocab.StatusOrderReceived)},
+	}).Get(ctx, &out)
+	if err != nil {
+		return err
+	}
+	if out.Ack.Applied {
+		s.st.ResponseStatus = epc.StatusProcessing
+		s.setPartnerStatus(ctx, vocab.StatusOrderReceived)
+	}
+	s.learn(ctx, out.Ack.Info)
+	if !out.Ack.Applied {
+		return errClosedElsewhere
+	}
+	if err := s.canceledBefore(ctx, out.Ack.Info.CanceledEventID); err != nil || out.Order == nil {
+		return err
+	}
+	return s.gathered(ctx, *out.Order)
+}
+
+// canceledAtWork stops the work when a read made by a step of the work (a PATCH of status
+// status, not one closing the order) found the lender's cancellation: from changeLean on
+// every read tells it, as webhooks no longer do while the order works.
+func (s *txState) canceledAtWork(ctx workflow.Context, status string, info activities.TxInfo) error {
+	if !s.isLean || epc.IsClosingStatus(status) {
+		return nil
+	}
+	return s.canceledBefore(ctx, info.CanceledEventID)
+}
+
+// deliverLean sends the service events and awaits their outcome, then uploads the files and
+// completes the response: two activities, each stopping at the lender's cancellation.
+func (s *txState) deliverLean(ctx workflow.Context, d Delivery) error {
+	if len(d.ServiceEvents) > 0 {
+		s.setStage(ctx, StageServiceEvents, "")
+		var res activities.ServiceEventsResult
+		// No status: the response stays processing; only acknowledgement and completion set it.
+		if err := workflow.ExecuteActivity(withActivity(ctx, "send service events and await the outcome", awaitCall), ActivitySendAndAwaitOutcome, activities.ServiceEventsInput{
+			TransactionID: s.in.TransactionID, PartnerStatus: s.word(d.PartnerStatus), Events: d.ServiceEvents, UnlessCanceled: true,
+		}).Get(ctx, &res); err != nil {
+			return err
+		}
+		if err := s.canceledBefore(ctx, res.Sent.Info.CanceledEventID); err != nil {
+			return err
+		}
+		if !res.Sent.Applied {
+			s.learn(ctx, res.Sent.Info)
+			return errClosedElsewhere
+		}
+		s.st.ServiceEvents = res.Outcome
+	}
+	s.setStage(ctx, StageUploading, "")
+	var out activities.CompleteOutcome
+	if err := workflow.ExecuteActivity(withActivity(ctx, "upload and complete", uploadCall), ActivityUploadAndComplete, activities.CompleteInput{
+		TransactionID: s.in.TransactionID, Files: d.Files, WithRespondingParty: true, UnlessCanceled: true,
+		Patch: epc.Response{
+			Status: epc.StatusCompleted, ReferenceNumber: s.st.ReferenceNumber, PartnerStatus: s.word(d.PartnerStatus),
+			LoanFormat: epc.LoanFormatPLM, Loan: d.Loan,
+		},
+	}).Get(ctx, &out); err != nil {
+		return err
+	}
+	s.st.Resources = append(s.st.Resources, out.Resources...)
+	done := out.Complete
+	if !done.Applied {
+		if err := s.canceledBefore(ctx, done.Info.CanceledEventID); err != nil {
+			return err
+		}
+		s.learn(ctx, done.Info)
+		return errClosedElsewhere
+	}
+	s.st.ResponseStatus = epc.StatusCompleted
+	s.setPartnerStatus(ctx, d.PartnerStatus)
+	return nil
+}
+
+// localWork runs work done on the worker alone (a determination, a PDF): from changeLean on
+// as a local activity (a marker in the history, no task of its own), before as an activity.
+func (s *txState) localWork(ctx workflow.Context, summary, activity string, arg, result any) error {
+	if !s.isLean {
+		return workflow.ExecuteActivity(withActivity(ctx, summary, localWork), activity, arg).Get(ctx, result)
+	}
+	s.localRunning++
+	defer func() { s.localRunning-- }()
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: time.Minute, Summary: summary, RetryPolicy: withRetry(),
+	})
+	return workflow.ExecuteLocalActivity(lctx, activity, arg).Get(ctx, result)
+}
+
+// ChangeVersionAttribute is the search attribute the SDK records a run's versions in
+// (workflow.GetVersion), as "<change id>-<version>".
+const ChangeVersionAttribute = "TemporalChangeVersion"
+
+// Stages at which an order works, reading its transaction again before it waits or ends.
+var stagesAtWork = []string{StageReceived, StageAcknowledged, StageGathering, StageWorking, StageServiceEvents, StageUploading, StageCompleting}
+
+// WebhookNeeded tells the API whether a transaction event's webhook must reach a running
+// order, from what Temporal shows of the order's run: its EpcStage ("" when none is set
+// yet), its TemporalChangeVersion, and whether it is the workflow's first run. Not when
+//
+//   - the first run has not finished its first workflow task (no stage yet): every order
+//     reads its transaction, and sees the event, when it acknowledges and gathers, after that;
+//   - a lean order (changeLean) is at work: each of its steps reads the transaction, tells
+//     the lender's cancellation and stops at it, and the step that takes it to a waiting
+//     point is an activity scheduled with the stage's upsert, which reads after.
+//
+// An order waiting for someone outside it (input, schedule, report) needs it: a cancellation
+// reaches it now rather than at its next recheck.
+func WebhookNeeded(stage string, changeVersions []string, firstRun bool) bool {
+	switch {
+	case stage == "":
+		return !firstRun
+	case !slices.Contains(changeVersions, fmt.Sprintf("%s-%d", changeLean, leanVersion)):
+		return true
+	}
+	return !slices.Contains(stagesAtWork, stage)
+}
