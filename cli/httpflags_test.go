@@ -5,58 +5,21 @@ import (
 	"context"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/epcflow/epcflow/internal/slowloris"
+	"github.com/epcflow/epcflow/internal/testkit"
 )
-
-// lineWriter collects output and signals every write, so a test waits for a line.
-type lineWriter struct {
-	mu     sync.Mutex
-	buf    bytes.Buffer
-	notify chan struct{}
-}
-
-func (w *lineWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	select {
-	case w.notify <- struct{}{}:
-	default:
-	}
-	return w.buf.Write(p)
-}
-
-// wait returns the first match of re in the output, waiting for it.
-func (w *lineWriter) wait(t *testing.T, re *regexp.Regexp) []string {
-	t.Helper()
-	deadline := time.After(30 * time.Second)
-	for {
-		w.mu.Lock()
-		m := re.FindStringSubmatch(w.buf.String())
-		out := w.buf.String()
-		w.mu.Unlock()
-		if m != nil {
-			return m
-		}
-		select {
-		case <-w.notify:
-		case <-deadline:
-			t.Fatalf("no %s in the output:\n%s", re, out)
-		}
-	}
-}
 
 // TestSandboxCutsOffSlowBodies: `epcflow sandbox` bounds a whole request by
 // --http-read-timeout (here from its environment variable): a token request trickled one byte
 // every 200 ms is cut off, not read for the 200 s it would take.
 func TestSandboxCutsOffSlowBodies(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &lineWriter{notify: make(chan struct{}, 1)}
+	out := &testkit.Logs{}
 	vars := map[string]string{"SANDBOX_HTTP_READ_TIMEOUT": "700ms", "SANDBOX_HTTP_READ_HEADER_TIMEOUT": "300ms"}
 	done := make(chan error, 1)
 	go func() {
@@ -66,7 +29,7 @@ func TestSandboxCutsOffSlowBodies(t *testing.T) {
 		cancel()
 		require.NoError(t, <-done)
 	})
-	addr := out.wait(t, regexp.MustCompile(`EPC sandbox on http://(\S+) `))[1]
+	addr := out.Wait(t, regexp.MustCompile(`EPC sandbox on http://(\S+) `))[1]
 
 	stop := make(chan struct{})
 	timer := time.AfterFunc(30*time.Second, func() { close(stop) })
