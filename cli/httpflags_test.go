@@ -14,22 +14,38 @@ import (
 	"github.com/epcflow/epcflow/internal/testkit"
 )
 
+// sandboxCmd is `epcflow sandbox --listen 127.0.0.1:0` running in the test.
+type sandboxCmd struct {
+	addr           string // where it listens, once it has said so
+	stdout, stderr *testkit.Logs
+	stop           func() error // ends it and returns its error
+}
+
+// startSandboxCmd runs the sandbox command with the environment vars and waits until it
+// says where it listens.
+func startSandboxCmd(t *testing.T, vars map[string]string) *sandboxCmd {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	sb := &sandboxCmd{stdout: &testkit.Logs{}, stderr: &testkit.Logs{}}
+	done := make(chan error, 1)
+	go func() {
+		done <- runSandbox(ctx, &env{stdout: sb.stdout, stderr: sb.stderr, getenv: func(k string) string { return vars[k] }}, []string{"--listen", "127.0.0.1:0"})
+	}()
+	sb.stop = func() error {
+		cancel()
+		return <-done
+	}
+	sb.addr = sb.stdout.Wait(t, regexp.MustCompile(`EPC sandbox on http://(\S+) `))[1]
+	return sb
+}
+
 // TestSandboxCutsOffSlowBodies: `epcflow sandbox` bounds a whole request by
 // --http-read-timeout (here from its environment variable): a token request trickled one byte
 // every 200 ms is cut off, not read for the 200 s it would take.
 func TestSandboxCutsOffSlowBodies(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &testkit.Logs{}
-	vars := map[string]string{"SANDBOX_HTTP_READ_TIMEOUT": "700ms", "SANDBOX_HTTP_READ_HEADER_TIMEOUT": "300ms"}
-	done := make(chan error, 1)
-	go func() {
-		done <- runSandbox(ctx, &env{stdout: out, stderr: out, getenv: func(k string) string { return vars[k] }}, []string{"--listen", "127.0.0.1:0"})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
-	addr := out.Wait(t, regexp.MustCompile(`EPC sandbox on http://(\S+) `))[1]
+	sb := startSandboxCmd(t, map[string]string{"SANDBOX_HTTP_READ_TIMEOUT": "700ms", "SANDBOX_HTTP_READ_HEADER_TIMEOUT": "300ms"})
+	t.Cleanup(func() { require.NoError(t, sb.stop()) })
+	addr := sb.addr
 
 	stop := make(chan struct{})
 	timer := time.AfterFunc(30*time.Second, func() { close(stop) })
