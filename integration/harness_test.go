@@ -31,6 +31,7 @@ import (
 	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/replay"
 	"github.com/epcflow/epcflow/stack"
+	"github.com/epcflow/epcflow/vocab"
 	"github.com/epcflow/epcflow/workflows"
 )
 
@@ -93,6 +94,20 @@ func (e *env) cancel(ctx context.Context, txID string) sandboxView {
 	require.Equal(e.t, epc.StatusCanceled, e.await(ctx, txID).ResponseStatus)
 	v := e.view(ctx, txID)
 	require.Equal(e.t, epc.StatusCanceled, v.Response.Status)
+	return v
+}
+
+// appraise has the operator schedule the order's inspection and deliver a report appraising
+// value, waits for its workflow to complete and returns the sandbox's record of it: patched
+// processing then completed, one inspection scheduled, one report uploaded.
+func (e *env) appraise(ctx context.Context, txID string, value int64) sandboxView {
+	e.t.Helper()
+	require.NoError(e.t, demo.Appraise(ctx, e.operator, txID, time.Millisecond, time.Millisecond, value))
+	require.Equal(e.t, epc.StatusCompleted, e.await(ctx, txID).ResponseStatus)
+	v := e.view(ctx, txID)
+	require.Equal(e.t, []string{"processing", "completed"}, nonEmpty(v.patchStatuses()))
+	require.Len(e.t, v.eventsOfType(vocab.Default().Get(vocab.EventAppraisalScheduled)), 1)
+	require.Len(e.t, v.Resources, 1)
 	return v
 }
 
