@@ -111,12 +111,18 @@ func (e *env) appraise(ctx context.Context, txID string, value int64) sandboxVie
 	return v
 }
 
-// sharedEnv starts a stack with the default configuration for one test.
-func sharedEnv(t *testing.T) *env {
+// needsTemporal skips the test under -short: it runs a real Temporal server.
+func needsTemporal(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: runs a real Temporal server")
 	}
+}
+
+// sharedEnv starts a stack with the default configuration for one test.
+func sharedEnv(t *testing.T) *env {
+	t.Helper()
+	needsTemporal(t)
 	return startStack(t, stack.Config{})
 }
 

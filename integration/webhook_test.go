@@ -160,9 +160,7 @@ func TestReplayedWebhookNeitherGrowsTheHistoryNorCutsTheOrderOff(t *testing.T) {
 // webhooks; a lender's cancellation and a lender's update that supplies the missing input
 // still end their orders right, found by the recheck.
 func TestRecheckEndsOrdersWhoseWebhooksWereLost(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test: runs a real Temporal server")
-	}
+	needsTemporal(t)
 	e := startStack(t, stack.Config{RecheckInterval: 2 * time.Second})
 	ctx := ctxFor(t, 2*time.Minute)
 	require.NoError(t, e.lender.SetWebhookBehavior(ctx, sandbox.WebhookBehavior{FirstOnly: true}))
@@ -202,9 +200,7 @@ func TestRecheckEndsOrdersWhoseWebhooksWereLost(t *testing.T) {
 // Appraisal continues as new at its waiting points and completes on a later run of the same
 // workflow id, each effect once.
 func TestContinueAsNewCarriesTheOrder(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test: runs a real Temporal server")
-	}
+	needsTemporal(t)
 	e := startStack(t, stack.Config{TemporalDynamicConfig: map[string]any{"limit.historyCount.suggestContinueAsNew": 20}})
 	ctx := ctxFor(t, 2*time.Minute)
 	o := e.place(ctx, demo.SampleOrder(workflows.TypeAppraisal, "LN-CAN-1", "950 Bay St"))
