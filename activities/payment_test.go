@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/epcflow/epcflow/activities"
 	"github.com/epcflow/epcflow/internal/testkit"
@@ -24,17 +23,9 @@ const (
 	testPOS  = "0b6a3a8e-2f7c-4d8e-9a51-0c1d2e3f4a5b"
 )
 
-// activityEnv takes worker.Register's activities on an activity test environment, which
-// runs no workflows.
-type activityEnv struct {
-	*testsuite.TestActivityEnvironment
-}
-
-func (activityEnv) RegisterWorkflowWithOptions(any, workflow.RegisterOptions) {}
-
 func newActivityEnv(s *testsuite.WorkflowTestSuite, p *activities.Payment) *testsuite.TestActivityEnvironment {
 	env := s.NewTestActivityEnvironment()
-	worker.Register(activityEnv{env}, worker.Deps{Payment: p})
+	worker.Register(worker.ActivitiesOnly(env), worker.Deps{Payment: p})
 	return env
 }
 

@@ -157,14 +157,8 @@ func (h *console) schedule(c *gin.Context) {
 	}
 	h.checkText(f, "appraiser", false, maxNameLen)
 	h.checkText(f, "comments", false, maxCommentsLen)
-	if len(f.Problems) > 0 {
-		f.Error = "The inspection is not scheduled: see below."
-		h.showOrder(c, http.StatusBadRequest, f)
-		return
-	}
-	s, _ := consoleSession(c)
-	in := workflows.ScheduleInput{InspectionAt: at, Appraiser: f.Values["appraiser"], Comments: f.Values["comments"], Actor: s.Actor}
-	h.act(c, f, func(ctx context.Context, id string) (workflows.ActionResult, error) {
+	h.submit(c, f, "The inspection is not scheduled", func(ctx context.Context, id, actor string) (workflows.ActionResult, error) {
+		in := workflows.ScheduleInput{InspectionAt: at, Appraiser: f.Values["appraiser"], Comments: f.Values["comments"], Actor: actor}
 		return h.srv.cfg.Engine.Schedule(ctx, id, in)
 	})
 }
@@ -174,16 +168,22 @@ func (h *console) progress(c *gin.Context) {
 	f := postedForm(c, "progress", "text", "comments")
 	h.checkText(f, "text", true, maxTextLen)
 	h.checkText(f, "comments", false, maxCommentsLen)
+	h.submit(c, f, "The note was not posted", func(ctx context.Context, id, actor string) (workflows.ActionResult, error) {
+		in := workflows.ProgressInput{Text: f.Values["text"], Comments: f.Values["comments"], Actor: actor}
+		return h.srv.cfg.Engine.Progress(ctx, id, in)
+	})
+}
+
+// submit shows the order again with f's problems, saying refused; without problems it runs
+// the action as the signed-in operator.
+func (h *console) submit(c *gin.Context, f formState, refused string, run func(ctx context.Context, id, actor string) (workflows.ActionResult, error)) {
 	if len(f.Problems) > 0 {
-		f.Error = "The note was not posted: see below."
+		f.Error = refused + ": see below."
 		h.showOrder(c, http.StatusBadRequest, f)
 		return
 	}
 	s, _ := consoleSession(c)
-	in := workflows.ProgressInput{Text: f.Values["text"], Comments: f.Values["comments"], Actor: s.Actor}
-	h.act(c, f, func(ctx context.Context, id string) (workflows.ActionResult, error) {
-		return h.srv.cfg.Engine.Progress(ctx, id, in)
-	})
+	h.act(c, f, func(ctx context.Context, id string) (workflows.ActionResult, error) { return run(ctx, id, s.Actor) })
 }
 
 // deliver is POST /console/orders/:id/deliver, the page script's multipart upload (CSRF token

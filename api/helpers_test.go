@@ -51,13 +51,8 @@ type actionCall[T any] struct {
 // fakeEngine records every call. Each method answers err (when set) or a fixed result;
 // hooks let a test block or panic.
 type fakeEngine struct {
-	mu         sync.Mutex
-	webhooks   []epc.Webhook
-	digests    []string
-	statusIDs  []string
-	schedules  []actionCall[workflows.ScheduleInput]
-	delivers   []actionCall[workflows.DeliverInput]
-	progresses []actionCall[workflows.ProgressInput]
+	mu sync.Mutex
+	fakeEngineCalls
 
 	err    error
 	status workflows.Status
@@ -159,20 +154,15 @@ func (f *fakeEngine) setStatus(st workflows.Status) {
 	f.status = st
 }
 
-// recorded returns a copy of the calls received so far.
+// recorded returns the calls received so far. The lists are only ever appended to, so the
+// copy's elements never change under the caller.
 func (f *fakeEngine) recorded() fakeEngineCalls {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return fakeEngineCalls{
-		webhooks:   append([]epc.Webhook(nil), f.webhooks...),
-		digests:    append([]string(nil), f.digests...),
-		statusIDs:  append([]string(nil), f.statusIDs...),
-		schedules:  append([]actionCall[workflows.ScheduleInput](nil), f.schedules...),
-		delivers:   append([]actionCall[workflows.DeliverInput](nil), f.delivers...),
-		progresses: append([]actionCall[workflows.ProgressInput](nil), f.progresses...),
-	}
+	return f.fakeEngineCalls
 }
 
+// fakeEngineCalls are the calls a fakeEngine received, in order.
 type fakeEngineCalls struct {
 	webhooks   []epc.Webhook
 	digests    []string
@@ -202,33 +192,40 @@ type testAPI struct {
 func newTestAPI(t testing.TB, opts ...func(*Config)) *testAPI {
 	t.Helper()
 	eng := &fakeEngine{status: awaitingReport}
+	logs := &testkit.Logs{}
+	cfg := baseConfig(t, eng)
+	cfg.Logger, cfg.Metrics = logs.JSON(), metrics.New()
+	srv := httptest.NewServer(newHandler(t, &cfg, opts))
+	t.Cleanup(srv.Close)
+	return &testAPI{srv: srv, eng: eng, logs: logs, blobs: cfg.Blobs, reg: cfg.Metrics, cfg: cfg, client: srv.Client()}
+}
+
+// baseConfig is what every test's handler starts from: eng, a verifier of signingKey and a
+// blob store in a directory of the test's.
+func baseConfig(tb testing.TB, eng Engine) Config {
+	tb.Helper()
 	v, err := epc.NewVerifier(signingKey)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	store, err := blobs.NewStore(t.TempDir())
+	store, err := blobs.NewStore(tb.TempDir())
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	logs := &testkit.Logs{}
-	reg := metrics.New()
-	cfg := Config{
-		Engine:   eng,
-		Verifier: v,
-		Blobs:    store,
-		Logger:   logs.JSON(),
-		Metrics:  reg,
-	}
+	return Config{Engine: eng, Verifier: v, Blobs: store}
+}
+
+// newHandler applies opts to cfg (which keeps the result) and builds the handler.
+func newHandler(tb testing.TB, cfg *Config, opts []func(*Config)) http.Handler {
+	tb.Helper()
 	for _, o := range opts {
-		o(&cfg)
+		o(cfg)
 	}
-	h, err := New(cfg)
+	h, err := New(*cfg)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return &testAPI{srv: srv, eng: eng, logs: logs, blobs: store, reg: reg, cfg: cfg, client: srv.Client()}
+	return h
 }
 
 // deliveryParts is what the package-delivery routes need besides Temporal: a portal store in

@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/epcflow/epcflow/blobs"
 	"github.com/epcflow/epcflow/epc"
 )
 
@@ -17,23 +16,9 @@ import (
 // Its operator token is "t".
 func directAPI(tb testing.TB, eng Engine, opts ...func(*Config)) http.Handler {
 	tb.Helper()
-	v, err := epc.NewVerifier(signingKey)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	store, err := blobs.NewStore(tb.TempDir())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cfg := Config{Engine: eng, Verifier: v, Blobs: store, Logger: slog.New(slog.DiscardHandler), OperatorToken: "t"}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	h, err := New(cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return h
+	cfg := baseConfig(tb, eng)
+	cfg.Logger, cfg.OperatorToken = slog.New(slog.DiscardHandler), "t"
+	return newHandler(tb, &cfg, opts)
 }
 
 func signedWebhook(body []byte) *http.Request {

@@ -137,8 +137,7 @@ func spool(ctx context.Context, dir string, r io.Reader, limit int64) (_ *os.Fil
 	}
 	defer func() {
 		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
+			discard(f)
 		}
 	}()
 	h := sha256.New()
@@ -160,6 +159,12 @@ func spool(ctx context.Context, dir string, r io.Reader, limit int64) (_ *os.Fil
 		return nil, "", 0, fmt.Errorf("blobs: %w", err)
 	}
 	return f, hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// discard closes and removes a spooled file.
+func discard(f *os.File) {
+	f.Close()
+	os.Remove(f.Name())
 }
 
 type ctxReader struct {

@@ -37,10 +37,7 @@ func (s *Dir) Put(ctx context.Context, r io.Reader, limit int64) (string, int64,
 	if err != nil {
 		return "", 0, err
 	}
-	defer func() {
-		tmp.Close()
-		os.Remove(tmp.Name())
-	}()
+	defer discard(tmp)
 	if err := os.Rename(tmp.Name(), s.path(sha)); err != nil {
 		return "", 0, fmt.Errorf("blobs: store: %w", err)
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -118,10 +117,7 @@ func (s *S3) Put(ctx context.Context, r io.Reader, limit int64) (string, int64, 
 	if err != nil {
 		return "", 0, err
 	}
-	defer func() {
-		tmp.Close()
-		os.Remove(tmp.Name())
-	}()
+	defer discard(tmp)
 	switch _, written, err := s.head(ctx, s.prefix+sha, sha); {
 	case err == nil && time.Since(written) < RefreshAfter:
 		return sha, n, nil

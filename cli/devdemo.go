@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/epcflow/epcflow/demo"
+	"github.com/epcflow/epcflow/internal/atomicfile"
 	"github.com/epcflow/epcflow/workflows"
 )
 
@@ -207,12 +208,5 @@ func readDemoRecord(dataDir string) (demoRecord, bool, error) {
 }
 
 func writeDemoRecord(dataDir string, r demoRecord) error {
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dataDir, demoRecordFile), append(b, '\n'), 0o600)
+	return atomicfile.ReplaceJSON(filepath.Join(dataDir, demoRecordFile), r)
 }

@@ -5,68 +5,47 @@ import (
 	"context"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/epcflow/epcflow/internal/slowloris"
+	"github.com/epcflow/epcflow/internal/testkit"
 )
 
-// lineWriter collects output and signals every write, so a test waits for a line.
-type lineWriter struct {
-	mu     sync.Mutex
-	buf    bytes.Buffer
-	notify chan struct{}
+// sandboxCmd is `epcflow sandbox --listen 127.0.0.1:0` running in the test.
+type sandboxCmd struct {
+	addr           string // where it listens, once it has said so
+	stdout, stderr *testkit.Logs
+	stop           func() error // ends it and returns its error
 }
 
-func (w *lineWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	select {
-	case w.notify <- struct{}{}:
-	default:
-	}
-	return w.buf.Write(p)
-}
-
-// wait returns the first match of re in the output, waiting for it.
-func (w *lineWriter) wait(t *testing.T, re *regexp.Regexp) []string {
+// startSandboxCmd runs the sandbox command with the environment vars and waits until it
+// says where it listens.
+func startSandboxCmd(t *testing.T, vars map[string]string) *sandboxCmd {
 	t.Helper()
-	deadline := time.After(30 * time.Second)
-	for {
-		w.mu.Lock()
-		m := re.FindStringSubmatch(w.buf.String())
-		out := w.buf.String()
-		w.mu.Unlock()
-		if m != nil {
-			return m
-		}
-		select {
-		case <-w.notify:
-		case <-deadline:
-			t.Fatalf("no %s in the output:\n%s", re, out)
-		}
+	ctx, cancel := context.WithCancel(context.Background())
+	sb := &sandboxCmd{stdout: &testkit.Logs{}, stderr: &testkit.Logs{}}
+	done := make(chan error, 1)
+	go func() {
+		done <- runSandbox(ctx, &env{stdout: sb.stdout, stderr: sb.stderr, getenv: func(k string) string { return vars[k] }}, []string{"--listen", "127.0.0.1:0"})
+	}()
+	sb.stop = func() error {
+		cancel()
+		return <-done
 	}
+	sb.addr = sb.stdout.Wait(t, regexp.MustCompile(`EPC sandbox on http://(\S+) `))[1]
+	return sb
 }
 
 // TestSandboxCutsOffSlowBodies: `epcflow sandbox` bounds a whole request by
 // --http-read-timeout (here from its environment variable): a token request trickled one byte
 // every 200 ms is cut off, not read for the 200 s it would take.
 func TestSandboxCutsOffSlowBodies(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &lineWriter{notify: make(chan struct{}, 1)}
-	vars := map[string]string{"SANDBOX_HTTP_READ_TIMEOUT": "700ms", "SANDBOX_HTTP_READ_HEADER_TIMEOUT": "300ms"}
-	done := make(chan error, 1)
-	go func() {
-		done <- runSandbox(ctx, &env{stdout: out, stderr: out, getenv: func(k string) string { return vars[k] }}, []string{"--listen", "127.0.0.1:0"})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
-	addr := out.wait(t, regexp.MustCompile(`EPC sandbox on http://(\S+) `))[1]
+	sb := startSandboxCmd(t, map[string]string{"SANDBOX_HTTP_READ_TIMEOUT": "700ms", "SANDBOX_HTTP_READ_HEADER_TIMEOUT": "300ms"})
+	t.Cleanup(func() { require.NoError(t, sb.stop()) })
+	addr := sb.addr
 
 	stop := make(chan struct{})
 	timer := time.AfterFunc(30*time.Second, func() { close(stop) })

@@ -16,16 +16,9 @@ import (
 // says tracing is on, serves each request as a span that joins the caller's trace, and writes
 // its spans out by the time it exits.
 func TestSandboxTracesWhenConfigured(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &lineWriter{notify: make(chan struct{}, 1)}
-	logs := &lineWriter{notify: make(chan struct{}, 1)}
-	vars := map[string]string{"OTEL_TRACES_EXPORTER": "console"}
-	done := make(chan error, 1)
-	go func() {
-		done <- runSandbox(ctx, &env{stdout: out, stderr: logs, getenv: func(k string) string { return vars[k] }}, []string{"--listen", "127.0.0.1:0"})
-	}()
-	addr := out.wait(t, regexp.MustCompile(`EPC sandbox on http://(\S+) `))[1]
-	logs.wait(t, regexp.MustCompile(`msg="tracing on" service=epcflow-sandbox exporters=\[console\]`))
+	sb := startSandboxCmd(t, map[string]string{"OTEL_TRACES_EXPORTER": "console"})
+	addr := sb.addr
+	sb.stderr.Wait(t, regexp.MustCompile(`msg="tracing on" service=epcflow-sandbox exporters=\[console\]`))
 
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/oauth2/v1/token", strings.NewReader("grant_type=client_credentials"))
@@ -36,9 +29,8 @@ func TestSandboxTracesWhenConfigured(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 
-	cancel()
-	require.NoError(t, <-done)
-	out.wait(t, regexp.MustCompile(`"Name":"POST /oauth2/v1/token".*"TraceID":"`+traceID+`"`))
+	require.NoError(t, sb.stop())
+	sb.stdout.Wait(t, regexp.MustCompile(`"Name":"POST /oauth2/v1/token".*"TraceID":"`+traceID+`"`))
 }
 
 // TestTracingOffByDefault: with no OTEL_* variable the command says nothing about tracing

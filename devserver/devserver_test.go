@@ -24,11 +24,12 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
-	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
+	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/epcflow/epcflow/devserver"
 	"github.com/epcflow/epcflow/internal/testkit"
+	"github.com/epcflow/epcflow/worker"
+	"github.com/epcflow/epcflow/workflows"
 )
 
 const (
@@ -65,27 +66,48 @@ func dial(t *testing.T, s *devserver.Server, logger *slog.Logger) client.Client 
 	return c
 }
 
-func startWorker(t *testing.T, c client.Client, register func(worker.Registry)) worker.Worker {
+// startWorker runs epcflow's own workflows (worker.Register) on the test's task queue.
+func startWorker(t *testing.T, c client.Client) sdkworker.Worker {
 	t.Helper()
-	w := worker.New(c, taskQueue, worker.Options{})
-	register(w)
+	w := sdkworker.New(c, taskQueue, sdkworker.Options{})
+	worker.Register(w, worker.Deps{})
 	require.NoError(t, w.Start())
 	return w
 }
 
-func greet(_ context.Context, name string) (string, error) { return "hello " + name, nil }
+// startPackage starts a package workflow for recipients, tagged key in the test's search
+// attribute unless key is empty.
+func startPackage(ctx context.Context, t *testing.T, c client.Client, id, key string, recipients ...string) client.WorkflowRun {
+	t.Helper()
+	in := workflows.PackageInput{Key: id}
+	for _, r := range recipients {
+		in.Recipients = append(in.Recipients, workflows.PackageRecipient{RecipientID: r, Role: "borrower"})
+	}
+	opts := client.StartWorkflowOptions{ID: id, TaskQueue: taskQueue}
+	if key != "" {
+		opts.TypedSearchAttributes = temporal.NewSearchAttributes(saKey.ValueSet(key))
+	}
+	run, err := c.ExecuteWorkflow(ctx, opts, workflows.PackageWorkflowName, in)
+	require.NoError(t, err)
+	return run
+}
 
-// greetWorkflow runs one activity and tags itself with the result.
-func greetWorkflow(ctx workflow.Context, name string) (string, error) {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 10 * time.Second})
-	var out string
-	if err := workflow.ExecuteActivity(ctx, greet, name).Get(ctx, &out); err != nil {
-		return "", err
+func open(ctx context.Context, t *testing.T, c client.Client, run client.WorkflowRun, recipient, user string) {
+	t.Helper()
+	require.NoError(t, c.SignalWorkflow(ctx, run.GetID(), run.GetRunID(), workflows.SignalRecipientOpened,
+		workflows.RecipientOpened{RecipientID: recipient, UserID: user}))
+}
+
+// openers lists who opened each recipient's copy, from the workflow's result.
+func openers(ctx context.Context, t *testing.T, run client.WorkflowRun) map[string]string {
+	t.Helper()
+	var st workflows.PackageStatus
+	require.NoError(t, run.Get(ctx, &st))
+	got := map[string]string{}
+	for _, r := range st.Recipients {
+		got[r.RecipientID] = r.UserID
 	}
-	if err := workflow.UpsertTypedSearchAttributes(ctx, saKey.ValueSet(out)); err != nil {
-		return "", err
-	}
-	return out, nil
+	return got
 }
 
 func TestInMemoryServerRunsWorkflowsAndServesUI(t *testing.T) {
@@ -100,30 +122,25 @@ func TestInMemoryServerRunsWorkflowsAndServesUI(t *testing.T) {
 
 	c := dial(t, s, logger)
 	defer c.Close()
-	w := startWorker(t, c, func(r worker.Registry) {
-		r.RegisterWorkflow(greetWorkflow)
-		r.RegisterActivity(greet)
-	})
+	w := startWorker(t, c)
 	defer w.Stop()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	begin := time.Now()
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "greet-1", TaskQueue: taskQueue}, greetWorkflow, "epc")
-	require.NoError(t, err)
-	var got string
-	require.NoError(t, run.Get(ctx, &got))
-	require.Equal(t, "hello epc", got)
-	t.Logf("workflow with one activity: start to result in %s", time.Since(begin).Round(time.Millisecond))
+	run := startPackage(ctx, t, c, "package-1", "in memory", "r1")
+	open(ctx, t, c, run, "r1", "u1")
+	require.Equal(t, map[string]string{"r1": "u1"}, openers(ctx, t, run))
+	t.Logf("package workflow with one signal: start to result in %s", time.Since(begin).Round(time.Millisecond))
 
-	// Visibility is updated asynchronously after the upsert.
-	query := saName + " = 'hello epc'"
+	// Visibility is updated asynchronously after the start.
+	query := saName + " = 'in memory'"
 	assert.EventuallyWithT(t, func(ct *assert.CollectT) {
 		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: s.Namespace(), Query: query})
 		if !assert.NoError(ct, err) || !assert.Len(ct, resp.GetExecutions(), 1) {
 			return
 		}
-		assert.Equal(ct, "greet-1", resp.GetExecutions()[0].GetExecution().GetWorkflowId())
+		assert.Equal(ct, "package-1", resp.GetExecutions()[0].GetExecution().GetWorkflowId())
 	}, 10*time.Second, 50*time.Millisecond, "query %q", query)
 
 	t.Run("UI", func(t *testing.T) {
@@ -157,8 +174,7 @@ func TestOpeningAHistoryInTheUIIsQuiet(t *testing.T) {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "opened-in-the-ui", TaskQueue: taskQueue}, greetWorkflow, "ui")
-	require.NoError(t, err)
+	run := startPackage(ctx, t, c, "opened-in-the-ui", "", "r1")
 	// The UI's own calls when it opens a workflow's history.
 	for _, route := range []string{"history", "history-reverse"} {
 		httpGet(t, fmt.Sprintf("%s/api/v1/namespaces/%s/workflows/%s/%s?execution.runId=%s&waitNewEvent=false&maximumPageSize=1000",
@@ -176,24 +192,6 @@ func httpGet(t *testing.T, url string) string {
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, resp.StatusCode, "GET %s: %s", url, body)
 	return string(body)
-}
-
-func prepare(context.Context) error { return nil }
-
-// signalWorkflow runs an activity, then waits for a "go" signal.
-func signalWorkflow(ctx workflow.Context) (string, error) {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 10 * time.Second})
-	if err := workflow.ExecuteActivity(ctx, prepare).Get(ctx, nil); err != nil {
-		return "", err
-	}
-	var msg string
-	workflow.GetSignalChannel(ctx, "go").Receive(ctx, &msg)
-	return "got " + msg, nil
-}
-
-func registerSignalWorkflow(r worker.Registry) {
-	r.RegisterWorkflow(signalWorkflow)
-	r.RegisterActivity(prepare)
 }
 
 func TestFileServerKeepsWorkflowsAcrossRestart(t *testing.T) {
@@ -218,10 +216,10 @@ func TestFileServerKeepsWorkflowsAcrossRestart(t *testing.T) {
 	assert.NoError(t, err, "the database should run in WAL mode")
 
 	c1 := dial(t, s1, logger)
-	w1 := startWorker(t, c1, registerSignalWorkflow)
-	run, err := c1.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "wait-1", TaskQueue: taskQueue}, signalWorkflow)
-	require.NoError(t, err)
-	waitBlockedAfterActivity(ctx, t, c1, run)
+	w1 := startWorker(t, c1)
+	run := startPackage(ctx, t, c1, "wait-1", "file", "r1", "r2")
+	open(ctx, t, c1, run, "r1", "before restart")
+	waitSignalTaken(ctx, t, c1, run)
 	w1.Stop()
 	c1.Close()
 	require.NoError(t, s1.Stop())
@@ -240,12 +238,11 @@ func TestFileServerKeepsWorkflowsAcrossRestart(t *testing.T) {
 	assert.Equal(t, enums.INDEXED_VALUE_TYPE_KEYWORD, sas.GetCustomAttributes()[saName])
 	assert.Equal(t, enums.INDEXED_VALUE_TYPE_INT, sas.GetCustomAttributes()["DevserverAmount"])
 
-	w2 := startWorker(t, c2, registerSignalWorkflow)
+	w2 := startWorker(t, c2)
 	begin := time.Now()
-	require.NoError(t, c2.SignalWorkflow(ctx, run.GetID(), run.GetRunID(), "go", "after restart"))
-	var got string
-	require.NoError(t, c2.GetWorkflow(ctx, run.GetID(), run.GetRunID()).Get(ctx, &got))
-	assert.Equal(t, "got after restart", got)
+	open(ctx, t, c2, run, "r2", "after restart")
+	assert.Equal(t, map[string]string{"r1": "before restart", "r2": "after restart"},
+		openers(ctx, t, c2.GetWorkflow(ctx, run.GetID(), run.GetRunID())))
 	t.Logf("signal to result after restart: %s", time.Since(begin).Round(time.Millisecond))
 	w2.Stop()
 	c2.Close()
@@ -261,26 +258,25 @@ func TestFileServerKeepsWorkflowsAcrossRestart(t *testing.T) {
 	assert.Contains(t, err.Error(), `search attribute "DevserverTestKey": registered as Keyword, want Int`)
 }
 
-// waitBlockedAfterActivity follows the history (long poll) until the workflow
-// task that consumed the activity result has completed: from then on the
-// workflow waits for the signal.
-func waitBlockedAfterActivity(ctx context.Context, t *testing.T, c client.Client, run client.WorkflowRun) {
+// waitSignalTaken follows the history (long poll) until the workflow task that took the
+// first signal has completed: from then on the workflow's state holds it.
+func waitSignalTaken(ctx context.Context, t *testing.T, c client.Client, run client.WorkflowRun) {
 	t.Helper()
 	it := c.GetWorkflowHistory(ctx, run.GetID(), run.GetRunID(), true, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	activityDone := false
+	signaled := false
 	for it.HasNext() {
 		ev, err := it.Next()
 		require.NoError(t, err)
 		switch ev.GetEventType() {
-		case enums.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-			activityDone = true
+		case enums.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+			signaled = true
 		case enums.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
-			if activityDone {
+			if signaled {
 				return
 			}
 		}
 	}
-	t.Fatal("workflow history ended before the workflow blocked on the signal")
+	t.Fatal("workflow history ended before the workflow took the signal")
 }
 
 func TestStartRejectsBadConfig(t *testing.T) {

@@ -17,8 +17,6 @@ import (
 	"github.com/stretchr/testify/require"
 	enums "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/worker"
 
 	"github.com/epcflow/epcflow/devserver"
 	"github.com/epcflow/epcflow/internal/testkit"
@@ -43,16 +41,11 @@ func TestPostgresServerKeepsWorkflowsAcrossRestart(t *testing.T) {
 	// First life, on databases that do not exist yet.
 	s1 := startServer(t, cfg)
 	c1 := dial(t, s1, testkit.Logger(t, slog.LevelWarn))
-	w1 := startWorker(t, c1, func(r worker.Registry) {
-		r.RegisterWorkflow(greetWorkflow)
-		r.RegisterActivity(greet)
-	})
-	run, err := c1.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "pg-greet-1", TaskQueue: taskQueue}, greetWorkflow, "postgres")
-	require.NoError(t, err)
-	var got string
-	require.NoError(t, run.Get(ctx, &got))
-	require.Equal(t, "hello postgres", got)
-	query := saName + " = 'hello postgres'"
+	w1 := startWorker(t, c1)
+	run := startPackage(ctx, t, c1, "pg-package-1", "postgres", "r1")
+	open(ctx, t, c1, run, "r1", "u1")
+	require.Equal(t, map[string]string{"r1": "u1"}, openers(ctx, t, run))
+	query := saName + " = 'postgres'"
 	assert.EventuallyWithT(t, func(ct *assert.CollectT) {
 		resp, err := c1.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: s1.Namespace(), Query: query})
 		assert.NoError(ct, err)
@@ -74,13 +67,11 @@ func TestPostgresServerKeepsWorkflowsAcrossRestart(t *testing.T) {
 	desc, err := c2.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
 	require.NoError(t, err)
 	assert.Equal(t, enums.WORKFLOW_EXECUTION_STATUS_COMPLETED, desc.GetWorkflowExecutionInfo().GetStatus())
-	got = ""
-	require.NoError(t, c2.GetWorkflow(ctx, run.GetID(), run.GetRunID()).Get(ctx, &got))
-	assert.Equal(t, "hello postgres", got)
+	assert.Equal(t, map[string]string{"r1": "u1"}, openers(ctx, t, c2.GetWorkflow(ctx, run.GetID(), run.GetRunID())))
 	resp, err := c2.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: s2.Namespace(), Query: query})
 	require.NoError(t, err)
 	require.Len(t, resp.GetExecutions(), 1)
-	assert.Equal(t, "pg-greet-1", resp.GetExecutions()[0].GetExecution().GetWorkflowId())
+	assert.Equal(t, "pg-package-1", resp.GetExecutions()[0].GetExecution().GetWorkflowId())
 
 	// Visibility lives in the second database, as documented.
 	visURL, err := url.Parse(dbURL)
@@ -90,7 +81,7 @@ func TestPostgresServerKeepsWorkflowsAcrossRestart(t *testing.T) {
 	require.NoError(t, err)
 	defer conn.Close(ctx)
 	var n int
-	require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM executions_visibility WHERE workflow_id = $1", "pg-greet-1").Scan(&n))
+	require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM executions_visibility WHERE workflow_id = $1", "pg-package-1").Scan(&n))
 	assert.Equal(t, 1, n)
 }
 

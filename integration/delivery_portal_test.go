@@ -27,9 +27,7 @@ import (
 // file of its own (so what it stores can be read back).
 func startPortal(t *testing.T, logs *testkit.Logs) (*deliveryEnv, string) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: runs a real Temporal server")
-	}
+	needsTemporal(t)
 	dir := t.TempDir()
 	dsn := filepath.Join(dir, "portal.db")
 	log := slog.New(slog.NewJSONHandler(io.MultiWriter(logs, testkit.Output(t)), &slog.HandlerOptions{Level: slog.LevelInfo}))

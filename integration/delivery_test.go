@@ -37,9 +37,7 @@ type deliveryEnv struct {
 // startDelivery starts a stack whose packages are tracked for expiresAfter (0: the default).
 func startDelivery(t *testing.T, expiresAfter time.Duration) *deliveryEnv {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: runs a real Temporal server")
-	}
+	needsTemporal(t)
 	e := startStack(t, stack.Config{PackageExpiresAfter: expiresAfter})
 	return &deliveryEnv{env: e, t: t, temporal: e.st.Client, store: e.st.Portal, apiURL: e.st.APIURL, sandboxURL: e.st.SandboxURL}
 }

@@ -69,15 +69,8 @@ func TestAppraisalWithOperatorCompletes(t *testing.T) {
 	e := sharedEnv(t)
 	ctx := ctxFor(t, time.Minute)
 	o := e.place(ctx, demo.SampleOrder(workflows.TypeAppraisal, "LN-APPR-1", "1 Harbor Way"))
-	require.NoError(t, demo.Appraise(ctx, e.operator, o.ID, time.Millisecond, time.Millisecond, 512000))
-	res := e.await(ctx, o.ID)
-	require.Equal(t, epc.StatusCompleted, res.ResponseStatus)
-
-	v := e.view(ctx, o.ID)
-	require.Equal(t, []string{"processing", "completed"}, nonEmpty(v.patchStatuses()))
-	require.Len(t, v.eventsOfType(vocab.Default().Get(vocab.EventAppraisalScheduled)), 1)
+	v := e.appraise(ctx, o.ID, 512000)
 	require.JSONEq(t, `"512000"`, string(mustField(t, v.Response.Loan, "propertyAppraisedValueAmount")))
-	require.Len(t, v.Resources, 1)
 	require.Equal(t, workflows.AppraisalReportName, v.Resources[0].Name)
 	require.Equal(t, 1, v.Resources[0].Uploads)
 

@@ -31,6 +31,7 @@ import (
 	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/replay"
 	"github.com/epcflow/epcflow/stack"
+	"github.com/epcflow/epcflow/vocab"
 	"github.com/epcflow/epcflow/workflows"
 )
 
@@ -96,12 +97,32 @@ func (e *env) cancel(ctx context.Context, txID string) sandboxView {
 	return v
 }
 
-// sharedEnv starts a stack with the default configuration for one test.
-func sharedEnv(t *testing.T) *env {
+// appraise has the operator schedule the order's inspection and deliver a report appraising
+// value, waits for its workflow to complete and returns the sandbox's record of it: patched
+// processing then completed, one inspection scheduled, one report uploaded.
+func (e *env) appraise(ctx context.Context, txID string, value int64) sandboxView {
+	e.t.Helper()
+	require.NoError(e.t, demo.Appraise(ctx, e.operator, txID, time.Millisecond, time.Millisecond, value))
+	require.Equal(e.t, epc.StatusCompleted, e.await(ctx, txID).ResponseStatus)
+	v := e.view(ctx, txID)
+	require.Equal(e.t, []string{"processing", "completed"}, nonEmpty(v.patchStatuses()))
+	require.Len(e.t, v.eventsOfType(vocab.Default().Get(vocab.EventAppraisalScheduled)), 1)
+	require.Len(e.t, v.Resources, 1)
+	return v
+}
+
+// needsTemporal skips the test under -short: it runs a real Temporal server.
+func needsTemporal(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: runs a real Temporal server")
 	}
+}
+
+// sharedEnv starts a stack with the default configuration for one test.
+func sharedEnv(t *testing.T) *env {
+	t.Helper()
+	needsTemporal(t)
 	return startStack(t, stack.Config{})
 }
 

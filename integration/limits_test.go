@@ -22,9 +22,7 @@ import (
 // (here 1 s) has passed, and deliveries to orders that do not exist leave the blob store
 // empty.
 func TestListenersBoundSlowClientsAndDeliveriesStoreNothingForUnknownOrders(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test: runs a real Temporal server")
-	}
+	needsTemporal(t)
 	dataDir := t.TempDir()
 	e := startStack(t, stack.Config{DataDir: dataDir, HTTP: httpserver.Limits{ReadTimeout: time.Second, ReadHeaderTimeout: 500 * time.Millisecond}})
 	for _, target := range []struct{ base, path string }{

@@ -24,9 +24,7 @@ import (
 // order and starts it again on the same database: the order carries on where it was and
 // completes, with no effect done twice.
 func TestFileBackedServerRestartFinishesOrder(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test: runs a real Temporal server")
-	}
+	needsTemporal(t)
 	ctx := ctxFor(t, 3*time.Minute)
 	apiAddr := freeAddr(t)
 

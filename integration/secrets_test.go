@@ -75,9 +75,7 @@ const codecTestKeys = "replay/testdata/codec-test-keys"
 // the tokens the sandbox issued. With encryption off it proves the workflows never held a secret at all; with it on,
 // that the server stores ciphertext only (search attributes aside, which the server must read).
 func TestNoSecretLeaks(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test: runs a real Temporal server")
-	}
+	needsTemporal(t)
 	t.Run("encryption off", func(t *testing.T) { runSecretsScenario(t, nil) })
 	t.Run("encryption on", func(t *testing.T) {
 		keys, err := codec.ParseKeys(string(testkit.Fixture(t, codecTestKeys)))

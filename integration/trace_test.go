@@ -28,9 +28,7 @@ import (
 // the webhook's server span. The log lines of the API, the workflow and the activity carry
 // that trace, and no span holds a secret.
 func TestOneTraceFromWebhookToCompletedPatch(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test: runs a real Temporal server")
-	}
+	needsTemporal(t)
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
 	t.Cleanup(func() { _ = tp.Shutdown(t.Context()) })

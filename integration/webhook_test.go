@@ -18,7 +18,6 @@ import (
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/sandbox"
 	"github.com/epcflow/epcflow/stack"
-	"github.com/epcflow/epcflow/vocab"
 	"github.com/epcflow/epcflow/workflows"
 )
 
@@ -161,9 +160,7 @@ func TestReplayedWebhookNeitherGrowsTheHistoryNorCutsTheOrderOff(t *testing.T) {
 // webhooks; a lender's cancellation and a lender's update that supplies the missing input
 // still end their orders right, found by the recheck.
 func TestRecheckEndsOrdersWhoseWebhooksWereLost(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test: runs a real Temporal server")
-	}
+	needsTemporal(t)
 	e := startStack(t, stack.Config{RecheckInterval: 2 * time.Second})
 	ctx := ctxFor(t, 2*time.Minute)
 	require.NoError(t, e.lender.SetWebhookBehavior(ctx, sandbox.WebhookBehavior{FirstOnly: true}))
@@ -203,23 +200,14 @@ func TestRecheckEndsOrdersWhoseWebhooksWereLost(t *testing.T) {
 // Appraisal continues as new at its waiting points and completes on a later run of the same
 // workflow id, each effect once.
 func TestContinueAsNewCarriesTheOrder(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test: runs a real Temporal server")
-	}
+	needsTemporal(t)
 	e := startStack(t, stack.Config{TemporalDynamicConfig: map[string]any{"limit.historyCount.suggestContinueAsNew": 20}})
 	ctx := ctxFor(t, 2*time.Minute)
 	o := e.place(ctx, demo.SampleOrder(workflows.TypeAppraisal, "LN-CAN-1", "950 Bay St"))
 	id := workflows.TransactionWorkflowID(o.ID)
 	st := e.waitStatus(ctx, o.ID, func(st workflows.Status) bool { return st.Runs > 1 && st.Stage == workflows.StageAwaitSchedule })
 	require.NotEmpty(t, st.LoanNumber, "the next run carries what the first one read")
-	require.NoError(t, demo.Appraise(ctx, e.operator, o.ID, time.Millisecond, time.Millisecond, 333000))
-	res := e.await(ctx, o.ID)
-	require.Equal(t, epc.StatusCompleted, res.ResponseStatus)
-
-	v := e.view(ctx, o.ID)
-	require.Equal(t, []string{"processing", "completed"}, nonEmpty(v.patchStatuses()))
-	require.Len(t, v.eventsOfType(vocab.Default().Get(vocab.EventAppraisalScheduled)), 1)
-	require.Len(t, v.Resources, 1)
+	e.appraise(ctx, o.ID, 333000)
 	final, err := e.operator.Status(ctx, o.ID)
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, final.Runs, 2)

@@ -44,18 +44,16 @@ func databases(t *testing.T) map[string]func(t *testing.T) string {
 	}
 }
 
-// backends opens a migrated store on each database.
-func backends(t *testing.T) map[string]func(t *testing.T) *Store {
-	m := map[string]func(t *testing.T) *Store{}
+// onEachBackend runs test on a migrated store on each database, in a subtest of its own.
+func onEachBackend(t *testing.T, test func(t *testing.T, s *Store)) {
 	for name, fresh := range databases(t) {
-		m[name] = func(t *testing.T) *Store {
+		t.Run(name, func(t *testing.T) {
 			s, err := Open(context.Background(), fresh(t))
 			require.NoError(t, err)
 			t.Cleanup(func() { s.Close() })
-			return s
-		}
+			test(t, s)
+		})
 	}
-	return m
 }
 
 // mustUser resolves (creates) the portal user with this e-mail.
@@ -69,74 +67,68 @@ func mustUser(t *testing.T, s *Store, email string) User {
 var testSecret, _ = NewSecret("0123456789abcdef0123456789abcdef")
 
 func TestStore(t *testing.T) {
-	for name, open := range backends(t) {
-		t.Run(name, func(t *testing.T) {
-			s := open(t)
-			ctx := context.Background()
+	onEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
 
-			u, created, err := s.ResolveUser(ctx, " Donald@Example.com ", "Donald", "Duck")
-			require.NoError(t, err)
-			require.True(t, created)
-			require.Equal(t, "donald@example.com", u.Email)
-			again, created, err := s.ResolveUser(ctx, "donald@example.com", "", "")
-			require.NoError(t, err)
-			require.False(t, created)
-			require.Equal(t, u.ID, again.ID)
-			_, _, err = s.ResolveUser(ctx, "not-an-email", "", "")
-			require.Error(t, err)
+		u, created, err := s.ResolveUser(ctx, " Donald@Example.com ", "Donald", "Duck")
+		require.NoError(t, err)
+		require.True(t, created)
+		require.Equal(t, "donald@example.com", u.Email)
+		again, created, err := s.ResolveUser(ctx, "donald@example.com", "", "")
+		require.NoError(t, err)
+		require.False(t, created)
+		require.Equal(t, u.ID, again.ID)
+		_, _, err = s.ResolveUser(ctx, "not-an-email", "", "")
+		require.Error(t, err)
 
-			other, _, err := s.ResolveUser(ctx, "daisy@example.com", "Daisy", "Duck")
-			require.NoError(t, err)
-			require.NoError(t, s.Bind(ctx, "pkg", "r1", u.ID))
-			require.NoError(t, s.Bind(ctx, "pkg", "r1", u.ID), "binding the same user again is fine")
-			require.ErrorIs(t, s.Bind(ctx, "pkg", "r1", other.ID), ErrBoundToOther)
-			owner, err := s.BoundUser(ctx, "pkg", "r1")
-			require.NoError(t, err)
-			require.Equal(t, u.ID, owner)
-		})
-	}
+		other, _, err := s.ResolveUser(ctx, "daisy@example.com", "Daisy", "Duck")
+		require.NoError(t, err)
+		require.NoError(t, s.Bind(ctx, "pkg", "r1", u.ID))
+		require.NoError(t, s.Bind(ctx, "pkg", "r1", u.ID), "binding the same user again is fine")
+		require.ErrorIs(t, s.Bind(ctx, "pkg", "r1", other.ID), ErrBoundToOther)
+		owner, err := s.BoundUser(ctx, "pkg", "r1")
+		require.NoError(t, err)
+		require.Equal(t, u.ID, owner)
+	})
 }
 
 func TestBindRace(t *testing.T) {
-	for name, open := range backends(t) {
-		t.Run(name, func(t *testing.T) {
-			s := open(t)
-			ctx := context.Background()
-			var users []string
-			for _, e := range []string{"a@example.com", "b@example.com", "c@example.com", "d@example.com"} {
-				u, _, err := s.ResolveUser(ctx, e, "", "")
-				require.NoError(t, err)
-				users = append(users, u.ID)
+	onEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		var users []string
+		for _, e := range []string{"a@example.com", "b@example.com", "c@example.com", "d@example.com"} {
+			u, _, err := s.ResolveUser(ctx, e, "", "")
+			require.NoError(t, err)
+			users = append(users, u.ID)
+		}
+		for round := 0; round < 10; round++ {
+			rid := "r" + randomID(4)
+			var wg sync.WaitGroup
+			results := make([]error, len(users))
+			start := make(chan struct{})
+			for i, uid := range users {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					results[i] = s.Bind(ctx, "pkg-race", rid, uid)
+				}()
 			}
-			for round := 0; round < 10; round++ {
-				rid := "r" + randomID(4)
-				var wg sync.WaitGroup
-				results := make([]error, len(users))
-				start := make(chan struct{})
-				for i, uid := range users {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						<-start
-						results[i] = s.Bind(ctx, "pkg-race", rid, uid)
-					}()
+			close(start)
+			wg.Wait()
+			wins := 0
+			for _, err := range results {
+				switch {
+				case err == nil:
+					wins++
+				case errors.Is(err, ErrBoundToOther):
+				default:
+					t.Fatalf("bind: %v", err)
 				}
-				close(start)
-				wg.Wait()
-				wins := 0
-				for _, err := range results {
-					switch {
-					case err == nil:
-						wins++
-					case errors.Is(err, ErrBoundToOther):
-					default:
-						t.Fatalf("bind: %v", err)
-					}
-				}
-				require.Equal(t, 1, wins, "exactly one user wins recipient %s", rid)
 			}
-		})
-	}
+			require.Equal(t, 1, wins, "exactly one user wins recipient %s", rid)
+		}
+	})
 }
 
 func TestMigrationsAreIdempotent(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/epcflow/epcflow/devserver"
+	"github.com/epcflow/epcflow/internal/atomicfile"
 )
 
 // LocationFile is the file in a stack's data directory that says where its parts listen,
@@ -97,27 +98,7 @@ func recordLocation(cfg Config, st *Stack, portalDSN string) (func() error, erro
 }
 
 func writeLocation(dir string, loc Location) error {
-	b, err := json.MarshalIndent(loc, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, LocationFile+".*")
-	if err != nil {
-		return fmt.Errorf("record the stack's location: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename, there is nothing left to remove
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("record the stack's location: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("record the stack's location: %w", err)
-	}
-	// CreateTemp makes the file 0600.
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, LocationFile)); err != nil {
+	if err := atomicfile.ReplaceJSON(filepath.Join(dir, LocationFile), loc); err != nil {
 		return fmt.Errorf("record the stack's location: %w", err)
 	}
 	return nil

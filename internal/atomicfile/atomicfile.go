@@ -4,6 +4,7 @@
 package atomicfile
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 )
@@ -11,6 +12,19 @@ import (
 // Replace writes data to path, replacing what was there.
 func Replace(path string, data []byte) error {
 	return write(path, data, os.Rename)
+}
+
+// ReplaceJSON writes v to path as indented JSON ending in a newline, replacing what was there;
+// path's directory is created (0700) if need be.
+func ReplaceJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return Replace(path, append(b, '\n'))
 }
 
 // Create writes data to path, which must not exist: an existing path is an error that

@@ -39,3 +39,20 @@ func TestReplaceAndCreate(t *testing.T) {
 		t.Error("Replace in a missing directory succeeded")
 	}
 }
+
+func TestReplaceJSON(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "new", "dir")
+	p := filepath.Join(dir, "f.json")
+	if err := ReplaceJSON(p, map[string]int{"a": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "{\n  \"a\": 1\n}\n" {
+		t.Errorf("written: %q", b)
+	}
+	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o700 {
+		t.Errorf("directory mode %v, want 0700", fi.Mode().Perm())
+	}
+	if err := ReplaceJSON(p, func() {}); err == nil {
+		t.Error("a value JSON cannot hold was written")
+	}
+}

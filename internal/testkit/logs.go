@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -68,18 +69,44 @@ func (l *Logs) Lines(t testing.TB) []map[string]any {
 // WaitLine waits (5 s at most) for a JSON line matching match, and returns it.
 func (l *Logs) WaitLine(t testing.TB, match func(map[string]any) bool) map[string]any {
 	t.Helper()
-	deadline := time.After(5 * time.Second)
-	for {
-		wrote := l.nextWrite()
+	var got map[string]any
+	l.wait(t, 5*time.Second, "matching log line", func() bool {
 		for _, m := range l.Lines(t) {
 			if match(m) {
-				return m
+				got = m
+				return true
 			}
+		}
+		return false
+	})
+	return got
+}
+
+// Wait waits (30 s at most) for re to match what was written, text or not, and returns the
+// match and its groups.
+func (l *Logs) Wait(t testing.TB, re *regexp.Regexp) []string {
+	t.Helper()
+	var got []string
+	l.wait(t, 30*time.Second, "match of "+re.String(), func() bool {
+		got = re.FindStringSubmatch(l.String())
+		return got != nil
+	})
+	return got
+}
+
+// wait checks found after every write until it holds; the test fails after limit.
+func (l *Logs) wait(t testing.TB, limit time.Duration, what string, found func() bool) {
+	t.Helper()
+	deadline := time.After(limit)
+	for {
+		wrote := l.nextWrite()
+		if found() {
+			return
 		}
 		select {
 		case <-wrote:
 		case <-deadline:
-			t.Fatalf("no matching log line; log:\n%s", l.String())
+			t.Fatalf("no %s; log:\n%s", what, l.String())
 		}
 	}
 }
