@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/epcflow/epcflow/internal/sqldb"
 )
 
 // migration is one step of the schema: a statement, or Go code for what SQL cannot do alone.
@@ -83,35 +85,15 @@ var migrations = []migration{
 
 // migrate applies the first n migrations that have not been applied yet.
 func (s *Store) migrate(ctx context.Context, n int) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS portal_schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMP NOT NULL)`); err != nil {
-		return fmt.Errorf("portal: migrations table: %w", err)
-	}
+	steps := make([]sqldb.Migration, n)
 	for i, m := range migrations[:n] {
-		v := i + 1
-		err := s.tx(ctx, func(tx *sql.Tx) error {
-			var n int
-			if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM portal_schema_migrations WHERE version = ?`), v).Scan(&n); err != nil {
-				return err
-			}
-			if n > 0 {
-				return nil
-			}
-			if m.sql != "" {
-				if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-					return err
-				}
-			}
-			if m.run != nil {
-				if err := m.run(ctx, s, tx); err != nil {
-					return err
-				}
-			}
-			_, err := tx.ExecContext(ctx, s.q(`INSERT INTO portal_schema_migrations (version, applied_at) VALUES (?, ?)`), v, s.now().UTC())
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("portal: migration %d: %w", v, err)
+		steps[i].SQL = m.sql
+		if m.run != nil {
+			steps[i].Run = func(ctx context.Context, tx *sql.Tx) error { return m.run(ctx, s, tx) }
 		}
+	}
+	if err := s.db.MigrateSteps(ctx, "portal_schema_migrations", steps); err != nil {
+		return fmt.Errorf("portal: %w", err)
 	}
 	return nil
 }
@@ -171,7 +153,7 @@ func invitationsFromLegacyAnswers(ctx context.Context, s *Store, tx *sql.Tx) err
 			}
 			answer = strings.ReplaceAll(answer, tok, replacement)
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE package_answers SET answer = ? WHERE package_key = ?`), answer, a.key); err != nil {
+		if _, err := tx.ExecContext(ctx, s.db.Q(`UPDATE package_answers SET answer = ? WHERE package_key = ?`), answer, a.key); err != nil {
 			return err
 		}
 	}
@@ -181,15 +163,15 @@ func invitationsFromLegacyAnswers(ctx context.Context, s *Store, tx *sql.Tx) err
 // legacyInvitation makes (or finds) the invitation of a recipient whose answer held tok.
 func (s *Store) legacyInvitation(ctx context.Context, tx *sql.Tx, key, recipientID, tok string) (string, error) {
 	var inv Invitation
-	if err := tx.QueryRowContext(ctx, s.q(`SELECT user_id, created_at, expires_at FROM portal_tokens WHERE token_hash = ?`), hashToken(tok)).
+	if err := tx.QueryRowContext(ctx, s.db.Q(`SELECT user_id, created_at, expires_at FROM portal_tokens WHERE token_hash = ?`), hashToken(tok)).
 		Scan(&inv.UserID, &inv.Created, &inv.Expires); err != nil {
 		return "", err
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO portal_invitations (id, package_key, recipient_id, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (package_key, recipient_id) DO NOTHING`),
+	if _, err := tx.ExecContext(ctx, s.db.Q(`INSERT INTO portal_invitations (id, package_key, recipient_id, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (package_key, recipient_id) DO NOTHING`),
 		NewInvitationID(), key, recipientID, inv.UserID, inv.Created, inv.Expires); err != nil {
 		return "", err
 	}
 	var id string
-	err := tx.QueryRowContext(ctx, s.q(`SELECT id FROM portal_invitations WHERE package_key = ? AND recipient_id = ?`), key, recipientID).Scan(&id)
+	err := tx.QueryRowContext(ctx, s.db.Q(`SELECT id FROM portal_invitations WHERE package_key = ? AND recipient_id = ?`), key, recipientID).Scan(&id)
 	return id, err
 }

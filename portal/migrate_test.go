@@ -38,10 +38,10 @@ func TestLegacyAnswersBecomeInvitations(t *testing.T) {
 				{"recipientId": "r2", "emailHtml": `<a href="` + link(missing) + `">Open</a>`, "portalUrl": link(missing)},
 			}})
 			require.NoError(t, err)
-			_, err = old.db.ExecContext(ctx, old.q(`INSERT INTO portal_packages (package_key, package_id, instance_id, group_namespace, group_id, recipient_ids, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+			_, err = old.db.ExecContext(ctx, old.db.Q(`INSERT INTO portal_packages (package_key, package_id, instance_id, group_namespace, group_id, recipient_ids, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`),
 				"k1", "pkg-1", "i", "loans", "g", `["r1","r2"]`, time.Now().UTC())
 			require.NoError(t, err)
-			_, err = old.db.ExecContext(ctx, old.q(`INSERT INTO package_answers (package_key, answer, created_at) VALUES (?, ?, ?)`), "k1", string(answer), time.Now().UTC())
+			_, err = old.db.ExecContext(ctx, old.db.Q(`INSERT INTO package_answers (package_key, answer, created_at) VALUES (?, ?, ?)`), "k1", string(answer), time.Now().UTC())
 			require.NoError(t, err)
 			require.NoError(t, old.Close())
 

@@ -87,9 +87,9 @@ func (s *Store) SavePackage(ctx context.Context, rec PackageRecord) (PackageReco
 		return PackageRecord{}, false, fmt.Errorf("portal: save package: %w", err)
 	}
 	first := false
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
 		now := s.now().UTC()
-		res, err := tx.ExecContext(ctx, s.q(`INSERT INTO package_answers (package_key, answer, created_at) VALUES (?, ?, ?) ON CONFLICT (package_key) DO NOTHING`),
+		res, err := tx.ExecContext(ctx, s.db.Q(`INSERT INTO package_answers (package_key, answer, created_at) VALUES (?, ?, ?) ON CONFLICT (package_key) DO NOTHING`),
 			p.Key, string(rec.Answer), now)
 		if err != nil {
 			return err
@@ -99,12 +99,12 @@ func (s *Store) SavePackage(ctx context.Context, rec PackageRecord) (PackageReco
 		}
 		first = true
 		// A package row may be left from a version that saved it before the answer.
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO portal_packages (package_key, package_id, instance_id, group_namespace, group_id, recipient_ids, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (package_key) DO NOTHING`),
+		if _, err := tx.ExecContext(ctx, s.db.Q(`INSERT INTO portal_packages (package_key, package_id, instance_id, group_namespace, group_id, recipient_ids, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (package_key) DO NOTHING`),
 			p.Key, p.PackageID, p.InstanceID, p.GroupNamespace, p.GroupID, string(ids), now); err != nil {
 			return err
 		}
 		for _, inv := range rec.Invitations {
-			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO portal_invitations (id, package_key, recipient_id, user_id, role, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+			if _, err := tx.ExecContext(ctx, s.db.Q(`INSERT INTO portal_invitations (id, package_key, recipient_id, user_id, role, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`),
 				inv.ID, p.Key, inv.RecipientID, inv.UserID, inv.Role, inv.Created.UTC(), inv.Expires.UTC()); err != nil {
 				return err
 			}
@@ -122,7 +122,7 @@ func (s *Store) SavePackage(ctx context.Context, rec PackageRecord) (PackageReco
 func (s *Store) PackageRecord(ctx context.Context, key string) (PackageRecord, error) {
 	var rec PackageRecord
 	var answer, ids string
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT a.answer, p.package_id, p.instance_id, p.group_namespace, p.group_id, p.recipient_ids
+	err := s.db.QueryRowContext(ctx, s.db.Q(`SELECT a.answer, p.package_id, p.instance_id, p.group_namespace, p.group_id, p.recipient_ids
 		FROM package_answers a JOIN portal_packages p ON p.package_key = a.package_key WHERE a.package_key = ?`), key).
 		Scan(&answer, &rec.Package.PackageID, &rec.Package.InstanceID, &rec.Package.GroupNamespace, &rec.Package.GroupID, &ids)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -135,7 +135,7 @@ func (s *Store) PackageRecord(ctx context.Context, key string) (PackageRecord, e
 	if err := json.Unmarshal([]byte(ids), &rec.Package.RecipientIDs); err != nil {
 		return PackageRecord{}, fmt.Errorf("portal: read package: recipient ids: %w", err)
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, package_key, recipient_id, role, user_id, created_at, expires_at, revoked_at FROM portal_invitations WHERE package_key = ? ORDER BY id`), key)
+	rows, err := s.db.QueryContext(ctx, s.db.Q(`SELECT id, package_key, recipient_id, role, user_id, created_at, expires_at, revoked_at FROM portal_invitations WHERE package_key = ? ORDER BY id`), key)
 	if err != nil {
 		return PackageRecord{}, fmt.Errorf("portal: read invitations: %w", err)
 	}
@@ -161,7 +161,7 @@ func (s *Store) PackageRecord(ctx context.Context, key string) (PackageRecord, e
 // look alike (ErrNotFound); ErrAmbiguous when the user is invited as that recipient under the
 // same packageId in more than one loan.
 func (s *Store) Authorize(ctx context.Context, packageID, recipientID, userID string) (Package, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT p.package_key, p.package_id, p.instance_id, p.group_namespace, p.group_id
+	rows, err := s.db.QueryContext(ctx, s.db.Q(`SELECT p.package_key, p.package_id, p.instance_id, p.group_namespace, p.group_id
 		FROM portal_invitations i JOIN portal_packages p ON p.package_key = i.package_key
 		WHERE p.package_id = ? AND i.recipient_id = ? AND i.user_id = ? LIMIT 2`), packageID, recipientID, userID)
 	if err != nil {
@@ -193,7 +193,7 @@ func (s *Store) Authorize(ctx context.Context, packageID, recipientID, userID st
 // the same user again is a no-op. A recipient bound to someone else gives ErrBoundToOther.
 // Race-safe: the primary key decides between concurrent binders.
 func (s *Store) Bind(ctx context.Context, packageKey, recipientID, userID string) error {
-	if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO recipient_bindings (package_key, recipient_id, user_id, bound_at) VALUES (?, ?, ?, ?) ON CONFLICT (package_key, recipient_id) DO NOTHING`),
+	if _, err := s.db.ExecContext(ctx, s.db.Q(`INSERT INTO recipient_bindings (package_key, recipient_id, user_id, bound_at) VALUES (?, ?, ?, ?) ON CONFLICT (package_key, recipient_id) DO NOTHING`),
 		packageKey, recipientID, userID, s.now().UTC()); err != nil {
 		return fmt.Errorf("portal: bind: %w", err)
 	}
@@ -210,7 +210,7 @@ func (s *Store) Bind(ctx context.Context, packageKey, recipientID, userID string
 // BoundUser returns the user a recipient is bound to, or ErrNotFound.
 func (s *Store) BoundUser(ctx context.Context, packageKey, recipientID string) (string, error) {
 	var owner string
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT user_id FROM recipient_bindings WHERE package_key = ? AND recipient_id = ?`), packageKey, recipientID).Scan(&owner)
+	err := s.db.QueryRowContext(ctx, s.db.Q(`SELECT user_id FROM recipient_bindings WHERE package_key = ? AND recipient_id = ?`), packageKey, recipientID).Scan(&owner)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", ErrNotFound
 	}
@@ -236,7 +236,7 @@ const MaxUserPackages = 200
 // UserPackages lists the recipients a user was invited for, newest first, at most
 // MaxUserPackages.
 func (s *Store) UserPackages(ctx context.Context, userID string) ([]UserPackage, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT p.package_id, i.recipient_id, i.role, i.created_at, b.user_id
+	rows, err := s.db.QueryContext(ctx, s.db.Q(`SELECT p.package_id, i.recipient_id, i.role, i.created_at, b.user_id
 		FROM portal_invitations i
 		JOIN portal_packages p ON p.package_key = i.package_key
 		LEFT JOIN recipient_bindings b ON b.package_key = i.package_key AND b.recipient_id = i.recipient_id

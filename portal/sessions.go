@@ -30,7 +30,7 @@ func randomToken(prefix string) string {
 func (s *Store) IssueToken(ctx context.Context, userID string, ttl time.Duration) (string, error) {
 	tok := randomToken(signInPrefix)
 	now := s.now().UTC()
-	if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO portal_tokens (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`),
+	if _, err := s.db.ExecContext(ctx, s.db.Q(`INSERT INTO portal_tokens (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`),
 		hashToken(tok), userID, now, now.Add(ttl)); err != nil {
 		return "", fmt.Errorf("portal: issue token: %w", err)
 	}
@@ -49,7 +49,7 @@ func (s *Store) SignIn(ctx context.Context, sec *Secret, token string) (User, er
 		var userID string
 		var expires time.Time
 		var revoked sql.NullTime
-		err := s.db.QueryRowContext(ctx, s.q(`SELECT user_id, expires_at, revoked_at FROM portal_invitations WHERE id = ?`), id).Scan(&userID, &expires, &revoked)
+		err := s.db.QueryRowContext(ctx, s.db.Q(`SELECT user_id, expires_at, revoked_at FROM portal_invitations WHERE id = ?`), id).Scan(&userID, &expires, &revoked)
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && (revoked.Valid || !s.now().Before(expires))) {
 			return User{}, ErrNotFound
 		}
@@ -70,10 +70,10 @@ func (s *Store) CreateSession(ctx context.Context, userID string, ttl time.Durat
 	tok := randomToken(sessionPrefix)
 	now := s.now().UTC()
 	expires := now.Add(ttl)
-	if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM portal_sessions WHERE expires_at <= ?`), now); err != nil {
+	if _, err := s.db.ExecContext(ctx, s.db.Q(`DELETE FROM portal_sessions WHERE expires_at <= ?`), now); err != nil {
 		return "", time.Time{}, fmt.Errorf("portal: clear ended sessions: %w", err)
 	}
-	if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO portal_sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`),
+	if _, err := s.db.ExecContext(ctx, s.db.Q(`INSERT INTO portal_sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`),
 		hashToken(tok), userID, now, expires); err != nil {
 		return "", time.Time{}, fmt.Errorf("portal: create session: %w", err)
 	}
@@ -91,7 +91,7 @@ func (s *Store) UserBySession(ctx context.Context, token string) (User, error) {
 
 // EndSession ends one session (signing out); an unknown one is no error.
 func (s *Store) EndSession(ctx context.Context, token string) error {
-	if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM portal_sessions WHERE token_hash = ?`), hashToken(token)); err != nil {
+	if _, err := s.db.ExecContext(ctx, s.db.Q(`DELETE FROM portal_sessions WHERE token_hash = ?`), hashToken(token)); err != nil {
 		return fmt.Errorf("portal: end session: %w", err)
 	}
 	return nil
@@ -100,7 +100,7 @@ func (s *Store) EndSession(ctx context.Context, token string) error {
 func (s *Store) userByHash(ctx context.Context, query, token string) (User, error) {
 	var userID string
 	var expires time.Time
-	err := s.db.QueryRowContext(ctx, s.q(query), hashToken(token)).Scan(&userID, &expires)
+	err := s.db.QueryRowContext(ctx, s.db.Q(query), hashToken(token)).Scan(&userID, &expires)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && !s.now().Before(expires)) {
 		return User{}, ErrNotFound
 	}
@@ -127,9 +127,9 @@ func (s *Store) RevokeUser(ctx context.Context, email string) (User, Revoked, er
 		return User{}, Revoked{}, err
 	}
 	var r Revoked
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
 		count := func(n *int64, query string, args ...any) error {
-			res, err := tx.ExecContext(ctx, s.q(query), args...)
+			res, err := tx.ExecContext(ctx, s.db.Q(query), args...)
 			if err == nil {
 				*n, err = res.RowsAffected()
 			}

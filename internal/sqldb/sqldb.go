@@ -1,7 +1,8 @@
-// Package sqldb opens epcflow's own small databases the way the portal's is configured: a
-// postgres:// (or postgresql://) DSN is PostgreSQL, anything else a SQLite file (its
-// directory created), ":memory:" a private in-memory SQLite database. It also numbers
-// migrations per owner, so several stores can share one database, each with its own tables.
+// Package sqldb opens epcflow's own small databases (the portal's, the webhook dedup store's)
+// one way: a postgres:// (or postgresql://) DSN is PostgreSQL, anything else a SQLite file
+// (its directory created 0700, the files 0600), ":memory:" a private in-memory SQLite
+// database. It also numbers migrations per owner, so several stores can share one database,
+// each with its own tables.
 package sqldb
 
 import (
@@ -11,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,7 +57,7 @@ func Open(ctx context.Context, dsn, name string) (*DB, error) {
 		if dsn == ":memory:" {
 			// One shared in-memory database per DB, not one per connection.
 			path = "file:" + name + "-" + randomHex(8) + "?mode=memory&cache=shared"
-		} else if err := os.MkdirAll(filepath.Dir(dsn), 0o700); err != nil {
+		} else if err := ownerOnly(dsn); err != nil {
 			return nil, err
 		}
 		db.DB, err = sql.Open("sqlite", sqliteDSN(path))
@@ -73,12 +75,42 @@ func Open(ctx context.Context, dsn, name string) (*DB, error) {
 	return db, nil
 }
 
+// ownerOnly creates the SQLite file 0600 when there is none (SQLite gives its WAL and shared
+// memory files the database file's mode) and takes the access of others away from an existing
+// database and its companions: what they hold (who was invited for which loan, which webhooks
+// came) is nobody else's business.
+func ownerOnly(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		st, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err == nil && st.Mode().Perm() != 0o600 {
+			err = os.Chmod(p, 0o600)
+		}
+		if err != nil {
+			return fmt.Errorf("make %s readable by its owner only: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// sqliteDSN adds the pragmas: WAL, a busy timeout, and foreign keys enforced as PostgreSQL
+// does.
 func sqliteDSN(path string) string {
 	sep := "?"
 	if strings.Contains(path, "?") {
 		sep = "&"
 	}
-	return path + sep + "_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)"
+	return path + sep + "_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)"
 }
 
 // Q rewrites ? placeholders for PostgreSQL ($1, $2, …).
@@ -99,10 +131,26 @@ func (db *DB) Q(query string) string {
 	return b.String()
 }
 
-// Migrate applies migrations in order, each once, recording them in table (one table per
+// Migration is one step of a schema: a statement, then Go code for what SQL cannot do alone,
+// in the same transaction.
+type Migration struct {
+	SQL string
+	Run func(ctx context.Context, tx *sql.Tx) error
+}
+
+// Migrate applies statements, each a migration (MigrateSteps).
+func (db *DB) Migrate(ctx context.Context, table string, statements []string) error {
+	steps := make([]Migration, len(statements))
+	for i, s := range statements {
+		steps[i] = Migration{SQL: s}
+	}
+	return db.MigrateSteps(ctx, table, steps)
+}
+
+// MigrateSteps applies migrations in order, each once, recording them in table (one table per
 // owner). Never edit a migration that has shipped: add another. Replicas starting together
 // may race: a migration that fails because another one applied it meanwhile is not an error.
-func (db *DB) Migrate(ctx context.Context, table string, migrations []string) error {
+func (db *DB) MigrateSteps(ctx context.Context, table string, migrations []Migration) error {
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+table+` (version INTEGER PRIMARY KEY, applied_at TIMESTAMP NOT NULL)`); err != nil {
 		if _, cerr := db.applied(ctx, db, table, 0); cerr != nil { // not created by another replica either
 			return fmt.Errorf("migrations table: %w", err)
@@ -114,8 +162,15 @@ func (db *DB) Migrate(ctx context.Context, table string, migrations []string) er
 			if n, err := db.applied(ctx, tx, table, v); err != nil || n > 0 {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, m); err != nil {
-				return err
+			if m.SQL != "" {
+				if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+					return err
+				}
+			}
+			if m.Run != nil {
+				if err := m.Run(ctx, tx); err != nil {
+					return err
+				}
 			}
 			_, err := tx.ExecContext(ctx, db.Q(`INSERT INTO `+table+` (version, applied_at) VALUES (?, ?)`), v, time.Now().UTC())
 			return err
