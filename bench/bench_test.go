@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"image/png"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,12 +22,7 @@ import (
 const childWorkerEnv = "EPCFLOW_BENCH_TEST_AS_EPCFLOW"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(childWorkerEnv) == "1" {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		code := cli.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
-		stop()
-		os.Exit(code)
-	}
+	cli.RunIfChild(childWorkerEnv)
 	os.Exit(m.Run())
 }
 

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 	"testing"
 	"time"
 
@@ -33,12 +31,7 @@ var (
 const asEpcflow = "EPCFLOW_CHAOS_TEST_AS_EPCFLOW"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(asEpcflow) == "1" {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		code := cli.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
-		stop()
-		os.Exit(code)
-	}
+	cli.RunIfChild(asEpcflow)
 	os.Exit(m.Run())
 }
 

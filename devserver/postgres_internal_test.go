@@ -4,15 +4,10 @@ package devserver
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"math/rand/v2"
-	"net"
-	"net/url"
-	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -118,24 +113,7 @@ func TestIsPostgres(t *testing.T) {
 // connection is refused. (Exported to the package's external tests.)
 func PostgresTestURL(t *testing.T) string {
 	t.Helper()
-	base, fromEnv := os.LookupEnv("EPCFLOW_TEST_POSTGRES")
-	if !fromEnv {
-		base = "postgres://postgres@127.0.0.1:5432/"
-	}
-	u, err := url.Parse(base)
-	require.NoError(t, err, "EPCFLOW_TEST_POSTGRES")
-	addr := u.Host
-	if u.Port() == "" {
-		addr = net.JoinHostPort(u.Hostname(), pgDefaultPort)
-	}
-	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
-		if !fromEnv && errors.Is(err, syscall.ECONNREFUSED) {
-			t.Skipf("no PostgreSQL at %s (%v); set EPCFLOW_TEST_POSTGRES to name one", addr, err)
-		}
-		t.Fatalf("PostgreSQL at %s: %v", addr, err)
-	}
-	_ = c.Close()
+	u := testkit.PostgresServer(t)
 	u.Path = "/epcflow_test_" + strconv.FormatUint(rand.Uint64(), 36)
 	dbURL := u.String()
 	t.Cleanup(func() {

@@ -2,15 +2,10 @@ package drill_test
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"net"
-	"net/url"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +13,7 @@ import (
 
 	"github.com/epcflow/epcflow/cli"
 	"github.com/epcflow/epcflow/drill"
+	"github.com/epcflow/epcflow/internal/testkit"
 )
 
 // The CI size; the full drill is `epcflow drill` (or -drill.orders=200).
@@ -31,12 +27,7 @@ var (
 const asEpcflow = "EPCFLOW_DRILL_TEST_AS_EPCFLOW"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(asEpcflow) == "1" {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		code := cli.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
-		stop()
-		os.Exit(code)
-	}
+	cli.RunIfChild(asEpcflow)
 	os.Exit(m.Run())
 }
 
@@ -75,28 +66,9 @@ func TestDrill(t *testing.T) {
 	require.True(t, res.OK(), res.Line())
 }
 
-// postgres is the server the drill's databases go on: EPCFLOW_TEST_POSTGRES, or the local one
-// (the test is skipped when none listens there).
+// postgres is the server the drill's databases go on (testkit.PostgresServer).
 func postgres(t *testing.T) string {
-	base, fromEnv := os.LookupEnv("EPCFLOW_TEST_POSTGRES")
-	if !fromEnv {
-		base = "postgres://postgres@127.0.0.1:5432"
-	}
-	u, err := url.Parse(base)
-	require.NoError(t, err, "EPCFLOW_TEST_POSTGRES")
-	addr := u.Host
-	if u.Port() == "" {
-		addr = net.JoinHostPort(u.Hostname(), "5432")
-	}
-	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
-		if !fromEnv && errors.Is(err, syscall.ECONNREFUSED) {
-			t.Skipf("no PostgreSQL at %s (%v); set EPCFLOW_TEST_POSTGRES to name one", addr, err)
-		}
-		t.Fatalf("PostgreSQL at %s: %v", addr, err)
-	}
-	_ = c.Close()
-	return base
+	return strings.TrimSuffix(testkit.PostgresServer(t).String(), "/")
 }
 
 // tlog sends lines to the test log.
