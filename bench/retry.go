@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/epcflow/epcflow/internal/wait"
 )
 
 // The API may answer a webhook 503 (Temporal busy or unreachable) or not answer at all; ICE
@@ -123,15 +125,11 @@ func postHookRetrying(ctx context.Context, c *http.Client, url string, header ht
 			return status, d, err
 		}
 		counted.add(reason)
-		t := time.NewTimer(retryDelay(n, retryAfter))
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if wait.For(ctx, retryDelay(n, retryAfter)) != nil {
 			if err == nil {
 				err = fmt.Errorf("status %d", status)
 			}
 			return status, d, fmt.Errorf("still not delivered after %d tries (%s) when time ran out: %w", n, reason, errors.Join(err, ctx.Err()))
-		case <-t.C:
 		}
 	}
 }

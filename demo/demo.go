@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/epcflow/epcflow/internal/wait"
+
 	"github.com/epcflow/epcflow/activities"
 	"github.com/epcflow/epcflow/workflows"
 )
@@ -157,13 +159,4 @@ func jitter(d time.Duration) time.Duration {
 	return d/2 + time.Duration(rand.Int64N(int64(d)+1)) // demo pacing only; not workflow code
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+func sleep(ctx context.Context, d time.Duration) error { return wait.For(ctx, d) }

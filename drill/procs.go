@@ -20,6 +20,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/epcflow/epcflow/internal/wait"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/epcflow/epcflow/devserver"
@@ -261,13 +263,4 @@ func randomSecret(n int) string {
 }
 
 // sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+func sleep(ctx context.Context, d time.Duration) error { return wait.For(ctx, d) }

@@ -4,7 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"time"
+
+	pause "github.com/epcflow/epcflow/internal/wait"
 )
 
 // call is callOnce, with a GET tried again after a failure that may pass (see
@@ -22,12 +23,8 @@ func (c *Client) call(ctx context.Context, method, p string, in any) (*reply, er
 			return nil, err
 		}
 		c.log.DebugContext(ctx, "epc read failed, trying again", slog.String("path", p), slog.Duration("wait", d), slog.Int("try", try+1), slog.Any("error", err))
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if pause.For(ctx, d) != nil {
 			return nil, err
-		case <-t.C:
 		}
 		wait *= 2
 	}

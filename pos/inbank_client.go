@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	pause "github.com/epcflow/epcflow/internal/wait"
+
 	"github.com/google/uuid"
 
 	"github.com/epcflow/epcflow/schemas"
@@ -226,12 +228,7 @@ func (c *InbankClient) read(ctx context.Context, op, path string) (int, []byte, 
 		if !passing || try == inbankReadTries || ctx.Err() != nil {
 			return status, reply, err
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-		case <-t.C:
-		}
+		_ = pause.For(ctx, wait) // an ended context ends the loop above
 		wait = min(wait*2, 2*time.Second)
 	}
 }

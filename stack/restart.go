@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/epcflow/epcflow/internal/wait"
+
 	"github.com/epcflow/epcflow/devserver"
 )
 
@@ -31,14 +33,8 @@ func (s *Stack) RestartTemporal(ctx context.Context, downtime time.Duration) err
 	if err := s.Server.Stop(); err != nil {
 		return fmt.Errorf("restart temporal: %w", err)
 	}
-	if downtime > 0 {
-		t := time.NewTimer(downtime)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
+	if err := wait.For(ctx, downtime); err != nil {
+		return err
 	}
 	srv, err := devserver.Start(ctx, cfg)
 	if err != nil {

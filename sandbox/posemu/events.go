@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/epcflow/epcflow/internal/wait"
+
 	"github.com/epcflow/epcflow/pos"
 	"github.com/epcflow/epcflow/sandbox/internal/core"
 	"github.com/epcflow/epcflow/schemas"
@@ -69,13 +71,9 @@ func (p *Framework) sendEvent(ctx context.Context, ev pos.PackageEvent) delivery
 			return d
 		}
 		log.Info("pos package event try failed; will retry", slog.Int("try", try), slog.Duration("in", cfg.RetryInterval))
-		t := time.NewTimer(cfg.RetryInterval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			d.failure = "delivery interrupted: " + ctx.Err().Error()
+		if err := wait.For(ctx, cfg.RetryInterval); err != nil {
+			d.failure = "delivery interrupted: " + err.Error()
 			return d
-		case <-t.C:
 		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/epcflow/epcflow/internal/wait"
 )
 
 // FaultConfig is the body of PUT /sandbox/faults.
@@ -192,16 +194,7 @@ func inject(w http.ResponseWriter, pattern string, ft *fired) {
 	WriteError(w, e)
 }
 
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
+func sleep(ctx context.Context, d time.Duration) bool { return wait.For(ctx, d) == nil }
 
 // discardWriter swallows a reply (phase "after").
 type discardWriter struct {
