@@ -29,14 +29,19 @@ func keepAlive(ctx context.Context) (stop func()) {
 	if timeout <= 0 {
 		return func() {}
 	}
-	every := min(heartbeatEvery, timeout/4)
+	return beatEvery(ctx, min(heartbeatEvery, timeout/4), func() { activity.RecordHeartbeat(ctx) })
+}
+
+// beatEvery calls beat at once and then every d until stop is called or ctx is done; stop
+// returns once beat is no longer called.
+func beatEvery(ctx context.Context, d time.Duration, beat func()) (stop func()) {
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(every)
+		t := time.NewTicker(d)
 		defer t.Stop()
 		for {
-			activity.RecordHeartbeat(ctx)
+			beat()
 			select {
 			case <-quit:
 				return
