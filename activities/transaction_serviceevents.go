@@ -84,6 +84,7 @@ func (a *Transaction) SendServiceEvents(ctx context.Context, in ServiceEventsInp
 // event for CREATE_SERVICE_EVENTS appears, heartbeating while it waits. If the activity times
 // out, Temporal retries it; the platform's answer is never lost, only awaited longer.
 func (a *Transaction) AwaitServiceOutcome(ctx context.Context, transactionID string) (ServiceOutcome, error) {
+	defer keepAlive(ctx)() // a slow read between the loop's heartbeats does not time it out
 	out, _, err := a.awaitOutcome(ctx, transactionID, false)
 	return out, err
 }

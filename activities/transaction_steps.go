@@ -53,6 +53,7 @@ type ServiceEventsResult struct {
 // platform's outcome (AwaitServiceOutcome), heartbeating; with in.UnlessCanceled it stops
 // at the lender's cancellation, before sending or while waiting.
 func (a *Transaction) SendAndAwaitServiceEvents(ctx context.Context, in ServiceEventsInput) (ServiceEventsResult, error) {
+	defer keepAlive(ctx)()
 	sent, err := a.SendServiceEvents(ctx, in)
 	if err != nil {
 		return ServiceEventsResult{}, err
@@ -93,6 +94,7 @@ type CompleteOutcome struct {
 // UploadAndComplete uploads the files one after the other (UploadFile) and completes the
 // response listing them (PatchResponse).
 func (a *Transaction) UploadAndComplete(ctx context.Context, in CompleteInput) (CompleteOutcome, error) {
+	defer keepAlive(ctx)()
 	var out CompleteOutcome
 	for _, f := range in.Files {
 		r, canceled, err := a.upload(ctx, UploadInput{TransactionID: in.TransactionID, File: f}, in.UnlessCanceled)

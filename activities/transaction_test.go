@@ -27,6 +27,7 @@ type fakeEPC struct {
 	created      int
 	uploads      int
 	slots        int
+	filled       map[string]int // the PUTs whose bytes were stored, by slot
 	patchErr     error
 	getErr       error
 	closeOnPatch bool
@@ -122,13 +123,19 @@ func (f *fakeEPC) CreateEvent(_ context.Context, _ string, e epc.NewEvent) (*epc
 }
 func (f *fakeEPC) CreateResources(_ context.Context, _ string, rs []epc.NewResource) ([]epc.Resource, error) {
 	f.slots++
-	return []epc.Resource{{ID: "res-1", Name: rs[0].Name, MimeType: rs[0].MimeType, Location: "http://x/up", Authorization: "elli-signature abc"}}, nil
+	return []epc.Resource{{ID: fmt.Sprintf("res-%d", f.slots), Name: rs[0].Name, MimeType: rs[0].MimeType, Location: "http://x/up", Authorization: "elli-signature abc"}}, nil
 }
-func (f *fakeEPC) UploadBytes(_ context.Context, _ epc.Resource, body io.Reader, _ int64) error {
+func (f *fakeEPC) UploadBytes(_ context.Context, slot epc.Resource, body io.Reader, _ int64) error {
 	f.uploads++
 	_, err := io.Copy(io.Discard, body)
 	if len(f.uploadFaults) > 0 {
 		err, f.uploadFaults = f.uploadFaults[0], f.uploadFaults[1:]
+	}
+	if err == nil {
+		if f.filled == nil {
+			f.filled = map[string]int{}
+		}
+		f.filled[slot.ID]++
 	}
 	return err
 }

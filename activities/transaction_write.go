@@ -41,6 +41,9 @@ func (a *Transaction) writeResponse(ctx context.Context, tx *epc.Transaction, pa
 		if tx.Status == epc.TransactionCompleted {
 			return tx, errClosed
 		}
+		if err = ctx.Err(); err != nil {
+			return tx, err // a stale attempt (its heartbeat refused) writes nothing
+		}
 		if err = a.EPC.PatchResponse(ctx, tx.ID, patch); err == nil {
 			return tx, nil
 		}
