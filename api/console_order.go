@@ -121,7 +121,7 @@ func (h *console) showOrder(c *gin.Context, status int, form formState) {
 	h.render(c, status, "order", pageData{Title: v.Heading, Nav: "queue", Flash: flashed, Content: v})
 }
 
-// askedFrom is the order as the last GatherData read it.
+// askedFrom is the order as the last read of it (GatherData, or AcknowledgeAndGather) found it.
 func askedFrom(h starter.OrderHistory) *askedView {
 	scheduled := map[int64]string{}
 	var last json.RawMessage
@@ -130,8 +130,8 @@ func askedFrom(h starter.OrderHistory) *askedView {
 		case "ActivityTaskScheduled":
 			scheduled[e.ID] = e.Name
 		case "ActivityTaskCompleted":
-			if scheduled[e.ScheduledID] == workflows.ActivityGatherData {
-				last = e.Result
+			if o := orderData(scheduled[e.ScheduledID], e.Result); o != nil {
+				last = o
 			}
 		}
 	}

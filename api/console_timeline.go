@@ -71,9 +71,13 @@ func buildTimeline(h starter.OrderHistory) []timelineEntry {
 			started[e.ScheduledID] = e
 		case "ActivityTaskCompleted":
 			done[e.ScheduledID] = true
-			t := activityEntry(scheduled[e.ScheduledID], e.Result)
-			t.At, t.Retries = e.Time, retries(started[e.ScheduledID])
-			out = append(out, t)
+			for i, t := range activityEntries(scheduled[e.ScheduledID], e.Result) {
+				t.At = e.Time
+				if i == 0 {
+					t.Retries = retries(started[e.ScheduledID])
+				}
+				out = append(out, t)
+			}
 		case "ActivityTaskFailed", "ActivityTaskTimedOut", "ActivityTaskCanceled":
 			done[e.ScheduledID] = true
 			s := scheduled[e.ScheduledID]
