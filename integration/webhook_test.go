@@ -18,6 +18,7 @@ import (
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/sandbox"
 	"github.com/epcflow/epcflow/stack"
+	"github.com/epcflow/epcflow/vocab"
 	"github.com/epcflow/epcflow/workflows"
 )
 
@@ -169,6 +170,10 @@ func TestRecheckEndsOrdersWhoseWebhooksWereLost(t *testing.T) {
 		o := e.place(ctx, demo.SampleOrder(workflows.TypeAppraisal, "LN-LOST-CANCEL", "77 Levee Rd"))
 		_, err := e.operator.WaitStage(ctx, o.ID, workflows.StageAwaitSchedule)
 		require.NoError(t, err)
+		// The step into the wait reads the transaction as it PATCHes: cancel only after it,
+		// so that the cancellation is the recheck's to find (the step would find it too).
+		waiting := vocab.Default().Get(vocab.StatusSchedulingInspection)
+		e.waitView(ctx, o.ID, func(v sandboxView) bool { return v.Response.PartnerStatus == waiting })
 		v := e.cancel(ctx, o.ID)
 		outcomes := map[string]int{}
 		for _, w := range v.Webhooks {
