@@ -42,13 +42,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	f.boolean(&inProcess, "in-process-worker", false, "run the worker in this process instead of as a child `epcflow worker` (its memory then includes the server's)")
 	f.str(&workerLogs, "worker-log-level", "", "warn", "log level of the child worker")
 	f.str(&cpuProfile, "cpuprofile", "", "", "write a CPU profile of this process (all of it with --in-process-worker) to this file, for go tool pprof")
-	logs.register(f, "text")
-	// Logs of a loaded stack would drown the progress lines: warnings only, unless asked.
-	if e.getenv("LOG_LEVEL") == "" {
-		if err := f.Set("log-level", "warn"); err != nil {
-			return err
-		}
-	}
+	logs.registerAt(f, "text", "warn") // a loaded stack's logs would drown the progress lines
 	if err := f.parse(args); err != nil {
 		return err
 	}

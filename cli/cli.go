@@ -192,9 +192,13 @@ type logging struct {
 	format, level string
 }
 
-func (l *logging) register(f *flags, defFormat string) {
+func (l *logging) register(f *flags, defFormat string) { l.registerAt(f, defFormat, "info") }
+
+// registerAt is register with another default level: a command whose stack's logs would drown
+// its progress lines (bench, temporal) logs warnings only unless told otherwise.
+func (l *logging) registerAt(f *flags, defFormat, defLevel string) {
 	f.str(&l.format, "log-format", "LOG_FORMAT", defFormat, "log format: text or json")
-	f.str(&l.level, "log-level", "LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	f.str(&l.level, "log-level", "LOG_LEVEL", defLevel, "log level: debug, info, warn, error")
 }
 
 func (l *logging) logger(w io.Writer) (*slog.Logger, error) {

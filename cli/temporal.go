@@ -27,12 +27,7 @@ func runTemporal(ctx context.Context, e *env, args []string) error {
 	f.str(&db, "db", "EPCFLOW_TEMPORAL_DB", "", "Temporal's database: a postgres://…/NAME URL (NAME and NAME_visibility, created and their schema set up when missing) or a SQLite file; required")
 	f.integer(&port, "port", "", devserver.DefaultFrontendPort, "frontend gRPC port clients dial (0: a free one)")
 	f.str(&namespace, "namespace", "TEMPORAL_NAMESPACE", "default", "namespace registered with epcflow's search attributes")
-	logs.register(f, "text")
-	if e.getenv("LOG_LEVEL") == "" {
-		if err := f.Set("log-level", "warn"); err != nil {
-			return err
-		}
-	}
+	logs.registerAt(f, "text", "warn")
 	if err := f.parse(args); err != nil {
 		return err
 	}
