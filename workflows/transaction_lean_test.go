@@ -12,6 +12,7 @@ import (
 // it tells (a waiting one, one recorded before the lean order), and no lean order at work.
 func TestWebhookNeeded(t *testing.T) {
 	lean := []string{"lean-order-1"}
+	quiet := []string{"lean-order-2"}
 	old := []string{"webhook-path-1", "client-id-from-transaction-1"}
 	tests := []struct {
 		name     string
@@ -29,6 +30,8 @@ func TestWebhookNeeded(t *testing.T) {
 		{name: "lean, awaiting schedule", stage: workflows.StageAwaitSchedule, versions: lean, want: true},
 		{name: "lean, awaiting report", stage: workflows.StageAwaitReport, versions: lean, want: true},
 		{name: "lean, canceled (compensating)", stage: workflows.StageCanceled, versions: lean, want: true},
+		{name: "quiet, at work after its wait", stage: workflows.StageServiceEvents, versions: quiet, want: false},
+		{name: "quiet, awaiting report", stage: workflows.StageAwaitReport, versions: quiet, want: true},
 		{name: "before the lean order, at work", stage: workflows.StageUploading, versions: old, want: true},
 		{name: "no versions known", stage: workflows.StageWorking, want: true},
 	}

@@ -37,6 +37,7 @@ func (s *txState) learn(ctx workflow.Context, info activities.TxInfo) {
 	}
 	if len(upd) > 0 {
 		upd = append(upd, SATransactionID.ValueSet(s.in.TransactionID))
+		s.learnedPending = true
 		s.upsert(ctx, upd...)
 	}
 }

@@ -175,6 +175,7 @@ func (s *txState) carry(at string) *Carried {
 func (s *txState) restore(ctx workflow.Context, c Carried) {
 	s.st = c.Status
 	s.st.Runs++
+	s.shownStage = s.st.Stage // the run continued as new after upserting it
 	s.clientSA = c.Status.ClientID
 	s.partnerStatus = c.PartnerStatusKey
 	if s.partnerStatus == "" && s.st.PartnerStatus != "" {
