@@ -123,6 +123,8 @@ type TxInfo struct {
 	LoanNumber        string `json:"loanNumber,omitempty"`
 	TransactionStatus string `json:"transactionStatus"`
 	ResponseStatus    string `json:"responseStatus,omitempty"`
+	// ResponseReference is the response's reference number: ours once we acknowledged.
+	ResponseReference string `json:"responseReference,omitempty"`
 	// CanceledEventID is set when the lender has already canceled the request.
 	CanceledEventID string `json:"canceledEventId,omitempty"`
 	// RequestDigest is the SHA-256 of the request without its credentials: it changes when
@@ -144,7 +146,7 @@ func (a *Transaction) txInfo(tx *epc.Transaction) TxInfo {
 		info.RequestDigest = requestDigest(*tx.Request)
 	}
 	if tx.Response != nil {
-		info.ResponseStatus = tx.Response.Status
+		info.ResponseStatus, info.ResponseReference = tx.Response.Status, tx.Response.ReferenceNumber
 	}
 	for _, e := range tx.Events {
 		if e.Type == a.Vocabulary.Get(vocab.EventRequestCanceled) {
@@ -176,6 +178,11 @@ type PatchInput struct {
 	// (the outcome is then not applied, with the cancellation in Info), unless it holds the
 	// patch already.
 	UnlessCanceled bool `json:"unlessCanceled,omitempty"`
+	// Acknowledgement: the patch acknowledges the order (status processing under our
+	// reference number), and a response that already says so holds it whatever its partner
+	// status: a step after the acknowledgement may have changed that, and an acknowledgement
+	// run again (a lost workflow task's local steps) must not turn it back.
+	Acknowledgement bool `json:"acknowledgement,omitempty"`
 }
 
 // PatchOutcome tells whether the PATCH was applied, and the transaction as it then stood.
@@ -202,12 +209,14 @@ func (a *Transaction) PatchResponse(ctx context.Context, in PatchInput) (PatchOu
 		party := a.Partner
 		patch.RespondingParty = &party
 	}
-	already := responseHolds(tx.Response, &patch)
+	already := responseHolds(tx.Response, &patch) || (in.Acknowledgement && acknowledged(tx, patch))
 	if info := a.txInfo(tx); in.UnlessCanceled && !already && info.CanceledEventID != "" {
 		log.Info("response not patched: the lender canceled the request", "wanted", in.Patch.Status)
 		return PatchOutcome{Info: info}, nil
 	}
-	tx, err = a.writeResponse(ctx, tx, &patch)
+	if !already {
+		tx, err = a.writeResponse(ctx, tx, &patch)
+	}
 	info := a.txInfo(tx)
 	switch {
 	case errors.Is(err, errClosed):
@@ -234,6 +243,14 @@ func (a *Transaction) PatchResponse(ctx context.Context, in PatchInput) (PatchOu
 		log.Info("response patched", "status", patch.Status, "partnerStatus", patch.PartnerStatus)
 	}
 	return PatchOutcome{Applied: true, Info: info}, nil
+}
+
+// acknowledged: the open transaction's response is processing under the patch's reference
+// number already.
+func acknowledged(tx *epc.Transaction, patch epc.Response) bool {
+	r := tx.Response
+	return tx.Status != epc.TransactionCompleted && r != nil && patch.ReferenceNumber != "" &&
+		r.Status == epc.StatusProcessing && r.ReferenceNumber == patch.ReferenceNumber
 }
 
 // Property is the subject property's address, read from the loan data.

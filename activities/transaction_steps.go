@@ -24,6 +24,7 @@ type IntakeOutcome struct {
 // AcknowledgeAndGather acknowledges the order (PatchResponse with in) and gathers its data
 // (GatherData).
 func (a *Transaction) AcknowledgeAndGather(ctx context.Context, in PatchInput) (IntakeOutcome, error) {
+	in.Acknowledgement = true
 	ack, err := a.PatchResponse(ctx, in)
 	if err != nil {
 		return IntakeOutcome{}, err

@@ -133,6 +133,10 @@ func askedFrom(h starter.OrderHistory) *askedView {
 			if o := orderData(scheduled[e.ScheduledID], e.Result); o != nil {
 				last = o
 			}
+		case "MarkerRecorded": // a local activity
+			if o := orderData(e.Name, e.Result); o != nil {
+				last = o
+			}
 		}
 	}
 	var o activities.OrderData

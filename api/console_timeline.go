@@ -78,6 +78,18 @@ func buildTimeline(h starter.OrderHistory) []timelineEntry {
 				}
 				out = append(out, t)
 			}
+		case "MarkerRecorded": // a local activity's run, in one event
+			if e.Failure != "" {
+				out = append(out, timelineEntry{At: e.Time, Kind: kindProblem, Title: activityName(e) + " failed", Detail: e.Failure, Retries: retries(e)})
+				continue
+			}
+			for i, t := range activityEntries(e, e.Result) {
+				t.At = e.Time
+				if i == 0 && e.Attempt > 1 {
+					t.Retries = fmt.Sprintf("%d attempts", e.Attempt)
+				}
+				out = append(out, t)
+			}
 		case "ActivityTaskFailed", "ActivityTaskTimedOut", "ActivityTaskCanceled":
 			done[e.ScheduledID] = true
 			s := scheduled[e.ScheduledID]

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 
 	"github.com/epcflow/epcflow/activities"
+	"github.com/epcflow/epcflow/blobs"
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/starter"
 	"github.com/epcflow/epcflow/workflows"
@@ -17,7 +18,11 @@ func activityEntries(s starter.Event, result json.RawMessage) []timelineEntry {
 	case workflows.ActivityAcknowledgeAndGather:
 		var out activities.IntakeOutcome
 		_ = json.Unmarshal(result, &out)
-		es := []timelineEntry{activityEntry(step(workflows.ActivityPatchResponse, "", s.Input), asJSON(out.Ack))}
+		in := s.Input
+		if len(in) == 0 { // run local: the acknowledgement as it applied
+			in = asJSON(activities.PatchInput{Patch: epc.Response{Status: out.Ack.Info.ResponseStatus, ReferenceNumber: out.Ack.Info.ResponseReference}})
+		}
+		es := []timelineEntry{activityEntry(step(workflows.ActivityPatchResponse, "", in), asJSON(out.Ack))}
 		if out.Order != nil {
 			es = append(es, activityEntry(step(workflows.ActivityGatherData, "gather order data", nil), asJSON(out.Order)))
 		}
@@ -37,13 +42,18 @@ func activityEntries(s starter.Event, result json.RawMessage) []timelineEntry {
 		_ = json.Unmarshal(result, &out)
 		var es []timelineEntry
 		for i, r := range out.Resources { // the files uploaded, in the order of in.Files
+			f := blobs.File{Name: r.Name, MimeType: r.MimeType} // run local: no input recorded
 			if i < len(in.Files) {
-				up := activities.UploadInput{TransactionID: in.TransactionID, File: in.Files[i]}
-				es = append(es, activityEntry(step(workflows.ActivityUploadFile, "", asJSON(up)), asJSON(r)))
+				f = in.Files[i]
 			}
+			up := activities.UploadInput{TransactionID: in.TransactionID, File: f}
+			es = append(es, activityEntry(step(workflows.ActivityUploadFile, "", asJSON(up)), asJSON(r)))
 		}
 		if out.Complete.Applied || out.Complete.Info.CanceledEventID == "" {
 			patch := in.Patch
+			if len(s.Input) == 0 && out.Complete.Applied {
+				patch.Status = out.Complete.Info.ResponseStatus
+			}
 			patch.Resources = append([]epc.Resource(nil), out.Resources...)
 			pin := activities.PatchInput{TransactionID: in.TransactionID, Patch: patch}
 			es = append(es, activityEntry(step(workflows.ActivityPatchResponse, "", asJSON(pin)), asJSON(out.Complete)))

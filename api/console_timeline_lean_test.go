@@ -40,10 +40,19 @@ func TestCombinedStepsReadAsTheirSteps(t *testing.T) {
 			activities.CompleteInput{TransactionID: "t", Files: []blobs.File{report}, UnlessCanceled: true},
 			activities.CompleteOutcome{Complete: activities.PatchOutcome{Info: activities.TxInfo{CanceledEventID: "e"}}},
 			nil},
+		{"acknowledge and gather, run local (no input recorded)", workflows.ActivityAcknowledgeAndGather, nil,
+			activities.IntakeOutcome{Ack: activities.PatchOutcome{Applied: true, Info: activities.TxInfo{ResponseStatus: epc.StatusProcessing, ResponseReference: "EPCF-1"}}, Order: &order},
+			[]string{"PATCH response: processing", "Gather order data"}},
+		{"upload and complete, run local (no input recorded)", workflows.ActivityUploadAndComplete, nil,
+			activities.CompleteOutcome{Resources: []epc.Resource{{ID: "r1", Name: report.Name, MimeType: report.MimeType}}, Complete: activities.PatchOutcome{Applied: true, Info: activities.TxInfo{ResponseStatus: epc.StatusCompleted}}},
+			[]string{"File to the lender: AppraisalReport.pdf", "PATCH response: completed"}},
 		{"an activity of its own", workflows.ActivityInspectTransaction, "t", activities.TxInfo{}, []string{workflows.ActivityInspectTransaction}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			in, _ := json.Marshal(tc.in)
+			var in json.RawMessage
+			if tc.in != nil {
+				in = mustMarshal(t, tc.in)
+			}
 			out, _ := json.Marshal(tc.out)
 			var titles []string
 			for _, e := range activityEntries(starter.Event{Name: tc.act, Input: in}, out) {
@@ -57,6 +66,25 @@ func TestCombinedStepsReadAsTheirSteps(t *testing.T) {
 	require.NoError(t, json.Unmarshal(got, &o))
 	require.Equal(t, "L-1", o.LoanNumber)
 	require.Nil(t, orderData(workflows.ActivityAcknowledgeAndGather, mustMarshal(t, activities.IntakeOutcome{})))
+}
+
+// A local activity's run is one marker event: the timeline tells its steps, its failure,
+// and the order page what the lender asked from it.
+func TestLocalActivitiesReadAsTheirSteps(t *testing.T) {
+	order := activities.OrderData{TxInfo: activities.TxInfo{RequestType: "Flood Certification", LoanNumber: "L-2"}}
+	intake := activities.IntakeOutcome{Ack: activities.PatchOutcome{Applied: true, Info: activities.TxInfo{ResponseStatus: epc.StatusProcessing}}, Order: &order}
+	h := starter.OrderHistory{Events: []starter.Event{
+		{ID: 8, Type: "MarkerRecorded", Name: workflows.ActivityAcknowledgeAndGather, Result: mustMarshal(t, intake)},
+		{ID: 9, Type: "MarkerRecorded", Name: workflows.ActivityDetermineFlood, Attempt: 2, Result: mustMarshal(t, activities.FloodDetermination{Zone: "AE"})},
+		{ID: 10, Type: "MarkerRecorded", Name: workflows.ActivityUploadAndComplete, Failure: "platform unavailable"},
+	}}
+	var titles, retries []string
+	for _, e := range buildTimeline(h) {
+		titles, retries = append(titles, e.Title), append(retries, e.Retries)
+	}
+	require.Equal(t, []string{"PATCH response: processing", "Gather order data", workflows.ActivityDetermineFlood, workflows.ActivityUploadAndComplete + " failed"}, titles)
+	require.Equal(t, []string{"", "", "2 attempts", ""}, retries)
+	require.Equal(t, "L-2", askedFrom(h).LoanNumber)
 }
 
 func mustMarshal(t *testing.T, v any) json.RawMessage {

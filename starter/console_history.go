@@ -112,8 +112,11 @@ func (c *Console) Order(ctx context.Context, transactionID string) (OrderHistory
 	return h, nil
 }
 
+// localActivityMarker names the marker the SDK records a local activity's run in.
+const localActivityMarker = "LocalActivity"
+
 // event decodes the events the console shows; false for the rest (workflow tasks that went
-// well, markers).
+// well, version markers).
 func (c *Console) event(e *historypb.HistoryEvent) (Event, bool) {
 	ev := Event{ID: e.GetEventId(), Time: e.GetEventTime().AsTime(), Type: e.GetEventType().String()}
 	if s := e.GetUserMetadata().GetSummary(); s != nil {
@@ -143,6 +146,21 @@ func (c *Console) event(e *historypb.HistoryEvent) (Event, bool) {
 		ev.ScheduledID, ev.Failure = a.GetScheduledEventId(), c.failure(a.GetFailure())
 	case enumspb.EVENT_TYPE_ACTIVITY_TASK_CANCELED:
 		ev.ScheduledID = e.GetActivityTaskCanceledEventAttributes().GetScheduledEventId()
+	case enumspb.EVENT_TYPE_MARKER_RECORDED:
+		a := e.GetMarkerRecordedEventAttributes()
+		if a.GetMarkerName() != localActivityMarker {
+			return Event{}, false
+		}
+		// A local activity: one event for its whole run (its input is not recorded).
+		var data struct {
+			ActivityID, ActivityType string
+			Attempt                  int32
+		}
+		if p := a.GetDetails()["data"].GetPayloads(); len(p) > 0 {
+			_ = c.DataConverter.FromPayload(p[0], &data)
+		}
+		ev.Name, ev.ActivityID, ev.Attempt = data.ActivityType, data.ActivityID, data.Attempt
+		ev.Result, ev.Failure = c.first(a.GetDetails()["result"]), c.failure(a.GetFailure())
 	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
 		a := e.GetWorkflowExecutionUpdateAcceptedEventAttributes()
 		r := a.GetAcceptedRequest()

@@ -353,7 +353,7 @@ func (s *txState) complete(ctx workflow.Context, d Delivery, resources []epc.Res
 func (s *txState) finish(ctx workflow.Context, err error) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, errDoneBefore):
 		s.st.Closed = true
 		s.setStage(dctx, StageCompleted, "")
 	case s.cancelRequested:

@@ -106,15 +106,15 @@ func atWork(stage string) bool {
 	return stage == "" || slices.Contains(stagesAtWork, stage)
 }
 
-// intake acknowledges the order and gathers its data, in one activity.
+// intake acknowledges the order and gathers its data, in one step.
 func (s *txState) intake(ctx workflow.Context) error {
 	s.st.ReferenceNumber = ReferenceNumber(s.in.TransactionID)
 	s.setStage(ctx, StageGathering, "")
 	var out activities.IntakeOutcome
-	err := workflow.ExecuteActivity(withActivity(ctx, "acknowledge and gather order data", epcCall), ActivityAcknowledgeAndGather, activities.PatchInput{
+	err := s.step(ctx, "acknowledge and gather order data", epcCall, ActivityAcknowledgeAndGather, activities.PatchInput{
 		TransactionID: s.in.TransactionID,
 		Patch:         epc.Response{Status: epc.StatusProcessing, ReferenceNumber: s.st.ReferenceNumber, PartnerStatus: s.word(vocab.StatusOrderReceived)},
-	}).Get(ctx, &out)
+	}, &out)
 	if err != nil {
 		return err
 	}
@@ -124,7 +124,7 @@ func (s *txState) intake(ctx workflow.Context) error {
 	}
 	s.learn(ctx, out.Ack.Info)
 	if !out.Ack.Applied {
-		return errClosedElsewhere
+		return s.closedAt(out.Ack.Info)
 	}
 	if err := s.canceledBefore(ctx, out.Ack.Info.CanceledEventID); err != nil || out.Order == nil {
 		return err
@@ -143,15 +143,15 @@ func (s *txState) canceledAtWork(ctx workflow.Context, status string, info activ
 }
 
 // deliverLean sends the service events and awaits their outcome, then uploads the files and
-// completes the response: two activities, each stopping at the lender's cancellation.
+// completes the response: two steps, each stopping at the lender's cancellation.
 func (s *txState) deliverLean(ctx workflow.Context, d Delivery) error {
 	if len(d.ServiceEvents) > 0 {
 		s.setStage(ctx, StageServiceEvents, "")
 		var res activities.ServiceEventsResult
 		// No status: the response stays processing; only acknowledgement and completion set it.
-		if err := workflow.ExecuteActivity(withActivity(ctx, "send service events and await the outcome", awaitCall), ActivitySendAndAwaitOutcome, activities.ServiceEventsInput{
+		if err := s.step(ctx, "send service events and await the outcome", awaitCall, ActivitySendAndAwaitOutcome, activities.ServiceEventsInput{
 			TransactionID: s.in.TransactionID, PartnerStatus: s.word(d.PartnerStatus), Events: d.ServiceEvents, UnlessCanceled: true,
-		}).Get(ctx, &res); err != nil {
+		}, &res); err != nil {
 			return err
 		}
 		if err := s.canceledBefore(ctx, res.Sent.Info.CanceledEventID); err != nil {
@@ -159,19 +159,19 @@ func (s *txState) deliverLean(ctx workflow.Context, d Delivery) error {
 		}
 		if !res.Sent.Applied {
 			s.learn(ctx, res.Sent.Info)
-			return errClosedElsewhere
+			return s.closedAt(res.Sent.Info)
 		}
 		s.st.ServiceEvents = res.Outcome
 	}
 	s.setStage(ctx, StageUploading, "")
 	var out activities.CompleteOutcome
-	if err := workflow.ExecuteActivity(withActivity(ctx, "upload and complete", uploadCall), ActivityUploadAndComplete, activities.CompleteInput{
+	if err := s.step(ctx, "upload and complete", uploadCall, ActivityUploadAndComplete, activities.CompleteInput{
 		TransactionID: s.in.TransactionID, Files: d.Files, WithRespondingParty: true, UnlessCanceled: true,
 		Patch: epc.Response{
 			Status: epc.StatusCompleted, ReferenceNumber: s.st.ReferenceNumber, PartnerStatus: s.word(d.PartnerStatus),
 			LoanFormat: epc.LoanFormatPLM, Loan: d.Loan,
 		},
-	}).Get(ctx, &out); err != nil {
+	}, &out); err != nil {
 		return err
 	}
 	s.st.Resources = append(s.st.Resources, out.Resources...)
@@ -181,7 +181,7 @@ func (s *txState) deliverLean(ctx workflow.Context, d Delivery) error {
 			return err
 		}
 		s.learn(ctx, done.Info)
-		return errClosedElsewhere
+		return s.closedAt(done.Info)
 	}
 	s.st.ResponseStatus = epc.StatusCompleted
 	s.setPartnerStatus(ctx, d.PartnerStatus)

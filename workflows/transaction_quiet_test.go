@@ -45,9 +45,9 @@ func TestSearchAttributesAreUpsertedWhereTheyOutlastAStep(t *testing.T) {
 		f := newFixture(t, workflows.TypeFloodCertification)
 		r := recordUpserts(f)
 		f.run()
-		require.Equal(t, []string{workflows.StageServiceEvents, workflows.StageCompleted}, r.stages,
-			"learned (the flood work and its service events follow in the same task), then completed")
-		require.Equal(t, []bool{true, false}, r.loan)
+		require.Equal(t, []string{workflows.StageCompleted}, r.stages,
+			"its steps run local in its first workflow task: what it learned goes with how it ended")
+		require.Equal(t, []bool{true}, r.loan)
 	})
 	t.Run("appraisal", func(t *testing.T) {
 		f := newFixture(t, workflows.TypeAppraisal)
