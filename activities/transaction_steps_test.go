@@ -29,10 +29,19 @@ func TestAcknowledgeAndGather(t *testing.T) {
 		wantApplied bool
 		wantOrder   bool
 		wantCancel  string
+		wantPatches int
 	}{
-		{name: "open", wantApplied: true, wantOrder: true},
-		{name: "canceled: acknowledged, not gathered", setup: func(f *fakeEPC) { f.events = []epc.Event{cancelEvent} }, wantApplied: true, wantCancel: "ev-cancel"},
+		{name: "open", wantApplied: true, wantOrder: true, wantPatches: 1},
+		{name: "canceled: acknowledged, not gathered", setup: func(f *fakeEPC) { f.events = []epc.Event{cancelEvent} }, wantApplied: true, wantCancel: "ev-cancel", wantPatches: 1},
 		{name: "closed: neither", setup: func(f *fakeEPC) { f.tx.Status = epc.TransactionCompleted }},
+		// Run again (a lost workflow task's local steps): what the steps after it did stands.
+		{name: "acknowledged already, partner status moved on: holds, not written back", setup: func(f *fakeEPC) {
+			f.tx.Response = &epc.Response{Status: epc.StatusProcessing, ReferenceNumber: "EPCF-1", PartnerStatus: "Flood Determined"}
+		}, wantApplied: true, wantOrder: true},
+		{name: "completed under our reference: not applied, and it says so", setup: func(f *fakeEPC) {
+			f.tx.Status = epc.TransactionCompleted
+			f.tx.Response = &epc.Response{Status: epc.StatusCompleted, ReferenceNumber: "EPCF-1"}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -40,9 +49,14 @@ func TestAcknowledgeAndGather(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(f)
 			}
-			out, err := newActs(t, f).AcknowledgeAndGather(context.Background(), PatchInput{TransactionID: "tx-1", Patch: epc.Response{Status: epc.StatusProcessing}})
+			out, err := newActs(t, f).AcknowledgeAndGather(context.Background(), PatchInput{TransactionID: "tx-1",
+				Patch: epc.Response{Status: epc.StatusProcessing, ReferenceNumber: "EPCF-1", PartnerStatus: "Order Received"}})
 			require.NoError(t, err)
 			require.Equal(t, tt.wantApplied, out.Ack.Applied)
+			require.Len(t, f.patches, tt.wantPatches)
+			if f.tx.Response != nil {
+				require.Equal(t, f.tx.Response.ReferenceNumber, out.Ack.Info.ResponseReference)
+			}
 			require.Equal(t, tt.wantCancel, out.Ack.Info.CanceledEventID)
 			require.Equal(t, tt.wantOrder, out.Order != nil)
 			if tt.wantOrder {

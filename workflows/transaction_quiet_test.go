@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/workflows"
 )
 
@@ -37,9 +38,10 @@ func recordUpserts(f *fixture) *upsertRecorder {
 }
 
 // TestSearchAttributesAreUpsertedWhereTheyOutlastAStep: each upsert is a visibility write,
-// so from the lean order's quiet version on an order upserts its search attributes where they
-// say something that lasts: once it has learned its transaction (loan, product), when it
-// enters or leaves a wait, and as it ends. The steps of its work in between are not upserted.
+// so from lean-order 2 on an order upserts its search attributes where they say something
+// that lasts: what it learned of its transaction, entering or leaving a wait, and how it
+// ended. A flood order's steps run local in its first workflow task, so all of it goes in
+// one upsert, with its end.
 func TestSearchAttributesAreUpsertedWhereTheyOutlastAStep(t *testing.T) {
 	t.Run("flood certification", func(t *testing.T) {
 		f := newFixture(t, workflows.TypeFloodCertification)
@@ -62,4 +64,36 @@ func TestSearchAttributesAreUpsertedWhereTheyOutlastAStep(t *testing.T) {
 		require.Equal(t, []string{workflows.StageAwaitSchedule, "-", workflows.StageAwaitReport, workflows.StageServiceEvents, workflows.StageCompleted}, r.stages,
 			"learned and waiting; the partner status of the schedule, posted while it waits; awaiting the report; at work again (the API reads it); completed")
 	})
+}
+
+// TestAnOrderCompletedByAnEarlierRunOfItsStepsEndsCompleted: a worker lost while its workflow
+// task ran the order's local steps loses them from the history, and the next one runs them
+// again; finding the response completed under our reference, the order ends completed, not
+// "closed by others", and writes nothing.
+func TestAnOrderCompletedByAnEarlierRunOfItsStepsEndsCompleted(t *testing.T) {
+	f := newFixture(t, workflows.TypeFloodCertification)
+	f.p.closed = true
+	f.p.patches = []epc.Response{{Status: epc.StatusCompleted, ReferenceNumber: workflows.ReferenceNumber(txID)}}
+	res := f.run()
+	require.Equal(t, epc.StatusCompleted, res.ResponseStatus)
+	require.Equal(t, workflows.StageCompleted, f.status().Stage)
+	require.Len(t, f.p.patches, 1, "nothing written again")
+	require.Empty(t, f.p.uploads)
+
+	other := newFixture(t, workflows.TypeFloodCertification)
+	other.p.closed = true
+	other.p.patches = []epc.Response{{Status: epc.StatusCompleted, ReferenceNumber: "SOMEONE-ELSE"}}
+	other.run()
+	require.Equal(t, workflows.StageClosedByOthers, other.status().Stage)
+}
+
+// TestASlowStepRunsAgainAsAnActivity: a local step that does not succeed within its budget
+// (the platform down) goes on as an activity, whose retries wait in Temporal.
+func TestASlowStepRunsAgainAsAnActivity(t *testing.T) {
+	f := newFixture(t, workflows.TypeFloodCertification)
+	f.p.intakeFails = 5 // local tries at 0, 1, 3 and 7 s; the 10 s budget ends before the next
+	res := f.run()
+	require.Equal(t, epc.StatusCompleted, res.ResponseStatus)
+	require.Greater(t, f.p.intakeTries, 5, "tried again as an activity until it passed")
+	require.Equal(t, []string{"processing", "completed"}, f.statuses())
 }

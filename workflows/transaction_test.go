@@ -40,6 +40,8 @@ type platform struct {
 	uploadErr   error
 	released    int
 	reads       []activities.EventRef // ReadEvent calls
+	// intakeFails fails this many tries of AcknowledgeAndGather with an error that may pass.
+	intakeFails, intakeTries int
 }
 
 // update is the lender's update of the request (setOrder changes it as the lender would).
@@ -73,7 +75,7 @@ func (p *platform) info() activities.TxInfo {
 	if n := len(p.patches); n > 0 {
 		for i := n - 1; i >= 0; i-- {
 			if p.patches[i].Status != "" {
-				info.ResponseStatus = p.patches[i].Status
+				info.ResponseStatus, info.ResponseReference = p.patches[i].Status, p.patches[i].ReferenceNumber
 				break
 			}
 		}
@@ -144,6 +146,13 @@ func (f *fixture) mockActivities() {
 	env.OnActivity(workflows.ActivityGatherData, mock.Anything, mock.Anything).Return(gather)
 	// The lean order's steps, made of the same (activities/transaction_steps.go).
 	env.OnActivity(workflows.ActivityAcknowledgeAndGather, mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.PatchInput) (activities.IntakeOutcome, error) {
+		p.mu.Lock()
+		p.intakeTries++
+		fail := p.intakeTries <= p.intakeFails
+		p.mu.Unlock()
+		if fail {
+			return activities.IntakeOutcome{}, temporal.NewApplicationError("EPC unavailable", "EPCUnavailable")
+		}
 		ack, _ := patch(ctx, in)
 		out := activities.IntakeOutcome{Ack: ack}
 		if ack.Applied && ack.Info.CanceledEventID == "" {
