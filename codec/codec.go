@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	commonpb "go.temporal.io/api/common/v1"
+	failurepb "go.temporal.io/api/failure/v1"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"google.golang.org/protobuf/proto"
@@ -201,8 +202,21 @@ func DataConverter(k *Keyring) converter.DataConverter {
 // FailureConverter moves failure messages and stack traces into an encoded payload, so they
 // are encrypted by dc too (the default converter leaves them in clear).
 func FailureConverter(dc converter.DataConverter) converter.FailureConverter {
-	return temporal.NewDefaultFailureConverter(temporal.DefaultFailureConverterOptions{
+	return keptFailures{temporal.NewDefaultFailureConverter(temporal.DefaultFailureConverterOptions{
 		DataConverter:          dc,
 		EncodeCommonAttributes: true,
-	})
+	})}
+}
+
+// keptFailures decodes a copy of the failure it is given: the default converter decodes the
+// message into the failure itself, and the SDK hands a local activity's failure to the
+// workflow while the marker that records it is still to be sent, which then went out with
+// the message in clear beside its encrypted copy.
+type keptFailures struct{ converter.FailureConverter }
+
+func (k keptFailures) FailureToError(f *failurepb.Failure) error {
+	if f == nil {
+		return nil
+	}
+	return k.FailureConverter.FailureToError(proto.Clone(f).(*failurepb.Failure))
 }

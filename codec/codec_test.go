@@ -13,6 +13,7 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/epcflow/epcflow/codec"
 )
@@ -140,6 +141,32 @@ func TestFailureConverterEncryptsMessagesAndStacks(t *testing.T) {
 	var appErr *temporal.ApplicationError
 	require.ErrorAs(t, err, &appErr)
 	require.Equal(t, secret, appErr.Message())
+}
+
+// TestFailureConverterEncryptsFailuresPassedOn: a failure read back into an error and
+// converted again stays encrypted at every level, and reading it leaves it as it was: the
+// SDK decoded a local activity's failure in place while its marker was still to be sent,
+// and the marker went out with the message in clear beside its encrypted copy.
+func TestFailureConverterEncryptsFailuresPassedOn(t *testing.T) {
+	dc := codec.DataConverter(ring(t, key(t, "k1")))
+	fc := codec.FailureConverter(dc)
+	const secret = "account store said no for marker-pass-9c1e"
+	cause := temporal.NewApplicationError(secret, "Denied")
+	passed := fc.FailureToError(fc.ErrorToFailure(temporal.NewApplicationErrorWithCause("outer "+secret, "Outer", cause)))
+	f := fc.ErrorToFailure(passed)
+	for g := f; g != nil; g = g.GetCause() {
+		require.NotContains(t, g.GetMessage(), "marker")
+		require.NotContains(t, g.GetStackTrace(), "marker")
+		require.NotNil(t, g.GetEncodedAttributes())
+	}
+	// Decoding leaves the failure it reads as it was: the SDK may still send it (a local
+	// activity's failure goes to the workflow before its marker goes to the server).
+	before := proto.Clone(f)
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, fc.FailureToError(f), &appErr)
+	require.True(t, proto.Equal(before, f), "the failure was decoded in place")
+	require.Equal(t, "outer "+secret, appErr.Message())
+	require.Equal(t, secret, errors.Unwrap(appErr).(*temporal.ApplicationError).Message())
 }
 
 func TestNewKeyringValidates(t *testing.T) {

@@ -57,7 +57,7 @@ const (
 
 // Positive controls: not secrets, and meant to be found, so a scan that finds nothing is known
 // to look in the right places. The street is in activity results (payloads); the hiccup is
-// the message of an activity failure the workflow retried (ActivityTaskStarted.last_failure).
+// the message of a local step's failure the workflow ran again as an activity.
 const (
 	controlStreet = "4430 Controlmarker Rd"
 	// controlFlaky is the message the activity reports for a failing account store (it never
@@ -117,6 +117,9 @@ func runSecretsScenario(t *testing.T, keys *codec.Keyring) {
 		DataDir: dataDir, DBPath: dbPath,
 		APIListen: apiAddr, SandboxURL: sbURL, Sandbox: sbCfg, OperatorToken: markerOperatorToken,
 		Accounts: store, CodecKeys: keys, Logger: log, TemporalLogLevel: slog.LevelDebug,
+		// The intake runs local first and retries in the worker: a budget shorter than its
+		// first backoff gets the hiccup into the history (the local step's failure marker).
+		LocalStepBudget: 200 * time.Millisecond,
 	}
 	cfg.PortalSecret, err = portal.NewSecret(markerPortalSecret)
 	require.NoError(t, err)

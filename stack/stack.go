@@ -83,6 +83,8 @@ type Config struct {
 	// RecheckInterval is how often the worker's orders re-read their transaction while they
 	// wait (zero: workflows.DefaultRecheckInterval).
 	RecheckInterval time.Duration
+	// LocalStepBudget is the worker's workflows.Engine.LocalStepBudget (zero: the default).
+	LocalStepBudget time.Duration
 	// TemporalDynamicConfig overrides the embedded server's dynamic config (key → value).
 	TemporalDynamicConfig map[string]any
 	// PortalSecret derives the portal's invitation links (nil: a random one, in memory: links
@@ -236,6 +238,7 @@ func Start(ctx context.Context, cfg Config) (st *Stack, err error) {
 		inbank := &pos.InbankClient{BaseURL: st.SandboxURL, APIKey: sandbox.DefaultInbankAPIKey, Logger: log, HTTP: InbankHTTPClient(cfg.Tracer)}
 		engine := workflows.NewEngine()
 		engine.RecheckInterval = cfg.RecheckInterval
+		engine.LocalStepBudget = cfg.LocalStepBudget
 		engine.Vocabulary = cfg.Sandbox.Vocabulary
 		st.Worker, err = worker.New(st.Client, worker.Deps{Engine: engine, Transaction: acts, Payment: &activities.Payment{Inbank: inbank}}, worker.Options{})
 		if err != nil {

@@ -25,6 +25,10 @@ type Engine struct {
 	// service-event codes, partner statuses. A name is data in the activities' inputs, so a
 	// deployment may change one without versioning; the zero value is vocab.Default().
 	Vocabulary vocab.Vocabulary
+	// LocalStepBudget is how long a step of an order's work may run as a local activity,
+	// retries included, before it runs as an activity (transaction_localfirst.go); zero
+	// means DefaultLocalStepBudget. Any value replays: a step's outcome is in its marker.
+	LocalStepBudget time.Duration
 }
 
 // DefaultRecheckInterval is the default of Engine.RecheckInterval.

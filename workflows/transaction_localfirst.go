@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"errors"
 	"slices"
 	"time"
@@ -16,7 +17,7 @@ import (
 // events and await their outcome; upload and complete) run local first: as local activities,
 // each a marker in the workflow task that runs it, with no activity task and no workflow task
 // of its own, so an order whose platform answers at once is worked in one workflow task.
-// A step that does not succeed within localStepBudget (the platform down or slow, an outcome
+// A step that does not succeed within Engine.LocalStepBudget (the platform down or slow, an outcome
 // not in yet, a large file) runs again as an activity: a long outage then waits in Temporal's
 // retries, not in workflow-task heartbeats that would grow the history.
 //
@@ -27,8 +28,8 @@ import (
 // the response completed under our reference knows that an earlier run of the steps completed
 // the order (doneBefore).
 
-// localStepBudget is how long a step may take as a local activity, retries included.
-const localStepBudget = 10 * time.Second
+// DefaultLocalStepBudget is the default of Engine.LocalStepBudget.
+const DefaultLocalStepBudget = 10 * time.Second
 
 // errDoneBefore: a step found the order completed by an earlier run of the order's steps.
 var errDoneBefore = errors.New("the order was completed by an earlier run of its steps")
@@ -44,7 +45,7 @@ func (s *txState) step(ctx workflow.Context, summary string, kind callKind, acti
 	}
 	s.localRunning++
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		ScheduleToCloseTimeout: localStepBudget, Summary: summary, RetryPolicy: withRetry(),
+		ScheduleToCloseTimeout: cmp.Or(s.engine.LocalStepBudget, DefaultLocalStepBudget), Summary: summary, RetryPolicy: withRetry(),
 	})
 	err := workflow.ExecuteLocalActivity(lctx, activity, arg).Get(ctx, result)
 	s.localRunning--
