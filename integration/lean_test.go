@@ -56,7 +56,7 @@ func TestFloodOrderIsLean(t *testing.T) {
 	require.LessOrEqual(t, c.Events, maxFloodEvents)
 	require.LessOrEqual(t, c.Actions(), maxFloodActions)
 	require.Equal(t, 1, c.SignalsReceived, "the webhook that started it; the platform's echoes of its own writes never reached it")
-	require.Equal(t, 2, c.SearchAttrUpserts, "the SDK's version marker's, and what the order learned with how it ended: not each step")
+	require.Equal(t, 3, c.SearchAttrUpserts, "the SDK's version marker's, what the order learned, how it ended: not each step")
 
 	st, err := e.operator.Status(ctx, o.ID)
 	require.NoError(t, err)

@@ -143,7 +143,7 @@ func (s *txState) canceledAtWork(ctx workflow.Context, status string, info activ
 }
 
 // deliverLean sends the service events and awaits their outcome, then uploads the files and
-// completes the response: two steps, each stopping at the lender's cancellation.
+// completes the response: a step and an activity, each stopping at the lender's cancellation.
 func (s *txState) deliverLean(ctx workflow.Context, d Delivery) error {
 	if len(d.ServiceEvents) > 0 {
 		s.setStage(ctx, StageServiceEvents, "")
@@ -165,13 +165,15 @@ func (s *txState) deliverLean(ctx workflow.Context, d Delivery) error {
 	}
 	s.setStage(ctx, StageUploading, "")
 	var out activities.CompleteOutcome
-	if err := s.step(ctx, "upload and complete", uploadCall, ActivityUploadAndComplete, activities.CompleteInput{
+	// Always an activity: two runs of the upload at once could fill two slots (see
+	// activities.uploadTo), and a local step runs again beside a lost workflow task's.
+	if err := workflow.ExecuteActivity(withActivity(ctx, "upload and complete", uploadCall), ActivityUploadAndComplete, activities.CompleteInput{
 		TransactionID: s.in.TransactionID, Files: d.Files, WithRespondingParty: true, UnlessCanceled: true,
 		Patch: epc.Response{
 			Status: epc.StatusCompleted, ReferenceNumber: s.st.ReferenceNumber, PartnerStatus: s.word(d.PartnerStatus),
 			LoanFormat: epc.LoanFormatPLM, Loan: d.Loan,
 		},
-	}, &out); err != nil {
+	}).Get(ctx, &out); err != nil {
 		return err
 	}
 	s.st.Resources = append(s.st.Resources, out.Resources...)

@@ -13,10 +13,13 @@ import (
 	"github.com/epcflow/epcflow/epc"
 )
 
-// From leanQuiet on, the steps of an order's work (acknowledge and gather; send the service
-// events and await their outcome; upload and complete) run local first: as local activities,
-// each a marker in the workflow task that runs it, with no activity task and no workflow task
-// of its own, so an order whose platform answers at once is worked in one workflow task.
+// From leanQuiet on, two steps of an order's work (acknowledge and gather; send the service
+// events and await their outcome) run local first: as local activities, each a marker in the
+// workflow task that runs it, with no activity task and no workflow task of its own, so a
+// flood order whose platform answers at once is worked in two workflow tasks, the upload and
+// completion an activity between them. The upload stays an activity: two runs of it at once
+// could fill two slots (activities.uploadTo), and local steps run again beside those of a
+// workflow task Temporal gave up on (the server restarted, the worker starved).
 // A step that does not succeed within Engine.LocalStepBudget (the platform down or slow, an outcome
 // not in yet, a large file) runs again as an activity: a long outage then waits in Temporal's
 // retries, not in workflow-task heartbeats that would grow the history.
