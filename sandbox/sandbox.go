@@ -61,6 +61,7 @@ type (
 	Duration           = core.Duration
 	WebhookBehavior    = core.WebhookBehavior
 	TransactionSummary = epcemu.TransactionSummary
+	TransactionRecord  = epcemu.Record
 	InbankShop         = inbankemu.Shop
 	InbankCallbacks    = inbankemu.Callbacks
 	EPC                = epcemu.EPC
