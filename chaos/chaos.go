@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -32,6 +31,7 @@ import (
 	"github.com/epcflow/epcflow/devserver"
 	"github.com/epcflow/epcflow/sandbox"
 	"github.com/epcflow/epcflow/stack"
+	"github.com/epcflow/epcflow/internal/localrun"
 	"github.com/epcflow/epcflow/workerproc"
 	"github.com/epcflow/epcflow/workflows"
 )
@@ -228,7 +228,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer r.close()
+	defer r.cleanups.Run()
 	return r.run(ctx)
 }
 
@@ -246,7 +246,7 @@ type runner struct {
 	started            time.Time
 	log                *eventLog
 	stats              struct{ kills, killsMidActivity, outages, restarts int }
-	closers            []func()
+	cleanups localrun.Cleanups
 }
 
 func start(ctx context.Context, cfg Config) (r *runner, err error) {
@@ -259,7 +259,7 @@ func start(ctx context.Context, cfg Config) (r *runner, err error) {
 	}
 	defer func() {
 		if err != nil {
-			r.close()
+			r.cleanups.Run()
 		}
 	}()
 	dataDir := cfg.DataDir
@@ -267,7 +267,7 @@ func start(ctx context.Context, cfg Config) (r *runner, err error) {
 		if dataDir, err = os.MkdirTemp("", "epcflow-chaos-"); err != nil {
 			return nil, fmt.Errorf("chaos: %w", err)
 		}
-		r.onClose(func() { _ = os.RemoveAll(dataDir) })
+		r.cleanups.Add(func() { _ = os.RemoveAll(dataDir) })
 	}
 	key, err := codec.GenerateKey("chaos")
 	if err != nil {
@@ -282,7 +282,7 @@ func start(ctx context.Context, cfg Config) (r *runner, err error) {
 		return nil, fmt.Errorf("chaos: %w", err)
 	}
 	// A fixed frontend port: the workers must find the server again after its restart.
-	port, err := freePort()
+	port, err := localrun.FreePort()
 	if err != nil {
 		return nil, fmt.Errorf("chaos: %w", err)
 	}
@@ -296,14 +296,14 @@ func start(ctx context.Context, cfg Config) (r *runner, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("chaos: %w", err)
 	}
-	r.onClose(func() { _ = r.st.Close() })
+	r.cleanups.Add(func() { _ = r.st.Close() })
 	r.client, r.sandboxURL, r.apiURL = r.st.Client, r.st.SandboxURL, r.st.APIURL
 	r.lender = demo.NewLender(r.st.SandboxURL)
 	r.operator = demo.NewOperator(r.st.APIURL, token)
 	r.log.printf("stack up: Temporal %s (SQLite file), API %s, sandbox %s", r.st.Server.FrontendAddress(), r.st.APIURL, r.st.SandboxURL)
 
 	for i := range cfg.Workers {
-		mport, err := freePort()
+		mport, err := localrun.FreePort()
 		if err != nil {
 			return nil, fmt.Errorf("chaos: %w", err)
 		}
@@ -321,21 +321,12 @@ func start(ctx context.Context, cfg Config) (r *runner, err error) {
 		r.workers = append(r.workers, w)
 		r.log.printf("worker %d running as process %d", i+1, w.PID())
 	}
-	r.onClose(func() {
+	r.cleanups.Add(func() {
 		for _, w := range r.workers {
 			_ = w.Stop(10 * time.Second)
 		}
 	})
 	return r, nil
-}
-
-func (r *runner) onClose(f func()) { r.closers = append(r.closers, f) }
-
-func (r *runner) close() {
-	for i := len(r.closers) - 1; i >= 0; i-- {
-		r.closers[i]()
-	}
-	r.closers = nil
 }
 
 // eventLog timestamps the run's phases for the progress output and the report.
@@ -358,15 +349,6 @@ func (l *eventLog) lines() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]string(nil), l.events...)
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 func randomToken() (string, error) {

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/epcflow/epcflow/chaos"
+	"github.com/epcflow/epcflow/internal/localrun"
 	"github.com/epcflow/epcflow/workerproc"
 	"github.com/epcflow/epcflow/workflows"
 )
@@ -128,7 +129,7 @@ func (r *run) upgrade(ctx context.Context, placed []string) error {
 	for i := range r.workers {
 		wc := r.wcfg[i]
 		wc.Command = []string{r.upgraded}
-		mport, err := freePort() // the old one still serves its own /metrics
+		mport, err := localrun.FreePort() // the old one still serves its own /metrics
 		if err != nil {
 			return err
 		}
