@@ -29,9 +29,9 @@ import (
 	"github.com/epcflow/epcflow/codec"
 	"github.com/epcflow/epcflow/demo"
 	"github.com/epcflow/epcflow/devserver"
+	"github.com/epcflow/epcflow/internal/localrun"
 	"github.com/epcflow/epcflow/sandbox"
 	"github.com/epcflow/epcflow/stack"
-	"github.com/epcflow/epcflow/internal/localrun"
 	"github.com/epcflow/epcflow/workerproc"
 	"github.com/epcflow/epcflow/workflows"
 )
@@ -246,7 +246,7 @@ type runner struct {
 	started            time.Time
 	log                *eventLog
 	stats              struct{ kills, killsMidActivity, outages, restarts int }
-	cleanups localrun.Cleanups
+	cleanups           localrun.Cleanups
 }
 
 func start(ctx context.Context, cfg Config) (r *runner, err error) {
