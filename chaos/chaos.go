@@ -11,6 +11,7 @@
 package chaos
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -119,12 +120,8 @@ type Step struct {
 }
 
 func (c Config) withDefaults() (Config, error) {
-	if c.Orders == 0 {
-		c.Orders = 200
-	}
-	if c.Rate == 0 {
-		c.Rate = 10
-	}
+	c.Orders = cmp.Or(c.Orders, 200)
+	c.Rate = cmp.Or(c.Rate, 10)
 	switch {
 	case c.Packages == 0:
 		c.Packages = max(1, c.Orders/8)
@@ -148,18 +145,10 @@ func (c Config) withDefaults() (Config, error) {
 			*f.v = 0
 		}
 	}
-	if c.Latency == 0 {
-		c.Latency = 20 * time.Millisecond
-	}
-	if c.Outage == 0 {
-		c.Outage = 10 * time.Second
-	}
-	if c.WebhookCopies == 0 {
-		c.WebhookCopies = 3
-	}
-	if c.Workers == 0 {
-		c.Workers = 2
-	}
+	c.Latency = cmp.Or(c.Latency, 20*time.Millisecond)
+	c.Outage = cmp.Or(c.Outage, 10*time.Second)
+	c.WebhookCopies = cmp.Or(c.WebhookCopies, 3)
+	c.Workers = cmp.Or(c.Workers, 2)
 	if c.Parts != nil { // the caller's parts: nothing of them is killed here
 		c.Workers, c.Kills, c.ServerDowntime, c.WorkerCommand = 2, -1, -1, []string{"(the caller's)"}
 	}
@@ -172,15 +161,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.RecheckInterval == 0 && c.LostWebhooks {
 		c.RecheckInterval = DefaultLostWebhooksRecheck
 	}
-	if c.ServerDowntime == 0 {
-		c.ServerDowntime = 3 * time.Second
-	}
-	if c.Timeout == 0 {
-		c.Timeout = 10 * time.Minute
-	}
-	if c.Seed == 0 {
-		c.Seed = 1
-	}
+	c.ServerDowntime = cmp.Or(c.ServerDowntime, 3*time.Second)
+	c.Timeout = cmp.Or(c.Timeout, 10*time.Minute)
+	c.Seed = cmp.Or(c.Seed, 1)
 	if c.Progress == nil {
 		c.Progress = io.Discard
 	}
