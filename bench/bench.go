@@ -151,12 +151,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	r, err := start(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer r.cleanups.Run()
-	return r.run(ctx)
+	r := &runner{cfg: cfg, http: newHTTPClient(), progress: cfg.Progress, runID: time.Now().UTC().Format("20060102T150405.000")}
+	return localrun.Do(ctx, &r.cleanups, r.start, r.run)
 }
 
 // runner is one run's parts.
@@ -174,17 +170,13 @@ type runner struct {
 	progress io.Writer
 }
 
-func start(ctx context.Context, cfg Config) (r *runner, err error) {
-	r = &runner{cfg: cfg, http: newHTTPClient(), progress: cfg.Progress, runID: time.Now().UTC().Format("20060102T150405.000")}
-	defer func() {
-		if err != nil {
-			r.cleanups.Run()
-		}
-	}()
+// start sets the run's parts up, each undone through r.cleanups (localrun.Do).
+func (r *runner) start(ctx context.Context) (err error) {
+	cfg := r.cfg
 	dataDir := cfg.DataDir
 	if dataDir == "" {
 		if dataDir, err = os.MkdirTemp("", "epcflow-bench-"); err != nil {
-			return nil, fmt.Errorf("bench: %w", err)
+			return fmt.Errorf("bench: %w", err)
 		}
 		r.cleanups.Add(func() { _ = os.RemoveAll(dataDir) })
 	}
@@ -194,17 +186,17 @@ func start(ctx context.Context, cfg Config) (r *runner, err error) {
 	r.sink = newSink(r.http)
 	sinkURL, stopSink, err := serveHTTP(r.sink)
 	if err != nil {
-		return nil, fmt.Errorf("bench: sink: %w", err)
+		return fmt.Errorf("bench: sink: %w", err)
 	}
 	r.cleanups.Add(stopSink)
 	r.sb, err = sandbox.New(sandbox.Config{PartnerURL: sinkURL, WebhookRetryInterval: webhookRetryFirst, WebhookTries: sandboxWebhookTries, Logger: cfg.Logger.With("component", "sandbox")})
 	if err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
+		return fmt.Errorf("bench: %w", err)
 	}
 	r.cleanups.Add(func() { _ = r.sb.Close() })
 	sbURL, stopSandbox, err := serveHTTP(r.sb.Handler())
 	if err != nil {
-		return nil, fmt.Errorf("bench: sandbox: %w", err)
+		return fmt.Errorf("bench: sandbox: %w", err)
 	}
 	r.sb.SetPublicURL(sbURL)
 	r.cleanups.Add(stopSandbox)
@@ -216,10 +208,10 @@ func start(ctx context.Context, cfg Config) (r *runner, err error) {
 	if cfg.Encrypt {
 		k, err := codec.GenerateKey("bench")
 		if err != nil {
-			return nil, fmt.Errorf("bench: %w", err)
+			return fmt.Errorf("bench: %w", err)
 		}
 		if keys, err = codec.NewKeyring(k); err != nil {
-			return nil, fmt.Errorf("bench: %w", err)
+			return fmt.Errorf("bench: %w", err)
 		}
 		formatted = codec.FormatKeys(k)
 	}
@@ -233,7 +225,7 @@ func start(ctx context.Context, cfg Config) (r *runner, err error) {
 		SandboxURL: sbURL, NoWorker: len(cfg.WorkerCommand) > 0, CodecKeys: keys, Logger: cfg.Logger,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
+		return fmt.Errorf("bench: %w", err)
 	}
 	r.cleanups.Add(func() { _ = r.st.Close() })
 	if len(cfg.WorkerCommand) > 0 {
@@ -244,7 +236,7 @@ func start(ctx context.Context, cfg Config) (r *runner, err error) {
 			LogLevel: cfg.WorkerLogLevel, Stderr: cfg.Stderr, RecheckInterval: recheck,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("bench: %w", err)
+			return fmt.Errorf("bench: %w", err)
 		}
 		w := r.worker
 		// Stopped before the stack: it would otherwise log connection errors as it goes.
@@ -253,10 +245,10 @@ func start(ctx context.Context, cfg Config) (r *runner, err error) {
 	}
 	// Map the flood service event as a lender would, so the platform's processing does work.
 	if err := putJSON(ctx, r.http, sbURL+"/sandbox/epc/service-event-mappings", `{"FLOOD-DETERMINED":["task","notification"]}`); err != nil {
-		return nil, fmt.Errorf("bench: service event mapping: %w", err)
+		return fmt.Errorf("bench: service event mapping: %w", err)
 	}
 	r.sink.forward(r.st.APIURL, nil)
-	return r, nil
+	return nil
 }
 
 func (r *runner) run(ctx context.Context) (*Report, error) {

@@ -207,12 +207,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	r, err := start(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer r.cleanups.Run()
-	return r.run(ctx)
+	r := &runner{cfg: cfg, started: time.Now(), log: &eventLog{w: cfg.Progress}}
+	r.log.start = r.started
+	return localrun.Do(ctx, &r.cleanups, r.start, r.run)
 }
 
 // runner is one run's parts.
@@ -232,42 +229,37 @@ type runner struct {
 	cleanups           localrun.Cleanups
 }
 
-func start(ctx context.Context, cfg Config) (r *runner, err error) {
-	r = &runner{cfg: cfg, started: time.Now(), log: &eventLog{w: cfg.Progress}}
-	r.log.start = r.started
+// start sets the run's parts up, each undone through r.cleanups (localrun.Do).
+func (r *runner) start(ctx context.Context) (err error) {
+	cfg := r.cfg
 	if p := cfg.Parts; p != nil {
 		r.client, r.sandboxURL, r.apiURL = p.Client, p.SandboxURL, p.APIURL
 		r.lender, r.operator = demo.NewLender(p.SandboxURL), demo.NewOperator(p.APIURL, p.OperatorToken)
-		return r, nil
+		return nil
 	}
-	defer func() {
-		if err != nil {
-			r.cleanups.Run()
-		}
-	}()
 	dataDir := cfg.DataDir
 	if dataDir == "" {
 		if dataDir, err = os.MkdirTemp("", "epcflow-chaos-"); err != nil {
-			return nil, fmt.Errorf("chaos: %w", err)
+			return fmt.Errorf("chaos: %w", err)
 		}
 		r.cleanups.Add(func() { _ = os.RemoveAll(dataDir) })
 	}
 	key, err := codec.GenerateKey("chaos")
 	if err != nil {
-		return nil, fmt.Errorf("chaos: %w", err)
+		return fmt.Errorf("chaos: %w", err)
 	}
 	ring, err := codec.NewKeyring(key)
 	if err != nil {
-		return nil, fmt.Errorf("chaos: %w", err)
+		return fmt.Errorf("chaos: %w", err)
 	}
 	token, err := randomToken()
 	if err != nil {
-		return nil, fmt.Errorf("chaos: %w", err)
+		return fmt.Errorf("chaos: %w", err)
 	}
 	// A fixed frontend port: the workers must find the server again after its restart.
 	port, err := localrun.FreePort()
 	if err != nil {
-		return nil, fmt.Errorf("chaos: %w", err)
+		return fmt.Errorf("chaos: %w", err)
 	}
 	r.st, err = stack.Start(ctx, stack.Config{
 		DataDir: dataDir, DBPath: filepath.Join(dataDir, "temporal.db"), TemporalPort: port, UIPort: devserver.NoUI,
@@ -277,7 +269,7 @@ func start(ctx context.Context, cfg Config) (r *runner, err error) {
 		Sandbox: sandbox.Config{WebhookRetryInterval: 2 * time.Second, Seed: cfg.Seed},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("chaos: %w", err)
+		return fmt.Errorf("chaos: %w", err)
 	}
 	r.cleanups.Add(func() { _ = r.st.Close() })
 	r.client, r.sandboxURL, r.apiURL = r.st.Client, r.st.SandboxURL, r.st.APIURL
@@ -288,7 +280,7 @@ func start(ctx context.Context, cfg Config) (r *runner, err error) {
 	for i := range cfg.Workers {
 		mport, err := localrun.FreePort()
 		if err != nil {
-			return nil, fmt.Errorf("chaos: %w", err)
+			return fmt.Errorf("chaos: %w", err)
 		}
 		r.wcfg = append(r.wcfg, workerproc.Config{
 			Command: cfg.WorkerCommand, Env: cfg.WorkerEnv,
@@ -299,7 +291,7 @@ func start(ctx context.Context, cfg Config) (r *runner, err error) {
 		})
 		w, err := workerproc.Start(ctx, r.client, r.wcfg[i])
 		if err != nil {
-			return nil, fmt.Errorf("chaos: worker %d: %w", i+1, err)
+			return fmt.Errorf("chaos: worker %d: %w", i+1, err)
 		}
 		r.workers = append(r.workers, w)
 		r.log.printf("worker %d running as process %d", i+1, w.PID())
@@ -309,7 +301,7 @@ func start(ctx context.Context, cfg Config) (r *runner, err error) {
 			_ = w.Stop(10 * time.Second)
 		}
 	})
-	return r, nil
+	return nil
 }
 
 // eventLog timestamps the run's phases for the progress output and the report.

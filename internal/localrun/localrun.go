@@ -2,7 +2,10 @@
 // chaos, drill) share: undoing their setup in reverse, and picking free ports.
 package localrun
 
-import "net"
+import (
+	"context"
+	"net"
+)
 
 // Cleanups undoes a run's setup: what was set up last is undone first. The zero value is
 // ready. Not safe for concurrent use: the run adds and runs them from one goroutine.
@@ -17,6 +20,17 @@ func (c *Cleanups) Run() {
 		c.fs[i]()
 	}
 	c.fs = nil
+}
+
+// Do sets a run up with start and carries it out with run. Whatever start set up (all of
+// it, or what it got to before it failed) is undone through c once the run is over.
+func Do[T any](ctx context.Context, c *Cleanups, start func(context.Context) error, run func(context.Context) (T, error)) (T, error) {
+	defer c.Run()
+	if err := start(ctx); err != nil {
+		var zero T
+		return zero, err
+	}
+	return run(ctx)
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago, for a part started
