@@ -62,6 +62,7 @@ type (
 	WebhookBehavior    = core.WebhookBehavior
 	TransactionSummary = epcemu.TransactionSummary
 	TransactionRecord  = epcemu.Record
+	PackageReply       = posemu.PackageReply
 	InbankShop         = inbankemu.Shop
 	InbankCallbacks    = inbankemu.Callbacks
 	EPC                = epcemu.EPC
