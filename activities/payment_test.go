@@ -18,11 +18,6 @@ import (
 	"github.com/epcflow/epcflow/workflows"
 )
 
-const (
-	testShop = "a93f1f44-d5dd-4469-bfcc-c1de9e969213"
-	testPOS  = "0b6a3a8e-2f7c-4d8e-9a51-0c1d2e3f4a5b"
-)
-
 func newActivityEnv(s *testsuite.WorkflowTestSuite, p *activities.Payment) *testsuite.TestActivityEnvironment {
 	env := s.NewTestActivityEnvironment()
 	worker.Register(worker.ActivitiesOnly(env), worker.Deps{Payment: p})
@@ -48,9 +43,9 @@ func minimalRequest(t *testing.T) []byte {
 
 func TestCreateSessionNotTwiceAcrossRetries(t *testing.T) {
 	inbank, calls := fakeCreate(t, http.StatusCreated,
-		`{"uuid":"`+testPOS+`","status":"pending","redirectUrl":"https://inbank.test/pay/`+testPOS+`"}`)
+		`{"uuid":"`+testkit.InbankPOSSession+`","status":"pending","redirectUrl":"https://inbank.test/pay/`+testkit.InbankPOSSession+`"}`)
 	a := &activities.Payment{Inbank: inbank}
-	in := activities.InbankCreateInput{ShopUUID: testShop, Request: minimalRequest(t)}
+	in := activities.InbankCreateInput{ShopUUID: testkit.InbankShop, Request: minimalRequest(t)}
 
 	var s testsuite.WorkflowTestSuite
 	env := newActivityEnv(&s, a)
@@ -58,12 +53,12 @@ func TestCreateSessionNotTwiceAcrossRetries(t *testing.T) {
 	require.NoError(t, err)
 	var first activities.InbankCreated
 	require.NoError(t, v.Get(&first))
-	require.Equal(t, testPOS, first.POSSessionUUID)
+	require.Equal(t, testkit.InbankPOSSession, first.POSSessionUUID)
 	require.EqualValues(t, 1, calls.Load())
 
 	// A retry: the attempt before recorded the session it created.
 	retry := newActivityEnv(&s, a)
-	retry.SetHeartbeatDetails(pos.InbankSessionCreated{UUID: testPOS, Status: pos.StatusPending, RedirectURL: first.RedirectURL})
+	retry.SetHeartbeatDetails(pos.InbankSessionCreated{UUID: testkit.InbankPOSSession, Status: pos.StatusPending, RedirectURL: first.RedirectURL})
 	v, err = retry.ExecuteActivity(workflows.ActivityInbankCreateSession, in)
 	require.NoError(t, err)
 	var again activities.InbankCreated
@@ -92,7 +87,7 @@ func TestCreateSessionErrors(t *testing.T) {
 			a := &activities.Payment{Inbank: inbank}
 			var s testsuite.WorkflowTestSuite
 			env := newActivityEnv(&s, a)
-			_, err := env.ExecuteActivity(workflows.ActivityInbankCreateSession, activities.InbankCreateInput{ShopUUID: testShop, Request: minimalRequest(t)})
+			_, err := env.ExecuteActivity(workflows.ActivityInbankCreateSession, activities.InbankCreateInput{ShopUUID: testkit.InbankShop, Request: minimalRequest(t)})
 			var ae *temporal.ApplicationError
 			require.True(t, errors.As(err, &ae), "%v", err)
 			require.Equal(t, tt.typ, ae.Type())
@@ -105,7 +100,7 @@ func TestCreateSessionErrors(t *testing.T) {
 		a := &activities.Payment{Inbank: inbank}
 		var s testsuite.WorkflowTestSuite
 		env := newActivityEnv(&s, a)
-		_, err := env.ExecuteActivity(workflows.ActivityInbankCreateSession, activities.InbankCreateInput{ShopUUID: testShop, Request: []byte(`{"currency":"usd"}`)})
+		_, err := env.ExecuteActivity(workflows.ActivityInbankCreateSession, activities.InbankCreateInput{ShopUUID: testkit.InbankShop, Request: []byte(`{"currency":"usd"}`)})
 		var ae *temporal.ApplicationError
 		require.True(t, errors.As(err, &ae), "%v", err)
 		require.Equal(t, activities.ErrTypeInvalidRequest, ae.Type())

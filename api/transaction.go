@@ -108,30 +108,31 @@ func (s *server) queryStatus(c *gin.Context) (workflows.Status, bool) {
 
 // schedule: {"inspectionAt": RFC 3339, "appraiser"?, "comments"?}.
 func (s *server) schedule(c *gin.Context) {
-	actor, ok := requestActor(c)
-	if !ok {
-		return
-	}
-	o, ok := s.jsonObject(c, maxJSONBytes)
-	if !ok {
-		return
-	}
-	in := workflows.ScheduleInput{
-		InspectionAt: o.time("inspectionAt", true),
-		Appraiser:    o.str("appraiser", false, maxNameLen),
-		Comments:     o.str("comments", false, maxCommentsLen),
-		Actor:        actor,
-	}
-	if !answerProblems(c, o.problems()) {
-		return
-	}
-	s.act(c, "schedule", func(ctx context.Context, id string) (workflows.ActionResult, error) {
-		return s.cfg.Engine.Schedule(ctx, id, in)
-	})
+	jsonAction(s, c, "schedule", func(o *object, actor string) workflows.ScheduleInput {
+		return workflows.ScheduleInput{
+			InspectionAt: o.time("inspectionAt", true),
+			Appraiser:    o.str("appraiser", false, maxNameLen),
+			Comments:     o.str("comments", false, maxCommentsLen),
+			Actor:        actor,
+		}
+	}, s.cfg.Engine.Schedule)
 }
 
 // progress: {"text", "comments"?}, posted to the lender as a transaction event.
 func (s *server) progress(c *gin.Context) {
+	jsonAction(s, c, "progress", func(o *object, actor string) workflows.ProgressInput {
+		return workflows.ProgressInput{
+			Text:     o.str("text", true, maxTextLen),
+			Comments: o.str("comments", false, maxCommentsLen),
+			Actor:    actor,
+		}
+	}, s.cfg.Engine.Progress)
+}
+
+// jsonAction is an operator action with a JSON object body: read takes the action's input
+// from it, noting its problems on o; with none, do sends it to the :id transaction.
+func jsonAction[In any](s *server, c *gin.Context, action string, read func(o *object, actor string) In,
+	do func(ctx context.Context, id string, in In) (workflows.ActionResult, error)) {
 	actor, ok := requestActor(c)
 	if !ok {
 		return
@@ -140,16 +141,12 @@ func (s *server) progress(c *gin.Context) {
 	if !ok {
 		return
 	}
-	in := workflows.ProgressInput{
-		Text:     o.str("text", true, maxTextLen),
-		Comments: o.str("comments", false, maxCommentsLen),
-		Actor:    actor,
-	}
+	in := read(o, actor)
 	if !answerProblems(c, o.problems()) {
 		return
 	}
-	s.act(c, "progress", func(ctx context.Context, id string) (workflows.ActionResult, error) {
-		return s.cfg.Engine.Progress(ctx, id, in)
+	s.act(c, action, func(ctx context.Context, id string) (workflows.ActionResult, error) {
+		return do(ctx, id, in)
 	})
 }
 

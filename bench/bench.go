@@ -25,6 +25,7 @@ import (
 	"github.com/epcflow/epcflow/codec"
 	"github.com/epcflow/epcflow/demo"
 	"github.com/epcflow/epcflow/devserver"
+	"github.com/epcflow/epcflow/internal/localrun"
 	"github.com/epcflow/epcflow/sandbox"
 	"github.com/epcflow/epcflow/stack"
 	"github.com/epcflow/epcflow/workerproc"
@@ -150,12 +151,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	r, err := start(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer r.close()
-	return r.run(ctx)
+	r := &runner{cfg: cfg, http: newHTTPClient(), progress: cfg.Progress, runID: time.Now().UTC().Format("20060102T150405.000")}
+	return localrun.Do(ctx, &r.cleanups, r.start, r.run)
 }
 
 // runner is one run's parts.
@@ -169,23 +166,19 @@ type runner struct {
 	worker   *workerproc.Process // nil: in-process worker
 	runID    string              // makes ceiling workflow ids unique across runs on one database
 	idle     Memory              // the worker's, before any order
-	closers  []func()
+	cleanups localrun.Cleanups
 	progress io.Writer
 }
 
-func start(ctx context.Context, cfg Config) (r *runner, err error) {
-	r = &runner{cfg: cfg, http: newHTTPClient(), progress: cfg.Progress, runID: time.Now().UTC().Format("20060102T150405.000")}
-	defer func() {
-		if err != nil {
-			r.close()
-		}
-	}()
+// start sets the run's parts up, each undone through r.cleanups (localrun.Do).
+func (r *runner) start(ctx context.Context) (err error) {
+	cfg := r.cfg
 	dataDir := cfg.DataDir
 	if dataDir == "" {
 		if dataDir, err = os.MkdirTemp("", "epcflow-bench-"); err != nil {
-			return nil, fmt.Errorf("bench: %w", err)
+			return fmt.Errorf("bench: %w", err)
 		}
-		r.onClose(func() { _ = os.RemoveAll(dataDir) })
+		r.cleanups.Add(func() { _ = os.RemoveAll(dataDir) })
 	}
 
 	// The sandbox's partner URL is the sink, which hands the orders' first webhooks to the
@@ -193,20 +186,20 @@ func start(ctx context.Context, cfg Config) (r *runner, err error) {
 	r.sink = newSink(r.http)
 	sinkURL, stopSink, err := serveHTTP(r.sink)
 	if err != nil {
-		return nil, fmt.Errorf("bench: sink: %w", err)
+		return fmt.Errorf("bench: sink: %w", err)
 	}
-	r.onClose(stopSink)
+	r.cleanups.Add(stopSink)
 	r.sb, err = sandbox.New(sandbox.Config{PartnerURL: sinkURL, WebhookRetryInterval: webhookRetryFirst, WebhookTries: sandboxWebhookTries, Logger: cfg.Logger.With("component", "sandbox")})
 	if err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
+		return fmt.Errorf("bench: %w", err)
 	}
-	r.onClose(func() { _ = r.sb.Close() })
+	r.cleanups.Add(func() { _ = r.sb.Close() })
 	sbURL, stopSandbox, err := serveHTTP(r.sb.Handler())
 	if err != nil {
-		return nil, fmt.Errorf("bench: sandbox: %w", err)
+		return fmt.Errorf("bench: sandbox: %w", err)
 	}
 	r.sb.SetPublicURL(sbURL)
-	r.onClose(stopSandbox)
+	r.cleanups.Add(stopSandbox)
 	r.lender = demo.NewLender(sbURL)
 	r.lender.HTTP = r.http
 
@@ -215,10 +208,10 @@ func start(ctx context.Context, cfg Config) (r *runner, err error) {
 	if cfg.Encrypt {
 		k, err := codec.GenerateKey("bench")
 		if err != nil {
-			return nil, fmt.Errorf("bench: %w", err)
+			return fmt.Errorf("bench: %w", err)
 		}
 		if keys, err = codec.NewKeyring(k); err != nil {
-			return nil, fmt.Errorf("bench: %w", err)
+			return fmt.Errorf("bench: %w", err)
 		}
 		formatted = codec.FormatKeys(k)
 	}
@@ -232,9 +225,9 @@ func start(ctx context.Context, cfg Config) (r *runner, err error) {
 		SandboxURL: sbURL, NoWorker: len(cfg.WorkerCommand) > 0, CodecKeys: keys, Logger: cfg.Logger,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
+		return fmt.Errorf("bench: %w", err)
 	}
-	r.onClose(func() { _ = r.st.Close() })
+	r.cleanups.Add(func() { _ = r.st.Close() })
 	if len(cfg.WorkerCommand) > 0 {
 		r.worker, err = workerproc.Start(ctx, r.st.Client, workerproc.Config{
 			Command: cfg.WorkerCommand, Env: cfg.WorkerEnv,
@@ -243,28 +236,19 @@ func start(ctx context.Context, cfg Config) (r *runner, err error) {
 			LogLevel: cfg.WorkerLogLevel, Stderr: cfg.Stderr, RecheckInterval: recheck,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("bench: %w", err)
+			return fmt.Errorf("bench: %w", err)
 		}
 		w := r.worker
 		// Stopped before the stack: it would otherwise log connection errors as it goes.
-		r.onClose(func() { _ = w.Stop(15 * time.Second) })
+		r.cleanups.Add(func() { _ = w.Stop(15 * time.Second) })
 		fmt.Fprintf(r.progress, "bench: worker running as child process %d\n", w.PID())
 	}
 	// Map the flood service event as a lender would, so the platform's processing does work.
 	if err := putJSON(ctx, r.http, sbURL+"/sandbox/epc/service-event-mappings", `{"FLOOD-DETERMINED":["task","notification"]}`); err != nil {
-		return nil, fmt.Errorf("bench: service event mapping: %w", err)
+		return fmt.Errorf("bench: service event mapping: %w", err)
 	}
 	r.sink.forward(r.st.APIURL, nil)
-	return r, nil
-}
-
-func (r *runner) onClose(f func()) { r.closers = append(r.closers, f) }
-
-func (r *runner) close() {
-	for i := len(r.closers) - 1; i >= 0; i-- {
-		r.closers[i]()
-	}
-	r.closers = nil
+	return nil
 }
 
 func (r *runner) run(ctx context.Context) (*Report, error) {

@@ -37,17 +37,24 @@ func config(tb testing.TB, orders int) bench.Config {
 	}
 }
 
+// smoke starts a smoke test of orders orders: skipped with -short, bounded as the run is.
+func smoke(t *testing.T, orders int) (context.Context, bench.Config) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs a real Temporal server")
+	}
+	cfg := config(t, orders)
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
+	t.Cleanup(cancel)
+	return ctx, cfg
+}
+
 var summaryLine = regexp.MustCompile(`^bench: e2e [0-9.]+/s, ceiling [0-9.]+/s, ratio [0-9.]+, floor [0-9.]+/s, floor ratio [0-9.]+, actions/order [0-9.]+, events/order [0-9.]+, webhook p99 [0-9.]+ ms, e2e p50 [0-9.]+ ms$`)
 
 // TestBenchSmoke runs a tiny benchmark and checks the report is complete and every order
 // completed. It never asserts timings: they depend on the machine.
 func TestBenchSmoke(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a real Temporal server")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cfg := config(t, 10)
+	ctx, cfg := smoke(t, 10)
 	cfg.Open = 3
 	rep, err := bench.Run(ctx, cfg)
 	require.NoError(t, err)
@@ -132,12 +139,7 @@ func TestBenchSmoke(t *testing.T) {
 // TestLongOpenSmoke leaves one Appraisal open two short days with a note a day and a few
 // webhooks, and checks its history was weighed: the notes as updates, the webhooks as signals.
 func TestLongOpenSmoke(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a real Temporal server")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cfg := config(t, 1)
+	ctx, cfg := smoke(t, 1)
 	cfg.LongOpenDays, cfg.Day, cfg.LongOpenWebhooks = 2, 500*time.Millisecond, 6
 	rep, err := bench.Run(ctx, cfg)
 	require.NoError(t, err)

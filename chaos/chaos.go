@@ -11,6 +11,7 @@
 package chaos
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -18,7 +19,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -30,6 +30,7 @@ import (
 	"github.com/epcflow/epcflow/codec"
 	"github.com/epcflow/epcflow/demo"
 	"github.com/epcflow/epcflow/devserver"
+	"github.com/epcflow/epcflow/internal/localrun"
 	"github.com/epcflow/epcflow/sandbox"
 	"github.com/epcflow/epcflow/stack"
 	"github.com/epcflow/epcflow/workerproc"
@@ -119,12 +120,8 @@ type Step struct {
 }
 
 func (c Config) withDefaults() (Config, error) {
-	if c.Orders == 0 {
-		c.Orders = 200
-	}
-	if c.Rate == 0 {
-		c.Rate = 10
-	}
+	c.Orders = cmp.Or(c.Orders, 200)
+	c.Rate = cmp.Or(c.Rate, 10)
 	switch {
 	case c.Packages == 0:
 		c.Packages = max(1, c.Orders/8)
@@ -148,18 +145,10 @@ func (c Config) withDefaults() (Config, error) {
 			*f.v = 0
 		}
 	}
-	if c.Latency == 0 {
-		c.Latency = 20 * time.Millisecond
-	}
-	if c.Outage == 0 {
-		c.Outage = 10 * time.Second
-	}
-	if c.WebhookCopies == 0 {
-		c.WebhookCopies = 3
-	}
-	if c.Workers == 0 {
-		c.Workers = 2
-	}
+	c.Latency = cmp.Or(c.Latency, 20*time.Millisecond)
+	c.Outage = cmp.Or(c.Outage, 10*time.Second)
+	c.WebhookCopies = cmp.Or(c.WebhookCopies, 3)
+	c.Workers = cmp.Or(c.Workers, 2)
 	if c.Parts != nil { // the caller's parts: nothing of them is killed here
 		c.Workers, c.Kills, c.ServerDowntime, c.WorkerCommand = 2, -1, -1, []string{"(the caller's)"}
 	}
@@ -172,15 +161,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.RecheckInterval == 0 && c.LostWebhooks {
 		c.RecheckInterval = DefaultLostWebhooksRecheck
 	}
-	if c.ServerDowntime == 0 {
-		c.ServerDowntime = 3 * time.Second
-	}
-	if c.Timeout == 0 {
-		c.Timeout = 10 * time.Minute
-	}
-	if c.Seed == 0 {
-		c.Seed = 1
-	}
+	c.ServerDowntime = cmp.Or(c.ServerDowntime, 3*time.Second)
+	c.Timeout = cmp.Or(c.Timeout, 10*time.Minute)
+	c.Seed = cmp.Or(c.Seed, 1)
 	if c.Progress == nil {
 		c.Progress = io.Discard
 	}
@@ -224,12 +207,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	r, err := start(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer r.close()
-	return r.run(ctx)
+	r := &runner{cfg: cfg, started: time.Now(), log: &eventLog{w: cfg.Progress}}
+	r.log.start = r.started
+	return localrun.Do(ctx, &r.cleanups, r.start, r.run)
 }
 
 // runner is one run's parts.
@@ -246,45 +226,40 @@ type runner struct {
 	started            time.Time
 	log                *eventLog
 	stats              struct{ kills, killsMidActivity, outages, restarts int }
-	closers            []func()
+	cleanups           localrun.Cleanups
 }
 
-func start(ctx context.Context, cfg Config) (r *runner, err error) {
-	r = &runner{cfg: cfg, started: time.Now(), log: &eventLog{w: cfg.Progress}}
-	r.log.start = r.started
+// start sets the run's parts up, each undone through r.cleanups (localrun.Do).
+func (r *runner) start(ctx context.Context) (err error) {
+	cfg := r.cfg
 	if p := cfg.Parts; p != nil {
 		r.client, r.sandboxURL, r.apiURL = p.Client, p.SandboxURL, p.APIURL
 		r.lender, r.operator = demo.NewLender(p.SandboxURL), demo.NewOperator(p.APIURL, p.OperatorToken)
-		return r, nil
+		return nil
 	}
-	defer func() {
-		if err != nil {
-			r.close()
-		}
-	}()
 	dataDir := cfg.DataDir
 	if dataDir == "" {
 		if dataDir, err = os.MkdirTemp("", "epcflow-chaos-"); err != nil {
-			return nil, fmt.Errorf("chaos: %w", err)
+			return fmt.Errorf("chaos: %w", err)
 		}
-		r.onClose(func() { _ = os.RemoveAll(dataDir) })
+		r.cleanups.Add(func() { _ = os.RemoveAll(dataDir) })
 	}
 	key, err := codec.GenerateKey("chaos")
 	if err != nil {
-		return nil, fmt.Errorf("chaos: %w", err)
+		return fmt.Errorf("chaos: %w", err)
 	}
 	ring, err := codec.NewKeyring(key)
 	if err != nil {
-		return nil, fmt.Errorf("chaos: %w", err)
+		return fmt.Errorf("chaos: %w", err)
 	}
 	token, err := randomToken()
 	if err != nil {
-		return nil, fmt.Errorf("chaos: %w", err)
+		return fmt.Errorf("chaos: %w", err)
 	}
 	// A fixed frontend port: the workers must find the server again after its restart.
-	port, err := freePort()
+	port, err := localrun.FreePort()
 	if err != nil {
-		return nil, fmt.Errorf("chaos: %w", err)
+		return fmt.Errorf("chaos: %w", err)
 	}
 	r.st, err = stack.Start(ctx, stack.Config{
 		DataDir: dataDir, DBPath: filepath.Join(dataDir, "temporal.db"), TemporalPort: port, UIPort: devserver.NoUI,
@@ -294,18 +269,18 @@ func start(ctx context.Context, cfg Config) (r *runner, err error) {
 		Sandbox: sandbox.Config{WebhookRetryInterval: 2 * time.Second, Seed: cfg.Seed},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("chaos: %w", err)
+		return fmt.Errorf("chaos: %w", err)
 	}
-	r.onClose(func() { _ = r.st.Close() })
+	r.cleanups.Add(func() { _ = r.st.Close() })
 	r.client, r.sandboxURL, r.apiURL = r.st.Client, r.st.SandboxURL, r.st.APIURL
 	r.lender = demo.NewLender(r.st.SandboxURL)
 	r.operator = demo.NewOperator(r.st.APIURL, token)
 	r.log.printf("stack up: Temporal %s (SQLite file), API %s, sandbox %s", r.st.Server.FrontendAddress(), r.st.APIURL, r.st.SandboxURL)
 
 	for i := range cfg.Workers {
-		mport, err := freePort()
+		mport, err := localrun.FreePort()
 		if err != nil {
-			return nil, fmt.Errorf("chaos: %w", err)
+			return fmt.Errorf("chaos: %w", err)
 		}
 		r.wcfg = append(r.wcfg, workerproc.Config{
 			Command: cfg.WorkerCommand, Env: cfg.WorkerEnv,
@@ -316,26 +291,17 @@ func start(ctx context.Context, cfg Config) (r *runner, err error) {
 		})
 		w, err := workerproc.Start(ctx, r.client, r.wcfg[i])
 		if err != nil {
-			return nil, fmt.Errorf("chaos: worker %d: %w", i+1, err)
+			return fmt.Errorf("chaos: worker %d: %w", i+1, err)
 		}
 		r.workers = append(r.workers, w)
 		r.log.printf("worker %d running as process %d", i+1, w.PID())
 	}
-	r.onClose(func() {
+	r.cleanups.Add(func() {
 		for _, w := range r.workers {
 			_ = w.Stop(10 * time.Second)
 		}
 	})
-	return r, nil
-}
-
-func (r *runner) onClose(f func()) { r.closers = append(r.closers, f) }
-
-func (r *runner) close() {
-	for i := len(r.closers) - 1; i >= 0; i-- {
-		r.closers[i]()
-	}
-	r.closers = nil
+	return nil
 }
 
 // eventLog timestamps the run's phases for the progress output and the report.
@@ -358,15 +324,6 @@ func (l *eventLog) lines() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]string(nil), l.events...)
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 func randomToken() (string, error) {

@@ -11,6 +11,7 @@ import (
 	"github.com/epcflow/epcflow/demo"
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/replay"
+	"github.com/epcflow/epcflow/sandbox"
 	"github.com/epcflow/epcflow/workflows"
 )
 
@@ -65,7 +66,7 @@ func (r *runner) lenderActs(ctx context.Context, o *order) error {
 			ready = err == nil && st.Stage == workflows.StageAwaitSchedule
 		case kindInput:
 			raw, err := r.lender.Transaction(ctx, o.id)
-			var rec record
+			var rec sandbox.TransactionRecord
 			ready = err == nil && json.Unmarshal(raw, &rec) == nil && rec.Response.Status == epc.StatusInputRequired
 		}
 		if ready {

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/epcflow/epcflow/pos"
+	"github.com/epcflow/epcflow/sandbox"
 	"github.com/epcflow/epcflow/workflows"
 )
 
@@ -117,19 +118,14 @@ func (r *runner) postPackage(ctx context.Context, body []byte) (string, error) {
 	if resp.StatusCode/100 != 2 {
 		return "", fmt.Errorf("POS package event: %d %s", resp.StatusCode, strings.TrimSpace(string(b)))
 	}
-	var out struct {
-		Partner struct {
-			Body struct {
-				Recipients []struct {
-					PortalURL string `json:"portalUrl"`
-				} `json:"recipients"`
-			} `json:"body"`
-		} `json:"partner"`
-	}
-	if err := json.Unmarshal(b, &out); err != nil || len(out.Partner.Body.Recipients) != 1 || out.Partner.Body.Recipients[0].PortalURL == "" {
+	var (
+		reply  sandbox.PackageReply
+		answer pos.PackageAnswer
+	)
+	if json.Unmarshal(b, &reply) != nil || json.Unmarshal(reply.Partner.Body, &answer) != nil || len(answer.Recipients) != 1 || answer.Recipients[0].PortalURL == "" {
 		return "", fmt.Errorf("POS package event: no portal link in the answer: %s", b)
 	}
-	return out.Partner.Body.Recipients[0].PortalURL, nil
+	return answer.Recipients[0].PortalURL, nil
 }
 
 // openPackage is the recipient: follow the portal link (sign-in, then the open endpoint,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/epcflow/epcflow/epc"
+	"github.com/epcflow/epcflow/sandbox"
 	"github.com/epcflow/epcflow/vocab"
 	"github.com/epcflow/epcflow/workflows"
 )
@@ -99,48 +100,8 @@ func (r *Report) Details() string {
 	return b.String()
 }
 
-// record is the part of the sandbox's view of a transaction the checks read.
-type record struct {
-	ID       string `json:"id"`
-	Status   string `json:"status"`
-	Response struct {
-		Status string `json:"status"`
-	} `json:"response"`
-	ResponseHistory []json.RawMessage `json:"responseHistory"`
-	Events          []epc.Event       `json:"events"`
-	Resources       []struct {
-		Name     string `json:"name"`
-		Uploaded bool   `json:"uploaded"`
-		Uploads  int    `json:"uploads"`
-		Resent   int    `json:"resent"`
-		Attached bool   `json:"attached"`
-	} `json:"resources"`
-	Webhooks []struct {
-		Outcome  string            `json:"outcome"`
-		Attempts []json.RawMessage `json:"attempts"`
-	} `json:"webhooks"`
-	PartnerCalls []struct {
-		Fault string `json:"fault"`
-	} `json:"partnerCalls"`
-	PartnerCallsDropped int `json:"partnerCallsDropped"`
-}
-
-// patches counts the accepted response PATCHes that set status to s.
-func (rec *record) patches(s string) int {
-	n := 0
-	for _, raw := range rec.ResponseHistory {
-		var p struct {
-			Status string `json:"status"`
-		}
-		if json.Unmarshal(raw, &p) == nil && p.Status == s {
-			n++
-		}
-	}
-	return n
-}
-
 // serviceEventPatches counts the accepted PATCHes that carried a CREATE_SERVICE_EVENTS result.
-func (rec *record) serviceEventPatches() int {
+func serviceEventPatches(rec *sandbox.TransactionRecord) int {
 	n := 0
 	for _, raw := range rec.ResponseHistory {
 		var p struct {
@@ -149,16 +110,6 @@ func (rec *record) serviceEventPatches() int {
 			} `json:"result"`
 		}
 		if json.Unmarshal(raw, &p) == nil && p.Result != nil && p.Result.Action == epc.ActionCreateServiceEvents {
-			n++
-		}
-	}
-	return n
-}
-
-func (rec *record) events(typ string) int {
-	n := 0
-	for _, e := range rec.Events {
-		if e.Type == typ {
 			n++
 		}
 	}
@@ -211,7 +162,7 @@ func (r *runner) checkOrder(ctx context.Context, o *order, rep *Report) (problem
 	if err != nil {
 		return nil, 0, false, fmt.Errorf("chaos: read transaction %s: %w", o.id, err)
 	}
-	var rec record
+	var rec sandbox.TransactionRecord
 	if err := json.Unmarshal(raw, &rec); err != nil {
 		return nil, 0, false, fmt.Errorf("chaos: decode transaction %s: %w", o.id, err)
 	}
@@ -273,18 +224,18 @@ func (r *runner) checkOrder(ctx context.Context, o *order, rep *Report) (problem
 	completes := 1
 	if o.kind == kindCancel {
 		completes = 0
-		times("PATCH status canceled", rec.patches(epc.StatusCanceled), 1)
+		times("PATCH status canceled", rec.Patches(epc.StatusCanceled), 1)
 	}
 	processing := 1
 	if o.kind == kindInput {
 		processing = 2 // acknowledged, and again once the lender's input came
-		times("PATCH status inputRequired", rec.patches(epc.StatusInputRequired), 1)
+		times("PATCH status inputRequired", rec.Patches(epc.StatusInputRequired), 1)
 	}
 	once := func(what string, n int) { times(what, n, completes) }
-	times("PATCH status processing", rec.patches(epc.StatusProcessing), processing)
-	once("PATCH status completed", rec.patches(epc.StatusCompleted))
-	once("CREATE_SERVICE_EVENTS PATCH", rec.serviceEventPatches())
-	once("service events processed (response:processed)", rec.events(epc.EventResponseProcessed))
+	times("PATCH status processing", rec.Patches(epc.StatusProcessing), processing)
+	once("PATCH status completed", rec.Patches(epc.StatusCompleted))
+	once("CREATE_SERVICE_EVENTS PATCH", serviceEventPatches(&rec))
+	once("service events processed (response:processed)", len(rec.EventsOfType(epc.EventResponseProcessed)))
 	attached := 0
 	for _, res := range rec.Resources {
 		switch {
@@ -311,7 +262,7 @@ func (r *runner) checkOrder(ctx context.Context, o *order, rep *Report) (problem
 	}
 	once("resource attached", attached)
 	if o.typ == workflows.TypeAppraisal {
-		once("appraisal:scheduled event", rec.events(vocab.Default().Get(vocab.EventAppraisalScheduled)))
+		once("appraisal:scheduled event", len(rec.EventsOfType(vocab.Default().Get(vocab.EventAppraisalScheduled))))
 	}
 	runs, err := r.countRuns(ctx, workflows.TransactionWorkflowID(o.id))
 	if err != nil {

@@ -62,59 +62,31 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 
 	prog := newProgress()
 	var (
-		mu       sync.Mutex
-		orders   []*order
-		pkgs     []*pkgOrder
-		buys     []*purchase
-		followed sync.WaitGroup
-		placed   = make(chan error, 3)
+		kept   keeper
+		orders []*order
+		pkgs   []*pkgOrder
+		buys   []*purchase
+		placed = make(chan error, 3)
 	)
 	// A failed placing ends the acts of chaos that wait for orders it will not place.
 	wreakCtx, stopWreak := context.WithCancel(ctx)
 	defer stopWreak()
 	go func() {
-		placed <- failing(stopWreak, r.place(ctx, func(o *order) {
-			mu.Lock()
-			orders = append(orders, o)
-			mu.Unlock()
-			followed.Add(1)
-			go func() {
-				defer followed.Done()
-				r.follow(ctx, o)
-				prog.finished()
-			}()
-		}))
+		placed <- failing(stopWreak, r.place(ctx, keep(&kept, &orders, func(o *order) {
+			r.follow(ctx, o)
+			prog.finished()
+		})))
 	}()
-
 	go func() {
-		placed <- r.placePackages(ctx, func(p *pkgOrder) {
-			mu.Lock()
-			pkgs = append(pkgs, p)
-			mu.Unlock()
-			followed.Add(1)
-			go func() {
-				defer followed.Done()
-				r.followPackage(ctx, p)
-			}()
-		})
+		placed <- r.placePackages(ctx, keep(&kept, &pkgs, func(p *pkgOrder) { r.followPackage(ctx, p) }))
 	}()
-
 	go func() {
-		placed <- r.placePayments(ctx, func(p *purchase) {
-			mu.Lock()
-			buys = append(buys, p)
-			mu.Unlock()
-			followed.Add(1)
-			go func() {
-				defer followed.Done()
-				r.followPayment(ctx, p)
-			}()
-		})
+		placed <- r.placePayments(ctx, keep(&kept, &buys, func(p *purchase) { r.followPayment(ctx, p) }))
 	}()
 
 	chaosErr := r.wreak(wreakCtx, prog)
 	placeErr := errors.Join(<-placed, <-placed, <-placed)
-	followed.Wait()
+	kept.followed.Wait()
 	if err := errors.Join(placeErr, chaosErr); err != nil && ctx.Err() == nil {
 		return nil, err
 	}
@@ -141,6 +113,23 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		rep.Deviations = append(rep.Deviations, fmt.Sprintf("the run hit its %s timeout", cfg.Timeout))
 	}
 	return rep, nil
+}
+
+// keeper keeps what the placings placed, each placing in its own list, and follows every
+// placed item to its end in a goroutine of its own.
+type keeper struct {
+	mu       sync.Mutex
+	followed sync.WaitGroup
+}
+
+// keep is a placing's callback: it adds each placed item to *list and follows it.
+func keep[T any](k *keeper, list *[]T, follow func(T)) func(T) {
+	return func(v T) {
+		k.mu.Lock()
+		*list = append(*list, v)
+		k.mu.Unlock()
+		k.followed.Go(func() { follow(v) })
+	}
 }
 
 // failing calls stop when err is not nil, and returns err.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -21,9 +22,9 @@ func runChaos(ctx context.Context, e *env, args []string) error {
 		c          chaos.Config
 		workerLogs bool
 		logs       logging
+		seed       int
 	)
-	f.integer(&c.Orders, "orders", "", 200, "orders to place (Appraisals and FloodCertifications alternating)")
-	f.Float64Var(&c.Rate, "rate", 10, "orders placed per second")
+	loadFlags(f, &c.Orders, &c.Rate, &seed, &c.Timeout, "", "bound on the whole run")
 	f.integer(&c.Payments, "payments", "", 0, "Inbank payment sessions created and paid alongside (0: orders/8; negative: none)")
 	f.integer(&c.Packages, "packages", "", 0, "Delivery Room packages sent alongside, each 3 times, and opened by their recipients (0: orders/8; negative: none)")
 	f.Float64Var(&c.ErrorRate, "error-rate", 0.3, "share of partner calls answered 5xx (negative: none)")
@@ -36,10 +37,7 @@ func runChaos(ctx context.Context, e *env, args []string) error {
 	f.duration(&c.RecheckInterval, "recheck-interval", "", 0, "the workers' --recheck-interval (0: theirs, 6h; with --lost-webhooks 5s)")
 	f.integer(&c.Kills, "kills", "", 2, "times the first worker process is SIGKILLed and restarted (negative: none)")
 	f.duration(&c.ServerDowntime, "server-downtime", "", 3*time.Second, "how long the Temporal server stays down in its restart (negative: no restart)")
-	f.duration(&c.Timeout, "timeout", "", 10*time.Minute, "bound on the whole run")
 	f.str(&c.DataDir, "data-dir", "", "", "directory for the run's database and files (default: a temporary one, removed after)")
-	var seed int
-	f.integer(&seed, "seed", "", 1, "seed of the injected faults and the webhook shuffling")
 	f.boolean(&workerLogs, "worker-logs", false, "show the worker processes' warnings")
 	logs.register(f, "text")
 	if e.getenv("LOG_LEVEL") == "" {
@@ -73,13 +71,28 @@ func runChaos(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(e.stdout, rep.Details())
-	for _, d := range rep.Deviations {
-		fmt.Fprintln(e.stdout, "deviation: "+d)
+	return printVerdict(e.stdout, rep.Details(), rep.Deviations, rep.Summary(), rep.OK(), errChaosFailed)
+}
+
+// loadFlags registers the flags chaos and drill share: the orders (ordersAlso says what else
+// goes alongside them), their rate, the faults' seed and the bound on the run.
+func loadFlags(f *flags, orders *int, rate *float64, seed *int, timeout *time.Duration, ordersAlso, timeoutUsage string) {
+	f.integer(orders, "orders", "", 200, "orders to place (Appraisals and FloodCertifications alternating)"+ordersAlso)
+	f.Float64Var(rate, "rate", 10, "orders placed per second")
+	f.integer(seed, "seed", "", 1, "seed of the injected faults and the webhook shuffling")
+	f.duration(timeout, "timeout", "", 10*time.Minute, timeoutUsage)
+}
+
+// printVerdict writes what a chaos run or a drill found: its details, each deviation and its
+// summary line; failed (exit 1) when it did not pass.
+func printVerdict(w io.Writer, details string, deviations []string, summary string, ok bool, failed error) error {
+	fmt.Fprintln(w, details)
+	for _, d := range deviations {
+		fmt.Fprintln(w, "deviation: "+d)
 	}
-	fmt.Fprintln(e.stdout, rep.Summary())
-	if !rep.OK() {
-		return errChaosFailed
+	fmt.Fprintln(w, summary)
+	if !ok {
+		return failed
 	}
 	return nil
 }

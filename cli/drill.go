@@ -22,15 +22,12 @@ func runDrill(ctx context.Context, e *env, args []string) error {
 		logs bool
 		seed int
 	)
-	f.integer(&c.Orders, "orders", "", 200, "orders to place (Appraisals and FloodCertifications alternating), with Delivery Room packages and Inbank payments alongside (orders/8 each)")
-	f.Float64Var(&c.Rate, "rate", 10, "orders placed per second")
+	loadFlags(f, &c.Orders, &c.Rate, &seed, &c.Timeout, ", with Delivery Room packages and Inbank payments alongside (orders/8 each)", "bound on the whole drill, builds included")
 	f.integer(&c.WorkerKills, "worker-kills", "", 3, "times a worker process is SIGKILLed with activities in flight and restarted (negative: none)")
 	f.duration(&c.APIDowntime, "api-downtime", "", 2*time.Second, "how long the SIGKILLed API replica stays down")
 	f.duration(&c.TemporalDowntime, "temporal-downtime", "", 3*time.Second, "how long the SIGKILLed Temporal process stays down")
 	f.str(&c.Postgres, "postgres", "EPCFLOW_DRILL_POSTGRES", "postgres://postgres@127.0.0.1:5432", "PostgreSQL server for the run's databases (fresh ones, dropped afterwards; the user needs CREATEDB)")
 	f.str(&c.Source, "source", "", ".", "epcflow's source tree, where the lean worker and API binaries and their upgrade are built")
-	f.duration(&c.Timeout, "timeout", "", 10*time.Minute, "bound on the whole drill, builds included")
-	f.integer(&seed, "seed", "", 1, "seed of the injected faults and the webhook shuffling")
 	f.boolean(&logs, "logs", false, "show the processes' warnings")
 	if err := f.parse(args); err != nil {
 		return err
@@ -50,13 +47,5 @@ func runDrill(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(e.stdout, res.Details())
-	for _, d := range res.Deviations {
-		fmt.Fprintln(e.stdout, "deviation: "+d)
-	}
-	fmt.Fprintln(e.stdout, res.Line())
-	if !res.OK() {
-		return errDrillFailed
-	}
-	return nil
+	return printVerdict(e.stdout, res.Details(), res.Deviations, res.Line(), res.OK(), errDrillFailed)
 }

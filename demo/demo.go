@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -56,15 +57,9 @@ func Run(ctx context.Context, cfg Config) ([]string, error) {
 	if cfg.Appraisals == 0 && cfg.Floods == 0 {
 		cfg.Appraisals, cfg.Floods = 3, 3
 	}
-	if cfg.ScheduleAfter == 0 {
-		cfg.ScheduleAfter = 5 * time.Second
-	}
-	if cfg.DeliverAfter == 0 {
-		cfg.DeliverAfter = 20 * time.Second
-	}
-	if cfg.LeaveOpen == 0 {
-		cfg.LeaveOpen = 1
-	}
+	cfg.ScheduleAfter = cmp.Or(cfg.ScheduleAfter, 5*time.Second)
+	cfg.DeliverAfter = cmp.Or(cfg.DeliverAfter, 20*time.Second)
+	cfg.LeaveOpen = cmp.Or(cfg.LeaveOpen, 1)
 	cfg.FirstFlood, cfg.FirstAppraisal = max(cfg.FirstFlood, 1), max(cfg.FirstAppraisal, 1)
 	log := cfg.Logger
 	if log == nil {

@@ -30,6 +30,7 @@ import (
 	"github.com/epcflow/epcflow/codec"
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/internal/httpserver"
+	"github.com/epcflow/epcflow/internal/localrun"
 	"github.com/epcflow/epcflow/sandbox"
 	"github.com/epcflow/epcflow/stack"
 	"github.com/epcflow/epcflow/vocab"
@@ -150,19 +151,11 @@ type run struct {
 	wcfg     []workerproc.Config
 	upgraded string // the upgraded binary
 	res      Result
-	closers  []func()
+	cleanups localrun.Cleanups
 }
 
 func (r *run) printf(format string, args ...any) {
 	fmt.Fprintf(r.cfg.Progress, "drill: %6.1fs  %s\n", time.Since(r.started).Seconds(), fmt.Sprintf(format, args...))
-}
-
-func (r *run) onClose(f func()) { r.closers = append(r.closers, f) }
-
-func (r *run) close() {
-	for i := len(r.closers) - 1; i >= 0; i-- {
-		r.closers[i]()
-	}
 }
 
 // Run performs one drill. An error means it could not be carried out; what went wrong with
@@ -178,7 +171,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Logs != nil {
 		r.log = slog.New(slog.NewTextHandler(cfg.Logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	defer r.close()
+	defer r.cleanups.Run()
 	parts, err := r.start(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("drill: %w", err)
@@ -223,7 +216,7 @@ func (r *run) start(ctx context.Context) (*chaos.Parts, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.onClose(func() { _ = os.RemoveAll(dir) })
+	r.cleanups.Add(func() { _ = os.RemoveAll(dir) })
 	t0 := time.Now()
 	oldBin, newBin, err := buildBinaries(ctx, src, dir)
 	if err != nil {
@@ -233,7 +226,7 @@ func (r *run) start(ctx context.Context) (*chaos.Parts, error) {
 	r.printf("built the lean worker/API binary and its upgrade (-tags drillupgrade) in %s", r.res.Build.Round(100*time.Millisecond))
 
 	dbs, err := createDatabases(ctx, cfg.Postgres)
-	r.onClose(func() {
+	r.cleanups.Add(func() {
 		dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if err := dbs.drop(dctx); err != nil {
@@ -244,7 +237,7 @@ func (r *run) start(ctx context.Context) (*chaos.Parts, error) {
 		return nil, err
 	}
 
-	port, err := freePort()
+	port, err := localrun.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +245,7 @@ func (r *run) start(ctx context.Context) (*chaos.Parts, error) {
 	if err := r.temporal.start(ctx); err != nil {
 		return nil, err
 	}
-	r.onClose(func() { _ = r.temporal.proc.Stop(30 * time.Second) })
+	r.cleanups.Add(func() { _ = r.temporal.proc.Stop(30 * time.Second) })
 	r.printf("Temporal process %d serving %s on PostgreSQL (database %s)", r.temporal.proc.PID(), r.temporal.addr(), dbs.name)
 
 	key, err := codec.GenerateKey("drill")
@@ -266,12 +259,12 @@ func (r *run) start(ctx context.Context) (*chaos.Parts, error) {
 	if r.c, err = stack.Dial(ctx, r.temporal.addr(), "default", r.log, nil, stack.WithCodecKeys(ring)); err != nil {
 		return nil, err
 	}
-	r.onClose(r.c.Close)
+	r.cleanups.Add(r.c.Close)
 
 	// The API replicas' ports first: the sandbox sends its webhooks to them.
 	var apiPorts []int
 	for range 2 {
-		p, err := freePort()
+		p, err := localrun.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -291,11 +284,11 @@ func (r *run) start(ctx context.Context) (*chaos.Parts, error) {
 			return nil, err
 		}
 		r.apis = append(r.apis, a)
-		r.onClose(func() { _ = a.proc.Stop(10 * time.Second) })
+		r.cleanups.Add(func() { _ = a.proc.Stop(10 * time.Second) })
 		r.printf("API replica %d: process %d on %s", i+1, a.proc.PID(), a.url())
 	}
 	for i := range 3 {
-		mport, err := freePort()
+		mport, err := localrun.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -311,7 +304,7 @@ func (r *run) start(ctx context.Context) (*chaos.Parts, error) {
 		r.wcfg, r.workers = append(r.wcfg, wc), append(r.workers, w)
 		r.printf("worker %d: process %d", i+1, w.PID())
 	}
-	r.onClose(func() {
+	r.cleanups.Add(func() {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		for _, w := range r.workers {
@@ -346,7 +339,7 @@ func (r *run) startSandbox(apiPorts []int) (string, error) {
 		sb.Close()
 		return "", err
 	}
-	r.onClose(func() { _ = srv.Stop(5 * time.Second); _ = sb.Close() })
+	r.cleanups.Add(func() { _ = srv.Stop(5 * time.Second); _ = sb.Close() })
 	r.printf("sandbox (in the drill's process) on %s, webhooks spread over %v", sbURL, partners)
 	return sbURL, nil
 }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/epcflow/epcflow/chaos"
+	"github.com/epcflow/epcflow/internal/localrun"
 	"github.com/epcflow/epcflow/workerproc"
 	"github.com/epcflow/epcflow/workflows"
 )
@@ -46,39 +47,32 @@ func (r *run) steps() []chaos.Step {
 // 2), keeps it down for APIDowntime and starts it again on its port.
 func (r *run) killAPI(ctx context.Context) error {
 	a := r.apis[0]
-	pid := a.proc.PID()
-	if err := a.proc.Kill(); err != nil {
-		return err
-	}
-	r.res.KilledAPI++
-	r.printf("API replica 1 (process %d) SIGKILLed; down for %s", pid, r.cfg.APIDowntime)
-	if err := sleep(ctx, r.cfg.APIDowntime); err != nil {
-		return err
-	}
-	if err := a.start(ctx); err != nil {
-		return err
-	}
-	r.printf("API replica 1 started again as process %d", a.proc.PID())
-	return nil
+	return r.bounce(ctx, "API replica 1", "", func() *workerproc.Process { return a.proc }, a.start, r.cfg.APIDowntime, &r.res.KilledAPI)
 }
 
 // killTemporal SIGKILLs the Temporal process, keeps it down for TemporalDowntime and starts
 // it again on the same database and port; clients and workers reconnect on their own.
 func (r *run) killTemporal(ctx context.Context) error {
 	t := r.temporal
-	pid := t.proc.PID()
-	if err := t.proc.Kill(); err != nil {
+	return r.bounce(ctx, "Temporal", " on the same database", func() *workerproc.Process { return t.proc }, t.start, r.cfg.TemporalDowntime, &r.res.KilledTemporal)
+}
+
+// bounce SIGKILLs a part's process, counts it in killed, keeps the part down for downtime
+// and starts it again; proc is read again after start, which replaces the process.
+func (r *run) bounce(ctx context.Context, name, again string, proc func() *workerproc.Process, start func(context.Context) error, downtime time.Duration, killed *int) error {
+	pid := proc().PID()
+	if err := proc().Kill(); err != nil {
 		return err
 	}
-	r.res.KilledTemporal++
-	r.printf("Temporal (process %d) SIGKILLed; down for %s", pid, r.cfg.TemporalDowntime)
-	if err := sleep(ctx, r.cfg.TemporalDowntime); err != nil {
+	*killed++
+	r.printf("%s (process %d) SIGKILLed; down for %s", name, pid, downtime)
+	if err := sleep(ctx, downtime); err != nil {
 		return err
 	}
-	if err := t.start(ctx); err != nil {
+	if err := start(ctx); err != nil {
 		return err
 	}
-	r.printf("Temporal started again as process %d on the same database", t.proc.PID())
+	r.printf("%s started again as process %d%s", name, proc().PID(), again)
 	return nil
 }
 
@@ -128,7 +122,7 @@ func (r *run) upgrade(ctx context.Context, placed []string) error {
 	for i := range r.workers {
 		wc := r.wcfg[i]
 		wc.Command = []string{r.upgraded}
-		mport, err := freePort() // the old one still serves its own /metrics
+		mport, err := localrun.FreePort() // the old one still serves its own /metrics
 		if err != nil {
 			return err
 		}

@@ -42,20 +42,9 @@ func startDelivery(t *testing.T, expiresAfter time.Duration) *deliveryEnv {
 	return &deliveryEnv{env: e, t: t, temporal: e.st.Client, store: e.st.Portal, apiURL: e.st.APIURL, sandboxURL: e.st.SandboxURL}
 }
 
-// sandboxReply is what POST /sandbox/pos/packages answers.
-type sandboxReply struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Partner struct {
-		Status  int             `json:"status"`
-		Body    json.RawMessage `json:"body"`
-		Elapsed string          `json:"elapsed"`
-	} `json:"partner"`
-}
-
 // createPackage creates (or resends) a package through the sandbox's control API, which posts
 // the signed Create Package Event to our /v1/packages.
-func (e *deliveryEnv) createPackage(ev pos.PackageEvent) (sandboxReply, pos.PackageAnswer) {
+func (e *deliveryEnv) createPackage(ev pos.PackageEvent) (sandbox.PackageReply, pos.PackageAnswer) {
 	e.t.Helper()
 	body, err := json.Marshal(ev)
 	require.NoError(e.t, err)
@@ -65,7 +54,7 @@ func (e *deliveryEnv) createPackage(ev pos.PackageEvent) (sandboxReply, pos.Pack
 	raw, err := io.ReadAll(resp.Body)
 	require.NoError(e.t, err)
 	require.Contains(e.t, []int{http.StatusOK, http.StatusCreated}, resp.StatusCode, "sandbox: %s", raw)
-	var r sandboxReply
+	var r sandbox.PackageReply
 	require.NoError(e.t, json.Unmarshal(raw, &r))
 	require.Equal(e.t, http.StatusOK, r.Partner.Status)
 	a, err := pos.ParsePackageAnswer(ev, r.Partner.Body)
@@ -125,9 +114,7 @@ func TestPackageEndToEnd(t *testing.T) {
 
 	// The package reaches /v1/packages through the sandbox; the answer came in under 1 s.
 	reply, answer := e.createPackage(ev)
-	elapsed, err := time.ParseDuration(reply.Partner.Elapsed)
-	require.NoError(t, err)
-	require.Less(t, elapsed, time.Second)
+	require.Less(t, time.Duration(reply.Partner.Elapsed), time.Second)
 	require.Len(t, answer.Recipients, 2)
 	require.Contains(t, answer.Recipients[0].EmailHTML, "&lt;Borrower&gt;", "names are escaped")
 	require.NotContains(t, answer.Recipients[0].EmailHTML, "<Borrower>")

@@ -30,8 +30,8 @@ func TestFloodOrderCompletesThroughTheWholeStack(t *testing.T) {
 
 	v := e.view(ctx, o.ID)
 	require.Equal(t, epc.TransactionCompleted, v.Status)
-	require.Equal(t, 1, v.count(epc.StatusProcessing), "PATCH statuses: %v", v.patchStatuses())
-	require.Equal(t, 1, v.count(epc.StatusCompleted), "PATCH statuses: %v", v.patchStatuses())
+	require.Equal(t, 1, v.Patches(epc.StatusProcessing), "PATCH statuses: %v", v.PatchStatuses())
+	require.Equal(t, 1, v.Patches(epc.StatusCompleted), "PATCH statuses: %v", v.PatchStatuses())
 	require.Equal(t, "Flood Certificate Delivered", v.Response.PartnerStatus)
 	require.Contains(t, string(v.Response.Loan), "floodZoneIdentifier")
 	// The certificate was uploaded once and attached.
@@ -41,7 +41,7 @@ func TestFloodOrderCompletesThroughTheWholeStack(t *testing.T) {
 	require.True(t, v.Resources[0].Attached)
 	require.Len(t, v.Response.Resources, 1)
 	// The service event was processed by the platform against the lender's mapping.
-	processed := v.eventsOfType(epc.EventResponseProcessed)
+	processed := v.EventsOfType(epc.EventResponseProcessed)
 	require.Len(t, processed, 1)
 	require.Contains(t, string(processed[0].Details), "FLOOD-DETERMINED")
 
@@ -88,7 +88,7 @@ func TestAppraisalCanceledByLenderReleasesInspection(t *testing.T) {
 	o := e.place(ctx, demo.SampleOrder(workflows.TypeAppraisal, "LN-APPR-2", "77 Levee Rd"))
 	require.NoError(t, demo.ScheduleInspection(ctx, e.operator, o.ID, 0))
 	v := e.cancel(ctx, o.ID)
-	require.Len(t, v.eventsOfType("urn:elli:epc:partner:appraisal:released"), 1)
+	require.Len(t, v.EventsOfType("urn:elli:epc:partner:appraisal:released"), 1)
 	require.Empty(t, v.Resources, "nothing uploaded for a canceled order")
 	e.saveHistory(ctx, "transaction", workflows.TransactionWorkflowID(o.ID), "appraisal-canceled")
 }
@@ -117,7 +117,7 @@ func TestInputRequiredResumesAfterLenderUpdate(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, st.MissingInput)
 	// The stage is set as the workflow asks; wait for the platform to have the PATCH.
-	v := e.waitView(ctx, o.ID, func(v sandboxView) bool { return v.Response.Status == epc.StatusInputRequired })
+	v := e.waitView(ctx, o.ID, func(v sandbox.TransactionRecord) bool { return v.Response.Status == epc.StatusInputRequired })
 	require.Equal(t, "loan.property.streetAddress", v.Response.Errors[0].FieldID)
 
 	require.NoError(t, e.lender.UpdateRequest(ctx, o.ID, json.RawMessage(`{"loan":{"property":{"streetAddress":"12 Hilltop Ct","city":"Pleasanton","state":"CA","postalCode":"94588"}}}`)))
@@ -148,7 +148,7 @@ func TestWebhooksDeliveredThreeTimesMakeOneWorkflow(t *testing.T) {
 	require.Equal(t, epc.StatusCompleted, res.ResponseStatus)
 	require.Equal(t, 1, e.executions(ctx, o.ID))
 	v := e.view(ctx, o.ID)
-	require.Equal(t, 1, v.count(epc.StatusCompleted))
+	require.Equal(t, 1, v.Patches(epc.StatusCompleted))
 	for _, w := range v.Webhooks {
 		for _, a := range w.Attempts {
 			require.Less(t, a.Status, 300, "webhook %s answered %d", w.EventID, a.Status)

@@ -30,6 +30,7 @@ import (
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/replay"
+	"github.com/epcflow/epcflow/sandbox"
 	"github.com/epcflow/epcflow/stack"
 	"github.com/epcflow/epcflow/vocab"
 	"github.com/epcflow/epcflow/workflows"
@@ -88,7 +89,7 @@ func (e *env) place(ctx context.Context, req demo.OrderRequest) demo.Order {
 
 // cancel has the lender cancel the order, waits for its workflow to end canceled and returns
 // the sandbox's record of it, canceled too.
-func (e *env) cancel(ctx context.Context, txID string) sandboxView {
+func (e *env) cancel(ctx context.Context, txID string) sandbox.TransactionRecord {
 	e.t.Helper()
 	require.NoError(e.t, e.lender.Cancel(ctx, txID, "borrower withdrew"))
 	require.Equal(e.t, epc.StatusCanceled, e.await(ctx, txID).ResponseStatus)
@@ -100,13 +101,13 @@ func (e *env) cancel(ctx context.Context, txID string) sandboxView {
 // appraise has the operator schedule the order's inspection and deliver a report appraising
 // value, waits for its workflow to complete and returns the sandbox's record of it: patched
 // processing then completed, one inspection scheduled, one report uploaded.
-func (e *env) appraise(ctx context.Context, txID string, value int64) sandboxView {
+func (e *env) appraise(ctx context.Context, txID string, value int64) sandbox.TransactionRecord {
 	e.t.Helper()
 	require.NoError(e.t, demo.Appraise(ctx, e.operator, txID, time.Millisecond, time.Millisecond, value))
 	require.Equal(e.t, epc.StatusCompleted, e.await(ctx, txID).ResponseStatus)
 	v := e.view(ctx, txID)
-	require.Equal(e.t, []string{"processing", "completed"}, nonEmpty(v.patchStatuses()))
-	require.Len(e.t, v.eventsOfType(vocab.Default().Get(vocab.EventAppraisalScheduled)), 1)
+	require.Equal(e.t, []string{"processing", "completed"}, nonEmpty(v.PatchStatuses()))
+	require.Len(e.t, v.EventsOfType(vocab.Default().Get(vocab.EventAppraisalScheduled)), 1)
 	require.Len(e.t, v.Resources, 1)
 	return v
 }
@@ -181,51 +182,17 @@ func (e *env) await(ctx context.Context, txID string) workflows.TransactionResul
 	return res
 }
 
-// sandboxView is the sandbox's record of a transaction.
-type sandboxView struct {
-	ID       string `json:"id"`
-	Status   string `json:"status"`
-	Response struct {
-		Status        string          `json:"status"`
-		PartnerStatus string          `json:"partnerStatus"`
-		Loan          json.RawMessage `json:"loan"`
-		Resources     []epc.Resource  `json:"resources"`
-		Errors        []epc.ErrorItem `json:"errors"`
-	} `json:"response"`
-	ResponseHistory []json.RawMessage `json:"responseHistory"`
-	Events          []epc.Event       `json:"events"`
-	Resources       []struct {
-		ID       string `json:"id"`
-		Name     string `json:"name"`
-		MimeType string `json:"mimeType"`
-		Size     int64  `json:"size"`
-		SHA256   string `json:"sha256"`
-		Uploads  int    `json:"uploads"`
-		Attached bool   `json:"attached"`
-	} `json:"resources"`
-	Webhooks []struct {
-		EventID      string `json:"eventId"`
-		EventType    string `json:"eventType"`
-		ResourceType string `json:"resourceType"`
-		Outcome      string `json:"outcome"`
-		Attempts     []struct {
-			Status int    `json:"status"`
-			Error  string `json:"error"`
-		} `json:"attempts"`
-	} `json:"webhooks"`
-}
-
-func (e *env) view(ctx context.Context, txID string) sandboxView {
+func (e *env) view(ctx context.Context, txID string) sandbox.TransactionRecord {
 	e.t.Helper()
 	raw, err := e.lender.Transaction(ctx, txID)
 	require.NoError(e.t, err)
-	var v sandboxView
+	var v sandbox.TransactionRecord
 	require.NoError(e.t, json.Unmarshal(raw, &v), "sandbox view: %s", raw)
 	return v
 }
 
 // waitView polls the sandbox's record until ok holds or ctx ends.
-func (e *env) waitView(ctx context.Context, txID string, ok func(sandboxView) bool) sandboxView {
+func (e *env) waitView(ctx context.Context, txID string, ok func(sandbox.TransactionRecord) bool) sandbox.TransactionRecord {
 	e.t.Helper()
 	for {
 		v := e.view(ctx, txID)
@@ -234,43 +201,10 @@ func (e *env) waitView(ctx context.Context, txID string, ok func(sandboxView) bo
 		}
 		select {
 		case <-ctx.Done():
-			e.t.Fatalf("transaction %s: sandbox never reached the expected state; last PATCH statuses %v", txID, v.patchStatuses())
+			e.t.Fatalf("transaction %s: sandbox never reached the expected state; last PATCH statuses %v", txID, v.PatchStatuses())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-// patchStatuses lists the status of every accepted response PATCH ("" for those without).
-func (v sandboxView) patchStatuses() []string {
-	var out []string
-	for _, raw := range v.ResponseHistory {
-		var p struct {
-			Status string `json:"status"`
-		}
-		_ = json.Unmarshal(raw, &p)
-		out = append(out, p.Status)
-	}
-	return out
-}
-
-func (v sandboxView) count(status string) int {
-	n := 0
-	for _, s := range v.patchStatuses() {
-		if s == status {
-			n++
-		}
-	}
-	return n
-}
-
-func (v sandboxView) eventsOfType(typ string) []epc.Event {
-	var out []epc.Event
-	for _, e := range v.Events {
-		if e.Type == typ {
-			out = append(out, e)
-		}
-	}
-	return out
 }
 
 // postWebhook sends a webhook body to the API, signed with key.

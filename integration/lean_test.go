@@ -11,6 +11,7 @@ import (
 	"github.com/epcflow/epcflow/demo"
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/internal/histstats"
+	"github.com/epcflow/epcflow/sandbox"
 	"github.com/epcflow/epcflow/workflows"
 )
 
@@ -31,7 +32,7 @@ func TestFloodOrderIsLean(t *testing.T) {
 
 	o := e.place(ctx, demo.SampleOrder(workflows.TypeFloodCertification, "LN-LEAN-1", "4430 Rosewood Dr"))
 	require.Equal(t, epc.StatusCompleted, e.await(ctx, o.ID).ResponseStatus)
-	v := e.waitView(ctx, o.ID, func(v sandboxView) bool {
+	v := e.waitView(ctx, o.ID, func(v sandbox.TransactionRecord) bool {
 		for _, w := range v.Webhooks {
 			if w.Outcome == "pending" {
 				return false
@@ -43,10 +44,10 @@ func TestFloodOrderIsLean(t *testing.T) {
 	for _, w := range v.Webhooks {
 		require.Equal(t, "delivered", w.Outcome, "%s %s: %+v", w.EventType, w.ResourceType, w.Attempts)
 	}
-	require.Equal(t, []string{epc.StatusProcessing, "", "", epc.StatusCompleted}, v.patchStatuses(), "acknowledged, service events, certificate attached, completed: once each")
+	require.Equal(t, []string{epc.StatusProcessing, "", "", epc.StatusCompleted}, v.PatchStatuses(), "acknowledged, service events, certificate attached, completed: once each")
 	require.Len(t, v.Resources, 1)
 	require.Equal(t, 1, v.Resources[0].Uploads)
-	require.Len(t, v.eventsOfType(epc.EventResponseProcessed), 1)
+	require.Len(t, v.EventsOfType(epc.EventResponseProcessed), 1)
 
 	id := workflows.TransactionWorkflowID(o.ID)
 	h := e.historyOf(ctx, id, "")

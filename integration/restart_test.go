@@ -59,9 +59,9 @@ func TestFileBackedServerRestartFinishesOrder(t *testing.T) {
 	require.Equal(t, epc.StatusCompleted, res.ResponseStatus)
 
 	v := second.view(ctx, o.ID)
-	require.Equal(t, 1, v.count(epc.StatusProcessing), "PATCH statuses: %v", v.patchStatuses())
-	require.Equal(t, 1, v.count(epc.StatusCompleted))
-	require.Len(t, v.eventsOfType(vocab.Default().Get(vocab.EventAppraisalScheduled)), 1)
+	require.Equal(t, 1, v.Patches(epc.StatusProcessing), "PATCH statuses: %v", v.PatchStatuses())
+	require.Equal(t, 1, v.Patches(epc.StatusCompleted))
+	require.Len(t, v.EventsOfType(vocab.Default().Get(vocab.EventAppraisalScheduled)), 1)
 	require.Len(t, v.Resources, 1)
 	require.Equal(t, 1, v.Resources[0].Uploads)
 	second.saveHistory(ctx, "transaction", workflows.TransactionWorkflowID(o.ID), "appraisal-across-restart")

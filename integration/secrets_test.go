@@ -38,6 +38,7 @@ import (
 	"github.com/epcflow/epcflow/epc"
 	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/portal"
+	"github.com/epcflow/epcflow/pos"
 	"github.com/epcflow/epcflow/sandbox"
 	"github.com/epcflow/epcflow/stack"
 	"github.com/epcflow/epcflow/workflows"
@@ -596,20 +597,13 @@ func runHostedSessions(ctx context.Context, t *testing.T, e *env, sbURL string) 
 	}
 	body := `{"instanceId":"BE11172718","groupNamespace":"loans","groupId":"bd751bb3-0c26-407a-8846-8219bdda01a9","packageId":"pkg-secrets-1",
 	  "recipients":[{"recipientId":"r1","firstName":"Donald","lastName":"Duck","email":"` + controlRecipient + `","role":"borrower"}]}`
-	var created struct {
-		Partner struct {
-			Status int `json:"status"`
-			Body   struct {
-				Recipients []struct {
-					PortalURL string `json:"portalUrl"`
-				} `json:"recipients"`
-			} `json:"body"`
-		} `json:"partner"`
-	}
+	var created sandbox.PackageReply
 	postJSON(t, ctx, sbURL+"/sandbox/pos/packages", body, &created)
 	require.Equal(t, http.StatusOK, created.Partner.Status)
-	require.Len(t, created.Partner.Body.Recipients, 1)
-	portalURL := created.Partner.Body.Recipients[0].PortalURL
+	var answer pos.PackageAnswer
+	require.NoError(t, json.Unmarshal(created.Partner.Body, &answer))
+	require.Len(t, answer.Recipients, 1)
+	portalURL := answer.Recipients[0].PortalURL
 	u, err := url.Parse(portalURL)
 	require.NoError(t, err)
 	invite := u.Query().Get("token")

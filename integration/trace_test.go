@@ -39,7 +39,7 @@ func TestOneTraceFromWebhookToCompletedPatch(t *testing.T) {
 
 	o := e.place(ctx, demo.SampleOrder(workflows.TypeFloodCertification, "LN-TRACE-1", "12 Tracer Ct"))
 	require.Equal(t, epc.StatusCompleted, e.await(ctx, o.ID).ResponseStatus)
-	statuses := e.view(ctx, o.ID).patchStatuses()
+	statuses := e.view(ctx, o.ID).PatchStatuses()
 	require.Equal(t, epc.StatusCompleted, statuses[len(statuses)-1], "PATCH statuses: %v", statuses)
 
 	// The last PATCH of the order's response is the one that completed it. Its chain of

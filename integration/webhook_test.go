@@ -46,7 +46,7 @@ func (e *env) quiet(ctx context.Context, txID string) int64 {
 	e.t.Helper()
 	for {
 		n := e.settled(ctx, txID)
-		e.waitView(ctx, txID, func(v sandboxView) bool {
+		e.waitView(ctx, txID, func(v sandbox.TransactionRecord) bool {
 			for _, w := range v.Webhooks {
 				if w.Outcome == "pending" {
 					return false
@@ -173,7 +173,7 @@ func TestRecheckEndsOrdersWhoseWebhooksWereLost(t *testing.T) {
 		// The step into the wait reads the transaction as it PATCHes: cancel only after it,
 		// so that the cancellation is the recheck's to find (the step would find it too).
 		waiting := vocab.Default().Get(vocab.StatusSchedulingInspection)
-		e.waitView(ctx, o.ID, func(v sandboxView) bool { return v.Response.PartnerStatus == waiting })
+		e.waitView(ctx, o.ID, func(v sandbox.TransactionRecord) bool { return v.Response.PartnerStatus == waiting })
 		v := e.cancel(ctx, o.ID)
 		outcomes := map[string]int{}
 		for _, w := range v.Webhooks {
@@ -191,12 +191,12 @@ func TestRecheckEndsOrdersWhoseWebhooksWereLost(t *testing.T) {
 		req := demo.SampleOrder(workflows.TypeFloodCertification, "LN-LOST-INPUT", "")
 		req.Loan = json.RawMessage(`{"loanNumber":"LN-LOST-INPUT"}`)
 		o := e.place(ctx, req)
-		e.waitView(ctx, o.ID, func(v sandboxView) bool { return v.Response.Status == epc.StatusInputRequired })
+		e.waitView(ctx, o.ID, func(v sandbox.TransactionRecord) bool { return v.Response.Status == epc.StatusInputRequired })
 		require.NoError(t, e.lender.UpdateRequest(ctx, o.ID, json.RawMessage(`{"loan":{"property":{"streetAddress":"12 Hilltop Ct","city":"Pleasanton","state":"CA","postalCode":"94588"}}}`)))
 		res := e.await(ctx, o.ID)
 		require.Equal(t, epc.StatusCompleted, res.ResponseStatus)
 		v := e.view(ctx, o.ID)
-		require.Equal(t, []string{"processing", "inputRequired", "processing", "completed"}, nonEmpty(v.patchStatuses()))
+		require.Equal(t, []string{"processing", "inputRequired", "processing", "completed"}, nonEmpty(v.PatchStatuses()))
 		e.saveHistory(ctx, "transaction", workflows.TransactionWorkflowID(o.ID), "input-required-resumed-by-recheck")
 	})
 }
@@ -235,7 +235,7 @@ func TestWebhookNotActedOnIsRecordedOnTheOrder(t *testing.T) {
 	o := e.place(ctx, demo.SampleOrder(workflows.TypeAppraisal, "LN-UNKNOWN-1", "12 Hilltop Ct"))
 	_, err := e.operator.WaitStage(ctx, o.ID, workflows.StageAwaitSchedule)
 	require.NoError(t, err)
-	created := e.view(ctx, o.ID).eventsOfType(epc.EventRequestCreated)
+	created := e.view(ctx, o.ID).EventsOfType(epc.EventRequestCreated)
 	require.Len(t, created, 1)
 	// An event webhook with an event type epcflow does not act on.
 	body := webhookBody("updated", epc.ResourceTransactionEvent, created[0].ID,

@@ -17,10 +17,7 @@ import (
 	"github.com/epcflow/epcflow/schemas"
 )
 
-const (
-	ibShop = "a93f1f44-d5dd-4469-bfcc-c1de9e969213"
-	ibKey  = "inbank-secret-key-for-tests"
-)
+const ibKey = "inbank-secret-key-for-tests"
 
 // fakeInbank answers every call with status and body, counting calls and keeping the last.
 type fakeInbank struct {
@@ -60,7 +57,7 @@ func TestCreateSessionSendsValidBody(t *testing.T) {
 	f := newFakeInbank(t, http.StatusCreated,
 		`{"uuid":"5e3a459a-aada-4d81-b6ad-09cb9483c8bf","status":"pending","redirectUrl":"https://demo-epos.inbank.ee/session/5e3a459a-aada-4d81-b6ad-09cb9483c8bf"}`)
 	c := &pos.InbankClient{BaseURL: f.srv.URL + "/", APIKey: ibKey}
-	got, err := c.CreateSession(context.Background(), ibShop, ibMinimalRequest(t))
+	got, err := c.CreateSession(context.Background(), testkit.InbankShop, ibMinimalRequest(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +67,7 @@ func TestCreateSessionSendsValidBody(t *testing.T) {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 	r := f.last.Load()
-	if r.Method != http.MethodPost || r.URL.Path != "/partner/v3/shops/"+ibShop+"/pos-sessions" {
+	if r.Method != http.MethodPost || r.URL.Path != "/partner/v3/shops/"+testkit.InbankShop+"/pos-sessions" {
 		t.Errorf("called %s %s", r.Method, r.URL.Path)
 	}
 	if r.Header.Get("Authorization") != "Bearer "+ibKey || r.Header.Get("Content-Type") != "application/json" {
@@ -88,7 +85,7 @@ func TestCreateSessionValidatesBeforeCalling(t *testing.T) {
 	req.Currency = "eur"
 	req.RentalApplication.Assets[0].Type = pos.AssetCategoryBased
 	req.PartnerURLs = &pos.InbankPartnerURLs{ReturnURL: "https://shop.example/return"}
-	_, err := c.CreateSession(context.Background(), ibShop, req)
+	_, err := c.CreateSession(context.Background(), testkit.InbankShop, req)
 	want := []schemas.Problem{
 		{Pointer: "/currency", Message: "must be an uppercase ISO 4217 currency code"},
 		{Pointer: "/currency", Message: `must be one of "EUR"`},
@@ -102,7 +99,7 @@ func TestCreateSessionValidatesBeforeCalling(t *testing.T) {
 		t.Errorf("%d calls made with an invalid body", n)
 	}
 	// Raw bodies go through the same validation.
-	if _, err := c.CreateSessionJSON(context.Background(), ibShop, []byte(`{"productCode":"x"}`)); !errors.Is(err, schemas.ErrInvalid) {
+	if _, err := c.CreateSessionJSON(context.Background(), testkit.InbankShop, []byte(`{"productCode":"x"}`)); !errors.Is(err, schemas.ErrInvalid) {
 		t.Errorf("CreateSessionJSON: %v", err)
 	}
 	if n := f.calls.Load(); n != 0 {
@@ -119,8 +116,8 @@ func TestInbankClientArguments(t *testing.T) {
 		shop string
 		want string
 	}{
-		{"no key", pos.InbankClient{BaseURL: f.srv.URL}, ibShop, "APIKey required"},
-		{"relative base", pos.InbankClient{BaseURL: "/api", APIKey: ibKey}, ibShop, "BaseURL"},
+		{"no key", pos.InbankClient{BaseURL: f.srv.URL}, testkit.InbankShop, "APIKey required"},
+		{"relative base", pos.InbankClient{BaseURL: "/api", APIKey: ibKey}, testkit.InbankShop, "BaseURL"},
 		{"shop not a uuid", pos.InbankClient{BaseURL: f.srv.URL, APIKey: ibKey}, "../admin", "shop uuid"},
 	} {
 		_, err := tc.c.CreateSession(ctx, tc.shop, ibMinimalRequest(t))
@@ -133,7 +130,7 @@ func TestInbankClientArguments(t *testing.T) {
 		}
 	}
 	c := pos.InbankClient{BaseURL: f.srv.URL, APIKey: ibKey}
-	if _, err := c.GetSession(ctx, ibShop, "x/../y"); !errors.Is(err, pos.ErrInvalidArgument) {
+	if _, err := c.GetSession(ctx, testkit.InbankShop, "x/../y"); !errors.Is(err, pos.ErrInvalidArgument) {
 		t.Errorf("GetSession with a bad session uuid: %v", err)
 	}
 	if n := f.calls.Load(); n != 0 {
@@ -161,11 +158,11 @@ func TestInbankErrors(t *testing.T) {
 			c := &pos.InbankClient{BaseURL: f.srv.URL, APIKey: ibKey}
 			for op, call := range map[string]func() error{
 				"create session": func() error {
-					_, err := c.CreateSession(context.Background(), ibShop, ibMinimalRequest(t))
+					_, err := c.CreateSession(context.Background(), testkit.InbankShop, ibMinimalRequest(t))
 					return err
 				},
 				"get session": func() error {
-					_, err := c.GetSession(context.Background(), ibShop, "5e3a459a-aada-4d81-b6ad-09cb9483c8bf")
+					_, err := c.GetSession(context.Background(), testkit.InbankShop, "5e3a459a-aada-4d81-b6ad-09cb9483c8bf")
 					return err
 				},
 			} {
@@ -190,7 +187,7 @@ func TestInbankErrors(t *testing.T) {
 				}
 			}
 			if tc.status == 400 {
-				_, err := c.GetSession(context.Background(), ibShop, "5e3a459a-aada-4d81-b6ad-09cb9483c8bf")
+				_, err := c.GetSession(context.Background(), testkit.InbankShop, "5e3a459a-aada-4d81-b6ad-09cb9483c8bf")
 				var ie *pos.InbankError
 				errors.As(err, &ie)
 				if len(ie.Problems) != 1 || ie.Problems[0].Pointer != "/currency" {
@@ -206,7 +203,7 @@ func TestGetSessionReply(t *testing.T) {
 		`"creditApplicationUuid":"11111111-1111-4111-8111-111111111111","creditContractUuid":"22222222-2222-4222-8222-222222222222",`+
 		`"validUntil":"2021-02-17T11:10:00+02:00","somethingNew":1}`)
 	c := &pos.InbankClient{BaseURL: f.srv.URL, APIKey: ibKey}
-	got, err := c.GetSession(context.Background(), ibShop, "5e3a459a-aada-4d81-b6ad-09cb9483c8bf")
+	got, err := c.GetSession(context.Background(), testkit.InbankShop, "5e3a459a-aada-4d81-b6ad-09cb9483c8bf")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,10 +212,10 @@ func TestGetSessionReply(t *testing.T) {
 		!got.ValidUntil.Equal(time.Date(2021, 2, 17, 9, 10, 0, 0, time.UTC)) {
 		t.Errorf("got %+v", got)
 	}
-	if r := f.last.Load(); r.Method != http.MethodGet || r.URL.Path != "/partner/v3/shops/"+ibShop+"/pos-sessions/5e3a459a-aada-4d81-b6ad-09cb9483c8bf" {
+	if r := f.last.Load(); r.Method != http.MethodGet || r.URL.Path != "/partner/v3/shops/"+testkit.InbankShop+"/pos-sessions/5e3a459a-aada-4d81-b6ad-09cb9483c8bf" {
 		t.Errorf("called %s %s", r.Method, r.URL.Path)
 	}
-	if _, err := c.GetSession(context.Background(), ibShop, "6e3a459a-aada-4d81-b6ad-09cb9483c8bf"); err == nil ||
+	if _, err := c.GetSession(context.Background(), testkit.InbankShop, "6e3a459a-aada-4d81-b6ad-09cb9483c8bf"); err == nil ||
 		!strings.Contains(err.Error(), "another session") {
 		t.Errorf("a reply about another session: %v", err)
 	}
@@ -228,7 +225,7 @@ func TestInbankClientHidesKey(t *testing.T) {
 	f := newFakeInbank(t, http.StatusUnauthorized, `{"message":"unauthorized"}`)
 	var logs testkit.Logs
 	c := &pos.InbankClient{BaseURL: f.srv.URL, APIKey: ibKey, Logger: logs.Text()}
-	_, err := c.GetSession(context.Background(), ibShop, "5e3a459a-aada-4d81-b6ad-09cb9483c8bf")
+	_, err := c.GetSession(context.Background(), testkit.InbankShop, "5e3a459a-aada-4d81-b6ad-09cb9483c8bf")
 	c.Logger.Info("client", "client", c, "value", *c)
 	out := fmt.Sprintf("%v %+v %#v %s %v %+v", c, c, c, *c, *c, err) + logs.String()
 	if strings.Contains(out, ibKey) {
@@ -274,9 +271,9 @@ func TestGetSessionRetriesReads(t *testing.T) {
 			c := &pos.InbankClient{BaseURL: srv.URL, APIKey: ibKey, ReadBackoff: time.Millisecond}
 			var err error
 			if tc.create {
-				_, err = c.CreateSession(context.Background(), ibShop, ibMinimalRequest(t))
+				_, err = c.CreateSession(context.Background(), testkit.InbankShop, ibMinimalRequest(t))
 			} else {
-				_, err = c.GetSession(context.Background(), ibShop, id)
+				_, err = c.GetSession(context.Background(), testkit.InbankShop, id)
 			}
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err = %v, want error %v", err, tc.wantErr)

@@ -61,6 +61,8 @@ type (
 	Duration           = core.Duration
 	WebhookBehavior    = core.WebhookBehavior
 	TransactionSummary = epcemu.TransactionSummary
+	TransactionRecord  = epcemu.Record
+	PackageReply       = posemu.PackageReply
 	InbankShop         = inbankemu.Shop
 	InbankCallbacks    = inbankemu.Callbacks
 	EPC                = epcemu.EPC

@@ -15,14 +15,10 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/epcflow/epcflow/activities"
+	"github.com/epcflow/epcflow/internal/testkit"
 	"github.com/epcflow/epcflow/pos"
 	"github.com/epcflow/epcflow/worker"
 	"github.com/epcflow/epcflow/workflows"
-)
-
-const (
-	testShop = "a93f1f44-d5dd-4469-bfcc-c1de9e969213"
-	testPOS  = "0b6a3a8e-2f7c-4d8e-9a51-0c1d2e3f4a5b"
 )
 
 // fakeInbank is the session as Inbank would show it; tests move it with delayed callbacks.
@@ -48,13 +44,13 @@ func newPaymentEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *fakeInban
 	worker.Register(env, worker.Deps{})
 	f := &fakeInbank{status: pos.StatusPending, validUntil: env.Now().Add(time.Hour)}
 	env.OnActivity(workflows.ActivityInbankCreateSession, mock.Anything, mock.Anything).Return(
-		activities.InbankCreated{POSSessionUUID: testPOS, RedirectURL: "https://inbank.test/pay/" + testPOS, Status: pos.StatusPending}, nil)
+		activities.InbankCreated{POSSessionUUID: testkit.InbankPOSSession, RedirectURL: "https://inbank.test/pay/" + testkit.InbankPOSSession, Status: pos.StatusPending}, nil)
 	env.OnActivity(workflows.ActivityInbankGetSession, mock.Anything, mock.Anything).Return(f.get)
 	return env, f
 }
 
 func paymentInput(createOnStart bool) workflows.PaymentInput {
-	return workflows.PaymentInput{ID: "11111111-2222-4333-8444-555555555555", ShopUUID: testShop,
+	return workflows.PaymentInput{ID: "11111111-2222-4333-8444-555555555555", ShopUUID: testkit.InbankShop,
 		Request: json.RawMessage(`{"productCode":"smart_rent"}`), CreateOnStart: createOnStart}
 }
 
@@ -73,7 +69,7 @@ func runPayment(t *testing.T, env *testsuite.TestWorkflowEnvironment, f *fakeInb
 				f.set(s.truth)
 			}
 			for _, c := range s.claims {
-				env.SignalWorkflow(workflows.SignalInbankCallback, workflows.InbankCallback{POSSessionUUID: testPOS, Status: c, Timestamp: env.Now().Unix()})
+				env.SignalWorkflow(workflows.SignalInbankCallback, workflows.InbankCallback{POSSessionUUID: testkit.InbankPOSSession, Status: c, Timestamp: env.Now().Unix()})
 			}
 		}, s.at)
 	}
@@ -116,7 +112,7 @@ func TestPaymentSessionEndStates(t *testing.T) {
 			start := env.Now()
 			out := runPayment(t, env, f, tt.steps)
 			require.Equal(t, tt.want, out.Status)
-			require.Equal(t, testPOS, out.POSSessionUUID)
+			require.Equal(t, testkit.InbankPOSSession, out.POSSessionUUID)
 			require.Equal(t, tt.callbacks, out.Callbacks)
 			if tt.want == pos.StatusExpired {
 				require.False(t, env.Now().Before(start.Add(time.Hour)), "expired before validUntil")
@@ -131,14 +127,14 @@ func TestPaymentSessionForgedCallbackChangesNothing(t *testing.T) {
 	env, f := newPaymentEnv(t)
 	var seen workflows.PaymentStatus
 	env.RegisterDelayedCallback(func() {
-		env.SignalWorkflow(workflows.SignalInbankCallback, workflows.InbankCallback{POSSessionUUID: testPOS, Status: pos.StatusCompleted})
+		env.SignalWorkflow(workflows.SignalInbankCallback, workflows.InbankCallback{POSSessionUUID: testkit.InbankPOSSession, Status: pos.StatusCompleted})
 	}, 5*time.Minute)
 	env.RegisterDelayedCallback(func() {
 		v, err := env.QueryWorkflow(workflows.QueryStatus)
 		require.NoError(t, err)
 		require.NoError(t, v.Get(&seen))
 		f.set(pos.StatusCompleted)
-		env.SignalWorkflow(workflows.SignalInbankCallback, workflows.InbankCallback{POSSessionUUID: testPOS, Status: pos.StatusCompleted})
+		env.SignalWorkflow(workflows.SignalInbankCallback, workflows.InbankCallback{POSSessionUUID: testkit.InbankPOSSession, Status: pos.StatusCompleted})
 	}, 10*time.Minute)
 	env.ExecuteWorkflow(workflows.PaymentWorkflowName, paymentInput(true))
 	require.NoError(t, env.GetWorkflowError())
@@ -172,7 +168,7 @@ func TestPaymentSessionCreateUpdate(t *testing.T) {
 	}, time.Minute)
 	env.ExecuteWorkflow(workflows.PaymentWorkflowName, paymentInput(false))
 	require.NoError(t, env.GetWorkflowError())
-	require.Equal(t, workflows.PaymentCreated{ID: paymentInput(false).ID, POSSessionUUID: testPOS, RedirectURL: "https://inbank.test/pay/" + testPOS, Status: pos.StatusPending}, got)
+	require.Equal(t, workflows.PaymentCreated{ID: paymentInput(false).ID, POSSessionUUID: testkit.InbankPOSSession, RedirectURL: "https://inbank.test/pay/" + testkit.InbankPOSSession, Status: pos.StatusPending}, got)
 	var ae *temporal.ApplicationError
 	require.True(t, errors.As(rejected, &ae), "second create: %v", rejected)
 	require.Equal(t, workflows.ErrTypeAlreadyCreated, ae.Type())
@@ -239,5 +235,5 @@ func TestPaymentSessionAsChild(t *testing.T) {
 	var out workflows.PaymentStatus
 	require.NoError(t, env.GetWorkflowResult(&out))
 	require.Equal(t, pos.StatusCompleted, out.Status)
-	require.Equal(t, testPOS, out.POSSessionUUID)
+	require.Equal(t, testkit.InbankPOSSession, out.POSSessionUUID)
 }

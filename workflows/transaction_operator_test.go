@@ -16,6 +16,12 @@ const txID = "0bf34a40-8ca1-4b58-8cbc-dd6b9f67dc63"
 
 var pdfRef = blobs.File{SHA256: strings.Repeat("ab", 32), Size: 1234, Name: "report.pdf", MimeType: "application/pdf"}
 
+// The same order and report for the tests of package workflows_test (exported only to tests).
+var (
+	TestTxID   = txID
+	TestPDFRef = pdfRef
+)
+
 func TestActionsAfterCompletionRejected(t *testing.T) {
 	s := &txState{in: TransactionInput{TransactionID: txID}, product: Appraisal{}, st: Status{Stage: StageCompleted, Closed: true}}
 	require.ErrorContains(t, s.validateProgress(ProgressInput{Text: "late"}), "is closed (completed)")

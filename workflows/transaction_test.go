@@ -22,9 +22,11 @@ import (
 	"github.com/epcflow/epcflow/workflows"
 )
 
-const txID = "0bf34a40-8ca1-4b58-8cbc-dd6b9f67dc63"
-
-var pdfRef = blobs.File{SHA256: strings.Repeat("ab", 32), Size: 1234, Name: "report.pdf", MimeType: "application/pdf"}
+// The order and report of every test here, as the validators' tests know them.
+var (
+	txID   = workflows.TestTxID
+	pdfRef = workflows.TestPDFRef
+)
 
 // platform is a fake EPC behind the mocked activities: it records what the workflow asked for.
 type platform struct {

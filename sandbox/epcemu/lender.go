@@ -157,29 +157,29 @@ func (e *EPC) listTransactions(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// controlView is the transaction with everything the sandbox recorded about it.
-type controlView struct {
-	transactionView
+// ControlView is the transaction with everything the sandbox recorded about it.
+type ControlView struct {
+	TransactionView
 	CancelRequested bool              `json:"cancelRequested"`
 	ClosedBy        string            `json:"closedBy,omitempty"`
 	ResponseHistory []json.RawMessage `json:"responseHistory"`
-	Attachments     []resourceView    `json:"attachments"`
-	Resources       []resourceView    `json:"resources"`
-	Webhooks        []*webhookRecord  `json:"webhooks"`
+	Attachments     []ResourceView    `json:"attachments"`
+	Resources       []ResourceView    `json:"resources"`
+	Webhooks        []*WebhookRecord  `json:"webhooks"`
 	PartnerCalls    []core.Call       `json:"partnerCalls"`
 	// PartnerCallsDropped counts the oldest calls dropped to bound memory.
 	PartnerCallsDropped int `json:"partnerCallsDropped,omitempty"`
 }
 
-// controlView renders t for the lender. Caller holds t.mu.
-func (t *txState) controlView() controlView {
-	v := controlView{
-		transactionView:     t.partnerView(),
+// control renders t for the lender. Caller holds t.mu.
+func (t *txState) control() ControlView {
+	v := ControlView{
+		TransactionView:     t.partnerView(),
 		CancelRequested:     t.cancelRequested,
 		ClosedBy:            t.closedBy,
 		ResponseHistory:     orEmpty(t.responseHistory),
-		Attachments:         []resourceView{},
-		Resources:           []resourceView{},
+		Attachments:         []ResourceView{},
+		Resources:           []ResourceView{},
 		Webhooks:            orEmpty(t.webhooks),
 		PartnerCalls:        orEmpty(t.calls.Calls),
 		PartnerCallsDropped: t.calls.Dropped,
@@ -203,7 +203,7 @@ func orEmpty[T any](s []T) []T {
 
 func (e *EPC) getControlTransaction(w http.ResponseWriter, r *http.Request) error {
 	// Encoded under t.mu: webhook records change as deliveries go.
-	return e.serveTx(w, r, func(t *txState) ([]byte, error) { return json.Marshal(t.controlView()) })
+	return e.serveTx(w, r, func(t *txState) ([]byte, error) { return json.Marshal(t.control()) })
 }
 
 // resourceContent is GET /sandbox/epc/transactions/{id}/resources/{resourceId}/content: the

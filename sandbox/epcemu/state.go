@@ -83,7 +83,7 @@ type mediaState struct {
 }
 
 type webhookState struct {
-	webhookRecord
+	WebhookRecord
 	Settled map[int]string `json:"settled,omitempty"`
 	// Body is the webhook as signed, while it is pending: sent again as is after a restart.
 	Body string `json:"body,omitempty"`
@@ -159,7 +159,7 @@ func (t *txState) snapshot() txSnapshot {
 		ts.Resources = append(ts.Resources, m.state())
 	}
 	for _, rec := range t.webhooks {
-		ts.Webhooks = append(ts.Webhooks, webhookState{webhookRecord: *rec, Settled: rec.settled, Body: string(rec.body)})
+		ts.Webhooks = append(ts.Webhooks, webhookState{WebhookRecord: *rec, Settled: rec.settled, Body: string(rec.body)})
 	}
 	return ts
 }
@@ -265,7 +265,7 @@ func (e *EPC) restoreTx(ts *txSnapshot, media MediaReader) (*txState, error) {
 		e.st.media[m.id] = m
 	}
 	for j, ws := range ts.Webhooks {
-		rec := ws.webhookRecord
+		rec := ws.WebhookRecord
 		rec.settled = ws.Settled
 		if rec.Attempts == nil {
 			rec.Attempts = []core.Attempt{}

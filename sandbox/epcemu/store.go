@@ -167,7 +167,7 @@ type txState struct {
 	responseHistory []json.RawMessage
 	events          []epc.Event
 	resources       []*mediaItem // response upload slots, in creation order
-	webhooks        []*webhookRecord
+	webhooks        []*WebhookRecord
 	calls           core.CallLog
 	closedBy        string // response status that closed the transaction
 	cancelRequested bool

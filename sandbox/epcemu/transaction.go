@@ -10,8 +10,8 @@ import (
 	"github.com/epcflow/epcflow/sandbox/internal/core"
 )
 
-// transactionView is the transaction as GET /partner/v2/transactions/{id} shows it (seed 002).
-type transactionView struct {
+// TransactionView is the transaction as GET /partner/v2/transactions/{id} shows it (seed 002).
+type TransactionView struct {
 	ID          string          `json:"id"`
 	Status      string          `json:"status"`
 	ClientID    string          `json:"clientId"`
@@ -28,8 +28,8 @@ type transactionView struct {
 }
 
 // partnerView renders t for the partner. Caller holds t.mu.
-func (t *txState) partnerView() transactionView {
-	v := transactionView{
+func (t *txState) partnerView() TransactionView {
+	v := TransactionView{
 		ID:          t.id,
 		Status:      t.status,
 		ClientID:    t.clientID,

@@ -228,8 +228,8 @@ func validMediaType(s string) bool {
 	return ok && typ != "" && sub != ""
 }
 
-// resourceView is a response resource in the control API.
-type resourceView struct {
+// ResourceView is a response resource in the control API.
+type ResourceView struct {
 	ID       string `json:"id"`
 	Name     string `json:"name"`
 	MimeType string `json:"mimeType"`
@@ -246,8 +246,8 @@ type resourceView struct {
 }
 
 // view renders m for the control API. Caller holds m.tx.mu.
-func (m *mediaItem) view() resourceView {
-	v := resourceView{
+func (m *mediaItem) view() ResourceView {
+	v := ResourceView{
 		ID: m.id, Name: m.name, MimeType: m.mimeType, Size: len(m.data), SHA256: m.sha256,
 		Uploaded: m.uploaded, Uploads: m.puts, Resent: m.resent, Attached: m.attached, Created: m.created,
 	}

@@ -10,9 +10,9 @@ import (
 	"github.com/epcflow/epcflow/vocab"
 )
 
-// webhookRecord is what the sandbox remembers of one webhook (all copies). Guarded by the
+// WebhookRecord is what the sandbox remembers of one webhook (all copies). Guarded by the
 // owning transaction's mu.
-type webhookRecord struct {
+type WebhookRecord struct {
 	EventID      string         `json:"eventId"`
 	EventType    string         `json:"eventType"`
 	ResourceType string         `json:"resourceType"`
@@ -29,7 +29,7 @@ type webhookRecord struct {
 }
 
 // settle records a copy's final outcome; the body goes once the webhook is settled.
-func (r *webhookRecord) settle(copy int, outcome string) {
+func (r *WebhookRecord) settle(copy int, outcome string) {
 	r.Outcome = r.settled.Settle(copy, outcome, r.Copies, r.Outcome)
 	if r.Outcome != core.OutcomePending {
 		r.body = nil
@@ -66,7 +66,7 @@ func (e *EPC) notify(t *txState, base, eventType, resourceType, resourceID, ref 
 		},
 	}
 	body, _ := json.Marshal(wh)
-	rec := &webhookRecord{
+	rec := &WebhookRecord{
 		EventID:      wh.EventID,
 		EventType:    eventType,
 		ResourceType: resourceType,
@@ -91,7 +91,7 @@ func (e *EPC) notify(t *txState, base, eventType, resourceType, resourceID, ref 
 
 // delivery is the signed post of rec's body; its callbacks record every try in rec. Caller
 // holds t.mu.
-func (e *EPC) delivery(t *txState, rec *webhookRecord) *core.Delivery {
+func (e *EPC) delivery(t *txState, rec *WebhookRecord) *core.Delivery {
 	header := http.Header{
 		"Content-Type": {"application/json"},
 		http.CanonicalHeaderKey(e.cfg.Vocabulary.Get(vocab.WebhookSignatureHeader)): {epc.Sign(t.product.SigningKey, rec.body)},

@@ -18,8 +18,8 @@ import (
 // packageEventPath is where the partner receives Create Package Events, under PartnerURL.
 const packageEventPath = "/v1/packages"
 
-// delivery is how one Create Package Event went.
-type delivery struct {
+// Delivery is how one Create Package Event went.
+type Delivery struct {
 	URL      string          `json:"url"`
 	Status   int             `json:"status,omitempty"` // of the last try that got a reply
 	Body     json.RawMessage `json:"body,omitempty"`   // its body: JSON as sent, else a JSON string
@@ -34,7 +34,7 @@ type delivery struct {
 // sendEvent posts the signed Create Package Event for ev to the partner, synchronously: the
 // platform's webhook is synchronous too, the partner's answer is the point. Tries are made
 // as webhooks' are (core.WebhookConfig).
-func (p *Framework) sendEvent(ctx context.Context, ev pos.PackageEvent) delivery {
+func (p *Framework) sendEvent(ctx context.Context, ev pos.PackageEvent) Delivery {
 	// Stop when the caller leaves or the sandbox closes.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -44,7 +44,7 @@ func (p *Framework) sendEvent(ctx context.Context, ev pos.PackageEvent) delivery
 	body, _ := json.Marshal(ev) // plain strings: cannot fail
 	header := p.signer.Header(body)
 	header.Set("Content-Type", "application/json")
-	d := delivery{URL: p.cfg.PartnerURL + packageEventPath, Attempts: []core.Attempt{}}
+	d := Delivery{URL: p.cfg.PartnerURL + packageEventPath, Attempts: []core.Attempt{}}
 	log := p.rt.Log.With(slog.String("package", ev.PackageID))
 	hooks := p.rt.Hooks()
 	cfg := hooks.Config()
@@ -80,7 +80,7 @@ func (p *Framework) sendEvent(ctx context.Context, ev pos.PackageEvent) delivery
 
 // settled reports whether the partner's reply to try a settles the delivery: a 2xx (with
 // the answer checked) or a 4xx; it records why the event did not get through, if it did not.
-func (d *delivery) settled(ev pos.PackageEvent, a core.Attempt, answer []byte, err error, log *slog.Logger) bool {
+func (d *Delivery) settled(ev pos.PackageEvent, a core.Attempt, answer []byte, err error, log *slog.Logger) bool {
 	switch core.TryOutcome(a.Status, err) {
 	case core.OutcomeDelivered:
 		if _, aerr := pos.ParsePackageAnswer(ev, answer); aerr != nil {

@@ -37,7 +37,7 @@ func (p *Framework) postPackage(w http.ResponseWriter, r *http.Request) error {
 	p.mu.Lock()
 	view := pkg.view(now)
 	p.mu.Unlock()
-	reply := packageReply{Package: view, Partner: res}
+	reply := PackageReply{Package: view, Partner: res}
 	if res.failure != "" {
 		reply.Code, reply.Message = "partner_failed", res.failure
 		status = http.StatusBadGateway
@@ -84,13 +84,13 @@ func (p *Framework) storePackage(ev pos.PackageEvent, now time.Time) (*posPackag
 	return pkg, status, nil
 }
 
-// packageReply is the answer of POST /sandbox/pos/packages; Code and Message are set (with
+// PackageReply is the answer of POST /sandbox/pos/packages; Code and Message are set (with
 // status 502) when the partner did not take the event.
-type packageReply struct {
+type PackageReply struct {
 	Code    string      `json:"code,omitempty"`
 	Message string      `json:"message,omitempty"`
 	Package packageView `json:"package"`
-	Partner delivery    `json:"partner"`
+	Partner Delivery    `json:"partner"`
 }
 
 // getPackage is GET /sandbox/pos/packages/{packageId}.
