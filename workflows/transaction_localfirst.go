@@ -19,10 +19,10 @@ import (
 // flood order whose platform answers at once is worked in two workflow tasks, the upload and
 // completion an activity between them. The upload stays an activity: two runs of it at once
 // could fill two slots (activities.uploadTo), and local steps run again beside those of a
-// workflow task Temporal gave up on (the server restarted, the worker starved).
-// A step that does not succeed within Engine.LocalStepBudget (the platform down or slow, an outcome
-// not in yet, a large file) runs again as an activity: a long outage then waits in Temporal's
-// retries, not in workflow-task heartbeats that would grow the history.
+// workflow task Temporal gave up on (the server restarted, the worker starved). A step that
+// does not succeed within Engine.LocalStepBudget (the platform down or slow, an outcome not in
+// yet) runs again as an activity: a long outage then waits in Temporal's retries, not in
+// workflow-task heartbeats that would grow the history.
 //
 // A worker lost while its workflow task runs local steps loses what they did from the
 // history: the next worker runs them again from the task's start. So each step reads before it
