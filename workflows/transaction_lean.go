@@ -197,12 +197,16 @@ func (s *txState) localWork(ctx workflow.Context, summary, activity string, arg,
 	if !s.isLean {
 		return workflow.ExecuteActivity(withActivity(ctx, summary, localWork), activity, arg).Get(ctx, result)
 	}
+	return s.runLocal(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: time.Minute, Summary: summary, RetryPolicy: withRetry()},
+		activity, arg, result)
+}
+
+// runLocal runs activity as a local activity with opts, counted in localRunning: its result
+// comes back within the same workflow task, so the search attributes wait for what follows.
+func (s *txState) runLocal(ctx workflow.Context, opts workflow.LocalActivityOptions, activity string, arg, result any) error {
 	s.localRunning++
 	defer func() { s.localRunning-- }()
-	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: time.Minute, Summary: summary, RetryPolicy: withRetry(),
-	})
-	return workflow.ExecuteLocalActivity(lctx, activity, arg).Get(ctx, result)
+	return workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, opts), activity, arg).Get(ctx, result)
 }
 
 // ChangeVersionAttribute is the search attribute the SDK records a run's versions in

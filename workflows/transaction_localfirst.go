@@ -46,12 +46,9 @@ func (s *txState) step(ctx workflow.Context, summary string, kind callKind, acti
 	if !s.quiet || !atWork(s.shownStage) {
 		return workflow.ExecuteActivity(withActivity(ctx, summary, kind), activity, arg).Get(ctx, result)
 	}
-	s.localRunning++
-	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+	err := s.runLocal(ctx, workflow.LocalActivityOptions{
 		ScheduleToCloseTimeout: cmp.Or(s.engine.LocalStepBudget, DefaultLocalStepBudget), Summary: summary, RetryPolicy: withRetry(),
-	})
-	err := workflow.ExecuteLocalActivity(lctx, activity, arg).Get(ctx, result)
-	s.localRunning--
+	}, activity, arg, result)
 	if err == nil || !runAgainAsActivity(err) {
 		return err
 	}
